@@ -1,0 +1,148 @@
+//! Frames of a data connection and their encoding (Arrow IPC for batches).
+
+use std::io::Cursor;
+
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use strom_rpc::ExecutionId;
+
+/// What travels on a channel.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// A batch of records.
+    Batch(RecordBatch),
+    /// The producer has finished: no more frames on this channel.
+    EndOfStream,
+}
+
+/// A data connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// Socket error.
+    #[error("data connection to {peer}: {source}")]
+    Io {
+        /// The other end.
+        peer: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A frame that cannot be decoded.
+    #[error("malformed data frame from {peer}: {message}")]
+    Malformed {
+        /// The other end.
+        peer: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Arrow could not encode a batch.
+    #[error("cannot encode record batch: {0}")]
+    Encode(String),
+    /// The consumer's input gate did not appear in time.
+    #[error("no input gate {gate} of {consumer} registered at {peer} within {waited_ms} ms")]
+    NoSuchGate {
+        /// The TaskManager asked.
+        peer: String,
+        /// The consumer.
+        consumer: ExecutionId,
+        /// The gate.
+        gate: u32,
+        /// How long we waited.
+        waited_ms: u64,
+    },
+    /// The consumer is gone (its gate was dropped).
+    #[error("consumer {0} is no longer receiving")]
+    ConsumerGone(ExecutionId),
+    /// Could not connect in time.
+    #[error("cannot connect to data server {peer}: {source}")]
+    Connect {
+        /// The address.
+        peer: String,
+        /// The last error.
+        source: std::io::Error,
+    },
+}
+
+/// The first frame of a connection: who the batches are for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Handshake {
+    pub(crate) consumer: ExecutionId,
+    pub(crate) gate: u32,
+    pub(crate) channel: u32,
+}
+
+pub(crate) const TAG_HANDSHAKE: u8 = 0;
+pub(crate) const TAG_BATCH: u8 = 1;
+pub(crate) const TAG_END: u8 = 2;
+/// Answer of the server when the gate does not exist.
+pub(crate) const TAG_REJECT: u8 = 3;
+
+pub(crate) fn encode_handshake(handshake: &Handshake) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_u8(TAG_HANDSHAKE);
+    buf.extend_from_slice(&serde_json::to_vec(handshake).unwrap_or_default());
+    buf.freeze()
+}
+
+pub(crate) fn encode_batch(batch: &RecordBatch) -> Result<Bytes, NetworkError> {
+    let mut buf = Vec::with_capacity(batch.get_array_memory_size() + 256);
+    buf.push(TAG_BATCH);
+    let mut writer =
+        StreamWriter::try_new(&mut buf, &batch.schema()).map_err(|e| NetworkError::Encode(e.to_string()))?;
+    writer.write(batch).map_err(|e| NetworkError::Encode(e.to_string()))?;
+    writer.finish().map_err(|e| NetworkError::Encode(e.to_string()))?;
+    drop(writer);
+    Ok(Bytes::from(buf))
+}
+
+pub(crate) fn decode_frame(frame: &[u8], peer: &str) -> Result<Frame, NetworkError> {
+    let malformed = |message: String| NetworkError::Malformed { peer: peer.to_owned(), message };
+    match frame.split_first() {
+        Some((&TAG_BATCH, body)) => {
+            let mut reader = StreamReader::try_new(Cursor::new(body), None).map_err(|e| malformed(e.to_string()))?;
+            match reader.next() {
+                Some(Ok(batch)) => Ok(Frame::Batch(batch)),
+                Some(Err(e)) => Err(malformed(e.to_string())),
+                None => Err(malformed("batch frame without a batch".into())),
+            }
+        }
+        Some((&TAG_END, [])) => Ok(Frame::EndOfStream),
+        Some((tag, _)) => Err(malformed(format!("unexpected frame tag {tag}"))),
+        None => Err(malformed("empty frame".into())),
+    }
+}
+
+pub(crate) fn decode_handshake(frame: &[u8], peer: &str) -> Result<Handshake, NetworkError> {
+    match frame.split_first() {
+        Some((&TAG_HANDSHAKE, body)) => serde_json::from_slice(body)
+            .map_err(|e| NetworkError::Malformed { peer: peer.to_owned(), message: format!("bad handshake: {e}") }),
+        _ => Err(NetworkError::Malformed { peer: peer.to_owned(), message: "expected a handshake".into() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use std::sync::Arc;
+
+    #[test]
+    fn batches_round_trip_and_garbage_is_rejected() {
+        let batch = RecordBatch::try_from_iter([
+            ("word", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+            ("count", Arc::new(Int64Array::from(vec![1, 2])) as _),
+        ])
+        .unwrap();
+        let bytes = encode_batch(&batch).unwrap();
+        match decode_frame(&bytes, "peer").unwrap() {
+            Frame::Batch(decoded) => assert_eq!(decoded, batch),
+            other => panic!("unexpected {other:?}"),
+        }
+        for garbage in [&[][..], &[TAG_BATCH, 1, 2, 3][..], &[9][..], &[TAG_END, 0][..]] {
+            assert!(decode_frame(garbage, "peer").is_err(), "{garbage:?}");
+        }
+        assert!(decode_handshake(b"\x00{nope", "peer").is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! Message types of the control protocol and the identities they carry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use strom_jobgraph::{JobId, OperatorSpec, Partitioning};
+
+/// The protocol version a TaskManager announces when it registers.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One attempt of one subtask of one vertex of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExecutionId {
+    /// The job.
+    pub job: JobId,
+    /// Index of the vertex in the job graph.
+    pub vertex: u32,
+    /// Subtask index, 0-based.
+    pub subtask: u32,
+    /// Attempt number, 0-based; a restarted job deploys new attempts.
+    pub attempt: u32,
+}
+
+impl fmt::Display for ExecutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/v{}/{}#{}", self.job, self.vertex, self.subtask, self.attempt)
+    }
+}
+
+/// Flink's execution states of a subtask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionState {
+    /// Known, not yet given a slot.
+    Created,
+    /// Waiting for or holding a slot.
+    Scheduled,
+    /// Sent to a TaskManager.
+    Deploying,
+    /// Setting up on the TaskManager (connecting channels).
+    Initializing,
+    /// Processing records.
+    Running,
+    /// Ended normally.
+    Finished,
+    /// Being cancelled.
+    Canceling,
+    /// Cancelled.
+    Canceled,
+    /// Ended with an error.
+    Failed,
+}
+
+impl ExecutionState {
+    /// Whether the execution can no longer change state.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Finished | Self::Canceled | Self::Failed)
+    }
+
+    /// Flink's name (`RUNNING`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Scheduled => "SCHEDULED",
+            Self::Deploying => "DEPLOYING",
+            Self::Initializing => "INITIALIZING",
+            Self::Running => "RUNNING",
+            Self::Finished => "FINISHED",
+            Self::Canceling => "CANCELING",
+            Self::Canceled => "CANCELED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// Counters of one running subtask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    /// Records received.
+    pub records_in: u64,
+    /// Records emitted.
+    pub records_out: u64,
+    /// Bytes received over the network.
+    pub bytes_in: u64,
+    /// Bytes sent over the network.
+    pub bytes_out: u64,
+    /// Milliseconds spent processing (not waiting for input or output).
+    pub busy_ms: u64,
+    /// Milliseconds spent waiting for output buffers (backpressure).
+    pub backpressured_ms: u64,
+}
+
+impl TaskMetrics {
+    /// Adds another subtask's counters to these.
+    pub fn add(&mut self, other: &Self) {
+        self.records_in += other.records_in;
+        self.records_out += other.records_out;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.busy_ms += other.busy_ms;
+        self.backpressured_ms += other.backpressured_ms;
+    }
+}
+
+/// Hardware of a TaskManager's host, in Flink's `/taskmanagers` shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hardware {
+    /// Logical cores of the host.
+    pub cpu_cores: u32,
+    /// Bytes of memory of the host.
+    pub physical_memory: u64,
+    /// Bytes free at registration.
+    pub free_memory: u64,
+}
+
+/// What a TaskManager tells the JobManager when it connects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    /// [`PROTOCOL_VERSION`] of the TaskManager.
+    pub protocol_version: u32,
+    /// Its resource id (`taskmanager.resource-id`; the Mesos task id on Mesos).
+    pub resource_id: String,
+    /// Host other TaskManagers reach its data port on.
+    pub host: String,
+    /// Port of its data server.
+    pub data_port: u16,
+    /// Number of slots (`taskmanager.numberOfTaskSlots`).
+    pub slots: u32,
+    /// `taskmanager.memory.process.size` in bytes.
+    pub memory_process_bytes: u64,
+    /// The host's hardware.
+    pub hardware: Hardware,
+    /// Process id, for operators and tests.
+    pub pid: u32,
+    /// Free-form facts from the deployment (e.g. `mesos.task-id`, `mesos.agent-host`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Where one output channel of a producer subtask delivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelTarget {
+    /// `host:port` of the consumer's TaskManager data server.
+    pub address: String,
+    /// The consuming execution.
+    pub consumer: ExecutionId,
+    /// Which of the consumer's input gates.
+    pub gate: u32,
+    /// Which channel of that gate (the producer's subtask index).
+    pub channel: u32,
+}
+
+/// One output edge of a subtask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputDescriptor {
+    /// How records choose a target.
+    pub partitioning: Partitioning,
+    /// One target per consumer subtask (exactly one for forward).
+    pub targets: Vec<ChannelTarget>,
+}
+
+/// Everything a TaskManager needs to run one subtask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDeployment {
+    /// The execution.
+    pub execution: ExecutionId,
+    /// Job name, for logs.
+    pub job_name: String,
+    /// Vertex id in the graph.
+    pub vertex_id: String,
+    /// The operator to run.
+    pub operator: OperatorSpec,
+    /// The vertex's parallelism.
+    pub parallelism: u32,
+    /// Number of channels of each input gate (one gate per input edge, in graph order).
+    pub input_gates: Vec<u32>,
+    /// Output edges in graph order.
+    pub outputs: Vec<OutputDescriptor>,
+    /// The job's effective configuration.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// A subtask's state change, sent by the TaskManager running it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskStateUpdate {
+    /// The execution.
+    pub execution: ExecutionId,
+    /// Its new state.
+    pub state: ExecutionState,
+    /// Why it failed, for [`ExecutionState::Failed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Counters at the time of the change.
+    #[serde(default)]
+    pub metrics: TaskMetrics,
+}
+
+/// TaskManager → JobManager.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ToJobManager {
+    /// First message on a connection.
+    Register(Registration),
+    /// Answer to [`ToTaskManager::Heartbeat`], with the counters of running subtasks.
+    HeartbeatReply {
+        /// The heartbeat answered.
+        seq: u64,
+        /// Counters of every running subtask.
+        #[serde(default)]
+        metrics: Vec<(ExecutionId, TaskMetrics)>,
+    },
+    /// A subtask changed state.
+    TaskState(TaskStateUpdate),
+}
+
+/// JobManager → TaskManager.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ToTaskManager {
+    /// Registration accepted.
+    Registered {
+        /// The id the JobManager knows it by (its resource id).
+        taskmanager_id: String,
+        /// `heartbeat.interval` in milliseconds.
+        heartbeat_interval_ms: u64,
+        /// `heartbeat.timeout` in milliseconds.
+        heartbeat_timeout_ms: u64,
+    },
+    /// Registration refused; the TaskManager exits.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Liveness probe; the TaskManager answers with [`ToJobManager::HeartbeatReply`].
+    Heartbeat {
+        /// Sequence number.
+        seq: u64,
+    },
+    /// Run a subtask.
+    Deploy(Box<TaskDeployment>),
+    /// Cancel a subtask.
+    Cancel {
+        /// The execution.
+        execution: ExecutionId,
+    },
+    /// The TaskManager is released: stop everything and exit.
+    Shutdown {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_as_json() {
+        let execution = ExecutionId { job: JobId::from_u128(7), vertex: 1, subtask: 2, attempt: 0 };
+        let message = ToJobManager::TaskState(TaskStateUpdate {
+            execution,
+            state: ExecutionState::Failed,
+            error: Some("boom".into()),
+            metrics: TaskMetrics::default(),
+        });
+        let text = serde_json::to_string(&message).unwrap();
+        assert!(text.contains(r#""type":"task-state""#), "{text}");
+        assert!(text.contains(r#""state":"FAILED""#), "{text}");
+        assert_eq!(serde_json::from_str::<ToJobManager>(&text).unwrap(), message);
+        assert_eq!(execution.to_string(), "00000000000000000000000000000007/v1/2#0");
+    }
+
+    #[test]
+    fn unknown_fields_from_newer_peers_are_ignored() {
+        let text = r#"{"type":"heartbeat","seq":3,"new-field":true}"#;
+        assert_eq!(serde_json::from_str::<ToTaskManager>(text).unwrap(), ToTaskManager::Heartbeat { seq: 3 });
+    }
+}
