@@ -1,0 +1,36 @@
+//! Operator errors.
+
+/// An operator could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// File I/O failed.
+    #[error("{operation} `{path}`: {source}")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An input batch lacks a column the operator needs, or has it in an unsupported type.
+    #[error("column `{column}`: {problem}")]
+    Column {
+        /// The column.
+        column: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A parameter that cannot work.
+    #[error("invalid operator parameter: {0}")]
+    Parameter(String),
+    /// Arrow failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+impl OperatorError {
+    pub(crate) fn io(operation: &'static str, path: &str, source: std::io::Error) -> Self {
+        Self::Io { operation, path: path.to_owned(), source }
+    }
+}
