@@ -1,0 +1,116 @@
+//! Submitted jobs: admission (validation, parallelism, job configuration) and history.
+
+use std::collections::BTreeMap;
+
+use strom_config::{Configuration, options};
+use strom_jobgraph::{JobGraph, JobId};
+
+use crate::RuntimeError;
+use crate::execution::Execution;
+
+/// Jobs known to the cluster, running and ended.
+#[derive(Debug, Default)]
+pub struct Dispatcher {
+    jobs: BTreeMap<JobId, Execution>,
+}
+
+impl Dispatcher {
+    /// Validates `graph` against the cluster configuration and admits it as a new job.
+    /// Job options in the graph's `config` override the cluster's for this job.
+    pub fn admit(&mut self, mut graph: JobGraph, cluster: &Configuration) -> Result<JobId, RuntimeError> {
+        let mut config = cluster.clone();
+        for (key, value) in &graph.config {
+            config.set(key, value).map_err(|e| RuntimeError::InvalidJobConfig(e.to_string()))?;
+        }
+        let parallelism = config.get(&options::PARALLELISM_DEFAULT);
+        if parallelism == 0 {
+            return Err(RuntimeError::InvalidJobConfig("`parallelism.default` must be at least 1".into()));
+        }
+        graph.resolve_parallelism(parallelism);
+        graph.validate()?;
+        if let Some(name) = config.get(&options::PIPELINE_NAME).filter(|_| graph.name.is_empty()) {
+            graph.name = name;
+        }
+        let id = loop {
+            let id = JobId::from_u128(rand::random());
+            if !self.jobs.contains_key(&id) {
+                break id;
+            }
+        };
+        let job_config: BTreeMap<String, String> =
+            graph.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.jobs.insert(id, Execution::new(id, graph, job_config));
+        Ok(id)
+    }
+
+    /// The job with this id.
+    pub fn get(&self, id: &JobId) -> Option<&Execution> {
+        self.jobs.get(id)
+    }
+
+    /// The job with this id, mutable.
+    pub fn get_mut(&mut self, id: &JobId) -> Option<&mut Execution> {
+        self.jobs.get_mut(id)
+    }
+
+    /// All jobs, newest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Execution> {
+        let mut jobs: Vec<&Execution> = self.jobs.values().collect();
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.start_time()));
+        jobs.into_iter()
+    }
+
+    /// All jobs, mutable, in id order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Execution> {
+        self.jobs.values_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strom_jobgraph::{Edge, OperatorSpec, Partitioning, Vertex};
+
+    fn graph() -> JobGraph {
+        JobGraph {
+            name: "g".into(),
+            config: BTreeMap::new(),
+            vertices: vec![
+                Vertex {
+                    id: "src".into(),
+                    name: None,
+                    parallelism: None,
+                    operator: OperatorSpec::Generator { count: Some(1), rate: None, keys: 1, seed: 0 },
+                },
+                Vertex {
+                    id: "sink".into(),
+                    name: None,
+                    parallelism: Some(1),
+                    operator: OperatorSpec::Print { format: Default::default() },
+                },
+            ],
+            edges: vec![Edge { source: "src".into(), target: "sink".into(), partitioning: Partitioning::Rebalance }],
+        }
+    }
+
+    #[test]
+    fn job_config_sets_default_parallelism() {
+        let mut dispatcher = Dispatcher::default();
+        let mut g = graph();
+        g.config.insert("parallelism.default".into(), "3".into());
+        let id = dispatcher.admit(g, &Configuration::new()).unwrap();
+        assert_eq!(dispatcher.get(&id).unwrap().slots_needed(), 3);
+    }
+
+    #[test]
+    fn bad_job_config_and_bad_graphs_are_refused() {
+        let mut dispatcher = Dispatcher::default();
+        let mut g = graph();
+        g.config.insert("parallelism.default".into(), "many".into());
+        let err = dispatcher.admit(g, &Configuration::new()).unwrap_err();
+        assert!(err.to_string().contains("`parallelism.default`"), "{err}");
+        let mut g = graph();
+        g.edges.clear();
+        assert!(matches!(dispatcher.admit(g, &Configuration::new()), Err(RuntimeError::InvalidJob(_))));
+    }
+}

@@ -1,0 +1,406 @@
+//! A job's execution: its subtasks, where they run, and the job's state machine.
+//!
+//! Job states follow Flink's `JobStatus`: a job is CREATED while it waits for slots, RUNNING once
+//! deployed, FINISHED when every subtask has finished. A failed subtask or a lost TaskManager
+//! moves it to FAILING (the other subtasks are cancelled) and then FAILED; a cancel request moves
+//! it through CANCELLING to CANCELED. Restart strategies plug in at [`Execution::fail`].
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use strom_jobgraph::{JobGraph, JobId, Partitioning};
+use strom_rpc::{
+    ChannelTarget, ExecutionId, ExecutionState, OutputDescriptor, TaskDeployment, TaskMetrics, TaskStateUpdate,
+};
+
+use crate::slot_manager::SlotRef;
+
+/// Flink's job states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobStatus {
+    /// Waiting for slots.
+    Created,
+    /// Deployed.
+    Running,
+    /// A failure is being handled: remaining subtasks are being cancelled.
+    Failing,
+    /// Ended with a failure.
+    Failed,
+    /// Being cancelled.
+    Cancelling,
+    /// Cancelled.
+    Canceled,
+    /// Ended normally.
+    Finished,
+}
+
+impl JobStatus {
+    /// Flink's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Running => "RUNNING",
+            Self::Failing => "FAILING",
+            Self::Failed => "FAILED",
+            Self::Cancelling => "CANCELLING",
+            Self::Canceled => "CANCELED",
+            Self::Finished => "FINISHED",
+        }
+    }
+
+    /// Whether the job has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Failed | Self::Canceled | Self::Finished)
+    }
+
+    /// All states, in Flink's order for `timestamps`.
+    pub const ALL: [JobStatus; 7] = [
+        Self::Created,
+        Self::Running,
+        Self::Failing,
+        Self::Failed,
+        Self::Cancelling,
+        Self::Canceled,
+        Self::Finished,
+    ];
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn epoch_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// One subtask's execution.
+#[derive(Debug, Clone)]
+pub struct TaskExecution {
+    /// Its state.
+    pub state: ExecutionState,
+    /// The TaskManager it was deployed to.
+    pub taskmanager: Option<String>,
+    /// Latest counters.
+    pub metrics: TaskMetrics,
+    /// When it was deployed (epoch ms), -1 before.
+    pub start_time: i64,
+    /// When it ended (epoch ms), -1 before.
+    pub end_time: i64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The cause of a job's failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// What happened.
+    pub message: String,
+    /// When (epoch ms).
+    pub timestamp: i64,
+    /// The TaskManager involved, if any.
+    pub taskmanager: Option<String>,
+    /// The vertex and subtask involved, if any.
+    pub task: Option<String>,
+}
+
+/// A message to send to a TaskManager as a result of a state change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Deploy a subtask.
+    Deploy(String, Box<TaskDeployment>),
+    /// Cancel a subtask.
+    Cancel(String, ExecutionId),
+}
+
+/// A job's execution graph and state.
+#[derive(Debug)]
+pub struct Execution {
+    /// The job.
+    pub id: JobId,
+    /// The job graph, parallelism resolved.
+    pub graph: JobGraph,
+    /// The job's effective configuration.
+    pub config: BTreeMap<String, String>,
+    /// Current state.
+    pub status: JobStatus,
+    /// When each state was entered (epoch ms).
+    pub timestamps: BTreeMap<JobStatus, i64>,
+    /// `[vertex][subtask]`.
+    pub tasks: Vec<Vec<TaskExecution>>,
+    /// Slot of subtask index `i`.
+    pub slots: Vec<SlotRef>,
+    /// The first failure.
+    pub failure: Option<Failure>,
+    /// Every failure seen (for `/jobs/:id/exceptions`).
+    pub exceptions: Vec<Failure>,
+    /// Since when the job waits for slots.
+    pub waiting_since: Instant,
+    attempt: u32,
+}
+
+impl Execution {
+    /// A new job waiting for slots; `graph` must be validated with parallelism resolved.
+    pub fn new(id: JobId, graph: JobGraph, config: BTreeMap<String, String>) -> Self {
+        let tasks = graph
+            .vertices
+            .iter()
+            .map(|v| {
+                vec![
+                    TaskExecution {
+                        state: ExecutionState::Created,
+                        taskmanager: None,
+                        metrics: TaskMetrics::default(),
+                        start_time: -1,
+                        end_time: -1,
+                        error: None,
+                    };
+                    v.parallelism() as usize
+                ]
+            })
+            .collect();
+        let mut timestamps = BTreeMap::new();
+        timestamps.insert(JobStatus::Created, epoch_millis(SystemTime::now()));
+        Self {
+            id,
+            graph,
+            config,
+            status: JobStatus::Created,
+            timestamps,
+            tasks,
+            slots: Vec::new(),
+            failure: None,
+            exceptions: Vec::new(),
+            waiting_since: Instant::now(),
+            attempt: 0,
+        }
+    }
+
+    /// Slots the job needs (slot sharing: its maximum parallelism).
+    pub fn slots_needed(&self) -> usize {
+        self.graph.max_parallelism() as usize
+    }
+
+    /// Submission time (epoch ms).
+    pub fn start_time(&self) -> i64 {
+        self.timestamps.get(&JobStatus::Created).copied().unwrap_or(0)
+    }
+
+    /// End time (epoch ms) or -1.
+    pub fn end_time(&self) -> i64 {
+        if self.status.is_terminal() {
+            self.timestamps.get(&self.status).copied().unwrap_or(-1)
+        } else {
+            -1
+        }
+    }
+
+    fn set_status(&mut self, status: JobStatus) {
+        self.status = status;
+        self.timestamps.insert(status, epoch_millis(SystemTime::now()));
+    }
+
+    fn execution_id(&self, vertex: usize, subtask: usize) -> ExecutionId {
+        ExecutionId { job: self.id, vertex: vertex as u32, subtask: subtask as u32, attempt: self.attempt }
+    }
+
+    /// Takes `slots` (one per subtask index) and returns the deployments to send;
+    /// `data_address` gives a TaskManager's data server address.
+    pub fn deploy(&mut self, slots: Vec<SlotRef>, data_address: impl Fn(&str) -> Option<String>) -> Vec<Action> {
+        self.slots = slots;
+        self.set_status(JobStatus::Running);
+        let now = epoch_millis(SystemTime::now());
+        let mut actions = Vec::new();
+        for (v, vertex) in self.graph.vertices.iter().enumerate() {
+            let input_gates: Vec<u32> =
+                self.graph.inputs_of(&vertex.id).map(|e| self.parallelism_of(&e.source)).collect();
+            for s in 0..vertex.parallelism() as usize {
+                let outputs = self
+                    .graph
+                    .outputs_of(&vertex.id)
+                    .map(|edge| {
+                        let target = self.graph.vertex_index(&edge.target).unwrap_or(0);
+                        let gate = self.graph.inputs_of(&edge.target).position(|e| e == edge).unwrap_or(0);
+                        let consumers: Vec<usize> = match edge.partitioning {
+                            Partitioning::Forward => vec![s],
+                            _ => (0..self.parallelism_of(&edge.target) as usize).collect(),
+                        };
+                        OutputDescriptor {
+                            partitioning: edge.partitioning.clone(),
+                            targets: consumers
+                                .into_iter()
+                                .map(|t| ChannelTarget {
+                                    address: data_address(&self.slots[t].taskmanager).unwrap_or_default(),
+                                    consumer: self.execution_id(target, t),
+                                    gate: gate as u32,
+                                    channel: s as u32,
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                let taskmanager = self.slots[s].taskmanager.clone();
+                let deployment = TaskDeployment {
+                    execution: self.execution_id(v, s),
+                    job_name: self.graph.name.clone(),
+                    vertex_id: vertex.id.clone(),
+                    operator: vertex.operator.clone(),
+                    parallelism: vertex.parallelism(),
+                    input_gates: input_gates.clone(),
+                    outputs,
+                    config: self.config.clone(),
+                };
+                let task = &mut self.tasks[v][s];
+                task.state = ExecutionState::Deploying;
+                task.taskmanager = Some(taskmanager.clone());
+                task.start_time = now;
+                actions.push(Action::Deploy(taskmanager, Box::new(deployment)));
+            }
+        }
+        actions
+    }
+
+    fn parallelism_of(&self, vertex: &str) -> u32 {
+        self.graph.vertex(vertex).map(|v| v.parallelism()).unwrap_or(1)
+    }
+
+    fn task_mut(&mut self, execution: &ExecutionId) -> Option<&mut TaskExecution> {
+        if execution.job != self.id || execution.attempt != self.attempt {
+            return None;
+        }
+        self.tasks.get_mut(execution.vertex as usize)?.get_mut(execution.subtask as usize)
+    }
+
+    /// Applies a TaskManager's report; returns follow-up actions (cancels after a failure).
+    pub fn on_task_state(&mut self, update: &TaskStateUpdate) -> Vec<Action> {
+        let vertex_name = self
+            .graph
+            .vertices
+            .get(update.execution.vertex as usize)
+            .map(|v| v.display_name().to_owned())
+            .unwrap_or_default();
+        let Some(task) = self.task_mut(&update.execution) else {
+            return Vec::new();
+        };
+        if task.state.is_terminal() {
+            return Vec::new();
+        }
+        task.state = update.state;
+        task.metrics = update.metrics;
+        if update.state.is_terminal() {
+            task.end_time = epoch_millis(SystemTime::now());
+        }
+        let taskmanager = task.taskmanager.clone();
+        if update.state == ExecutionState::Failed {
+            let message = update.error.clone().unwrap_or_else(|| "unknown error".into());
+            task.error = Some(message.clone());
+            let task_name = format!("{} ({}/{})", vertex_name, update.execution.subtask + 1, self.tasks.len());
+            return self.fail(message, taskmanager, Some(task_name));
+        }
+        self.settle();
+        Vec::new()
+    }
+
+    /// Records new counters of a running subtask.
+    pub fn on_metrics(&mut self, execution: &ExecutionId, metrics: TaskMetrics) {
+        if let Some(task) = self.task_mut(execution) {
+            task.metrics = metrics;
+        }
+    }
+
+    /// Fails the job: cancels every subtask still running and returns the cancels to send.
+    pub fn fail(&mut self, message: String, taskmanager: Option<String>, task: Option<String>) -> Vec<Action> {
+        let failure = Failure { message, timestamp: epoch_millis(SystemTime::now()), taskmanager, task };
+        self.exceptions.push(failure.clone());
+        if self.status.is_terminal() {
+            return Vec::new();
+        }
+        if self.failure.is_none() {
+            self.failure = Some(failure);
+        }
+        if self.status != JobStatus::Failing {
+            self.set_status(JobStatus::Failing);
+        }
+        let actions = self.cancel_running();
+        self.settle();
+        actions
+    }
+
+    /// Cancels the job; returns the cancels to send.
+    pub fn cancel(&mut self) -> Vec<Action> {
+        if self.status.is_terminal() || self.status == JobStatus::Failing {
+            return Vec::new();
+        }
+        self.set_status(JobStatus::Cancelling);
+        let actions = self.cancel_running();
+        self.settle();
+        actions
+    }
+
+    fn cancel_running(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let now = epoch_millis(SystemTime::now());
+        for v in 0..self.tasks.len() {
+            for s in 0..self.tasks[v].len() {
+                let id = self.execution_id(v, s);
+                let task = &mut self.tasks[v][s];
+                if task.state.is_terminal() {
+                    continue;
+                }
+                match &task.taskmanager {
+                    Some(tm) => {
+                        task.state = ExecutionState::Canceling;
+                        actions.push(Action::Cancel(tm.clone(), id));
+                    }
+                    None => {
+                        task.state = ExecutionState::Canceled;
+                        task.end_time = now;
+                    }
+                }
+            }
+        }
+        actions
+    }
+
+    /// A TaskManager is gone: its subtasks failed. Returns the cancels for the rest.
+    pub fn taskmanager_lost(&mut self, taskmanager: &str, reason: &str) -> Vec<Action> {
+        let now = epoch_millis(SystemTime::now());
+        let mut affected = false;
+        for task in self.tasks.iter_mut().flatten() {
+            if task.taskmanager.as_deref() == Some(taskmanager) && !task.state.is_terminal() {
+                task.state = ExecutionState::Failed;
+                task.end_time = now;
+                task.error = Some(reason.to_owned());
+                affected = true;
+            }
+        }
+        if !affected {
+            return Vec::new();
+        }
+        self.fail(reason.to_owned(), Some(taskmanager.to_owned()), None)
+    }
+
+    /// Moves the job to a final state when every subtask has ended.
+    fn settle(&mut self) {
+        let all = || self.tasks.iter().flatten();
+        if !all().all(|t| t.state.is_terminal()) {
+            return;
+        }
+        let next = match self.status {
+            JobStatus::Failing => JobStatus::Failed,
+            JobStatus::Cancelling => JobStatus::Canceled,
+            JobStatus::Running if all().all(|t| t.state == ExecutionState::Finished) => JobStatus::Finished,
+            JobStatus::Running => JobStatus::Failed,
+            _ => return,
+        };
+        self.set_status(next);
+    }
+
+    /// Subtask counts by state, in Flink's `tasks` shape order.
+    pub fn task_counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for task in self.tasks.iter().flatten() {
+            *counts.entry(task.state.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+use super::*;
+use std::collections::BTreeMap;
+use strom_jobgraph::{Edge, EmitMode, OperatorSpec, Vertex};
+
+fn graph(parallelism: u32) -> JobGraph {
+    let vertex = |id: &str, operator| Vertex { id: id.into(), name: None, parallelism: Some(parallelism), operator };
+    JobGraph {
+        name: "wc".into(),
+        config: BTreeMap::new(),
+        vertices: vec![
+            vertex("src", OperatorSpec::Generator { count: Some(10), rate: None, keys: 3, seed: 0 }),
+            vertex("count", OperatorSpec::KeyedCount { key: "key".into(), emit: EmitMode::Final }),
+            vertex("sink", OperatorSpec::Print { format: Default::default() }),
+        ],
+        edges: vec![
+            Edge { source: "src".into(), target: "count".into(), partitioning: Partitioning::Hash { key: vec!["key".into()] } },
+            Edge { source: "count".into(), target: "sink".into(), partitioning: Partitioning::Forward },
+        ],
+    }
+}
+
+fn slots(n: u32) -> Vec<SlotRef> {
+    (0..n).map(|i| SlotRef { taskmanager: format!("tm-{i}"), index: 0 }).collect()
+}
+
+fn deployed(parallelism: u32) -> (Execution, Vec<Action>) {
+    let mut execution = Execution::new(JobId::from_u128(5), graph(parallelism), BTreeMap::new());
+    let actions = execution.deploy(slots(parallelism), |tm| Some(format!("{tm}:1")));
+    (execution, actions)
+}
+
+fn report(execution: &mut Execution, vertex: u32, subtask: u32, state: ExecutionState) -> Vec<Action> {
+    let update = TaskStateUpdate {
+        execution: ExecutionId { job: execution.id, vertex, subtask, attempt: 0 },
+        state,
+        error: (state == ExecutionState::Failed).then(|| "boom".to_owned()),
+        metrics: TaskMetrics::default(),
+    };
+    execution.on_task_state(&update)
+}
+
+#[test]
+fn deployments_wire_hash_edges_all_to_all_and_forward_one_to_one() {
+    let (execution, actions) = deployed(2);
+    assert_eq!(execution.status, JobStatus::Running);
+    assert_eq!(actions.len(), 6);
+    let Action::Deploy(tm, src0) = &actions[0] else { panic!("expected a deployment") };
+    assert_eq!(tm, "tm-0");
+    assert_eq!(src0.outputs[0].targets.len(), 2);
+    assert_eq!(src0.outputs[0].targets[1].address, "tm-1:1");
+    assert_eq!(src0.outputs[0].targets[1].channel, 0);
+    let Action::Deploy(_, count1) = &actions[3] else { panic!("expected a deployment") };
+    assert_eq!(count1.input_gates, [2]);
+    assert_eq!(count1.outputs[0].targets.len(), 1);
+    assert_eq!(count1.outputs[0].targets[0].consumer.subtask, 1);
+}
+
+#[test]
+fn finishes_when_every_subtask_finished() {
+    let (mut execution, _) = deployed(1);
+    for v in 0..3 {
+        report(&mut execution, v, 0, ExecutionState::Running);
+    }
+    for v in 0..3 {
+        assert_ne!(execution.status, JobStatus::Finished);
+        report(&mut execution, v, 0, ExecutionState::Finished);
+    }
+    assert_eq!(execution.status, JobStatus::Finished);
+    assert!(execution.end_time() >= execution.start_time());
+}
+
+#[test]
+fn a_failed_subtask_cancels_the_others_then_fails_the_job() {
+    let (mut execution, _) = deployed(2);
+    let cancels = report(&mut execution, 1, 0, ExecutionState::Failed);
+    assert_eq!(cancels.len(), 5);
+    assert_eq!(execution.status, JobStatus::Failing);
+    assert_eq!(execution.failure.as_ref().unwrap().message, "boom");
+    for action in cancels {
+        let Action::Cancel(_, id) = action else { panic!("expected a cancel") };
+        report(&mut execution, id.vertex, id.subtask, ExecutionState::Canceled);
+    }
+    assert_eq!(execution.status, JobStatus::Failed);
+}
+
+#[test]
+fn losing_a_taskmanager_fails_its_subtasks_with_the_reason() {
+    let (mut execution, _) = deployed(2);
+    let cancels = execution.taskmanager_lost("tm-1", "TaskManager tm-1 lost: heartbeat timeout");
+    assert_eq!(cancels.len(), 3);
+    assert_eq!(execution.failure.as_ref().unwrap().message, "TaskManager tm-1 lost: heartbeat timeout");
+    assert!(execution.taskmanager_lost("tm-9", "nope").is_empty());
+}
+
+#[test]
+fn cancel_before_deployment_ends_at_once_and_stale_attempts_are_ignored() {
+    let mut execution = Execution::new(JobId::from_u128(5), graph(2), BTreeMap::new());
+    assert!(execution.cancel().is_empty());
+    assert_eq!(execution.status, JobStatus::Canceled);
+    let (mut execution, _) = deployed(1);
+    let stale = TaskStateUpdate {
+        execution: ExecutionId { job: execution.id, vertex: 0, subtask: 0, attempt: 7 },
+        state: ExecutionState::Failed,
+        error: None,
+        metrics: TaskMetrics::default(),
+    };
+    assert!(execution.on_task_state(&stale).is_empty());
+    assert_eq!(execution.status, JobStatus::Running);
+}

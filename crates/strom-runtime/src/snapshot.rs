@@ -1,0 +1,189 @@
+//! Read-only views of the cluster for the REST API and the command line.
+
+use std::collections::BTreeMap;
+
+use strom_jobgraph::JobId;
+use strom_rpc::{ExecutionState, Hardware, TaskMetrics};
+
+/// `/overview`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterOverview {
+    /// Registered TaskManagers.
+    pub taskmanagers: usize,
+    /// Slots of all TaskManagers.
+    pub slots_total: usize,
+    /// Free slots.
+    pub slots_available: usize,
+    /// Jobs not yet ended.
+    pub jobs_running: usize,
+    /// Finished jobs.
+    pub jobs_finished: usize,
+    /// Cancelled jobs.
+    pub jobs_cancelled: usize,
+    /// Failed jobs.
+    pub jobs_failed: usize,
+    /// Workers requested but not registered.
+    pub workers_pending: usize,
+    /// The resource-manager driver's name.
+    pub driver: &'static str,
+}
+
+/// One TaskManager.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskManagerView {
+    /// Resource id.
+    pub id: String,
+    /// Host.
+    pub host: String,
+    /// Data port.
+    pub data_port: u16,
+    /// Last heartbeat, epoch ms.
+    pub last_heartbeat: i64,
+    /// Registration time, epoch ms.
+    pub registered_at: i64,
+    /// Slots.
+    pub slots: usize,
+    /// Free slots.
+    pub free_slots: usize,
+    /// Subtasks deployed on it that have not ended.
+    pub assigned_tasks: usize,
+    /// `taskmanager.memory.process.size` in bytes.
+    pub memory_process_bytes: u64,
+    /// Host hardware.
+    pub hardware: Hardware,
+    /// Process id.
+    pub pid: u32,
+    /// Deployment facts (Mesos task id, agent host, ...).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One job in a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSummary {
+    /// Id.
+    pub id: JobId,
+    /// Name.
+    pub name: String,
+    /// Flink's state name.
+    pub state: &'static str,
+    /// Submission time, epoch ms.
+    pub start_time: i64,
+    /// End time, epoch ms, or -1.
+    pub end_time: i64,
+    /// Last state change, epoch ms.
+    pub last_modification: i64,
+    /// Subtask counts by Flink state name.
+    pub tasks: BTreeMap<&'static str, usize>,
+    /// Whether every source is bounded.
+    pub bounded: bool,
+}
+
+/// One vertex of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VertexView {
+    /// Vertex id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Operator kind.
+    pub operator: &'static str,
+    /// Parallelism.
+    pub parallelism: u32,
+    /// Aggregate state.
+    pub state: &'static str,
+    /// First subtask start, epoch ms, or -1.
+    pub start_time: i64,
+    /// Last subtask end, epoch ms, or -1.
+    pub end_time: i64,
+    /// Subtask counts by state.
+    pub tasks: BTreeMap<&'static str, usize>,
+    /// Summed counters.
+    pub metrics: TaskMetrics,
+    /// Per-subtask state, TaskManager and counters.
+    pub subtasks: Vec<SubtaskView>,
+}
+
+/// One subtask of a vertex.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubtaskView {
+    /// Index.
+    pub subtask: u32,
+    /// State name.
+    pub state: &'static str,
+    /// TaskManager it runs on.
+    pub taskmanager: Option<String>,
+    /// Counters.
+    pub metrics: TaskMetrics,
+}
+
+/// An edge in the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeView {
+    /// Source vertex id.
+    pub source: String,
+    /// Target vertex id.
+    pub target: String,
+    /// Flink's ship strategy name.
+    pub ship_strategy: &'static str,
+    /// Hash key columns.
+    pub key: Vec<String>,
+}
+
+/// An exception of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExceptionView {
+    /// Message.
+    pub message: String,
+    /// Epoch ms.
+    pub timestamp: i64,
+    /// TaskManager involved.
+    pub taskmanager: Option<String>,
+    /// Task involved.
+    pub task: Option<String>,
+}
+
+/// `/jobs/:id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobDetail {
+    /// The summary fields.
+    pub summary: JobSummary,
+    /// When each state was entered.
+    pub timestamps: BTreeMap<&'static str, i64>,
+    /// Vertices in graph order.
+    pub vertices: Vec<VertexView>,
+    /// Edges in graph order.
+    pub edges: Vec<EdgeView>,
+    /// The root failure.
+    pub failure: Option<ExceptionView>,
+    /// Every failure.
+    pub exceptions: Vec<ExceptionView>,
+    /// The job's own configuration.
+    pub config: BTreeMap<String, String>,
+}
+
+/// Aggregate state of a vertex from its subtasks' states, as Flink computes it.
+pub fn vertex_state(states: &[ExecutionState]) -> ExecutionState {
+    use ExecutionState::*;
+    let any = |s| states.contains(&s);
+    if states.is_empty() {
+        Created
+    } else if any(Failed) {
+        Failed
+    } else if any(Canceling) {
+        Canceling
+    } else if states.iter().all(|s| *s == Finished) {
+        Finished
+    } else if any(Canceled) && states.iter().all(|s| s.is_terminal()) {
+        Canceled
+    } else if any(Running) {
+        Running
+    } else if any(Initializing) {
+        Initializing
+    } else if any(Deploying) {
+        Deploying
+    } else if any(Scheduled) {
+        Scheduled
+    } else {
+        Created
+    }
+}
