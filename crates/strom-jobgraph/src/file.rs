@@ -83,10 +83,16 @@ struct Envelope {
 /// Reads a job-graph file, resolving relative file paths in operators against its folder.
 /// The graph is structurally decoded but not validated (parallelism may still be unresolved).
 pub fn load(path: &Path) -> Result<JobGraph, JobGraphFileError> {
-    let io = |source| JobGraphFileError::Io { path: path.to_owned(), source };
+    let io = |source| JobGraphFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_FILE_BYTES {
-        return Err(JobGraphFileError::TooLarge { path: path.to_owned(), size });
+        return Err(JobGraphFileError::TooLarge {
+            path: path.to_owned(),
+            size,
+        });
     }
     let bytes = std::fs::read(path).map_err(io)?;
     let mut graph = from_json(&bytes, &format!("job-graph file `{}`", path.display()))?;
@@ -100,16 +106,20 @@ pub fn load(path: &Path) -> Result<JobGraph, JobGraphFileError> {
 
 /// Decodes a job graph from JSON bytes; `origin` names the source in errors.
 pub fn from_json(bytes: &[u8], origin: &str) -> Result<JobGraph, JobGraphFileError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| JobGraphFileError::Syntax {
-        origin: origin.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| JobGraphFileError::Syntax {
+            origin: origin.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
     let version = match value.get("version") {
         Some(serde_json::Value::Number(n)) => n.as_u64(),
         Some(other) => {
-            return Err(JobGraphFileError::Version { origin: origin.to_owned(), found: other.to_string() });
+            return Err(JobGraphFileError::Version {
+                origin: origin.to_owned(),
+                found: other.to_string(),
+            });
         }
         None => {
             return Err(JobGraphFileError::Shape {
@@ -119,26 +129,39 @@ pub fn from_json(bytes: &[u8], origin: &str) -> Result<JobGraph, JobGraphFileErr
         }
     };
     if version != Some(FORMAT_VERSION) {
-        let found = value.get("version").map(ToString::to_string).unwrap_or_default();
-        return Err(JobGraphFileError::Version { origin: origin.to_owned(), found });
+        let found = value
+            .get("version")
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return Err(JobGraphFileError::Version {
+            origin: origin.to_owned(),
+            found,
+        });
     }
-    let envelope: Envelope = serde_json::from_value(value).map_err(|e| JobGraphFileError::Shape {
-        origin: origin.to_owned(),
-        message: e.to_string(),
-    })?;
+    let envelope: Envelope =
+        serde_json::from_value(value).map_err(|e| JobGraphFileError::Shape {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
     Ok(envelope.job)
 }
 
 /// Encodes a job graph as the file format (pretty JSON).
 pub fn to_json(graph: &JobGraph) -> String {
-    let envelope = Envelope { version: FORMAT_VERSION, job: graph.clone() };
+    let envelope = Envelope {
+        version: FORMAT_VERSION,
+        job: graph.clone(),
+    };
     serde_json::to_string_pretty(&envelope).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 impl JobGraphFileError {
     /// Wraps a validation error with the origin of the graph.
     pub fn invalid(origin: &str, source: GraphError) -> Self {
-        Self::Invalid { origin: origin.to_owned(), source }
+        Self::Invalid {
+            origin: origin.to_owned(),
+            source,
+        }
     }
 }
 
@@ -157,22 +180,41 @@ mod tests {
     #[test]
     fn truncated_file_names_position() {
         let text = to_json(&wordcount(2));
-        let err = from_json(&text.as_bytes()[..text.len() / 2], "job-graph file `x.json`").unwrap_err();
+        let err = from_json(
+            &text.as_bytes()[..text.len() / 2],
+            "job-graph file `x.json`",
+        )
+        .unwrap_err();
         let message = err.to_string();
-        assert!(message.starts_with("job-graph file `x.json` is not valid JSON at line"), "{message}");
+        assert!(
+            message.starts_with("job-graph file `x.json` is not valid JSON at line"),
+            "{message}"
+        );
     }
 
     #[test]
     fn wrong_version_is_reported_first() {
         let err = from_json(br#"{"version": 7, "job": 3}"#, "body").unwrap_err();
-        assert_eq!(err.to_string(), "body has format version 7: this strom reads version 1");
+        assert_eq!(
+            err.to_string(),
+            "body has format version 7: this strom reads version 1"
+        );
         let err = from_json(br#"{"version": "one"}"#, "body").unwrap_err();
-        assert_eq!(err.to_string(), "body has format version \"one\": this strom reads version 1");
+        assert_eq!(
+            err.to_string(),
+            "body has format version \"one\": this strom reads version 1"
+        );
     }
 
     #[test]
     fn garbage_never_panics() {
-        for input in [&b"\xff\xfe"[..], b"null", b"[]", b"{\"version\":1}", b"{\"version\":1,\"job\":{}}"] {
+        for input in [
+            &b"\xff\xfe"[..],
+            b"null",
+            b"[]",
+            b"{\"version\":1}",
+            b"{\"version\":1,\"job\":{}}",
+        ] {
             assert!(from_json(input, "body").is_err());
         }
     }
@@ -185,7 +227,9 @@ mod tests {
         std::fs::write(&file, to_json(&wordcount(1))).unwrap();
         let graph = load(&file).unwrap();
         match &graph.vertices[0].operator {
-            crate::OperatorSpec::FileSource { path } => assert_eq!(Path::new(path), dir.join("words.txt")),
+            crate::OperatorSpec::FileSource { path } => {
+                assert_eq!(Path::new(path), dir.join("words.txt"))
+            }
             other => panic!("unexpected {other:?}"),
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -165,7 +165,11 @@ impl JobGraph {
 
     /// The largest vertex parallelism: with slot sharing, the slots the job needs.
     pub fn max_parallelism(&self) -> u32 {
-        self.vertices.iter().map(Vertex::parallelism).max().unwrap_or(0)
+        self.vertices
+            .iter()
+            .map(Vertex::parallelism)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Edges into vertex `id`, in graph order.
@@ -198,7 +202,10 @@ impl JobGraph {
             }
             let parallelism = vertex.parallelism();
             if parallelism == 0 || parallelism > MAX_PARALLELISM {
-                return Err(GraphError::BadParallelism { vertex: vertex.id.clone(), parallelism });
+                return Err(GraphError::BadParallelism {
+                    vertex: vertex.id.clone(),
+                    parallelism,
+                });
             }
         }
         for edge in &self.edges {
@@ -252,7 +259,9 @@ impl JobGraph {
             .iter()
             .map(|v| self.inputs_of(&v.id).count())
             .collect();
-        let mut ready: Vec<usize> = (0..self.vertices.len()).filter(|&i| pending[i] == 0).collect();
+        let mut ready: Vec<usize> = (0..self.vertices.len())
+            .filter(|&i| pending[i] == 0)
+            .collect();
         let mut order = Vec::with_capacity(self.vertices.len());
         while let Some(i) = ready.pop() {
             order.push(i);
@@ -277,7 +286,10 @@ impl JobGraph {
             let vertex = &self.vertices[i];
             let mut input: Option<Vec<String>> = None;
             for edge in self.inputs_of(&vertex.id) {
-                let upstream = columns.get(edge.source.as_str()).cloned().unwrap_or_default();
+                let upstream = columns
+                    .get(edge.source.as_str())
+                    .cloned()
+                    .unwrap_or_default();
                 self.check_edge(edge, &upstream)?;
                 if let Some(existing) = &input
                     && *existing != upstream

@@ -77,7 +77,12 @@ mod tests {
 
     #[test]
     fn rejects_malformed_ids() {
-        for bad in ["", "xyz", "a561960a2b0744758d44ec94bd9f5b4", "+561960a2b0744758d44ec94bd9f5b40"] {
+        for bad in [
+            "",
+            "xyz",
+            "a561960a2b0744758d44ec94bd9f5b4",
+            "+561960a2b0744758d44ec94bd9f5b40",
+        ] {
             assert_eq!(bad.parse::<JobId>(), Err(IdError(bad.to_owned())), "{bad}");
         }
     }

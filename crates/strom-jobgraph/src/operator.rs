@@ -136,7 +136,9 @@ impl OperatorSpec {
             Self::Generator { .. } => Ok(vec!["seq".into(), "key".into(), "value".into()]),
             Self::FileSource { .. } => Ok(vec!["line".into()]),
             Self::Tokenize { column } => require(column).map(|()| vec!["word".into()]),
-            Self::KeyedCount { key, .. } => require(key).map(|()| vec![key.clone(), "count".into()]),
+            Self::KeyedCount { key, .. } => {
+                require(key).map(|()| vec![key.clone(), "count".into()])
+            }
             Self::Print { .. } | Self::FileSink { .. } => Ok(Vec::new()),
         }
     }
@@ -158,24 +160,43 @@ mod tests {
 
     #[test]
     fn parses_with_defaults() {
-        let spec: OperatorSpec = serde_json::from_str(r#"{"type": "keyed-count", "key": "word"}"#).unwrap();
-        assert_eq!(spec, OperatorSpec::KeyedCount { key: "word".into(), emit: EmitMode::Final });
+        let spec: OperatorSpec =
+            serde_json::from_str(r#"{"type": "keyed-count", "key": "word"}"#).unwrap();
+        assert_eq!(
+            spec,
+            OperatorSpec::KeyedCount {
+                key: "word".into(),
+                emit: EmitMode::Final
+            }
+        );
         let spec: OperatorSpec = serde_json::from_str(r#"{"type": "tokenize"}"#).unwrap();
-        assert_eq!(spec, OperatorSpec::Tokenize { column: "line".into() });
+        assert_eq!(
+            spec,
+            OperatorSpec::Tokenize {
+                column: "line".into()
+            }
+        );
     }
 
     #[test]
     fn rejects_unknown_types_and_fields() {
         let err = serde_json::from_str::<OperatorSpec>(r#"{"type": "nope"}"#).unwrap_err();
         assert!(err.to_string().contains("unknown variant `nope`"), "{err}");
-        let err = serde_json::from_str::<OperatorSpec>(r#"{"type": "print", "colour": 1}"#).unwrap_err();
+        let err =
+            serde_json::from_str::<OperatorSpec>(r#"{"type": "print", "colour": 1}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `colour`"), "{err}");
     }
 
     #[test]
     fn output_columns_name_missing_inputs() {
-        let count = OperatorSpec::KeyedCount { key: "word".into(), emit: EmitMode::Final };
-        assert_eq!(count.output_columns(&["word".into()]), Ok(vec!["word".into(), "count".into()]));
+        let count = OperatorSpec::KeyedCount {
+            key: "word".into(),
+            emit: EmitMode::Final,
+        };
+        assert_eq!(
+            count.output_columns(&["word".into()]),
+            Ok(vec!["word".into(), "count".into()])
+        );
         assert_eq!(count.output_columns(&["line".into()]), Err("word".into()));
     }
 }

@@ -41,7 +41,9 @@ impl OutputChannel {
     /// connections until the server's gate wait has passed.
     pub async fn connect(local: &DataServer, target: &ChannelTarget) -> Result<Self, NetworkError> {
         if target.address == local.address() {
-            let sender = local.local_sender(target.consumer, target.gate, target.channel).await?;
+            let sender = local
+                .local_sender(target.consumer, target.gate, target.channel)
+                .await?;
             return Ok(Self::Local {
                 sender,
                 consumer: target.consumer,
@@ -53,9 +55,19 @@ impl OutputChannel {
         let socket = connect_with_retry(&peer, local.gate_wait()).await?;
         let _ = socket.set_nodelay(true);
         let mut frames = Framed::new(socket, codec());
-        let handshake = Handshake { consumer: target.consumer, gate: target.gate, channel: target.channel };
-        let io = |source| NetworkError::Io { peer: peer.clone(), source };
-        frames.send(frame::encode_handshake(&handshake)).await.map_err(io)?;
+        let handshake = Handshake {
+            consumer: target.consumer,
+            gate: target.gate,
+            channel: target.channel,
+        };
+        let io = |source| NetworkError::Io {
+            peer: peer.clone(),
+            source,
+        };
+        frames
+            .send(frame::encode_handshake(&handshake))
+            .await
+            .map_err(io)?;
         match frames.next().await {
             Some(Ok(answer)) if answer.first() == Some(&TAG_HANDSHAKE) => {}
             Some(Ok(answer)) if answer.first() == Some(&TAG_REJECT) => {
@@ -64,24 +76,48 @@ impl OutputChannel {
                     message: format!("rejected: {}", String::from_utf8_lossy(&answer[1..])),
                 });
             }
-            Some(Ok(_)) => return Err(NetworkError::Malformed { peer, message: "bad handshake answer".into() }),
+            Some(Ok(_)) => {
+                return Err(NetworkError::Malformed {
+                    peer,
+                    message: "bad handshake answer".into(),
+                });
+            }
             Some(Err(source)) => return Err(NetworkError::Io { peer, source }),
             None => {
                 return Err(NetworkError::Io {
                     peer,
-                    source: std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed during handshake"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "closed during handshake",
+                    ),
                 });
             }
         }
-        Ok(Self::Remote { frames: Box::new(frames), peer })
+        Ok(Self::Remote {
+            frames: Box::new(frames),
+            peer,
+        })
     }
 
     /// Sends a batch, waiting while the consumer's buffers are full; returns the bytes written.
     pub async fn send(&mut self, batch: RecordBatch) -> Result<usize, NetworkError> {
         match self {
-            Self::Local { sender, consumer, gate, channel } => {
-                let event = InputEvent { gate: *gate, channel: *channel, frame: Frame::Batch(batch), wire_bytes: 0 };
-                sender.send(Ok(event)).await.map_err(|_| NetworkError::ConsumerGone(*consumer))?;
+            Self::Local {
+                sender,
+                consumer,
+                gate,
+                channel,
+            } => {
+                let event = InputEvent {
+                    gate: *gate,
+                    channel: *channel,
+                    frame: Frame::Batch(batch),
+                    wire_bytes: 0,
+                };
+                sender
+                    .send(Ok(event))
+                    .await
+                    .map_err(|_| NetworkError::ConsumerGone(*consumer))?;
                 Ok(0)
             }
             Self::Remote { frames, peer } => {
@@ -90,7 +126,10 @@ impl OutputChannel {
                 frames
                     .send(bytes)
                     .await
-                    .map_err(|source| NetworkError::Io { peer: peer.clone(), source })?;
+                    .map_err(|source| NetworkError::Io {
+                        peer: peer.clone(),
+                        source,
+                    })?;
                 Ok(size)
             }
         }
@@ -99,13 +138,32 @@ impl OutputChannel {
     /// Ends the channel: the consumer sees end of stream once every batch before it.
     pub async fn finish(&mut self) -> Result<(), NetworkError> {
         match self {
-            Self::Local { sender, consumer, gate, channel } => {
-                let event = InputEvent { gate: *gate, channel: *channel, frame: Frame::EndOfStream, wire_bytes: 0 };
-                sender.send(Ok(event)).await.map_err(|_| NetworkError::ConsumerGone(*consumer))
+            Self::Local {
+                sender,
+                consumer,
+                gate,
+                channel,
+            } => {
+                let event = InputEvent {
+                    gate: *gate,
+                    channel: *channel,
+                    frame: Frame::EndOfStream,
+                    wire_bytes: 0,
+                };
+                sender
+                    .send(Ok(event))
+                    .await
+                    .map_err(|_| NetworkError::ConsumerGone(*consumer))
             }
             Self::Remote { frames, peer } => {
-                let io = |source| NetworkError::Io { peer: peer.clone(), source };
-                frames.send(Bytes::from_static(&[TAG_END])).await.map_err(io)?;
+                let io = |source| NetworkError::Io {
+                    peer: peer.clone(),
+                    source,
+                };
+                frames
+                    .send(Bytes::from_static(&[TAG_END]))
+                    .await
+                    .map_err(io)?;
                 // Wait for the consumer to close, so no frame is lost in a socket buffer if this
                 // process exits right after finishing.
                 let _ = tokio::time::timeout(Duration::from_secs(30), frames.next()).await;
@@ -122,7 +180,10 @@ async fn connect_with_retry(peer: &str, patience: Duration) -> Result<TcpStream,
         match TcpStream::connect(peer).await {
             Ok(socket) => return Ok(socket),
             Err(source) if tokio::time::Instant::now() + delay >= deadline => {
-                return Err(NetworkError::Connect { peer: peer.to_owned(), source });
+                return Err(NetworkError::Connect {
+                    peer: peer.to_owned(),
+                    source,
+                });
             }
             Err(_) => {
                 tokio::time::sleep(delay).await;

@@ -89,19 +89,27 @@ pub(crate) fn encode_handshake(handshake: &Handshake) -> Bytes {
 pub(crate) fn encode_batch(batch: &RecordBatch) -> Result<Bytes, NetworkError> {
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() + 256);
     buf.push(TAG_BATCH);
-    let mut writer =
-        StreamWriter::try_new(&mut buf, &batch.schema()).map_err(|e| NetworkError::Encode(e.to_string()))?;
-    writer.write(batch).map_err(|e| NetworkError::Encode(e.to_string()))?;
-    writer.finish().map_err(|e| NetworkError::Encode(e.to_string()))?;
+    let mut writer = StreamWriter::try_new(&mut buf, &batch.schema())
+        .map_err(|e| NetworkError::Encode(e.to_string()))?;
+    writer
+        .write(batch)
+        .map_err(|e| NetworkError::Encode(e.to_string()))?;
+    writer
+        .finish()
+        .map_err(|e| NetworkError::Encode(e.to_string()))?;
     drop(writer);
     Ok(Bytes::from(buf))
 }
 
 pub(crate) fn decode_frame(frame: &[u8], peer: &str) -> Result<Frame, NetworkError> {
-    let malformed = |message: String| NetworkError::Malformed { peer: peer.to_owned(), message };
+    let malformed = |message: String| NetworkError::Malformed {
+        peer: peer.to_owned(),
+        message,
+    };
     match frame.split_first() {
         Some((&TAG_BATCH, body)) => {
-            let mut reader = StreamReader::try_new(Cursor::new(body), None).map_err(|e| malformed(e.to_string()))?;
+            let mut reader = StreamReader::try_new(Cursor::new(body), None)
+                .map_err(|e| malformed(e.to_string()))?;
             match reader.next() {
                 Some(Ok(batch)) => Ok(Frame::Batch(batch)),
                 Some(Err(e)) => Err(malformed(e.to_string())),
@@ -116,9 +124,16 @@ pub(crate) fn decode_frame(frame: &[u8], peer: &str) -> Result<Frame, NetworkErr
 
 pub(crate) fn decode_handshake(frame: &[u8], peer: &str) -> Result<Handshake, NetworkError> {
     match frame.split_first() {
-        Some((&TAG_HANDSHAKE, body)) => serde_json::from_slice(body)
-            .map_err(|e| NetworkError::Malformed { peer: peer.to_owned(), message: format!("bad handshake: {e}") }),
-        _ => Err(NetworkError::Malformed { peer: peer.to_owned(), message: "expected a handshake".into() }),
+        Some((&TAG_HANDSHAKE, body)) => {
+            serde_json::from_slice(body).map_err(|e| NetworkError::Malformed {
+                peer: peer.to_owned(),
+                message: format!("bad handshake: {e}"),
+            })
+        }
+        _ => Err(NetworkError::Malformed {
+            peer: peer.to_owned(),
+            message: "expected a handshake".into(),
+        }),
     }
 }
 
@@ -140,7 +155,12 @@ mod tests {
             Frame::Batch(decoded) => assert_eq!(decoded, batch),
             other => panic!("unexpected {other:?}"),
         }
-        for garbage in [&[][..], &[TAG_BATCH, 1, 2, 3][..], &[9][..], &[TAG_END, 0][..]] {
+        for garbage in [
+            &[][..],
+            &[TAG_BATCH, 1, 2, 3][..],
+            &[9][..],
+            &[TAG_END, 0][..],
+        ] {
             assert!(decode_frame(garbage, "peer").is_err(), "{garbage:?}");
         }
         assert!(decode_handshake(b"\x00{nope", "peer").is_err());

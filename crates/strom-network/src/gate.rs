@@ -45,7 +45,12 @@ impl InputGate {
         total_channels: u32,
         registry: Arc<Registry>,
     ) -> Self {
-        Self { key, receiver, open_channels: total_channels, registry }
+        Self {
+            key,
+            receiver,
+            open_channels: total_channels,
+            registry,
+        }
     }
 
     /// The next frame from any channel; `None` once every channel has ended.
@@ -54,7 +59,11 @@ impl InputGate {
             return None;
         }
         let event = self.receiver.recv().await?;
-        if let Ok(InputEvent { frame: Frame::EndOfStream, .. }) = &event {
+        if let Ok(InputEvent {
+            frame: Frame::EndOfStream,
+            ..
+        }) = &event
+        {
             self.open_channels -= 1;
         }
         Some(event)

@@ -21,7 +21,9 @@ use strom_rpc::ExecutionId;
 pub(crate) const MAX_DATA_FRAME: usize = 256 * 1024 * 1024;
 
 pub(crate) fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder().max_frame_length(MAX_DATA_FRAME).new_codec()
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_DATA_FRAME)
+        .new_codec()
 }
 
 #[derive(Debug)]
@@ -56,12 +58,18 @@ impl Registry {
             if let Some(registered) = self.gates.lock().get(&consumer) {
                 return match registered.channels_per_gate.get(gate as usize) {
                     Some(&channels) if channel < channels => Ok(registered.sender.clone()),
-                    Some(&channels) => Err(format!("gate {gate} of {consumer} has {channels} channels, not {}", channel + 1)),
+                    Some(&channels) => Err(format!(
+                        "gate {gate} of {consumer} has {channels} channels, not {}",
+                        channel + 1
+                    )),
                     None => Err(format!("{consumer} has no input gate {gate}")),
                 };
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Err(format!("no input gate {gate} of {consumer} registered within {} ms", wait.as_millis()));
+                return Err(format!(
+                    "no input gate {gate} of {consumer} registered within {} ms",
+                    wait.as_millis()
+                ));
             }
         }
     }
@@ -84,7 +92,11 @@ impl DataServer {
     /// Binds `bind` and serves connections in the background; `advertised_host` is the host name
     /// producers elsewhere use to reach it. Producers wait up to `gate_wait` for a consumer to
     /// register (consumers and producers are deployed concurrently).
-    pub async fn bind(bind: SocketAddr, advertised_host: &str, gate_wait: Duration) -> std::io::Result<Self> {
+    pub async fn bind(
+        bind: SocketAddr,
+        advertised_host: &str,
+        gate_wait: Duration,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(bind).await?;
         let port = listener.local_addr()?.port();
         let inner = Arc::new(Inner {
@@ -103,7 +115,12 @@ impl DataServer {
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.inner.advertised.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+        self.inner
+            .advertised
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     }
 
     /// How long producers wait for consumers to register.
@@ -113,15 +130,22 @@ impl DataServer {
 
     /// Registers a consumer with `channels_per_gate[g]` channels on gate `g`, buffering up to
     /// `buffers_per_channel` batches per channel.
-    pub fn register(&self, consumer: ExecutionId, channels_per_gate: Vec<u32>, buffers_per_channel: u32) -> InputGate {
+    pub fn register(
+        &self,
+        consumer: ExecutionId,
+        channels_per_gate: Vec<u32>,
+        buffers_per_channel: u32,
+    ) -> InputGate {
         let total: u32 = channels_per_gate.iter().sum();
         let capacity = (total.max(1) * buffers_per_channel.max(1)) as usize;
         let (sender, receiver) = mpsc::channel(capacity);
-        self.inner
-            .registry
-            .gates
-            .lock()
-            .insert(consumer, Registered { sender, channels_per_gate });
+        self.inner.registry.gates.lock().insert(
+            consumer,
+            Registered {
+                sender,
+                channels_per_gate,
+            },
+        );
         self.inner.registry.changed.notify_waiters();
         InputGate::new(consumer, receiver, total, Arc::clone(&self.inner.registry))
     }
@@ -164,10 +188,17 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
     }
 }
 
-async fn serve_connection(socket: TcpStream, peer: SocketAddr, inner: Arc<Inner>) -> Result<(), NetworkError> {
+async fn serve_connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    inner: Arc<Inner>,
+) -> Result<(), NetworkError> {
     let _ = socket.set_nodelay(true);
     let peer = peer.to_string();
-    let io = |source| NetworkError::Io { peer: peer.clone(), source };
+    let io = |source| NetworkError::Io {
+        peer: peer.clone(),
+        source,
+    };
     let mut frames = Framed::new(socket, codec());
     let first = match frames.next().await {
         Some(frame) => frame.map_err(io)?,
@@ -176,7 +207,12 @@ async fn serve_connection(socket: TcpStream, peer: SocketAddr, inner: Arc<Inner>
     let handshake = frame::decode_handshake(&first, &peer)?;
     let sender = match inner
         .registry
-        .sender_for(handshake.consumer, handshake.gate, handshake.channel, inner.gate_wait)
+        .sender_for(
+            handshake.consumer,
+            handshake.gate,
+            handshake.channel,
+            inner.gate_wait,
+        )
         .await
     {
         Ok(sender) => sender,
@@ -188,7 +224,10 @@ async fn serve_connection(socket: TcpStream, peer: SocketAddr, inner: Arc<Inner>
             return Ok(());
         }
     };
-    frames.send(bytes::Bytes::from_static(&[TAG_HANDSHAKE])).await.map_err(io)?;
+    frames
+        .send(bytes::Bytes::from_static(&[TAG_HANDSHAKE]))
+        .await
+        .map_err(io)?;
     let (gate, channel) = (handshake.gate, handshake.channel);
     loop {
         let event = match frames.next().await {
@@ -198,7 +237,10 @@ async fn serve_connection(socket: TcpStream, peer: SocketAddr, inner: Arc<Inner>
                 frame,
                 wire_bytes: bytes.len(),
             }),
-            Some(Err(source)) => Err(NetworkError::Io { peer: peer.clone(), source }),
+            Some(Err(source)) => Err(NetworkError::Io {
+                peer: peer.clone(),
+                source,
+            }),
             None => Err(NetworkError::Io {
                 peer: peer.clone(),
                 source: std::io::Error::new(
@@ -207,7 +249,13 @@ async fn serve_connection(socket: TcpStream, peer: SocketAddr, inner: Arc<Inner>
                 ),
             }),
         };
-        let last = !matches!(event, Ok(InputEvent { frame: Frame::Batch(_), .. }));
+        let last = !matches!(
+            event,
+            Ok(InputEvent {
+                frame: Frame::Batch(_),
+                ..
+            })
+        );
         if sender.send(event).await.is_err() {
             return Err(NetworkError::ConsumerGone(handshake.consumer));
         }

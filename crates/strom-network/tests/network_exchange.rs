@@ -14,11 +14,22 @@ fn batch(values: Vec<i64>) -> RecordBatch {
 }
 
 fn execution(subtask: u32) -> ExecutionId {
-    ExecutionId { job: JobId::from_u128(1), vertex: 1, subtask, attempt: 0 }
+    ExecutionId {
+        job: JobId::from_u128(1),
+        vertex: 1,
+        subtask,
+        attempt: 0,
+    }
 }
 
 async fn server() -> DataServer {
-    DataServer::bind("127.0.0.1:0".parse().unwrap(), "127.0.0.1", Duration::from_secs(5)).await.unwrap()
+    DataServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -27,13 +38,20 @@ async fn remote_and_local_channels_deliver_everything_then_end() {
     let producer_side = server().await;
     let consumer = execution(0);
     // Two producers: one remote, one local to the consumer's TaskManager.
-    let target = |channel| ChannelTarget { address: consumer_side.address().to_owned(), consumer, gate: 0, channel };
+    let target = |channel| ChannelTarget {
+        address: consumer_side.address().to_owned(),
+        consumer,
+        gate: 0,
+        channel,
+    };
     let mut gate = consumer_side.register(consumer, vec![2], 2);
     let remote = {
         let producer_side = producer_side.clone();
         let target = target(0);
         tokio::spawn(async move {
-            let mut out = OutputChannel::connect(&producer_side, &target).await.unwrap();
+            let mut out = OutputChannel::connect(&producer_side, &target)
+                .await
+                .unwrap();
             assert!(matches!(out, OutputChannel::Remote { .. }));
             for i in 0..50 {
                 out.send(batch(vec![i; 10])).await.unwrap();
@@ -45,7 +63,9 @@ async fn remote_and_local_channels_deliver_everything_then_end() {
         let consumer_side = consumer_side.clone();
         let target = target(1);
         tokio::spawn(async move {
-            let mut out = OutputChannel::connect(&consumer_side, &target).await.unwrap();
+            let mut out = OutputChannel::connect(&consumer_side, &target)
+                .await
+                .unwrap();
             assert!(matches!(out, OutputChannel::Local { .. }));
             for i in 0..50 {
                 out.send(batch(vec![i; 10])).await.unwrap();
@@ -55,7 +75,10 @@ async fn remote_and_local_channels_deliver_everything_then_end() {
     };
     let mut rows = [0usize; 2];
     let mut ends = 0;
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), gate.recv()).await.unwrap() {
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), gate.recv())
+        .await
+        .unwrap()
+    {
         let event = event.unwrap();
         match event.frame {
             Frame::Batch(b) => rows[event.channel as usize] += b.num_rows(),
@@ -75,11 +98,18 @@ async fn a_stalled_consumer_stops_the_producer() {
     let consumer = execution(3);
     let mut gate = consumer_side.register(consumer, vec![1], 2);
     let sent = Arc::new(AtomicU64::new(0));
-    let target = ChannelTarget { address: consumer_side.address().to_owned(), consumer, gate: 0, channel: 0 };
+    let target = ChannelTarget {
+        address: consumer_side.address().to_owned(),
+        consumer,
+        gate: 0,
+        channel: 0,
+    };
     let producer = {
         let sent = Arc::clone(&sent);
         tokio::spawn(async move {
-            let mut out = OutputChannel::connect(&producer_side, &target).await.unwrap();
+            let mut out = OutputChannel::connect(&producer_side, &target)
+                .await
+                .unwrap();
             // 1 MiB batches: socket buffers hold only a few of them.
             for _ in 0..1000 {
                 out.send(batch(vec![7; 128 * 1024])).await.unwrap();
@@ -98,7 +128,10 @@ async fn a_stalled_consumer_stops_the_producer() {
         }
         last = now;
     }
-    assert!(last < 100, "producer ran ahead of a stalled consumer: {last} batches sent");
+    assert!(
+        last < 100,
+        "producer ran ahead of a stalled consumer: {last} batches sent"
+    );
     // Draining the gate lets it finish.
     let mut batches = 0;
     while let Some(event) = gate.recv().await {
@@ -116,21 +149,49 @@ async fn a_producer_that_dies_mid_stream_is_an_error_not_an_end() {
     let producer_side = server().await;
     let consumer = execution(4);
     let mut gate = consumer_side.register(consumer, vec![1], 2);
-    let target = ChannelTarget { address: consumer_side.address().to_owned(), consumer, gate: 0, channel: 0 };
-    let mut out = OutputChannel::connect(&producer_side, &target).await.unwrap();
+    let target = ChannelTarget {
+        address: consumer_side.address().to_owned(),
+        consumer,
+        gate: 0,
+        channel: 0,
+    };
+    let mut out = OutputChannel::connect(&producer_side, &target)
+        .await
+        .unwrap();
     out.send(batch(vec![1])).await.unwrap();
     drop(out);
-    assert!(matches!(gate.recv().await.unwrap().unwrap().frame, Frame::Batch(_)));
+    assert!(matches!(
+        gate.recv().await.unwrap().unwrap().frame,
+        Frame::Batch(_)
+    ));
     let err = gate.recv().await.unwrap().unwrap_err();
-    assert!(err.to_string().contains("closed before end of stream"), "{err}");
+    assert!(
+        err.to_string().contains("closed before end of stream"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn unknown_consumers_are_rejected_after_the_wait() {
-    let consumer_side =
-        DataServer::bind("127.0.0.1:0".parse().unwrap(), "127.0.0.1", Duration::from_millis(200)).await.unwrap();
+    let consumer_side = DataServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1",
+        Duration::from_millis(200),
+    )
+    .await
+    .unwrap();
     let producer_side = server().await;
-    let target = ChannelTarget { address: consumer_side.address().to_owned(), consumer: execution(9), gate: 0, channel: 0 };
-    let err = OutputChannel::connect(&producer_side, &target).await.unwrap_err();
-    assert!(err.to_string().contains("rejected: no input gate 0"), "{err}");
+    let target = ChannelTarget {
+        address: consumer_side.address().to_owned(),
+        consumer: execution(9),
+        gate: 0,
+        channel: 0,
+    };
+    let err = OutputChannel::connect(&producer_side, &target)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("rejected: no input gate 0"),
+        "{err}"
+    );
 }

@@ -31,6 +31,10 @@ pub enum OperatorError {
 
 impl OperatorError {
     pub(crate) fn io(operation: &'static str, path: &str, source: std::io::Error) -> Self {
-        Self::Io { operation, path: path.to_owned(), source }
+        Self::Io {
+            operation,
+            path: path.to_owned(),
+            source,
+        }
     }
 }

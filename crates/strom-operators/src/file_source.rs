@@ -25,8 +25,12 @@ pub(crate) struct FileSource {
 
 impl FileSource {
     pub(crate) fn open(path: &str, ctx: &OperatorContext) -> Result<Self, OperatorError> {
-        let file = File::open(path).map_err(|e| OperatorError::io("cannot open input file", path, e))?;
-        let size = file.metadata().map_err(|e| OperatorError::io("cannot stat input file", path, e))?.len();
+        let file =
+            File::open(path).map_err(|e| OperatorError::io("cannot open input file", path, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| OperatorError::io("cannot stat input file", path, e))?
+            .len();
         let parallelism = u64::from(ctx.parallelism.max(1));
         let start = size * u64::from(ctx.subtask) / parallelism;
         let end = size * (u64::from(ctx.subtask) + 1) / parallelism;
@@ -35,7 +39,8 @@ impl FileSource {
         if start > 0 {
             // The line containing byte `start - 1` belongs to the previous range.
             let seek = |r: &mut BufReader<File>| r.seek(SeekFrom::Start(start - 1));
-            seek(&mut reader).map_err(|e| OperatorError::io("cannot seek in input file", path, e))?;
+            seek(&mut reader)
+                .map_err(|e| OperatorError::io("cannot seek in input file", path, e))?;
             let mut skipped = Vec::new();
             let n = reader
                 .read_until(b'\n', &mut skipped)
@@ -75,7 +80,10 @@ impl Source for FileSource {
         if rows == 0 {
             return Ok(SourcePoll::Finished);
         }
-        Ok(SourcePoll::Batch(RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::new(lines.finish())])?))
+        Ok(SourcePoll::Batch(RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            vec![Arc::new(lines.finish())],
+        )?))
     }
 }
 
@@ -85,11 +93,21 @@ mod tests {
     use arrow_array::cast::AsArray;
 
     fn read_all(path: &str, subtask: u32, parallelism: u32) -> Vec<String> {
-        let ctx = OperatorContext { vertex_id: "src".into(), subtask, parallelism };
+        let ctx = OperatorContext {
+            vertex_id: "src".into(),
+            subtask,
+            parallelism,
+        };
         let mut source = FileSource::open(path, &ctx).unwrap();
         let mut out = Vec::new();
         while let SourcePoll::Batch(batch) = source.poll_next().unwrap() {
-            out.extend(batch.column(0).as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()));
+            out.extend(
+                batch
+                    .column(0)
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap_or_default().to_owned()),
+            );
         }
         out
     }
@@ -98,11 +116,15 @@ mod tests {
     fn every_line_is_read_once_at_any_parallelism() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.txt");
-        let lines: Vec<String> = (0..1000).map(|i| format!("line {i} {}", "x".repeat(i % 17))).collect();
+        let lines: Vec<String> = (0..1000)
+            .map(|i| format!("line {i} {}", "x".repeat(i % 17)))
+            .collect();
         std::fs::write(&path, lines.join("\n") + "\r\n").unwrap();
         let path = path.to_str().unwrap();
         for parallelism in [1, 2, 3, 7, 64] {
-            let mut all: Vec<String> = (0..parallelism).flat_map(|s| read_all(path, s, parallelism)).collect();
+            let mut all: Vec<String> = (0..parallelism)
+                .flat_map(|s| read_all(path, s, parallelism))
+                .collect();
             all.sort();
             let mut expected = lines.clone();
             expected.sort();
@@ -112,8 +134,16 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let ctx = OperatorContext { vertex_id: "src".into(), subtask: 0, parallelism: 1 };
+        let ctx = OperatorContext {
+            vertex_id: "src".into(),
+            subtask: 0,
+            parallelism: 1,
+        };
         let err = FileSource::open("/nonexistent/in.txt", &ctx).err().unwrap();
-        assert!(err.to_string().starts_with("cannot open input file `/nonexistent/in.txt`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot open input file `/nonexistent/in.txt`"),
+            "{err}"
+        );
     }
 }

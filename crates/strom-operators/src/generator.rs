@@ -33,7 +33,9 @@ impl Generator {
         seed: u64,
     ) -> Result<Self, OperatorError> {
         if keys == 0 {
-            return Err(OperatorError::Parameter("generator `keys` must be at least 1".into()));
+            return Err(OperatorError::Parameter(
+                "generator `keys` must be at least 1".into(),
+            ));
         }
         let pacing = match rate {
             None => None,
@@ -44,7 +46,9 @@ impl Generator {
                 Some((rows, Duration::from_secs_f64(rows as f64 / per_subtask)))
             }
             Some(rate) => {
-                return Err(OperatorError::Parameter(format!("generator `rate` must be positive, got {rate}")));
+                return Err(OperatorError::Parameter(format!(
+                    "generator `rate` must be positive, got {rate}"
+                )));
             }
         };
         Ok(Self {
@@ -97,8 +101,15 @@ impl Source for Generator {
             self.next_seq += self.stride;
         }
         let values = Int64Array::from(seqs.iter().map(|s| s % 1000).collect::<Vec<_>>());
-        let columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(seqs)), Arc::new(keys.finish()), Arc::new(values)];
-        Ok(SourcePoll::Batch(RecordBatch::try_new(Arc::clone(&self.schema), columns)?))
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(seqs)),
+            Arc::new(keys.finish()),
+            Arc::new(values),
+        ];
+        Ok(SourcePoll::Batch(RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            columns,
+        )?))
     }
 }
 
@@ -120,11 +131,19 @@ mod tests {
 
     #[test]
     fn output_is_independent_of_parallelism() {
-        let ctx = |subtask, parallelism| OperatorContext { vertex_id: "g".into(), subtask, parallelism };
+        let ctx = |subtask, parallelism| OperatorContext {
+            vertex_id: "g".into(),
+            subtask,
+            parallelism,
+        };
         let mut single = drain(&mut Generator::new(&ctx(0, 1), Some(20_000), None, 10, 7).unwrap());
         let mut split = drain(&mut Generator::new(&ctx(0, 3), Some(20_000), None, 10, 7).unwrap());
-        split.extend(drain(&mut Generator::new(&ctx(1, 3), Some(20_000), None, 10, 7).unwrap()));
-        split.extend(drain(&mut Generator::new(&ctx(2, 3), Some(20_000), None, 10, 7).unwrap()));
+        split.extend(drain(
+            &mut Generator::new(&ctx(1, 3), Some(20_000), None, 10, 7).unwrap(),
+        ));
+        split.extend(drain(
+            &mut Generator::new(&ctx(2, 3), Some(20_000), None, 10, 7).unwrap(),
+        ));
         single.sort();
         split.sort();
         assert_eq!(single.len(), 20_000);
@@ -133,10 +152,18 @@ mod tests {
 
     #[test]
     fn rate_limited_generator_asks_to_wait() {
-        let ctx = OperatorContext { vertex_id: "g".into(), subtask: 0, parallelism: 1 };
+        let ctx = OperatorContext {
+            vertex_id: "g".into(),
+            subtask: 0,
+            parallelism: 1,
+        };
         let mut generator = Generator::new(&ctx, None, Some(10.0), 5, 0).unwrap();
-        assert!(matches!(generator.poll_next().unwrap(), SourcePoll::Batch(b) if b.num_rows() == 1));
-        assert!(matches!(generator.poll_next().unwrap(), SourcePoll::Wait(d) if d <= Duration::from_millis(100)));
+        assert!(
+            matches!(generator.poll_next().unwrap(), SourcePoll::Batch(b) if b.num_rows() == 1)
+        );
+        assert!(
+            matches!(generator.poll_next().unwrap(), SourcePoll::Wait(d) if d <= Duration::from_millis(100))
+        );
         assert!(Generator::new(&ctx, None, Some(-1.0), 5, 0).is_err());
         assert!(Generator::new(&ctx, None, None, 0, 0).is_err());
     }

@@ -31,7 +31,12 @@ pub(crate) struct KeyedCount {
 
 impl KeyedCount {
     pub(crate) fn new(key: &str, emit: EmitMode) -> Self {
-        Self { key: key.to_owned(), emit, counts: Counts::Unknown, schema: None }
+        Self {
+            key: key.to_owned(),
+            emit,
+            counts: Counts::Unknown,
+            schema: None,
+        }
     }
 
     fn schema(&mut self, key_type: &DataType) -> SchemaRef {
@@ -52,11 +57,17 @@ impl KeyedCount {
 }
 
 impl Operator for KeyedCount {
-    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        let column = batch.column_by_name(&self.key).ok_or_else(|| OperatorError::Column {
-            column: self.key.clone(),
-            problem: "not in the input".into(),
-        })?;
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let column = batch
+            .column_by_name(&self.key)
+            .ok_or_else(|| OperatorError::Column {
+                column: self.key.clone(),
+                problem: "not in the input".into(),
+            })?;
         if matches!(self.counts, Counts::Unknown) {
             self.counts = match column.data_type() {
                 DataType::Utf8 => Counts::Text(HashMap::new()),
@@ -64,7 +75,9 @@ impl Operator for KeyedCount {
                 other => {
                     return Err(OperatorError::Column {
                         column: self.key.clone(),
-                        problem: format!("keyed count supports string and BIGINT keys, not {other}"),
+                        problem: format!(
+                            "keyed count supports string and BIGINT keys, not {other}"
+                        ),
                     });
                 }
             };
@@ -104,7 +117,9 @@ impl Operator for KeyedCount {
                 })
             }
             Counts::Integer(counts) => {
-                let keys = column.as_primitive_opt::<Int64Type>().ok_or_else(mismatch)?;
+                let keys = column
+                    .as_primitive_opt::<Int64Type>()
+                    .ok_or_else(mismatch)?;
                 let mut touched: HashMap<i64, i64> = HashMap::new();
                 for key in keys.iter().flatten() {
                     let count = counts.entry(key).or_insert(0);
@@ -115,7 +130,10 @@ impl Operator for KeyedCount {
                 }
                 (!touched.is_empty()).then(|| {
                     let (keys, values): (Vec<i64>, Vec<i64>) = touched.into_iter().unzip();
-                    (Arc::new(arrow_array::Int64Array::from(keys)) as ArrayRef, values)
+                    (
+                        Arc::new(arrow_array::Int64Array::from(keys)) as ArrayRef,
+                        values,
+                    )
                 })
             }
             Counts::Unknown => None,
@@ -143,7 +161,8 @@ impl Operator for KeyedCount {
                         keys.append_value(key);
                         values.append_value(*count);
                     }
-                    let batch = self.batch(Arc::new(keys.finish()), values.finish().values().to_vec())?;
+                    let batch =
+                        self.batch(Arc::new(keys.finish()), values.finish().values().to_vec())?;
                     out.push(batch);
                 }
             }
@@ -167,7 +186,8 @@ mod tests {
     use arrow_array::StringArray;
 
     fn words(words: &[&str]) -> RecordBatch {
-        RecordBatch::try_from_iter([("word", Arc::new(StringArray::from(words.to_vec())) as _)]).unwrap()
+        RecordBatch::try_from_iter([("word", Arc::new(StringArray::from(words.to_vec())) as _)])
+            .unwrap()
     }
 
     fn rows(batches: &[RecordBatch]) -> Vec<(String, i64)> {
@@ -213,7 +233,9 @@ mod tests {
             Arc::new(arrow_array::Float64Array::from(vec![1.0])) as _,
         )])
         .unwrap();
-        let err = KeyedCount::new("word", EmitMode::Final).process(batch, &mut Vec::new()).unwrap_err();
+        let err = KeyedCount::new("word", EmitMode::Final)
+            .process(batch, &mut Vec::new())
+            .unwrap_err();
         assert!(err.to_string().contains("not Float64"), "{err}");
     }
 }

@@ -56,7 +56,11 @@ pub trait Source: Send {
 /// A transformation or sink: batches in, batches out.
 pub trait Operator: Send {
     /// Handles one input batch, appending any output to `out`.
-    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError>;
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError>;
 
     /// Every input has ended: emit what is left, flush what was written.
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError>;
@@ -82,15 +86,26 @@ impl std::fmt::Debug for Instance {
 /// Creates the operator of `spec` for one subtask.
 pub fn instantiate(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instance, OperatorError> {
     Ok(match spec {
-        OperatorSpec::Generator { count, rate, keys, seed } => {
-            Instance::Source(Box::new(generator::Generator::new(ctx, *count, *rate, *keys, *seed)?))
+        OperatorSpec::Generator {
+            count,
+            rate,
+            keys,
+            seed,
+        } => Instance::Source(Box::new(generator::Generator::new(
+            ctx, *count, *rate, *keys, *seed,
+        )?)),
+        OperatorSpec::FileSource { path } => {
+            Instance::Source(Box::new(file_source::FileSource::open(path, ctx)?))
         }
-        OperatorSpec::FileSource { path } => Instance::Source(Box::new(file_source::FileSource::open(path, ctx)?)),
-        OperatorSpec::Tokenize { column } => Instance::Operator(Box::new(tokenize::Tokenize::new(column))),
+        OperatorSpec::Tokenize { column } => {
+            Instance::Operator(Box::new(tokenize::Tokenize::new(column)))
+        }
         OperatorSpec::KeyedCount { key, emit } => {
             Instance::Operator(Box::new(keyed_count::KeyedCount::new(key, *emit)))
         }
-        OperatorSpec::Print { format } => Instance::Operator(Box::new(sinks::Print::new(*format, ctx))),
+        OperatorSpec::Print { format } => {
+            Instance::Operator(Box::new(sinks::Print::new(*format, ctx)))
+        }
         OperatorSpec::FileSink { path, format } => {
             Instance::Operator(Box::new(sinks::FileSink::create(path, *format, ctx)?))
         }

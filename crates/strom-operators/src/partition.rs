@@ -4,7 +4,6 @@
 //! `max_parallelism` key groups, and key group `g` belongs to subtask `g * n / max_parallelism`.
 //! State keyed this way can later be redistributed to another parallelism by whole key groups.
 
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch, UInt32Array};
@@ -42,20 +41,38 @@ pub struct Partitioner {
 #[derive(Debug)]
 enum Mode {
     Forward,
-    Rebalance { next: u32 },
-    Hash { key: Vec<String>, max_parallelism: u32 },
+    Rebalance {
+        next: u32,
+    },
+    Hash {
+        key: Vec<String>,
+        max_parallelism: u32,
+    },
 }
 
 impl Partitioner {
     /// A partitioner over `targets` consumer subtasks; `max_parallelism` sizes the key groups.
-    pub fn new(partitioning: &Partitioning, targets: u32, max_parallelism: u32, subtask: u32) -> Self {
+    pub fn new(
+        partitioning: &Partitioning,
+        targets: u32,
+        max_parallelism: u32,
+        subtask: u32,
+    ) -> Self {
         let mode = match partitioning {
             Partitioning::Forward => Mode::Forward,
             // Start producers at different consumers so small batches spread evenly.
-            Partitioning::Rebalance => Mode::Rebalance { next: subtask % targets.max(1) },
-            Partitioning::Hash { key } => Mode::Hash { key: key.clone(), max_parallelism },
+            Partitioning::Rebalance => Mode::Rebalance {
+                next: subtask % targets.max(1),
+            },
+            Partitioning::Hash { key } => Mode::Hash {
+                key: key.clone(),
+                max_parallelism,
+            },
         };
-        Self { mode, targets: targets.max(1) }
+        Self {
+            mode,
+            targets: targets.max(1),
+        }
     }
 
     /// Splits `batch` into `(target, batch)` pieces.
@@ -67,7 +84,10 @@ impl Partitioner {
                 *next = (*next + 1) % self.targets;
                 Ok(vec![(target, batch)])
             }
-            Mode::Hash { key, max_parallelism } => {
+            Mode::Hash {
+                key,
+                max_parallelism,
+            } => {
                 if self.targets == 1 {
                     return Ok(vec![(0, batch)]);
                 }
@@ -96,19 +116,21 @@ impl Partitioner {
 
 /// FNV-1a: stable across processes and builds, unlike the std hasher's per-process keys.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Stable hashes of the key columns of every row.
 pub fn hash_rows(batch: &RecordBatch, key: &[String]) -> Result<Vec<u64>, OperatorError> {
     let mut hashes = vec![0u64; batch.num_rows()];
     for name in key {
-        let column = batch.column_by_name(name).ok_or_else(|| OperatorError::Column {
-            column: name.clone(),
-            problem: "hash key not in the batch".into(),
-        })?;
+        let column = batch
+            .column_by_name(name)
+            .ok_or_else(|| OperatorError::Column {
+                column: name.clone(),
+                problem: "hash key not in the batch".into(),
+            })?;
         let combine = |h: &mut u64, v: u64| *h = mix(*h ^ v);
         match column.data_type() {
             DataType::Utf8 => {
@@ -132,14 +154,15 @@ pub fn hash_rows(batch: &RecordBatch, key: &[String]) -> Result<Vec<u64>, Operat
             other => {
                 return Err(OperatorError::Column {
                     column: name.clone(),
-                    problem: format!("cannot hash-partition on {other} (string and integer keys only)"),
+                    problem: format!(
+                        "cannot hash-partition on {other} (string and integer keys only)"
+                    ),
                 });
             }
         }
     }
     Ok(hashes)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -152,7 +175,14 @@ mod tests {
     fn equal_keys_meet_in_one_subtask_whatever_the_batch() {
         let words: Vec<String> = (0..5000).map(|i| format!("w{}", i % 300)).collect();
         let mut owner: HashMap<String, u32> = HashMap::new();
-        let mut partitioner = Partitioner::new(&Partitioning::Hash { key: vec!["word".into()] }, 4, 128, 0);
+        let mut partitioner = Partitioner::new(
+            &Partitioning::Hash {
+                key: vec!["word".into()],
+            },
+            4,
+            128,
+            0,
+        );
         for chunk in words.chunks(700) {
             let batch = RecordBatch::try_from_iter([(
                 "word",
@@ -161,7 +191,11 @@ mod tests {
             .unwrap();
             for (target, piece) in partitioner.route(batch).unwrap() {
                 for word in piece.column(0).as_string::<i32>().iter().flatten() {
-                    assert_eq!(*owner.entry(word.to_owned()).or_insert(target), target, "{word}");
+                    assert_eq!(
+                        *owner.entry(word.to_owned()).or_insert(target),
+                        target,
+                        "{word}"
+                    );
                 }
             }
         }
@@ -171,9 +205,13 @@ mod tests {
 
     #[test]
     fn rebalance_rotates_and_forward_keeps() {
-        let batch = RecordBatch::try_from_iter([("x", Arc::new(StringArray::from(vec!["a"])) as _)]).unwrap();
+        let batch =
+            RecordBatch::try_from_iter([("x", Arc::new(StringArray::from(vec!["a"])) as _)])
+                .unwrap();
         let mut rebalance = Partitioner::new(&Partitioning::Rebalance, 3, 128, 1);
-        let targets: Vec<u32> = (0..4).map(|_| rebalance.route(batch.clone()).unwrap()[0].0).collect();
+        let targets: Vec<u32> = (0..4)
+            .map(|_| rebalance.route(batch.clone()).unwrap()[0].0)
+            .collect();
         assert_eq!(targets, [1, 2, 0, 1]);
         let mut forward = Partitioner::new(&Partitioning::Forward, 1, 128, 5);
         assert_eq!(forward.route(batch).unwrap()[0].0, 0);

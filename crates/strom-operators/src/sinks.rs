@@ -10,7 +10,12 @@ use strom_jobgraph::SinkFormat;
 use crate::{Operator, OperatorContext, OperatorError};
 
 /// Renders row `row` of `batch` in `format` (no trailing newline).
-pub fn render_row(batch: &RecordBatch, row: usize, format: SinkFormat, line: &mut String) -> Result<(), OperatorError> {
+pub fn render_row(
+    batch: &RecordBatch,
+    row: usize,
+    format: SinkFormat,
+    line: &mut String,
+) -> Result<(), OperatorError> {
     use std::fmt::Write as _;
     let options = FormatOptions::default();
     let schema = batch.schema();
@@ -35,7 +40,9 @@ pub fn render_row(batch: &RecordBatch, row: usize, format: SinkFormat, line: &mu
                 line.push(if i == 0 { '{' } else { ',' });
                 let name = serde_json_escape(schema.field(i).name());
                 let _ = match column.data_type() {
-                    t if t.is_numeric() || *t == arrow_schema::DataType::Boolean => write!(line, "{name}:{value}"),
+                    t if t.is_numeric() || *t == arrow_schema::DataType::Boolean => {
+                        write!(line, "{name}:{value}")
+                    }
                     _ => write!(line, "{name}:{}", serde_json_escape(&value.to_string())),
                 };
             }
@@ -68,7 +75,11 @@ fn serde_json_escape(text: &str) -> String {
     out
 }
 
-fn write_batch(batch: &RecordBatch, format: SinkFormat, writer: &mut impl Write) -> std::io::Result<()> {
+fn write_batch(
+    batch: &RecordBatch,
+    format: SinkFormat,
+    writer: &mut impl Write,
+) -> std::io::Result<()> {
     let mut line = String::new();
     for row in 0..batch.num_rows() {
         line.clear();
@@ -90,14 +101,21 @@ impl Print {
 }
 
 impl Operator for Print {
-    fn process(&mut self, batch: RecordBatch, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        _out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
-        write_batch(&batch, self.format, &mut lock).map_err(|e| OperatorError::io("cannot write to", "stdout", e))
+        write_batch(&batch, self.format, &mut lock)
+            .map_err(|e| OperatorError::io("cannot write to", "stdout", e))
     }
 
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        std::io::stdout().flush().map_err(|e| OperatorError::io("cannot flush", "stdout", e))
+        std::io::stdout()
+            .flush()
+            .map_err(|e| OperatorError::io("cannot flush", "stdout", e))
     }
 }
 
@@ -108,8 +126,13 @@ pub(crate) struct FileSink {
 }
 
 impl FileSink {
-    pub(crate) fn create(dir: &str, format: SinkFormat, ctx: &OperatorContext) -> Result<Self, OperatorError> {
-        std::fs::create_dir_all(dir).map_err(|e| OperatorError::io("cannot create output folder", dir, e))?;
+    pub(crate) fn create(
+        dir: &str,
+        format: SinkFormat,
+        ctx: &OperatorContext,
+    ) -> Result<Self, OperatorError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| OperatorError::io("cannot create output folder", dir, e))?;
         let extension = match format {
             SinkFormat::Csv => "csv",
             SinkFormat::Json => "jsonl",
@@ -118,19 +141,34 @@ impl FileSink {
             .join(format!("part-{}.{extension}", ctx.subtask))
             .to_string_lossy()
             .into_owned();
-        let file = File::create(&path).map_err(|e| OperatorError::io("cannot create output file", &path, e))?;
-        Ok(Self { path, format, writer: BufWriter::with_capacity(256 * 1024, file) })
+        let file = File::create(&path)
+            .map_err(|e| OperatorError::io("cannot create output file", &path, e))?;
+        Ok(Self {
+            path,
+            format,
+            writer: BufWriter::with_capacity(256 * 1024, file),
+        })
     }
 }
 
 impl Operator for FileSink {
-    fn process(&mut self, batch: RecordBatch, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        write_batch(&batch, self.format, &mut self.writer).map_err(|e| OperatorError::io("cannot write", &self.path, e))
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        _out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        write_batch(&batch, self.format, &mut self.writer)
+            .map_err(|e| OperatorError::io("cannot write", &self.path, e))
     }
 
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        self.writer.flush().map_err(|e| OperatorError::io("cannot write", &self.path, e))?;
-        self.writer.get_ref().sync_all().map_err(|e| OperatorError::io("cannot sync", &self.path, e))
+        self.writer
+            .flush()
+            .map_err(|e| OperatorError::io("cannot write", &self.path, e))?;
+        self.writer
+            .get_ref()
+            .sync_all()
+            .map_err(|e| OperatorError::io("cannot sync", &self.path, e))
     }
 }
 
@@ -142,7 +180,10 @@ mod tests {
 
     fn batch() -> RecordBatch {
         RecordBatch::try_from_iter([
-            ("word", Arc::new(StringArray::from(vec!["a,b", "c\"d"])) as _),
+            (
+                "word",
+                Arc::new(StringArray::from(vec!["a,b", "c\"d"])) as _,
+            ),
             ("count", Arc::new(Int64Array::from(vec![1, 2])) as _),
         ])
         .unwrap()
@@ -162,7 +203,11 @@ mod tests {
     fn file_sink_writes_part_files() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let ctx = OperatorContext { vertex_id: "sink".into(), subtask: 3, parallelism: 4 };
+        let ctx = OperatorContext {
+            vertex_id: "sink".into(),
+            subtask: 3,
+            parallelism: 4,
+        };
         let mut sink = FileSink::create(out.to_str().unwrap(), SinkFormat::Csv, &ctx).unwrap();
         sink.process(batch(), &mut Vec::new()).unwrap();
         sink.finish(&mut Vec::new()).unwrap();

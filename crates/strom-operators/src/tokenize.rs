@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, RecordBatch};
 use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::{Operator, OperatorError};
@@ -24,15 +24,23 @@ impl Tokenize {
 }
 
 impl Operator for Tokenize {
-    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        let column = batch.column_by_name(&self.column).ok_or_else(|| OperatorError::Column {
-            column: self.column.clone(),
-            problem: "not in the input".into(),
-        })?;
-        let text = column.as_string_opt::<i32>().ok_or_else(|| OperatorError::Column {
-            column: self.column.clone(),
-            problem: format!("expected a string column, found {}", column.data_type()),
-        })?;
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let column = batch
+            .column_by_name(&self.column)
+            .ok_or_else(|| OperatorError::Column {
+                column: self.column.clone(),
+                problem: "not in the input".into(),
+            })?;
+        let text = column
+            .as_string_opt::<i32>()
+            .ok_or_else(|| OperatorError::Column {
+                column: self.column.clone(),
+                problem: format!("expected a string column, found {}", column.data_type()),
+            })?;
         let mut words = StringBuilder::with_capacity(text.len() * 8, text.value_data().len());
         for line in text.iter().flatten() {
             for word in line.split_whitespace() {
@@ -41,7 +49,10 @@ impl Operator for Tokenize {
         }
         let words = words.finish();
         if !words.is_empty() {
-            out.push(RecordBatch::try_new(Arc::clone(&self.schema), vec![Arc::new(words)])?);
+            out.push(RecordBatch::try_new(
+                Arc::clone(&self.schema),
+                vec![Arc::new(words)],
+            )?);
         }
         Ok(())
     }
@@ -65,14 +76,26 @@ mod tests {
         .unwrap();
         let mut out = Vec::new();
         Tokenize::new("line").process(batch, &mut out).unwrap();
-        let words: Vec<_> = out[0].column(0).as_string::<i32>().iter().flatten().collect();
+        let words: Vec<_> = out[0]
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
         assert_eq!(words, ["a", "b", "c", "d"]);
     }
 
     #[test]
     fn wrong_column_type_is_named() {
-        let batch = RecordBatch::try_from_iter([("line", Arc::new(Int64Array::from(vec![1])) as _)]).unwrap();
-        let err = Tokenize::new("line").process(batch, &mut Vec::new()).unwrap_err();
-        assert_eq!(err.to_string(), "column `line`: expected a string column, found Int64");
+        let batch =
+            RecordBatch::try_from_iter([("line", Arc::new(Int64Array::from(vec![1])) as _)])
+                .unwrap();
+        let err = Tokenize::new("line")
+            .process(batch, &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "column `line`: expected a string column, found Int64"
+        );
     }
 }

@@ -24,7 +24,11 @@ pub struct ExecutionId {
 
 impl fmt::Display for ExecutionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/v{}/{}#{}", self.job, self.vertex, self.subtask, self.attempt)
+        write!(
+            f,
+            "{}/v{}/{}#{}",
+            self.job, self.vertex, self.subtask, self.attempt
+        )
     }
 }
 
@@ -258,7 +262,12 @@ mod tests {
 
     #[test]
     fn messages_round_trip_as_json() {
-        let execution = ExecutionId { job: JobId::from_u128(7), vertex: 1, subtask: 2, attempt: 0 };
+        let execution = ExecutionId {
+            job: JobId::from_u128(7),
+            vertex: 1,
+            subtask: 2,
+            attempt: 0,
+        };
         let message = ToJobManager::TaskState(TaskStateUpdate {
             execution,
             state: ExecutionState::Failed,
@@ -268,13 +277,22 @@ mod tests {
         let text = serde_json::to_string(&message).unwrap();
         assert!(text.contains(r#""type":"task-state""#), "{text}");
         assert!(text.contains(r#""state":"FAILED""#), "{text}");
-        assert_eq!(serde_json::from_str::<ToJobManager>(&text).unwrap(), message);
-        assert_eq!(execution.to_string(), "00000000000000000000000000000007/v1/2#0");
+        assert_eq!(
+            serde_json::from_str::<ToJobManager>(&text).unwrap(),
+            message
+        );
+        assert_eq!(
+            execution.to_string(),
+            "00000000000000000000000000000007/v1/2#0"
+        );
     }
 
     #[test]
     fn unknown_fields_from_newer_peers_are_ignored() {
         let text = r#"{"type":"heartbeat","seq":3,"new-field":true}"#;
-        assert_eq!(serde_json::from_str::<ToTaskManager>(text).unwrap(), ToTaskManager::Heartbeat { seq: 3 });
+        assert_eq!(
+            serde_json::from_str::<ToTaskManager>(text).unwrap(),
+            ToTaskManager::Heartbeat { seq: 3 }
+        );
     }
 }

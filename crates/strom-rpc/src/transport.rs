@@ -42,7 +42,9 @@ pub struct MessageSink<T> {
 }
 
 fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME_BYTES).new_codec()
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME_BYTES)
+        .new_codec()
 }
 
 /// Splits a connected stream into a reader of `In` and a writer of `Out` messages.
@@ -50,8 +52,14 @@ pub fn split<In, Out>(stream: TcpStream) -> (MessageStream<In>, MessageSink<Out>
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
     (
-        MessageStream { frames: FramedRead::new(read, codec()), _message: PhantomData },
-        MessageSink { frames: FramedWrite::new(write, codec()), _message: PhantomData },
+        MessageStream {
+            frames: FramedRead::new(read, codec()),
+            _message: PhantomData,
+        },
+        MessageSink {
+            frames: FramedWrite::new(write, codec()),
+            _message: PhantomData,
+        },
     )
 }
 
@@ -87,15 +95,28 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let client = tokio::spawn(async move {
-            let (_, mut sink) = split::<ToTaskManager, ToTaskManager>(TcpStream::connect(address).await.unwrap());
-            sink.send(&ToTaskManager::Heartbeat { seq: 9 }).await.unwrap();
+            let (_, mut sink) =
+                split::<ToTaskManager, ToTaskManager>(TcpStream::connect(address).await.unwrap());
+            sink.send(&ToTaskManager::Heartbeat { seq: 9 })
+                .await
+                .unwrap();
             // A well-framed frame whose payload is not JSON.
-            sink.frames.get_mut().write_all(&[0, 0, 0, 3, b'x', b'y', b'z']).await.unwrap();
+            sink.frames
+                .get_mut()
+                .write_all(&[0, 0, 0, 3, b'x', b'y', b'z'])
+                .await
+                .unwrap();
         });
         let (socket, _) = listener.accept().await.unwrap();
         let (mut stream, _) = split::<ToTaskManager, ToTaskManager>(socket);
-        assert_eq!(stream.next().await.unwrap().unwrap(), ToTaskManager::Heartbeat { seq: 9 });
-        assert!(matches!(stream.next().await, Some(Err(RpcError::Decode(_)))));
+        assert_eq!(
+            stream.next().await.unwrap().unwrap(),
+            ToTaskManager::Heartbeat { seq: 9 }
+        );
+        assert!(matches!(
+            stream.next().await,
+            Some(Err(RpcError::Decode(_)))
+        ));
         client.await.unwrap();
         assert!(stream.next().await.is_none());
     }

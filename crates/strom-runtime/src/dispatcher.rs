@@ -17,18 +17,29 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Validates `graph` against the cluster configuration and admits it as a new job.
     /// Job options in the graph's `config` override the cluster's for this job.
-    pub fn admit(&mut self, mut graph: JobGraph, cluster: &Configuration) -> Result<JobId, RuntimeError> {
+    pub fn admit(
+        &mut self,
+        mut graph: JobGraph,
+        cluster: &Configuration,
+    ) -> Result<JobId, RuntimeError> {
         let mut config = cluster.clone();
         for (key, value) in &graph.config {
-            config.set(key, value).map_err(|e| RuntimeError::InvalidJobConfig(e.to_string()))?;
+            config
+                .set(key, value)
+                .map_err(|e| RuntimeError::InvalidJobConfig(e.to_string()))?;
         }
         let parallelism = config.get(&options::PARALLELISM_DEFAULT);
         if parallelism == 0 {
-            return Err(RuntimeError::InvalidJobConfig("`parallelism.default` must be at least 1".into()));
+            return Err(RuntimeError::InvalidJobConfig(
+                "`parallelism.default` must be at least 1".into(),
+            ));
         }
         graph.resolve_parallelism(parallelism);
         graph.validate()?;
-        if let Some(name) = config.get(&options::PIPELINE_NAME).filter(|_| graph.name.is_empty()) {
+        if let Some(name) = config
+            .get(&options::PIPELINE_NAME)
+            .filter(|_| graph.name.is_empty())
+        {
             graph.name = name;
         }
         let id = loop {
@@ -37,8 +48,11 @@ impl Dispatcher {
                 break id;
             }
         };
-        let job_config: BTreeMap<String, String> =
-            graph.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let job_config: BTreeMap<String, String> = graph
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         self.jobs.insert(id, Execution::new(id, graph, job_config));
         Ok(id)
     }
@@ -80,16 +94,27 @@ mod tests {
                     id: "src".into(),
                     name: None,
                     parallelism: None,
-                    operator: OperatorSpec::Generator { count: Some(1), rate: None, keys: 1, seed: 0 },
+                    operator: OperatorSpec::Generator {
+                        count: Some(1),
+                        rate: None,
+                        keys: 1,
+                        seed: 0,
+                    },
                 },
                 Vertex {
                     id: "sink".into(),
                     name: None,
                     parallelism: Some(1),
-                    operator: OperatorSpec::Print { format: Default::default() },
+                    operator: OperatorSpec::Print {
+                        format: Default::default(),
+                    },
                 },
             ],
-            edges: vec![Edge { source: "src".into(), target: "sink".into(), partitioning: Partitioning::Rebalance }],
+            edges: vec![Edge {
+                source: "src".into(),
+                target: "sink".into(),
+                partitioning: Partitioning::Rebalance,
+            }],
         }
     }
 
@@ -111,6 +136,9 @@ mod tests {
         assert!(err.to_string().contains("`parallelism.default`"), "{err}");
         let mut g = graph();
         g.edges.clear();
-        assert!(matches!(dispatcher.admit(g, &Configuration::new()), Err(RuntimeError::InvalidJob(_))));
+        assert!(matches!(
+            dispatcher.admit(g, &Configuration::new()),
+            Err(RuntimeError::InvalidJob(_))
+        ));
     }
 }

@@ -10,7 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use strom_jobgraph::{JobGraph, JobId, Partitioning};
 use strom_rpc::{
-    ChannelTarget, ExecutionId, ExecutionState, OutputDescriptor, TaskDeployment, TaskMetrics, TaskStateUpdate,
+    ChannelTarget, ExecutionId, ExecutionState, OutputDescriptor, TaskDeployment, TaskMetrics,
+    TaskStateUpdate,
 };
 
 use crate::slot_manager::SlotRef;
@@ -67,7 +68,9 @@ impl JobStatus {
 
 /// Milliseconds since the Unix epoch.
 pub fn epoch_millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// One subtask's execution.
@@ -179,7 +182,10 @@ impl Execution {
 
     /// Submission time (epoch ms).
     pub fn start_time(&self) -> i64 {
-        self.timestamps.get(&JobStatus::Created).copied().unwrap_or(0)
+        self.timestamps
+            .get(&JobStatus::Created)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// End time (epoch ms) or -1.
@@ -193,43 +199,65 @@ impl Execution {
 
     fn set_status(&mut self, status: JobStatus) {
         self.status = status;
-        self.timestamps.insert(status, epoch_millis(SystemTime::now()));
+        self.timestamps
+            .insert(status, epoch_millis(SystemTime::now()));
     }
 
     fn execution_id(&self, vertex: usize, subtask: usize) -> ExecutionId {
-        ExecutionId { job: self.id, vertex: vertex as u32, subtask: subtask as u32, attempt: self.attempt }
+        ExecutionId {
+            job: self.id,
+            vertex: vertex as u32,
+            subtask: subtask as u32,
+            attempt: self.attempt,
+        }
     }
 
     /// Takes `slots` (one per subtask index) and returns the deployments to send;
     /// `data_address` gives a TaskManager's data server address.
-    pub fn deploy(&mut self, slots: Vec<SlotRef>, data_address: impl Fn(&str) -> Option<String>) -> Vec<Action> {
+    pub fn deploy(
+        &mut self,
+        slots: Vec<SlotRef>,
+        data_address: impl Fn(&str) -> Option<String>,
+    ) -> Vec<Action> {
         self.slots = slots;
         self.set_status(JobStatus::Running);
         let now = epoch_millis(SystemTime::now());
         let mut actions = Vec::new();
         for (v, vertex) in self.graph.vertices.iter().enumerate() {
-            let input_gates: Vec<u32> =
-                self.graph.inputs_of(&vertex.id).map(|e| self.parallelism_of(&e.source)).collect();
+            // A forward edge feeds each consumer from exactly one producer.
+            let input_gates: Vec<u32> = self
+                .graph
+                .inputs_of(&vertex.id)
+                .map(|e| match e.partitioning {
+                    Partitioning::Forward => 1,
+                    _ => self.parallelism_of(&e.source),
+                })
+                .collect();
             for s in 0..vertex.parallelism() as usize {
                 let outputs = self
                     .graph
                     .outputs_of(&vertex.id)
                     .map(|edge| {
                         let target = self.graph.vertex_index(&edge.target).unwrap_or(0);
-                        let gate = self.graph.inputs_of(&edge.target).position(|e| e == edge).unwrap_or(0);
-                        let consumers: Vec<usize> = match edge.partitioning {
-                            Partitioning::Forward => vec![s],
-                            _ => (0..self.parallelism_of(&edge.target) as usize).collect(),
+                        let gate = self
+                            .graph
+                            .inputs_of(&edge.target)
+                            .position(|e| e == edge)
+                            .unwrap_or(0);
+                        let (consumers, channel): (Vec<usize>, usize) = match edge.partitioning {
+                            Partitioning::Forward => (vec![s], 0),
+                            _ => ((0..self.parallelism_of(&edge.target) as usize).collect(), s),
                         };
                         OutputDescriptor {
                             partitioning: edge.partitioning.clone(),
                             targets: consumers
                                 .into_iter()
                                 .map(|t| ChannelTarget {
-                                    address: data_address(&self.slots[t].taskmanager).unwrap_or_default(),
+                                    address: data_address(&self.slots[t].taskmanager)
+                                        .unwrap_or_default(),
                                     consumer: self.execution_id(target, t),
                                     gate: gate as u32,
-                                    channel: s as u32,
+                                    channel: channel as u32,
                                 })
                                 .collect(),
                         }
@@ -257,14 +285,19 @@ impl Execution {
     }
 
     fn parallelism_of(&self, vertex: &str) -> u32 {
-        self.graph.vertex(vertex).map(|v| v.parallelism()).unwrap_or(1)
+        self.graph
+            .vertex(vertex)
+            .map(|v| v.parallelism())
+            .unwrap_or(1)
     }
 
     fn task_mut(&mut self, execution: &ExecutionId) -> Option<&mut TaskExecution> {
         if execution.job != self.id || execution.attempt != self.attempt {
             return None;
         }
-        self.tasks.get_mut(execution.vertex as usize)?.get_mut(execution.subtask as usize)
+        self.tasks
+            .get_mut(execution.vertex as usize)?
+            .get_mut(execution.subtask as usize)
     }
 
     /// Applies a TaskManager's report; returns follow-up actions (cancels after a failure).
@@ -288,9 +321,17 @@ impl Execution {
         }
         let taskmanager = task.taskmanager.clone();
         if update.state == ExecutionState::Failed {
-            let message = update.error.clone().unwrap_or_else(|| "unknown error".into());
+            let message = update
+                .error
+                .clone()
+                .unwrap_or_else(|| "unknown error".into());
             task.error = Some(message.clone());
-            let task_name = format!("{} ({}/{})", vertex_name, update.execution.subtask + 1, self.tasks.len());
+            let task_name = format!(
+                "{} ({}/{})",
+                vertex_name,
+                update.execution.subtask + 1,
+                self.tasks.len()
+            );
             return self.fail(message, taskmanager, Some(task_name));
         }
         self.settle();
@@ -305,8 +346,18 @@ impl Execution {
     }
 
     /// Fails the job: cancels every subtask still running and returns the cancels to send.
-    pub fn fail(&mut self, message: String, taskmanager: Option<String>, task: Option<String>) -> Vec<Action> {
-        let failure = Failure { message, timestamp: epoch_millis(SystemTime::now()), taskmanager, task };
+    pub fn fail(
+        &mut self,
+        message: String,
+        taskmanager: Option<String>,
+        task: Option<String>,
+    ) -> Vec<Action> {
+        let failure = Failure {
+            message,
+            timestamp: epoch_millis(SystemTime::now()),
+            taskmanager,
+            task,
+        };
         self.exceptions.push(failure.clone());
         if self.status.is_terminal() {
             return Vec::new();
@@ -385,7 +436,9 @@ impl Execution {
         let next = match self.status {
             JobStatus::Failing => JobStatus::Failed,
             JobStatus::Cancelling => JobStatus::Canceled,
-            JobStatus::Running if all().all(|t| t.state == ExecutionState::Finished) => JobStatus::Finished,
+            JobStatus::Running if all().all(|t| t.state == ExecutionState::Finished) => {
+                JobStatus::Finished
+            }
             JobStatus::Running => JobStatus::Failed,
             _ => return,
         };

@@ -18,8 +18,8 @@ use crate::driver::{DriverEvent, ResourceManagerDriver};
 use crate::execution::{Action, Execution, JobStatus, epoch_millis};
 use crate::slot_manager::{SlotManager, TaskManagerEntry};
 use crate::snapshot::{
-    ClusterOverview, EdgeView, ExceptionView, JobDetail, JobSummary, SubtaskView, TaskManagerView, VertexView,
-    vertex_state,
+    ClusterOverview, EdgeView, ExceptionView, JobDetail, JobSummary, SubtaskView, TaskManagerView,
+    VertexView, vertex_state,
 };
 use crate::worker_pool::{PoolSettings, WorkerPool};
 
@@ -30,9 +30,21 @@ type Query = Box<dyn FnOnce(&mut Core) + Send>;
 
 /// Events for the core.
 pub(crate) enum Command {
-    Connected { registration: Registration, connection: u64, sender: mpsc::UnboundedSender<ToTaskManager> },
-    Message { id: String, connection: u64, message: ToJobManager },
-    Disconnected { id: String, connection: u64, reason: String },
+    Connected {
+        registration: Registration,
+        connection: u64,
+        sender: mpsc::UnboundedSender<ToTaskManager>,
+    },
+    Message {
+        id: String,
+        connection: u64,
+        message: ToJobManager,
+    },
+    Disconnected {
+        id: String,
+        connection: u64,
+        reason: String,
+    },
     Run(Query),
     Shutdown(oneshot::Sender<()>),
 }
@@ -51,24 +63,36 @@ pub struct JobManagerHandle {
 
 impl std::fmt::Debug for JobManagerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobManagerHandle").field("rpc_address", &self.rpc_address).finish()
+        f.debug_struct("JobManagerHandle")
+            .field("rpc_address", &self.rpc_address)
+            .finish()
     }
 }
 
 impl JobManager {
-    /// Binds the RPC endpoint (`jobmanager.bind-host`:`jobmanager.rpc.port`) and starts the
-    /// core with `driver`, keeping at least `min_workers` workers.
+    /// Binds the RPC endpoint (`jobmanager.bind-host`:`jobmanager.rpc.port`, 0 = any port).
+    pub async fn bind(config: &Configuration) -> Result<TcpListener, RuntimeError> {
+        let bind_host = config
+            .get(&options::JOBMANAGER_BIND_HOST)
+            .unwrap_or_else(|| "0.0.0.0".to_owned());
+        let address = format!("{bind_host}:{}", config.get(&options::JOBMANAGER_RPC_PORT));
+        TcpListener::bind(&address)
+            .await
+            .map_err(|source| RuntimeError::Bind { address, source })
+    }
+
+    /// Starts the core on a bound RPC `listener` with `driver`, keeping at least `min_workers`
+    /// workers.
     pub async fn start(
+        listener: TcpListener,
         config: Configuration,
         driver: Box<dyn ResourceManagerDriver>,
         min_workers: usize,
     ) -> Result<JobManagerHandle, RuntimeError> {
-        let bind_host = config.get(&options::JOBMANAGER_BIND_HOST).unwrap_or_else(|| "0.0.0.0".to_owned());
-        let address = format!("{bind_host}:{}", config.get(&options::JOBMANAGER_RPC_PORT));
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|source| RuntimeError::Bind { address: address.clone(), source })?;
-        let rpc_address = listener.local_addr().map_err(|source| RuntimeError::Bind { address, source })?;
+        let rpc_address = listener.local_addr().map_err(|source| RuntimeError::Bind {
+            address: "rpc listener".into(),
+            source,
+        })?;
         Self::start_on(listener, rpc_address, config, driver, min_workers).await
     }
 
@@ -81,15 +105,21 @@ impl JobManager {
     ) -> Result<JobManagerHandle, RuntimeError> {
         config.set_option(&options::JOBMANAGER_RPC_PORT, rpc_address.port());
         let (events_tx, events) = mpsc::unbounded_channel();
-        let recovered = driver.start(events_tx).await.map_err(RuntimeError::Driver)?;
+        let recovered = driver
+            .start(events_tx)
+            .await
+            .map_err(RuntimeError::Driver)?;
         let (core_tx, commands) = mpsc::channel(1024);
         tokio::spawn(crate::rpc_server::serve(listener, core_tx.clone()));
         let pool = WorkerPool::new(PoolSettings {
             min_workers,
-            slots_per_worker: config.get(&options::TASKMANAGER_NUMBER_OF_TASK_SLOTS).max(1) as usize,
+            slots_per_worker: config
+                .get(&options::TASKMANAGER_NUMBER_OF_TASK_SLOTS)
+                .max(1) as usize,
             max_failure_rate: config.get(&options::RESOURCEMANAGER_START_WORKER_MAX_FAILURE_RATE),
             retry_interval: config.get(&options::RESOURCEMANAGER_START_WORKER_RETRY_INTERVAL),
-            registration_timeout: config.get(&options::RESOURCEMANAGER_TASKMANAGER_REGISTRATION_TIMEOUT),
+            registration_timeout: config
+                .get(&options::RESOURCEMANAGER_TASKMANAGER_REGISTRATION_TIMEOUT),
         });
         let config = Arc::new(config);
         let mut core = Core {
@@ -107,7 +137,11 @@ impl JobManager {
         }
         info!(rpc = %rpc_address, driver = core.driver.name(), min_workers, "jobmanager started");
         tokio::spawn(core.run(commands, events));
-        Ok(JobManagerHandle { core: core_tx, rpc_address, config })
+        Ok(JobManagerHandle {
+            core: core_tx,
+            rpc_address,
+            config,
+        })
     }
 }
 
@@ -122,12 +156,18 @@ impl JobManagerHandle {
         &self.config
     }
 
-    async fn query<T: Send + 'static>(&self, f: impl FnOnce(&mut Core) -> T + Send + 'static) -> Result<T, RuntimeError> {
+    async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core) -> T + Send + 'static,
+    ) -> Result<T, RuntimeError> {
         let (tx, rx) = oneshot::channel();
         let run: Query = Box::new(move |core| {
             let _ = tx.send(f(core));
         });
-        self.core.send(Command::Run(run)).await.map_err(|_| RuntimeError::ShuttingDown)?;
+        self.core
+            .send(Command::Run(run))
+            .await
+            .map_err(|_| RuntimeError::ShuttingDown)?;
         rx.await.map_err(|_| RuntimeError::ShuttingDown)
     }
 
@@ -156,17 +196,25 @@ impl JobManagerHandle {
 
     /// `/taskmanagers`.
     pub async fn taskmanagers(&self) -> Result<Vec<TaskManagerView>, RuntimeError> {
-        self.query(|core| core.slots.iter().map(|e| core.taskmanager_view(e)).collect()).await
+        self.query(|core| {
+            core.slots
+                .iter()
+                .map(|e| core.taskmanager_view(e))
+                .collect()
+        })
+        .await
     }
 
     /// `/jobs/overview`.
     pub async fn jobs(&self) -> Result<Vec<JobSummary>, RuntimeError> {
-        self.query(|core| core.dispatcher.iter().map(summary).collect()).await
+        self.query(|core| core.dispatcher.iter().map(summary).collect())
+            .await
     }
 
     /// `/jobs/:id`.
     pub async fn job(&self, id: JobId) -> Result<Option<JobDetail>, RuntimeError> {
-        self.query(move |core| core.dispatcher.get(&id).map(detail)).await
+        self.query(move |core| core.dispatcher.get(&id).map(detail))
+            .await
     }
 
     /// Stops every TaskManager and the core.
@@ -189,7 +237,11 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut events: mpsc::UnboundedReceiver<DriverEvent>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut events: mpsc::UnboundedReceiver<DriverEvent>,
+    ) {
         let mut tick = tokio::time::interval(HOUSEKEEPING);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -214,15 +266,30 @@ impl Core {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Connected { registration, connection, sender } => {
+            Command::Connected {
+                registration,
+                connection,
+                sender,
+            } => {
                 self.on_connected(registration, connection, sender);
             }
-            Command::Message { id, connection, message } => self.on_message(&id, connection, message),
-            Command::Disconnected { id, connection, reason } => {
+            Command::Message {
+                id,
+                connection,
+                message,
+            } => self.on_message(&id, connection, message),
+            Command::Disconnected {
+                id,
+                connection,
+                reason,
+            } => {
                 if let Some(entry) = self.slots.get(&id)
                     && entry.connection == connection
                 {
-                    let reason = format!("TaskManager {id} ({}) disconnected: {reason}", entry.registration.host);
+                    let reason = format!(
+                        "TaskManager {id} ({}) disconnected: {reason}",
+                        entry.registration.host
+                    );
                     self.lose_taskmanager(&id, &reason);
                 }
             }
@@ -231,7 +298,12 @@ impl Core {
         }
     }
 
-    fn on_connected(&mut self, registration: Registration, connection: u64, sender: mpsc::UnboundedSender<ToTaskManager>) {
+    fn on_connected(
+        &mut self,
+        registration: Registration,
+        connection: u64,
+        sender: mpsc::UnboundedSender<ToTaskManager>,
+    ) {
         let id = registration.resource_id.clone();
         if registration.protocol_version != PROTOCOL_VERSION {
             let reason = format!(
@@ -252,14 +324,17 @@ impl Core {
         });
         let requested = self.pool.registered(&id);
         info!(taskmanager = %id, host = %registration.host, slots = registration.slots, requested, "taskmanager registered");
-        self.slots.register(TaskManagerEntry::new(registration, connection, sender));
+        self.slots
+            .register(TaskManagerEntry::new(registration, connection, sender));
         self.schedule();
     }
 
     fn on_message(&mut self, id: &str, connection: u64, message: ToJobManager) {
         self.slots.heartbeat(id, connection, Instant::now());
         match message {
-            ToJobManager::Register(_) => warn!(taskmanager = %id, "ignoring a second registration on one connection"),
+            ToJobManager::Register(_) => {
+                warn!(taskmanager = %id, "ignoring a second registration on one connection")
+            }
             ToJobManager::HeartbeatReply { metrics, .. } => {
                 for (execution, metrics) in metrics {
                     if let Some(job) = self.dispatcher.get_mut(&execution.job) {
@@ -283,7 +358,9 @@ impl Core {
 
     fn on_driver_event(&mut self, event: DriverEvent) {
         match event {
-            DriverEvent::WorkerLaunched { id, host } => info!(worker = %id, %host, "worker launched"),
+            DriverEvent::WorkerLaunched { id, host } => {
+                info!(worker = %id, %host, "worker launched")
+            }
             DriverEvent::WorkerTerminated { id, reason } => {
                 let was_pending = self.pool.terminated(&id, Instant::now());
                 if was_pending {
@@ -295,11 +372,16 @@ impl Core {
             }
             DriverEvent::Fatal(message) => {
                 error!(%message, "resource manager driver failed");
-                let jobs: Vec<JobId> =
-                    self.dispatcher.iter().filter(|j| !j.status.is_terminal()).map(|j| j.id).collect();
+                let jobs: Vec<JobId> = self
+                    .dispatcher
+                    .iter()
+                    .filter(|j| !j.status.is_terminal())
+                    .map(|j| j.id)
+                    .collect();
                 for id in jobs {
                     if let Some(job) = self.dispatcher.get_mut(&id) {
-                        let actions = job.fail(format!("resource manager failed: {message}"), None, None);
+                        let actions =
+                            job.fail(format!("resource manager failed: {message}"), None, None);
                         self.apply(id, actions);
                     }
                 }
@@ -313,7 +395,9 @@ impl Core {
             return;
         };
         warn!(taskmanager = %id, %reason, "taskmanager lost");
-        entry.send(ToTaskManager::Shutdown { reason: reason.to_owned() });
+        entry.send(ToTaskManager::Shutdown {
+            reason: reason.to_owned(),
+        });
         let affected: Vec<JobId> = self
             .dispatcher
             .iter()
@@ -351,9 +435,15 @@ impl Core {
     }
 
     fn cancel(&mut self, id: JobId) -> Result<(), RuntimeError> {
-        let job = self.dispatcher.get_mut(&id).ok_or(RuntimeError::JobNotFound(id))?;
+        let job = self
+            .dispatcher
+            .get_mut(&id)
+            .ok_or(RuntimeError::JobNotFound(id))?;
         if job.status.is_terminal() {
-            return Err(RuntimeError::JobEnded { job: id, state: job.status.as_str() });
+            return Err(RuntimeError::JobEnded {
+                job: id,
+                state: job.status.as_str(),
+            });
         }
         info!(job = %id, "cancelling job");
         let actions = job.cancel();
@@ -374,7 +464,9 @@ impl Core {
         waiting.sort();
         let mut demand = self.slots.total_slots() - self.slots.free_slots();
         for (_, id) in waiting {
-            let Some(job) = self.dispatcher.get_mut(&id) else { continue };
+            let Some(job) = self.dispatcher.get_mut(&id) else {
+                continue;
+            };
             let needed = job.slots_needed();
             if let Some(slots) = self.slots.allocate(id, needed) {
                 info!(job = %id, slots = needed, "deploying job");
@@ -423,11 +515,15 @@ impl Core {
         let desired = self.pool.desired(demand);
         let surplus = (self.slots.len() + self.pool.pending().count()).saturating_sub(desired);
         if surplus > 0 {
-            let idle_timeout = self.config.get(&options::RESOURCEMANAGER_TASKMANAGER_TIMEOUT);
+            let idle_timeout = self
+                .config
+                .get(&options::RESOURCEMANAGER_TASKMANAGER_TIMEOUT);
             for id in self.slots.idle(now, idle_timeout).into_iter().take(surplus) {
                 info!(taskmanager = %id, "releasing idle taskmanager");
                 if let Some(entry) = self.slots.remove(&id, None) {
-                    entry.send(ToTaskManager::Shutdown { reason: "idle".into() });
+                    entry.send(ToTaskManager::Shutdown {
+                        reason: "idle".into(),
+                    });
                 }
                 self.driver.release_worker(&id);
             }
@@ -436,16 +532,24 @@ impl Core {
 
     fn housekeeping(&mut self) {
         let now = Instant::now();
-        if now.duration_since(self.last_heartbeat_sent) >= self.config.get(&options::HEARTBEAT_INTERVAL) {
+        if now.duration_since(self.last_heartbeat_sent)
+            >= self.config.get(&options::HEARTBEAT_INTERVAL)
+        {
             self.last_heartbeat_sent = now;
             self.heartbeat_seq += 1;
             for entry in self.slots.iter() {
-                entry.send(ToTaskManager::Heartbeat { seq: self.heartbeat_seq });
+                entry.send(ToTaskManager::Heartbeat {
+                    seq: self.heartbeat_seq,
+                });
             }
         }
         let timeout = self.config.get(&options::HEARTBEAT_TIMEOUT);
         for id in self.slots.expired(now, timeout) {
-            let host = self.slots.get(&id).map(|e| e.registration.host.clone()).unwrap_or_default();
+            let host = self
+                .slots
+                .get(&id)
+                .map(|e| e.registration.host.clone())
+                .unwrap_or_default();
             let reason = format!(
                 "heartbeat of TaskManager {id} ({host}) timed out: nothing heard for {}",
                 strom_config::format_duration(timeout)
@@ -461,23 +565,39 @@ impl Core {
 
     async fn shutdown(&mut self) {
         info!("jobmanager shutting down");
-        let ids: Vec<JobId> = self.dispatcher.iter().filter(|j| !j.status.is_terminal()).map(|j| j.id).collect();
+        let ids: Vec<JobId> = self
+            .dispatcher
+            .iter()
+            .filter(|j| !j.status.is_terminal())
+            .map(|j| j.id)
+            .collect();
         for id in ids {
             let _ = self.cancel(id);
         }
         for entry in self.slots.iter() {
-            entry.send(ToTaskManager::Shutdown { reason: "cluster shutdown".into() });
+            entry.send(ToTaskManager::Shutdown {
+                reason: "cluster shutdown".into(),
+            });
         }
         self.driver.shutdown().await;
     }
 
     fn overview(&self) -> ClusterOverview {
-        let count = |status| self.dispatcher.iter().filter(|j| j.status == status).count();
+        let count = |status| {
+            self.dispatcher
+                .iter()
+                .filter(|j| j.status == status)
+                .count()
+        };
         ClusterOverview {
             taskmanagers: self.slots.len(),
             slots_total: self.slots.total_slots(),
             slots_available: self.slots.free_slots(),
-            jobs_running: self.dispatcher.iter().filter(|j| !j.status.is_terminal()).count(),
+            jobs_running: self
+                .dispatcher
+                .iter()
+                .filter(|j| !j.status.is_terminal())
+                .count(),
             jobs_finished: count(JobStatus::Finished),
             jobs_cancelled: count(JobStatus::Canceled),
             jobs_failed: count(JobStatus::Failed),
@@ -557,7 +677,11 @@ fn detail(job: &Execution) -> JobDetail {
                 parallelism: vertex.parallelism(),
                 state: vertex_state(&states).as_str(),
                 start_time: starts.min().unwrap_or(-1),
-                end_time: if all_ended { tasks.iter().map(|t| t.end_time).max().unwrap_or(-1) } else { -1 },
+                end_time: if all_ended {
+                    tasks.iter().map(|t| t.end_time).max().unwrap_or(-1)
+                } else {
+                    -1
+                },
                 tasks: counts,
                 metrics,
                 subtasks: tasks

@@ -34,6 +34,8 @@ pub struct LocalDriverSettings {
     pub config_file: Option<PathBuf>,
     /// `key=value` overrides passed as `-D` flags.
     pub dynamic: Vec<String>,
+    /// Extra environment variables (e.g. `RUST_LOG`).
+    pub env: Vec<(String, String)>,
 }
 
 struct Child {
@@ -51,14 +53,22 @@ pub struct LocalDriver {
 
 impl std::fmt::Debug for LocalDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalDriver").field("settings", &self.settings).field("workers", &self.children.len()).finish()
+        f.debug_struct("LocalDriver")
+            .field("settings", &self.settings)
+            .field("workers", &self.children.len())
+            .finish()
     }
 }
 
 impl LocalDriver {
     /// A driver that starts TaskManagers as `settings` says.
     pub fn new(settings: LocalDriverSettings) -> Self {
-        Self { settings, next: 1, events: None, children: HashMap::new() }
+        Self {
+            settings,
+            next: 1,
+            events: None,
+            children: HashMap::new(),
+        }
     }
 }
 
@@ -84,6 +94,7 @@ impl ResourceManagerDriver for LocalDriver {
         command
             .arg(format!("-Dtaskmanager.resource-id={id}"))
             .args(self.settings.dynamic.iter().map(|d| format!("-D{d}")))
+            .envs(self.settings.env.iter().map(|(k, v)| (k, v)))
             .env(EXIT_WITH_PARENT_ENV, "1")
             .stdin(Stdio::null())
             .kill_on_drop(true);
@@ -92,7 +103,10 @@ impl ResourceManagerDriver for LocalDriver {
             .map_err(|e| format!("cannot start `{}`: {e}", self.settings.executable.display()))?;
         let pid = child.id().unwrap_or(0);
         info!(worker = %id, pid, "started taskmanager process");
-        let _ = events.send(DriverEvent::WorkerLaunched { id: id.clone(), host: format!("localhost (pid {pid})") });
+        let _ = events.send(DriverEvent::WorkerLaunched {
+            id: id.clone(),
+            host: format!("localhost (pid {pid})"),
+        });
         let (release, released) = oneshot::channel::<()>();
         let worker = id.clone();
         let monitor = tokio::spawn(async move {
@@ -112,7 +126,13 @@ impl ResourceManagerDriver for LocalDriver {
             };
             let _ = events.send(DriverEvent::WorkerTerminated { id: worker, reason });
         });
-        self.children.insert(id.clone(), Child { release: Some(release), monitor });
+        self.children.insert(
+            id.clone(),
+            Child {
+                release: Some(release),
+                monitor,
+            },
+        );
         Ok(id)
     }
 

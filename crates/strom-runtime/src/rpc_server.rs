@@ -32,8 +32,10 @@ pub(crate) async fn serve(listener: TcpListener, core: mpsc::Sender<Command>) {
         };
         let core = core.clone();
         tokio::spawn(async move {
-            let (mut incoming, mut outgoing) = strom_rpc::split::<ToJobManager, ToTaskManager>(socket);
-            let registration = match tokio::time::timeout(REGISTRATION_WAIT, incoming.next()).await {
+            let (mut incoming, mut outgoing) =
+                strom_rpc::split::<ToJobManager, ToTaskManager>(socket);
+            let registration = match tokio::time::timeout(REGISTRATION_WAIT, incoming.next()).await
+            {
                 Ok(Some(Ok(ToJobManager::Register(registration)))) => registration,
                 Ok(Some(Ok(other))) => {
                     warn!(%peer, message = ?other, "connection did not start with a registration");
@@ -57,7 +59,10 @@ pub(crate) async fn serve(listener: TcpListener, core: mpsc::Sender<Command>) {
             let (sender, mut to_send) = mpsc::unbounded_channel::<ToTaskManager>();
             tokio::spawn(async move {
                 while let Some(message) = to_send.recv().await {
-                    let last = matches!(message, ToTaskManager::Rejected { .. } | ToTaskManager::Shutdown { .. });
+                    let last = matches!(
+                        message,
+                        ToTaskManager::Rejected { .. } | ToTaskManager::Shutdown { .. }
+                    );
                     if let Err(e) = outgoing.send(&message).await {
                         debug!(error = %e, "rpc write failed");
                         break;
@@ -67,13 +72,29 @@ pub(crate) async fn serve(listener: TcpListener, core: mpsc::Sender<Command>) {
                     }
                 }
             });
-            if core.send(Command::Connected { registration, connection, sender }).await.is_err() {
+            if core
+                .send(Command::Connected {
+                    registration,
+                    connection,
+                    sender,
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
             let reason = loop {
                 match incoming.next().await {
                     Some(Ok(message)) => {
-                        if core.send(Command::Message { id: id.clone(), connection, message }).await.is_err() {
+                        if core
+                            .send(Command::Message {
+                                id: id.clone(),
+                                connection,
+                                message,
+                            })
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -81,7 +102,13 @@ pub(crate) async fn serve(listener: TcpListener, core: mpsc::Sender<Command>) {
                     None => break "connection closed".to_owned(),
                 }
             };
-            let _ = core.send(Command::Disconnected { id, connection, reason }).await;
+            let _ = core
+                .send(Command::Disconnected {
+                    id,
+                    connection,
+                    reason,
+                })
+                .await;
         });
     }
 }

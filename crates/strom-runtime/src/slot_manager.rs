@@ -41,7 +41,11 @@ pub struct TaskManagerEntry {
 
 impl TaskManagerEntry {
     /// Builds an entry for a TaskManager that just registered.
-    pub fn new(registration: Registration, connection: u64, sender: mpsc::UnboundedSender<ToTaskManager>) -> Self {
+    pub fn new(
+        registration: Registration,
+        connection: u64,
+        sender: mpsc::UnboundedSender<ToTaskManager>,
+    ) -> Self {
         let now = Instant::now();
         Self {
             slots: vec![None; registration.slots as usize],
@@ -74,13 +78,16 @@ pub struct SlotManager {
 impl SlotManager {
     /// Adds a TaskManager; returns the entry it replaces if the same id registered before.
     pub fn register(&mut self, entry: TaskManagerEntry) -> Option<TaskManagerEntry> {
-        self.taskmanagers.insert(entry.registration.resource_id.clone(), entry)
+        self.taskmanagers
+            .insert(entry.registration.resource_id.clone(), entry)
     }
 
     /// Removes a TaskManager, but only if `connection` matches (or is `None`).
     pub fn remove(&mut self, id: &str, connection: Option<u64>) -> Option<TaskManagerEntry> {
         match self.taskmanagers.get(id) {
-            Some(entry) if connection.is_none_or(|c| c == entry.connection) => self.taskmanagers.remove(id),
+            Some(entry) if connection.is_none_or(|c| c == entry.connection) => {
+                self.taskmanagers.remove(id)
+            }
             _ => None,
         }
     }
@@ -130,7 +137,10 @@ impl SlotManager {
 
     /// Free slots.
     pub fn free_slots(&self) -> usize {
-        self.taskmanagers.values().map(TaskManagerEntry::free_slots).sum()
+        self.taskmanagers
+            .values()
+            .map(TaskManagerEntry::free_slots)
+            .sum()
     }
 
     /// Allocates `count` slots to `job`, or none if fewer are free.
@@ -147,7 +157,10 @@ impl SlotManager {
                 if slot.is_none() {
                     *slot = Some(job);
                     entry.idle_since = None;
-                    allocated.push(SlotRef { taskmanager: id.clone(), index: index as u32 });
+                    allocated.push(SlotRef {
+                        taskmanager: id.clone(),
+                        index: index as u32,
+                    });
                 }
             }
         }
@@ -173,7 +186,11 @@ impl SlotManager {
         let mut idle: Vec<_> = self
             .taskmanagers
             .iter()
-            .filter_map(|(id, e)| e.idle_since.filter(|t| now.duration_since(*t) > timeout).map(|t| (t, id.clone())))
+            .filter_map(|(id, e)| {
+                e.idle_since
+                    .filter(|t| now.duration_since(*t) > timeout)
+                    .map(|t| (t, id.clone()))
+            })
             .collect();
         idle.sort();
         idle.into_iter().map(|(_, id)| id).collect()
@@ -204,7 +221,11 @@ mod tests {
         let mut manager = SlotManager::default();
         for (i, &n) in slots.iter().enumerate() {
             let (tx, _) = mpsc::unbounded_channel();
-            manager.register(TaskManagerEntry::new(registration(&format!("tm-{i}"), n), i as u64, tx));
+            manager.register(TaskManagerEntry::new(
+                registration(&format!("tm-{i}"), n),
+                i as u64,
+                tx,
+            ));
         }
         manager
     }
@@ -219,14 +240,23 @@ mod tests {
         let now = Instant::now();
         slots.release_job(a, now);
         assert_eq!(slots.free_slots(), 3);
-        assert_eq!(slots.idle(now + Duration::from_secs(2), Duration::from_secs(1)).len(), 2);
+        assert_eq!(
+            slots
+                .idle(now + Duration::from_secs(2), Duration::from_secs(1))
+                .len(),
+            2
+        );
     }
 
     #[test]
     fn stale_connections_do_not_remove_a_reregistered_taskmanager() {
         let mut slots = manager(&[1]);
         let (tx, _) = mpsc::unbounded_channel();
-        assert!(slots.register(TaskManagerEntry::new(registration("tm-0", 1), 9, tx)).is_some());
+        assert!(
+            slots
+                .register(TaskManagerEntry::new(registration("tm-0", 1), 9, tx))
+                .is_some()
+        );
         assert!(slots.remove("tm-0", Some(0)).is_none());
         assert!(slots.remove("tm-0", Some(9)).is_some());
     }

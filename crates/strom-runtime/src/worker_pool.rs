@@ -38,12 +38,19 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// An empty pool.
     pub fn new(settings: PoolSettings) -> Self {
-        Self { settings, pending: BTreeMap::new(), failures: VecDeque::new(), blocked_until: None }
+        Self {
+            settings,
+            pending: BTreeMap::new(),
+            failures: VecDeque::new(),
+            blocked_until: None,
+        }
     }
 
     /// Workers wanted for `slot_demand` slots.
     pub fn desired(&self, slot_demand: usize) -> usize {
-        self.settings.min_workers.max(slot_demand.div_ceil(self.settings.slots_per_worker.max(1)))
+        self.settings
+            .min_workers
+            .max(slot_demand.div_ceil(self.settings.slots_per_worker.max(1)))
     }
 
     /// How many workers to request now, given `registered` TaskManagers.
@@ -51,7 +58,8 @@ impl WorkerPool {
         if self.blocked_until.is_some_and(|t| now < t) {
             return 0;
         }
-        self.desired(slot_demand).saturating_sub(registered + self.pending.len())
+        self.desired(slot_demand)
+            .saturating_sub(registered + self.pending.len())
     }
 
     /// Whether requests are paused by the failure rate limit.
@@ -81,7 +89,11 @@ impl WorkerPool {
     /// Counts a start failure and pauses requests if the rate is exceeded.
     pub fn record_failure(&mut self, now: Instant) {
         self.failures.push_back(now);
-        while self.failures.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+        while self
+            .failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
             self.failures.pop_front();
         }
         if self.failures.len() as f64 >= self.settings.max_failure_rate {
@@ -160,8 +172,14 @@ mod tests {
         let mut pool = pool(1);
         let now = Instant::now();
         pool.requested("w1".into(), now);
-        assert!(pool.take_registration_timeouts(now + Duration::from_secs(5)).is_empty());
-        assert_eq!(pool.take_registration_timeouts(now + Duration::from_secs(11)), ["w1"]);
+        assert!(
+            pool.take_registration_timeouts(now + Duration::from_secs(5))
+                .is_empty()
+        );
+        assert_eq!(
+            pool.take_registration_timeouts(now + Duration::from_secs(11)),
+            ["w1"]
+        );
         assert_eq!(pool.pending().count(), 0);
     }
 }

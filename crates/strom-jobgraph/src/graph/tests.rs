@@ -17,14 +17,41 @@ pub(crate) fn wordcount(parallelism: u32) -> JobGraph {
         name: "wordcount".into(),
         config: BTreeMap::new(),
         vertices: vec![
-            vertex("source", OperatorSpec::FileSource { path: "words.txt".into() }),
-            vertex("tokenize", OperatorSpec::Tokenize { column: "line".into() }),
-            vertex("count", OperatorSpec::KeyedCount { key: "word".into(), emit: EmitMode::Final }),
-            vertex("sink", OperatorSpec::Print { format: Default::default() }),
+            vertex(
+                "source",
+                OperatorSpec::FileSource {
+                    path: "words.txt".into(),
+                },
+            ),
+            vertex(
+                "tokenize",
+                OperatorSpec::Tokenize {
+                    column: "line".into(),
+                },
+            ),
+            vertex(
+                "count",
+                OperatorSpec::KeyedCount {
+                    key: "word".into(),
+                    emit: EmitMode::Final,
+                },
+            ),
+            vertex(
+                "sink",
+                OperatorSpec::Print {
+                    format: Default::default(),
+                },
+            ),
         ],
         edges: vec![
             edge("source", "tokenize", Partitioning::Forward),
-            edge("tokenize", "count", Partitioning::Hash { key: vec!["word".into()] }),
+            edge(
+                "tokenize",
+                "count",
+                Partitioning::Hash {
+                    key: vec!["word".into()],
+                },
+            ),
             edge("count", "sink", Partitioning::Forward),
         ],
     }
@@ -42,22 +69,34 @@ fn accepts_wordcount() {
 #[test]
 fn rejects_unknown_hash_key() {
     let mut graph = wordcount(2);
-    graph.edges[1].partitioning = Partitioning::Hash { key: vec!["wrd".into()] };
+    graph.edges[1].partitioning = Partitioning::Hash {
+        key: vec!["wrd".into()],
+    };
     let err = graph.validate().unwrap_err();
-    assert_eq!(err.to_string(), "hash edge tokenize -> count uses column `wrd`, but its input has only [word]");
+    assert_eq!(
+        err.to_string(),
+        "hash edge tokenize -> count uses column `wrd`, but its input has only [word]"
+    );
 }
 
 #[test]
 fn rejects_forward_between_different_parallelism() {
     let mut graph = wordcount(2);
     graph.vertices[1].parallelism = Some(3);
-    assert!(matches!(graph.validate(), Err(GraphError::ForwardParallelism { .. })));
+    assert!(matches!(
+        graph.validate(),
+        Err(GraphError::ForwardParallelism { .. })
+    ));
 }
 
 #[test]
 fn rejects_cycles_and_dangling_edges() {
     let mut graph = wordcount(1);
-    graph.edges.push(Edge { source: "count".into(), target: "tokenize".into(), partitioning: Partitioning::Rebalance });
+    graph.edges.push(Edge {
+        source: "count".into(),
+        target: "tokenize".into(),
+        partitioning: Partitioning::Rebalance,
+    });
     assert!(matches!(graph.validate(), Err(GraphError::Cycle(_))));
 
     let mut graph = wordcount(1);
@@ -73,13 +112,22 @@ fn rejects_bad_shapes() {
     let mut graph = wordcount(1);
     graph.edges.pop();
     let err = graph.validate().unwrap_err().to_string();
-    assert!(err.contains("vertex `count` (keyed-count): its output goes nowhere"), "{err}");
+    assert!(
+        err.contains("vertex `count` (keyed-count): its output goes nowhere"),
+        "{err}"
+    );
 
     let mut graph = wordcount(1);
     graph.vertices[0].parallelism = Some(0);
-    assert!(matches!(graph.validate(), Err(GraphError::BadParallelism { .. })));
+    assert!(matches!(
+        graph.validate(),
+        Err(GraphError::BadParallelism { .. })
+    ));
 
     let mut graph = wordcount(1);
     graph.vertices[1].id = "source".into();
-    assert_eq!(graph.validate(), Err(GraphError::BadVertexId("source".into())));
+    assert_eq!(
+        graph.validate(),
+        Err(GraphError::BadVertexId("source".into()))
+    );
 }

@@ -3,24 +3,63 @@ use std::collections::BTreeMap;
 use strom_jobgraph::{Edge, EmitMode, OperatorSpec, Vertex};
 
 fn graph(parallelism: u32) -> JobGraph {
-    let vertex = |id: &str, operator| Vertex { id: id.into(), name: None, parallelism: Some(parallelism), operator };
+    let vertex = |id: &str, operator| Vertex {
+        id: id.into(),
+        name: None,
+        parallelism: Some(parallelism),
+        operator,
+    };
     JobGraph {
         name: "wc".into(),
         config: BTreeMap::new(),
         vertices: vec![
-            vertex("src", OperatorSpec::Generator { count: Some(10), rate: None, keys: 3, seed: 0 }),
-            vertex("count", OperatorSpec::KeyedCount { key: "key".into(), emit: EmitMode::Final }),
-            vertex("sink", OperatorSpec::Print { format: Default::default() }),
+            vertex(
+                "src",
+                OperatorSpec::Generator {
+                    count: Some(10),
+                    rate: None,
+                    keys: 3,
+                    seed: 0,
+                },
+            ),
+            vertex(
+                "count",
+                OperatorSpec::KeyedCount {
+                    key: "key".into(),
+                    emit: EmitMode::Final,
+                },
+            ),
+            vertex(
+                "sink",
+                OperatorSpec::Print {
+                    format: Default::default(),
+                },
+            ),
         ],
         edges: vec![
-            Edge { source: "src".into(), target: "count".into(), partitioning: Partitioning::Hash { key: vec!["key".into()] } },
-            Edge { source: "count".into(), target: "sink".into(), partitioning: Partitioning::Forward },
+            Edge {
+                source: "src".into(),
+                target: "count".into(),
+                partitioning: Partitioning::Hash {
+                    key: vec!["key".into()],
+                },
+            },
+            Edge {
+                source: "count".into(),
+                target: "sink".into(),
+                partitioning: Partitioning::Forward,
+            },
         ],
     }
 }
 
 fn slots(n: u32) -> Vec<SlotRef> {
-    (0..n).map(|i| SlotRef { taskmanager: format!("tm-{i}"), index: 0 }).collect()
+    (0..n)
+        .map(|i| SlotRef {
+            taskmanager: format!("tm-{i}"),
+            index: 0,
+        })
+        .collect()
 }
 
 fn deployed(parallelism: u32) -> (Execution, Vec<Action>) {
@@ -29,9 +68,19 @@ fn deployed(parallelism: u32) -> (Execution, Vec<Action>) {
     (execution, actions)
 }
 
-fn report(execution: &mut Execution, vertex: u32, subtask: u32, state: ExecutionState) -> Vec<Action> {
+fn report(
+    execution: &mut Execution,
+    vertex: u32,
+    subtask: u32,
+    state: ExecutionState,
+) -> Vec<Action> {
     let update = TaskStateUpdate {
-        execution: ExecutionId { job: execution.id, vertex, subtask, attempt: 0 },
+        execution: ExecutionId {
+            job: execution.id,
+            vertex,
+            subtask,
+            attempt: 0,
+        },
         state,
         error: (state == ExecutionState::Failed).then(|| "boom".to_owned()),
         metrics: TaskMetrics::default(),
@@ -44,15 +93,27 @@ fn deployments_wire_hash_edges_all_to_all_and_forward_one_to_one() {
     let (execution, actions) = deployed(2);
     assert_eq!(execution.status, JobStatus::Running);
     assert_eq!(actions.len(), 6);
-    let Action::Deploy(tm, src0) = &actions[0] else { panic!("expected a deployment") };
+    let Action::Deploy(tm, src0) = &actions[0] else {
+        panic!("expected a deployment")
+    };
     assert_eq!(tm, "tm-0");
     assert_eq!(src0.outputs[0].targets.len(), 2);
     assert_eq!(src0.outputs[0].targets[1].address, "tm-1:1");
     assert_eq!(src0.outputs[0].targets[1].channel, 0);
-    let Action::Deploy(_, count1) = &actions[3] else { panic!("expected a deployment") };
+    let Action::Deploy(_, count1) = &actions[3] else {
+        panic!("expected a deployment")
+    };
     assert_eq!(count1.input_gates, [2]);
     assert_eq!(count1.outputs[0].targets.len(), 1);
     assert_eq!(count1.outputs[0].targets[0].consumer.subtask, 1);
+    assert_eq!(
+        count1.outputs[0].targets[0].channel, 0,
+        "forward edges use the consumer's only channel"
+    );
+    let Action::Deploy(_, sink1) = &actions[5] else {
+        panic!("expected a deployment")
+    };
+    assert_eq!(sink1.input_gates, [1]);
 }
 
 #[test]
@@ -77,8 +138,15 @@ fn a_failed_subtask_cancels_the_others_then_fails_the_job() {
     assert_eq!(execution.status, JobStatus::Failing);
     assert_eq!(execution.failure.as_ref().unwrap().message, "boom");
     for action in cancels {
-        let Action::Cancel(_, id) = action else { panic!("expected a cancel") };
-        report(&mut execution, id.vertex, id.subtask, ExecutionState::Canceled);
+        let Action::Cancel(_, id) = action else {
+            panic!("expected a cancel")
+        };
+        report(
+            &mut execution,
+            id.vertex,
+            id.subtask,
+            ExecutionState::Canceled,
+        );
     }
     assert_eq!(execution.status, JobStatus::Failed);
 }
@@ -88,7 +156,10 @@ fn losing_a_taskmanager_fails_its_subtasks_with_the_reason() {
     let (mut execution, _) = deployed(2);
     let cancels = execution.taskmanager_lost("tm-1", "TaskManager tm-1 lost: heartbeat timeout");
     assert_eq!(cancels.len(), 3);
-    assert_eq!(execution.failure.as_ref().unwrap().message, "TaskManager tm-1 lost: heartbeat timeout");
+    assert_eq!(
+        execution.failure.as_ref().unwrap().message,
+        "TaskManager tm-1 lost: heartbeat timeout"
+    );
     assert!(execution.taskmanager_lost("tm-9", "nope").is_empty());
 }
 
@@ -99,7 +170,12 @@ fn cancel_before_deployment_ends_at_once_and_stale_attempts_are_ignored() {
     assert_eq!(execution.status, JobStatus::Canceled);
     let (mut execution, _) = deployed(1);
     let stale = TaskStateUpdate {
-        execution: ExecutionId { job: execution.id, vertex: 0, subtask: 0, attempt: 7 },
+        execution: ExecutionId {
+            job: execution.id,
+            vertex: 0,
+            subtask: 0,
+            attempt: 7,
+        },
         state: ExecutionState::Failed,
         error: None,
         metrics: TaskMetrics::default(),

@@ -1,0 +1,257 @@
+//! Flink-shaped JSON for the runtime's views (field names as in Flink 2.x's REST API).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use strom_runtime::snapshot::{
+    ClusterOverview, ExceptionView, JobDetail, JobSummary, TaskManagerView, VertexView,
+};
+
+/// strom's version, reported where Flink reports `flink-version`.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const TASK_STATES: [&str; 10] = [
+    "CREATED",
+    "SCHEDULED",
+    "DEPLOYING",
+    "INITIALIZING",
+    "RUNNING",
+    "FINISHED",
+    "CANCELING",
+    "CANCELED",
+    "FAILED",
+    "RECONCILING",
+];
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn duration(start: i64, end: i64) -> i64 {
+    if start <= 0 {
+        -1
+    } else if end > 0 {
+        end - start
+    } else {
+        now() - start
+    }
+}
+
+fn task_counts(counts: &BTreeMap<&'static str, usize>, lowercase: bool) -> Value {
+    let mut out = serde_json::Map::new();
+    for state in TASK_STATES {
+        let key = if lowercase {
+            state.to_lowercase()
+        } else {
+            state.to_owned()
+        };
+        out.insert(key, json!(counts.get(state).copied().unwrap_or(0)));
+    }
+    if lowercase {
+        out.insert("total".into(), json!(counts.values().sum::<usize>()));
+        out.insert(
+            "canceling".into(),
+            json!(counts.get("CANCELING").copied().unwrap_or(0)),
+        );
+    }
+    Value::Object(out)
+}
+
+pub(crate) fn overview(o: &ClusterOverview) -> Value {
+    json!({
+        "taskmanagers": o.taskmanagers,
+        "slots-total": o.slots_total,
+        "slots-available": o.slots_available,
+        "jobs-running": o.jobs_running,
+        "jobs-finished": o.jobs_finished,
+        "jobs-cancelled": o.jobs_cancelled,
+        "jobs-failed": o.jobs_failed,
+        "flink-version": VERSION,
+        "flink-commit": "strom",
+        "strom-version": VERSION,
+        "resource-manager-driver": o.driver,
+        "workers-pending": o.workers_pending,
+    })
+}
+
+pub(crate) fn taskmanager(tm: &TaskManagerView) -> Value {
+    let memory_mb = tm.memory_process_bytes / (1024 * 1024);
+    let resource = |slots: usize| {
+        json!({
+            "cpuCores": tm.hardware.cpu_cores as f64 * slots as f64 / tm.slots.max(1) as f64,
+            "taskHeapMemory": memory_mb as usize * slots / tm.slots.max(1),
+            "taskOffHeapMemory": 0,
+            "managedMemory": 0,
+            "networkMemory": 0,
+            "extendedResources": {},
+        })
+    };
+    json!({
+        "id": tm.id,
+        "path": format!("strom://{}:{}/taskmanager/{}", tm.host, tm.data_port, tm.id),
+        "host": tm.host,
+        "dataPort": tm.data_port,
+        "jmxPort": -1,
+        "timeSinceLastHeartbeat": tm.last_heartbeat,
+        "slotsNumber": tm.slots,
+        "freeSlots": tm.free_slots,
+        "assignedTasks": tm.assigned_tasks,
+        "totalResource": resource(tm.slots),
+        "freeResource": resource(tm.free_slots),
+        "hardware": {
+            "cpuCores": tm.hardware.cpu_cores,
+            "physicalMemory": tm.hardware.physical_memory,
+            "freeMemory": tm.hardware.free_memory,
+            "managedMemory": 0,
+        },
+        "memoryConfiguration": {
+            "totalProcessMemory": tm.memory_process_bytes,
+        },
+        "pid": tm.pid,
+        "registered": tm.registered_at,
+        "labels": tm.labels,
+        "mesosTaskId": tm.labels.get("mesos.task-id"),
+        "mesosAgentHost": tm.labels.get("mesos.agent-host"),
+    })
+}
+
+pub(crate) fn job_overview(job: &JobSummary) -> Value {
+    json!({
+        "jid": job.id.to_string(),
+        "name": job.name,
+        "jobType": if job.bounded { "BATCH" } else { "STREAMING" },
+        "schedulerType": "Default",
+        "start-time": job.start_time,
+        "end-time": job.end_time,
+        "duration": duration(job.start_time, job.end_time),
+        "state": job.state,
+        "last-modification": job.last_modification,
+        "tasks": task_counts(&job.tasks, true),
+        "pending-operators": 0,
+    })
+}
+
+fn vertex(v: &VertexView) -> Value {
+    json!({
+        "id": v.id,
+        "name": v.name,
+        "operator": v.operator,
+        "maxParallelism": -1,
+        "parallelism": v.parallelism,
+        "status": v.state,
+        "start-time": v.start_time,
+        "end-time": v.end_time,
+        "duration": duration(v.start_time, v.end_time),
+        "tasks": task_counts(&v.tasks, false),
+        "metrics": {
+            "read-bytes": v.metrics.bytes_in,
+            "read-bytes-complete": true,
+            "write-bytes": v.metrics.bytes_out,
+            "write-bytes-complete": true,
+            "read-records": v.metrics.records_in,
+            "read-records-complete": true,
+            "write-records": v.metrics.records_out,
+            "write-records-complete": true,
+            "accumulated-backpressured-time": v.metrics.backpressured_ms,
+            "accumulated-idle-time": 0,
+            "accumulated-busy-time": v.metrics.busy_ms as f64,
+        },
+        "subtasks": v.subtasks.iter().map(|s| json!({
+            "subtask": s.subtask,
+            "status": s.state,
+            "taskmanager-id": s.taskmanager,
+            "read-records": s.metrics.records_in,
+            "write-records": s.metrics.records_out,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn plan(job: &JobDetail) -> Value {
+    let nodes: Vec<Value> = job
+        .vertices
+        .iter()
+        .map(|v| {
+            let inputs: Vec<Value> = job
+                .edges
+                .iter()
+                .filter(|e| e.target == v.id)
+                .enumerate()
+                .map(|(num, e)| {
+                    json!({
+                        "num": num,
+                        "id": e.source,
+                        "ship_strategy": e.ship_strategy,
+                        "exchange": "pipelined_bounded",
+                        "key": e.key,
+                    })
+                })
+                .collect();
+            json!({
+                "id": v.id,
+                "parallelism": v.parallelism,
+                "operator": v.operator,
+                "operator_strategy": "",
+                "description": v.name,
+                "inputs": inputs,
+            })
+        })
+        .collect();
+    json!({
+        "jid": job.summary.id.to_string(),
+        "name": job.summary.name,
+        "type": if job.summary.bounded { "BATCH" } else { "STREAMING" },
+        "nodes": nodes,
+    })
+}
+
+fn exception(e: &ExceptionView) -> Value {
+    json!({
+        "exceptionName": "strom.JobFailure",
+        "stacktrace": e.message,
+        "timestamp": e.timestamp,
+        "taskName": e.task,
+        "endpoint": e.taskmanager,
+        "taskManagerId": e.taskmanager,
+    })
+}
+
+pub(crate) fn exceptions(job: &JobDetail) -> Value {
+    json!({
+        "exceptionHistory": {
+            "entries": job.exceptions.iter().rev().map(exception).collect::<Vec<_>>(),
+            "truncated": false,
+        },
+        "root-exception": job.failure.as_ref().map(|f| f.message.clone()),
+        "timestamp": job.failure.as_ref().map(|f| f.timestamp),
+    })
+}
+
+pub(crate) fn job(job: &JobDetail) -> Value {
+    let s = &job.summary;
+    let mut status_counts = BTreeMap::new();
+    for v in &job.vertices {
+        *status_counts.entry(v.state).or_insert(0usize) += 1;
+    }
+    json!({
+        "jid": s.id.to_string(),
+        "name": s.name,
+        "isStoppable": false,
+        "state": s.state,
+        "job-type": if s.bounded { "BATCH" } else { "STREAMING" },
+        "schedulerType": "Default",
+        "start-time": s.start_time,
+        "end-time": s.end_time,
+        "duration": duration(s.start_time, s.end_time),
+        "maxParallelism": -1,
+        "now": now(),
+        "timestamps": job.timestamps,
+        "vertices": job.vertices.iter().map(vertex).collect::<Vec<_>>(),
+        "status-counts": task_counts(&status_counts, false),
+        "plan": plan(job),
+        "failure-cause": job.failure.as_ref().map(|f| json!({"message": f.message, "timestamp": f.timestamp, "taskmanager": f.taskmanager})),
+        "pending-operators": 0,
+    })
+}

@@ -1,0 +1,15 @@
+//! The TaskManager: offers slots to the JobManager and runs the subtasks deployed to it.
+//!
+//! A TaskManager connects to the JobManager (`jobmanager.rpc.address`:`jobmanager.rpc.port`),
+//! retrying until `taskmanager.registration.timeout`, registers its slots and data server, and then
+//! serves the JobManager's messages: deployments, cancellations, heartbeats (answered with the
+//! counters of its running subtasks). If the JobManager goes silent for `heartbeat.timeout` or the
+//! connection ends, the TaskManager cancels its subtasks and exits: its process is owned by a
+//! resource manager (the local driver or Mesos) that starts a new one if needed.
+
+mod error;
+mod runner;
+mod task;
+
+pub use error::TaskManagerError;
+pub use runner::{TaskManagerSettings, run};

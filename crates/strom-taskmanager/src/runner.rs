@@ -1,0 +1,269 @@
+//! The TaskManager's main loop: registration, JobManager messages, subtask lifecycle.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use strom_config::{Configuration, options};
+use strom_network::DataServer;
+use strom_rpc::{
+    ExecutionId, Hardware, PROTOCOL_VERSION, Registration, TaskMetrics, ToJobManager, ToTaskManager,
+};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::TaskManagerError;
+use crate::task::{self, TaskContext};
+
+/// What a TaskManager is, from its configuration.
+#[derive(Debug, Clone)]
+pub struct TaskManagerSettings {
+    /// `jobmanager.rpc.address:jobmanager.rpc.port`.
+    pub jobmanager: String,
+    /// `taskmanager.resource-id` (generated when unset).
+    pub resource_id: String,
+    /// `taskmanager.numberOfTaskSlots`.
+    pub slots: u32,
+    /// `taskmanager.memory.process.size` in bytes.
+    pub memory_process_bytes: u64,
+    /// `taskmanager.host`; the address used to reach the JobManager when unset.
+    pub host: Option<String>,
+    /// `taskmanager.bind-host`.
+    pub bind_host: String,
+    /// `taskmanager.data.port`.
+    pub data_port: u16,
+    /// `taskmanager.registration.timeout`.
+    pub registration_timeout: Duration,
+    /// `taskmanager.network.memory.buffers-per-channel`.
+    pub buffers_per_channel: u32,
+    /// Deployment facts to report (Mesos task id, agent host, ...).
+    pub labels: BTreeMap<String, String>,
+    /// Exit when the parent process is gone (TaskManagers started by the local driver).
+    pub exit_with_parent: bool,
+}
+
+impl TaskManagerSettings {
+    /// Reads the settings from a configuration.
+    pub fn from_config(config: &Configuration) -> Self {
+        let resource_id = config
+            .get(&options::TASKMANAGER_RESOURCE_ID)
+            .unwrap_or_else(|| format!("taskmanager-{}-{:06x}", std::process::id(), rand_suffix()));
+        Self {
+            jobmanager: format!(
+                "{}:{}",
+                config.get(&options::JOBMANAGER_RPC_ADDRESS),
+                config.get(&options::JOBMANAGER_RPC_PORT)
+            ),
+            resource_id,
+            slots: config
+                .get(&options::TASKMANAGER_NUMBER_OF_TASK_SLOTS)
+                .max(1),
+            memory_process_bytes: config
+                .get(&options::TASKMANAGER_MEMORY_PROCESS_SIZE)
+                .bytes(),
+            host: config.get(&options::TASKMANAGER_HOST),
+            bind_host: config
+                .get(&options::TASKMANAGER_BIND_HOST)
+                .unwrap_or_else(|| "0.0.0.0".into()),
+            data_port: config.get(&options::TASKMANAGER_DATA_PORT),
+            registration_timeout: config.get(&options::TASKMANAGER_REGISTRATION_TIMEOUT),
+            buffers_per_channel: config
+                .get(&options::TASKMANAGER_NETWORK_MEMORY_BUFFERS_PER_CHANNEL),
+            labels: BTreeMap::new(),
+            exit_with_parent: false,
+        }
+    }
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos());
+    nanos.unwrap_or(0) & 0xff_ffff
+}
+
+fn hardware() -> Hardware {
+    let cpu_cores = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    match sysinfo::System::new() {
+        Ok(mut system) => {
+            system.refresh_memory();
+            Hardware {
+                cpu_cores,
+                physical_memory: system.total_memory(),
+                free_memory: system.available_memory(),
+            }
+        }
+        Err(_) => Hardware {
+            cpu_cores,
+            ..Hardware::default()
+        },
+    }
+}
+
+async fn connect(settings: &TaskManagerSettings) -> Result<TcpStream, TaskManagerError> {
+    let deadline = tokio::time::Instant::now() + settings.registration_timeout;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match TcpStream::connect(&settings.jobmanager).await {
+            Ok(socket) => return Ok(socket),
+            Err(e) if tokio::time::Instant::now() + delay >= deadline => {
+                return Err(TaskManagerError::Unreachable {
+                    address: settings.jobmanager.clone(),
+                    waited: strom_config::format_duration(settings.registration_timeout),
+                    last_error: e.to_string(),
+                });
+            }
+            Err(e) => {
+                warn!(jobmanager = %settings.jobmanager, error = %e, "jobmanager not reachable yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+struct Running {
+    cancel: CancellationToken,
+    metrics: Arc<Mutex<TaskMetrics>>,
+}
+
+/// Runs a TaskManager until the JobManager releases it (Ok) or is lost (Err).
+pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> {
+    let socket = connect(&settings).await?;
+    let host = match &settings.host {
+        Some(host) => host.clone(),
+        None => socket
+            .local_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|_| "127.0.0.1".into()),
+    };
+    let bind = format!("{}:{}", settings.bind_host, settings.data_port);
+    let bind_addr = bind
+        .parse()
+        .map_err(|e: std::net::AddrParseError| TaskManagerError::Bind {
+            address: bind.clone(),
+            source: std::io::Error::other(e),
+        })?;
+    let data = DataServer::bind(bind_addr, &host, Duration::from_secs(60))
+        .await
+        .map_err(|source| TaskManagerError::Bind {
+            address: bind.clone(),
+            source,
+        })?;
+    let (mut incoming, mut outgoing) = strom_rpc::split::<ToTaskManager, ToJobManager>(socket);
+    let registration = Registration {
+        protocol_version: PROTOCOL_VERSION,
+        resource_id: settings.resource_id.clone(),
+        host: host.clone(),
+        data_port: data.port(),
+        slots: settings.slots,
+        memory_process_bytes: settings.memory_process_bytes,
+        hardware: hardware(),
+        pid: std::process::id(),
+        labels: settings.labels.clone(),
+    };
+    let lost = |e: strom_rpc::RpcError| TaskManagerError::JobManagerLost(e.to_string());
+    outgoing
+        .send(&ToJobManager::Register(registration))
+        .await
+        .map_err(lost)?;
+    let heartbeat_timeout = match incoming.next().await {
+        Some(Ok(ToTaskManager::Registered {
+            heartbeat_timeout_ms,
+            ..
+        })) => Duration::from_millis(heartbeat_timeout_ms),
+        Some(Ok(ToTaskManager::Rejected { reason })) => {
+            return Err(TaskManagerError::Rejected(reason));
+        }
+        Some(Ok(other)) => {
+            return Err(TaskManagerError::JobManagerLost(format!(
+                "unexpected answer {other:?}"
+            )));
+        }
+        Some(Err(e)) => return Err(lost(e)),
+        None => {
+            return Err(TaskManagerError::JobManagerLost(
+                "connection closed during registration".into(),
+            ));
+        }
+    };
+    info!(resource_id = %settings.resource_id, %host, data_port = data.port(), slots = settings.slots, "registered with the jobmanager");
+
+    let (updates_tx, mut updates) = mpsc::unbounded_channel::<ToJobManager>();
+    let mut tasks: HashMap<ExecutionId, Running> = HashMap::new();
+    let parent = std::os::unix::process::parent_id();
+    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
+    let mut last_heard = tokio::time::Instant::now();
+    let result = loop {
+        tokio::select! {
+            message = incoming.next() => {
+                last_heard = tokio::time::Instant::now();
+                match message {
+                    Some(Ok(ToTaskManager::Heartbeat { seq })) => {
+                        let metrics = tasks.iter().map(|(id, t)| (*id, *t.metrics.lock())).collect();
+                        if let Err(e) = outgoing.send(&ToJobManager::HeartbeatReply { seq, metrics }).await {
+                            break Err(lost(e));
+                        }
+                    }
+                    Some(Ok(ToTaskManager::Deploy(deployment))) => {
+                        let execution = deployment.execution;
+                        info!(%execution, vertex = %deployment.vertex_id, operator = deployment.operator.kind(), "deploying task");
+                        let cancel = CancellationToken::new();
+                        let metrics = Arc::new(Mutex::new(TaskMetrics::default()));
+                        let ctx = TaskContext {
+                            data: data.clone(),
+                            updates: updates_tx.clone(),
+                            metrics: Arc::clone(&metrics),
+                            cancel: cancel.clone(),
+                            buffers_per_channel: settings.buffers_per_channel,
+                        };
+                        tokio::spawn(task::run(*deployment, ctx));
+                        tasks.insert(execution, Running { cancel, metrics });
+                    }
+                    Some(Ok(ToTaskManager::Cancel { execution })) => {
+                        if let Some(task) = tasks.get(&execution) {
+                            info!(%execution, "cancelling task");
+                            task.cancel.cancel();
+                        }
+                    }
+                    Some(Ok(ToTaskManager::Shutdown { reason })) => {
+                        info!(%reason, "released by the jobmanager");
+                        break Ok(());
+                    }
+                    Some(Ok(other)) => warn!(message = ?other, "unexpected message from the jobmanager"),
+                    Some(Err(e)) => break Err(lost(e)),
+                    None => break Err(TaskManagerError::JobManagerLost("connection closed".into())),
+                }
+            }
+            Some(update) = updates.recv() => {
+                if let ToJobManager::TaskState(state) = &update
+                    && state.state.is_terminal()
+                {
+                    tasks.remove(&state.execution);
+                }
+                if let Err(e) = outgoing.send(&update).await {
+                    break Err(lost(e));
+                }
+            }
+            _ = watchdog.tick() => {
+                if last_heard.elapsed() > heartbeat_timeout {
+                    break Err(TaskManagerError::JobManagerLost(format!(
+                        "no heartbeat for {}", strom_config::format_duration(heartbeat_timeout)
+                    )));
+                }
+                if settings.exit_with_parent && std::os::unix::process::parent_id() != parent {
+                    break Err(TaskManagerError::JobManagerLost("parent process exited".into()));
+                }
+            }
+        }
+    };
+    for task in tasks.values() {
+        task.cancel.cancel();
+    }
+    result
+}

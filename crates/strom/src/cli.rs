@@ -1,0 +1,111 @@
+//! Command-line arguments and the dispatch to each subcommand.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{client, cluster, settings};
+
+/// strom: distributed stream processing, deployable on Apache Mesos like Flink was.
+#[derive(Debug, Parser)]
+#[command(name = "strom", version, about)]
+pub(crate) struct Cli {
+    /// Configuration file (default: `$STROM_CONF_DIR/strom.yaml`, else `conf/strom.yaml`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Configuration override `key=value` (repeatable; highest precedence).
+    #[arg(short = 'D', global = true, value_name = "KEY=VALUE")]
+    pub(crate) dynamic: Vec<String>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Start a JobManager and TaskManagers on this machine; optionally run one job.
+    Local(LocalArgs),
+    /// Start a JobManager (session cluster; TaskManagers are started as local processes on demand).
+    Jobmanager,
+    /// Start a TaskManager that registers with `jobmanager.rpc.address`:`jobmanager.rpc.port`.
+    Taskmanager,
+    /// Submit a job to a running cluster.
+    Run(RunArgs),
+    /// List the jobs of a cluster.
+    List(ClusterArgs),
+    /// Show a job's state and vertices.
+    Info(JobArgs),
+    /// Cancel a job.
+    Cancel(JobArgs),
+    /// Print the effective configuration (secrets masked), or the reference with `--docs`.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LocalArgs {
+    /// Number of TaskManager processes to start (`local.number-taskmanager`).
+    #[arg(long, value_name = "N")]
+    pub(crate) taskmanagers: Option<u32>,
+    /// Run this job-graph file, wait for it to end, then stop the cluster.
+    #[arg(long, value_name = "JOB")]
+    pub(crate) run: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClusterArgs {
+    /// REST address of the cluster (`host:port`); default `rest.address`:`rest.port`.
+    #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+    pub(crate) jobmanager: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The job-graph file.
+    pub(crate) job: PathBuf,
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+    /// Return after submission instead of following the job.
+    #[arg(long, short = 'd')]
+    pub(crate) detached: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobArgs {
+    /// The job id (32 hex digits).
+    pub(crate) job_id: String,
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// Print the configuration reference (Markdown) instead.
+    #[arg(long)]
+    pub(crate) docs: bool,
+}
+
+pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Config(args) if args.docs => {
+            print!("{}", strom_config::render_docs_markdown());
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let config = settings::load(&cli)?;
+    match cli.command {
+        Command::Local(args) => cluster::local(config, args).await,
+        Command::Jobmanager => cluster::jobmanager(config).await,
+        Command::Taskmanager => cluster::taskmanager(config).await,
+        Command::Run(args) => client::run(&config, args, &cli.dynamic).await,
+        Command::List(args) => client::list(&config, args).await,
+        Command::Info(args) => client::info(&config, args).await,
+        Command::Cancel(args) => client::cancel(&config, args).await,
+        Command::Config(_) => {
+            for (key, value) in config.masked() {
+                println!("{key}: {value}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

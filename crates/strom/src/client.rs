@@ -1,0 +1,187 @@
+//! Job clients over the REST API: `strom run`, `list`, `info`, `cancel`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use serde_json::Value;
+use strom_config::{Configuration, options};
+
+use crate::cli::{ClusterArgs, JobArgs, RunArgs};
+use crate::cluster::{describe_sinks, load_job, report_outcome};
+use crate::progress::{self, Progress};
+
+struct Rest {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Rest {
+    fn new(config: &Configuration, args: &ClusterArgs) -> anyhow::Result<Self> {
+        let address = match &args.jobmanager {
+            Some(address) => address.clone(),
+            None => format!(
+                "{}:{}",
+                config
+                    .get(&options::REST_ADDRESS)
+                    .unwrap_or_else(|| "localhost".into()),
+                config.get(&options::REST_PORT)
+            ),
+        };
+        let base = if address.starts_with("http://") || address.starts_with("https://") {
+            address.trim_end_matches('/').to_owned()
+        } else {
+            format!("http://{address}")
+        };
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self { base, http })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the cluster at {}", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let errors = body["errors"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        Err(anyhow!("{what} failed ({status}): {errors}"))
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(
+            self.http.get(format!("{}{path}", self.base)),
+            &format!("GET {path}"),
+        )
+        .await
+    }
+}
+
+/// `strom run JOB`.
+pub(crate) async fn run(
+    config: &Configuration,
+    args: RunArgs,
+    dynamic: &[String],
+) -> anyhow::Result<ExitCode> {
+    let mut job = load_job(&args.job)?;
+    for flag in dynamic {
+        let (key, value) = strom_config::parse_dynamic_flag(flag)?;
+        job.config.insert(key.to_owned(), value.to_owned());
+    }
+    let sinks = describe_sinks(&job);
+    let rest = Rest::new(config, &args.cluster)?;
+    let body = strom_jobgraph::to_json(&job);
+    let request = rest
+        .http
+        .post(format!("{}/jobs", rest.base))
+        .header("content-type", "application/json")
+        .body(body);
+    let answer = rest.send(request, "job submission").await?;
+    let id = answer["jobid"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the cluster answered without a job id"))?
+        .to_owned();
+    println!("{id}");
+    if args.detached {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = format!("/jobs/{id}");
+    let progress = progress::follow(|| async {
+        let job = rest.get(&path).await?;
+        let records = job["vertices"]
+            .as_array()
+            .map(|vertices| {
+                vertices
+                    .iter()
+                    .filter(|v| matches!(v["operator"].as_str(), Some("generator" | "file-source")))
+                    .filter_map(|v| v["metrics"]["write-records"].as_u64())
+                    .sum()
+            })
+            .unwrap_or(0);
+        Ok(Progress {
+            state: job["state"].as_str().unwrap_or("UNKNOWN").to_owned(),
+            records,
+            failure: job["failure-cause"]["message"].as_str().map(str::to_owned),
+        })
+    })
+    .await?;
+    report_outcome(&id, &progress, &sinks)
+}
+
+/// `strom list`.
+pub(crate) async fn list(config: &Configuration, args: ClusterArgs) -> anyhow::Result<ExitCode> {
+    let jobs = Rest::new(config, &args)?.get("/jobs/overview").await?;
+    println!("{:<32}  {:<10}  {:>9}  NAME", "JOB ID", "STATE", "DURATION");
+    for job in jobs["jobs"].as_array().into_iter().flatten() {
+        println!(
+            "{:<32}  {:<10}  {:>8.1}s  {}",
+            job["jid"].as_str().unwrap_or(""),
+            job["state"].as_str().unwrap_or(""),
+            job["duration"].as_i64().unwrap_or(0) as f64 / 1000.0,
+            job["name"].as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_id(id: &str) -> anyhow::Result<()> {
+    id.parse::<strom_jobgraph::JobId>()
+        .map(|_| ())
+        .map_err(Into::into)
+}
+
+/// `strom info JOBID`.
+pub(crate) async fn info(config: &Configuration, args: JobArgs) -> anyhow::Result<ExitCode> {
+    check_id(&args.job_id)?;
+    let job = Rest::new(config, &args.cluster)?
+        .get(&format!("/jobs/{}", args.job_id))
+        .await?;
+    println!(
+        "job {} ({})",
+        job["jid"].as_str().unwrap_or(""),
+        job["name"].as_str().unwrap_or("")
+    );
+    println!("state: {}", job["state"].as_str().unwrap_or(""));
+    if let Some(cause) = job["failure-cause"]["message"].as_str() {
+        println!("failure: {cause}");
+    }
+    println!(
+        "{:<16} {:<12} {:>11} {:>10} {:>14} {:>14}",
+        "VERTEX", "OPERATOR", "PARALLELISM", "STATE", "RECORDS IN", "RECORDS OUT"
+    );
+    for v in job["vertices"].as_array().into_iter().flatten() {
+        println!(
+            "{:<16} {:<12} {:>11} {:>10} {:>14} {:>14}",
+            v["id"].as_str().unwrap_or(""),
+            v["operator"].as_str().unwrap_or(""),
+            v["parallelism"].as_u64().unwrap_or(0),
+            v["status"].as_str().unwrap_or(""),
+            v["metrics"]["read-records"].as_u64().unwrap_or(0),
+            v["metrics"]["write-records"].as_u64().unwrap_or(0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `strom cancel JOBID`.
+pub(crate) async fn cancel(config: &Configuration, args: JobArgs) -> anyhow::Result<ExitCode> {
+    check_id(&args.job_id)?;
+    let rest = Rest::new(config, &args.cluster)?;
+    let url = format!("{}/jobs/{}?mode=cancel", rest.base, args.job_id);
+    rest.send(rest.http.patch(url), "cancel").await?;
+    eprintln!("cancelling job {}", args.job_id);
+    Ok(ExitCode::SUCCESS)
+}

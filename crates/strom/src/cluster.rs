@@ -1,0 +1,250 @@
+//! The cluster processes: `strom local`, `strom jobmanager`, `strom taskmanager`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use strom_config::{Configuration, options};
+use strom_jobgraph::{JobGraph, OperatorSpec};
+use strom_runtime::local_driver::{EXIT_WITH_PARENT_ENV, LocalDriver, LocalDriverSettings};
+use strom_runtime::{JobManager, JobManagerHandle};
+use strom_taskmanager::TaskManagerSettings;
+use tokio::net::TcpListener;
+
+use crate::cli::LocalArgs;
+use crate::progress::{self, Progress};
+
+/// Sets `key` to `value` unless the user set it.
+fn default_to(config: &mut Configuration, key: &str, value: &str) -> anyhow::Result<()> {
+    if !config.contains(key) {
+        config.set(key, value)?;
+    }
+    Ok(())
+}
+
+/// A folder for files the cluster hands its TaskManagers; removed on drop.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Cluster {
+    jobmanager: JobManagerHandle,
+    rest_port: u16,
+    _work: WorkDir,
+    rest: tokio::task::JoinHandle<()>,
+    stop_rest: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start_cluster(
+    mut config: Configuration,
+    min_workers: usize,
+    child_log: Option<&str>,
+) -> anyhow::Result<Cluster> {
+    let listener = JobManager::bind(&config).await?;
+    let rpc_port = listener.local_addr()?.port();
+    config.set_option(&options::JOBMANAGER_RPC_PORT, rpc_port);
+    let work =
+        WorkDir(std::env::temp_dir().join(format!("strom-{}-{rpc_port}", std::process::id())));
+    std::fs::create_dir_all(&work.0)
+        .with_context(|| format!("cannot create {}", work.0.display()))?;
+    let config_file = work.0.join("strom.yaml");
+    std::fs::write(&config_file, config.to_yaml())
+        .with_context(|| format!("cannot write {}", config_file.display()))?;
+    let executable = match config.get(&options::TASKMANAGER_EXECUTABLE) {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe().context("cannot locate the strom binary")?,
+    };
+    let mut env = Vec::new();
+    if std::env::var_os("RUST_LOG").is_none()
+        && let Some(level) = child_log
+    {
+        env.push(("RUST_LOG".to_owned(), level.to_owned()));
+    }
+    let driver = LocalDriver::new(LocalDriverSettings {
+        executable,
+        config_file: Some(config_file),
+        dynamic: Vec::new(),
+        env,
+    });
+    let rest_bind = format!(
+        "{}:{}",
+        config
+            .get(&options::REST_BIND_ADDRESS)
+            .unwrap_or_else(|| "0.0.0.0".into()),
+        config.get(&options::REST_PORT)
+    );
+    let rest_listener = TcpListener::bind(&rest_bind)
+        .await
+        .with_context(|| format!("cannot listen on {rest_bind} (rest.port)"))?;
+    let rest_port = rest_listener.local_addr()?.port();
+    let jobmanager = JobManager::start(listener, config, Box::new(driver), min_workers).await?;
+    let (stop_rest, stopped) = tokio::sync::oneshot::channel::<()>();
+    let rest = tokio::spawn({
+        let jobmanager = jobmanager.clone();
+        async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = strom_rest::serve(jobmanager, rest_listener, shutdown).await {
+                tracing::error!(error = %e, "rest server failed");
+            }
+        }
+    });
+    Ok(Cluster {
+        jobmanager,
+        rest_port,
+        _work: work,
+        rest,
+        stop_rest,
+    })
+}
+
+impl Cluster {
+    async fn stop(self) {
+        self.jobmanager.shutdown().await;
+        let _ = self.stop_rest.send(());
+        let _ = self.rest.await;
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `strom local`.
+pub(crate) async fn local(mut config: Configuration, args: LocalArgs) -> anyhow::Result<ExitCode> {
+    if let Some(n) = args.taskmanagers {
+        config.set_option(&options::LOCAL_NUMBER_TASKMANAGER, n);
+    }
+    default_to(&mut config, "jobmanager.rpc.address", "127.0.0.1")?;
+    default_to(&mut config, "jobmanager.rpc.port", "0")?;
+    default_to(&mut config, "jobmanager.bind-host", "127.0.0.1")?;
+    default_to(&mut config, "rest.bind-address", "127.0.0.1")?;
+    default_to(&mut config, "taskmanager.host", "127.0.0.1")?;
+    default_to(&mut config, "taskmanager.bind-host", "127.0.0.1")?;
+    let job = match &args.run {
+        Some(path) => Some(load_job(path)?),
+        None => None,
+    };
+    let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
+    let cluster = start_cluster(config, taskmanagers, job.as_ref().map(|_| "warn")).await?;
+    eprintln!(
+        "strom local cluster: {taskmanagers} TaskManager(s), web UI and REST API at http://127.0.0.1:{}",
+        cluster.rest_port
+    );
+    let Some(job) = job else {
+        wait_for_signal().await;
+        eprintln!("stopping the local cluster");
+        cluster.stop().await;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let sinks = describe_sinks(&job);
+    let outcome = run_and_follow(&cluster.jobmanager, job).await;
+    cluster.stop().await;
+    let (id, progress) = outcome?;
+    report_outcome(&id.to_string(), &progress, &sinks)
+}
+
+async fn run_and_follow(
+    jm: &JobManagerHandle,
+    job: JobGraph,
+) -> anyhow::Result<(strom_jobgraph::JobId, Progress)> {
+    let id = jm.submit(job).await.context("job submission failed")?;
+    eprintln!("submitted job {id}");
+    let progress = progress::follow(|| async {
+        let detail = jm.job(id).await?.context("the job disappeared")?;
+        let records = detail
+            .vertices
+            .iter()
+            .filter(|v| matches!(v.operator, "generator" | "file-source"))
+            .map(|v| v.metrics.records_out)
+            .sum();
+        Ok(Progress {
+            state: detail.summary.state.to_owned(),
+            records,
+            failure: detail.failure.map(|f| f.message),
+        })
+    })
+    .await?;
+    Ok((id, progress))
+}
+
+pub(crate) fn report_outcome(
+    id: &str,
+    progress: &Progress,
+    sinks: &[String],
+) -> anyhow::Result<ExitCode> {
+    match progress.state.as_str() {
+        "FINISHED" => {
+            eprintln!("job {id} finished");
+            for sink in sinks {
+                eprintln!("results: {sink}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        state => {
+            let cause = progress.failure.as_deref().unwrap_or("no cause recorded");
+            bail!("job {id} ended {state}: {cause}")
+        }
+    }
+}
+
+pub(crate) fn load_job(path: &Path) -> anyhow::Result<JobGraph> {
+    Ok(strom_jobgraph::load(path)?)
+}
+
+/// Where a job's results go, for the final message.
+pub(crate) fn describe_sinks(job: &JobGraph) -> Vec<String> {
+    job.vertices
+        .iter()
+        .filter_map(|v| match &v.operator {
+            OperatorSpec::Print { .. } => Some(format!(
+                "{}: printed to standard output above",
+                v.display_name()
+            )),
+            OperatorSpec::FileSink { path, .. } => {
+                Some(format!("{}: {path}/part-*", v.display_name()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `strom jobmanager`.
+pub(crate) async fn jobmanager(config: Configuration) -> anyhow::Result<ExitCode> {
+    let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
+    let cluster = start_cluster(config, taskmanagers, None).await?;
+    tracing::info!(rest_port = cluster.rest_port, rpc = %cluster.jobmanager.rpc_address(), "jobmanager running");
+    wait_for_signal().await;
+    cluster.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `strom taskmanager`.
+pub(crate) async fn taskmanager(config: Configuration) -> anyhow::Result<ExitCode> {
+    let mut settings = TaskManagerSettings::from_config(&config);
+    settings.exit_with_parent = std::env::var_os(EXIT_WITH_PARENT_ENV).is_some();
+    let run = strom_taskmanager::run(settings);
+    tokio::select! {
+        result = run => {
+            result?;
+            Ok(ExitCode::SUCCESS)
+        }
+        _ = wait_for_signal() => Ok(ExitCode::SUCCESS),
+    }
+}
