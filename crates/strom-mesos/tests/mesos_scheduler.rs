@@ -1,5 +1,7 @@
 //! The scheduler client against a real Mesos 1.11 master and agent (see `support`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The subscription loop against misbehaving masters: a tiny HTTP server on 127.0.0.1:0 that
 //! answers garbage, redirects to itself forever, goes silent, or sends ERROR.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, Result, bail};

@@ -1,5 +1,7 @@
 //! Data exchange across real sockets: delivery, end of stream, local shortcut, backpressure.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -7,6 +7,8 @@
 //! - Each cluster gets its own temporary `MESOS_HOME` (work folder, logs) and a free port, and is
 //!   stopped (tasks included) when the [`Mesos`] value is dropped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},
