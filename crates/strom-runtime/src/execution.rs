@@ -308,6 +308,9 @@ impl Execution {
             .get(update.execution.vertex as usize)
             .map(|v| v.display_name().to_owned())
             .unwrap_or_default();
+        // While the job is being cancelled or failed, subtasks that break because their
+        // neighbours were cancelled are part of the teardown, not a new failure.
+        let tearing_down = matches!(self.status, JobStatus::Cancelling | JobStatus::Failing);
         let Some(task) = self.task_mut(&update.execution) else {
             return Vec::new();
         };
@@ -320,7 +323,7 @@ impl Execution {
             task.end_time = epoch_millis(SystemTime::now());
         }
         let taskmanager = task.taskmanager.clone();
-        if update.state == ExecutionState::Failed {
+        if update.state == ExecutionState::Failed && !tearing_down {
             let message = update
                 .error
                 .clone()

@@ -183,3 +183,23 @@ fn cancel_before_deployment_ends_at_once_and_stale_attempts_are_ignored() {
     assert!(execution.on_task_state(&stale).is_empty());
     assert_eq!(execution.status, JobStatus::Running);
 }
+
+#[test]
+fn failures_during_cancellation_do_not_turn_it_into_a_failure() {
+    let (mut execution, _) = deployed(2);
+    let cancels = execution.cancel();
+    assert_eq!(execution.status, JobStatus::Cancelling);
+    for (i, action) in cancels.into_iter().enumerate() {
+        let Action::Cancel(_, id) = action else {
+            panic!("expected a cancel")
+        };
+        let state = if i == 0 {
+            ExecutionState::Failed
+        } else {
+            ExecutionState::Canceled
+        };
+        report(&mut execution, id.vertex, id.subtask, state);
+    }
+    assert_eq!(execution.status, JobStatus::Canceled);
+    assert!(execution.failure.is_none());
+}
