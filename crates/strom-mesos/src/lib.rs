@@ -24,4 +24,5 @@ pub mod types;
 pub use client::{ConnectionState, Credential, SchedulerClient, SchedulerConfig, SchedulerEvent};
 pub use error::MesosError;
 pub use master::{MasterAddress, MasterAddressError, ZooKeeperMaster};
+pub use reqwest::Url;
 pub use types::{AgentId, ExecutorId, FrameworkId, OfferId, TaskId};

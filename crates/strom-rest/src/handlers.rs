@@ -186,6 +186,10 @@ pub(crate) async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
+pub(crate) async fn resource_manager(State(jm): State<JobManagerHandle>) -> Answer {
+    Ok(Json(jm.driver_status().await?))
+}
+
 pub(crate) async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(format!("Not found: {}", uri.path()))
 }

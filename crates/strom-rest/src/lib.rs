@@ -39,6 +39,8 @@ pub fn router(jobmanager: JobManagerHandle) -> Router {
         .route("/jobs/{jobid}/plan", get(handlers::plan))
         .route("/jobs/{jobid}/exceptions", get(handlers::exceptions))
         .route("/jobs/{jobid}/config", get(handlers::job_config))
+        .route("/resourcemanager", get(handlers::resource_manager))
+        .route("/mesos", get(handlers::resource_manager))
         .method_not_allowed_fallback(handlers::method_not_allowed);
     Router::new()
         .route("/", get(ui::index))

@@ -53,4 +53,9 @@ pub trait ResourceManagerDriver: Send {
 
     /// Stops every worker and releases the driver's resources (cluster shutdown).
     fn shutdown(&mut self) -> BoxFuture<'_, ()>;
+
+    /// The driver's own state for the REST API (e.g. the Mesos framework and its workers).
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "driver": self.name() })
+    }
 }

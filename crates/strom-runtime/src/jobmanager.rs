@@ -217,6 +217,11 @@ impl JobManagerHandle {
             .await
     }
 
+    /// The resource-manager driver's own state (`/mesos` on Mesos).
+    pub async fn driver_status(&self) -> Result<serde_json::Value, RuntimeError> {
+        self.query(|core| core.driver.describe()).await
+    }
+
     /// Stops every TaskManager and the core.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();

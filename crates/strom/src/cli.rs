@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{client, cluster, settings};
+use crate::{client, cluster, mesos, settings};
 
 /// strom: distributed stream processing, deployable on Apache Mesos like Flink was.
 #[derive(Debug, Parser)]
@@ -39,6 +39,12 @@ pub(crate) enum Command {
     Cancel(JobArgs),
     /// Print the effective configuration (secrets masked), or the reference with `--docs`.
     Config(ConfigArgs),
+    /// Mesos session cluster: JobManager, REST API, artifact server and the Mesos scheduler.
+    MesosAppmaster,
+    /// Mesos job cluster: runs the job graph in `internal.jobgraph-path`, then tears down.
+    MesosAppmasterJob,
+    /// The TaskManager command Mesos runs in each task's sandbox.
+    MesosTaskmanager,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +107,9 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => client::list(&config, args).await,
         Command::Info(args) => client::info(&config, args).await,
         Command::Cancel(args) => client::cancel(&config, args).await,
+        Command::MesosAppmaster => mesos::appmaster(config, false).await,
+        Command::MesosAppmasterJob => mesos::appmaster(config, true).await,
+        Command::MesosTaskmanager => mesos::taskmanager(config).await,
         Command::Config(_) => {
             for (key, value) in config.masked() {
                 println!("{key}: {value}");

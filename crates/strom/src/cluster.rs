@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use strom_config::{Configuration, options};
 use strom_jobgraph::{JobGraph, OperatorSpec};
+use strom_runtime::driver::ResourceManagerDriver;
 use strom_runtime::local_driver::{EXIT_WITH_PARENT_ENV, LocalDriver, LocalDriverSettings};
 use strom_runtime::{JobManager, JobManagerHandle};
 use strom_taskmanager::TaskManagerSettings;
@@ -31,45 +32,31 @@ impl Drop for WorkDir {
     }
 }
 
-struct Cluster {
-    jobmanager: JobManagerHandle,
-    rest_port: u16,
+pub(crate) struct Cluster {
+    pub(crate) jobmanager: JobManagerHandle,
+    pub(crate) rest_port: u16,
     _work: WorkDir,
     rest: tokio::task::JoinHandle<()>,
     stop_rest: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn start_cluster(
-    mut config: Configuration,
-    min_workers: usize,
-    child_log: Option<&str>,
-) -> anyhow::Result<Cluster> {
-    let listener = JobManager::bind(&config).await?;
-    let rpc_port = listener.local_addr()?.port();
+/// A cluster's endpoints, bound before the resource-manager driver is built (drivers need the
+/// actual ports), and the configuration file its TaskManagers load.
+pub(crate) struct Bound {
+    pub(crate) config: Configuration,
+    pub(crate) config_file: PathBuf,
+    pub(crate) rest_port: u16,
+    rpc: TcpListener,
+    rest: TcpListener,
+    work: WorkDir,
+}
+
+/// Binds the RPC and REST endpoints and writes the TaskManagers' configuration file (the
+/// effective configuration with the bound ports, without the framework's own secrets).
+pub(crate) async fn bind(mut config: Configuration) -> anyhow::Result<Bound> {
+    let rpc = JobManager::bind(&config).await?;
+    let rpc_port = rpc.local_addr()?.port();
     config.set_option(&options::JOBMANAGER_RPC_PORT, rpc_port);
-    let work =
-        WorkDir(std::env::temp_dir().join(format!("strom-{}-{rpc_port}", std::process::id())));
-    std::fs::create_dir_all(&work.0)
-        .with_context(|| format!("cannot create {}", work.0.display()))?;
-    let config_file = work.0.join("strom.yaml");
-    std::fs::write(&config_file, config.to_yaml())
-        .with_context(|| format!("cannot write {}", config_file.display()))?;
-    let executable = match config.get(&options::TASKMANAGER_EXECUTABLE) {
-        Some(path) => PathBuf::from(path),
-        None => std::env::current_exe().context("cannot locate the strom binary")?,
-    };
-    let mut env = Vec::new();
-    if std::env::var_os("RUST_LOG").is_none()
-        && let Some(level) = child_log
-    {
-        env.push(("RUST_LOG".to_owned(), level.to_owned()));
-    }
-    let driver = LocalDriver::new(LocalDriverSettings {
-        executable,
-        config_file: Some(config_file),
-        dynamic: Vec::new(),
-        env,
-    });
     let rest_bind = format!(
         "{}:{}",
         config
@@ -77,11 +64,49 @@ async fn start_cluster(
             .unwrap_or_else(|| "0.0.0.0".into()),
         config.get(&options::REST_PORT)
     );
-    let rest_listener = TcpListener::bind(&rest_bind)
+    let rest = TcpListener::bind(&rest_bind)
         .await
         .with_context(|| format!("cannot listen on {rest_bind} (rest.port)"))?;
-    let rest_port = rest_listener.local_addr()?.port();
-    let jobmanager = JobManager::start(listener, config, Box::new(driver), min_workers).await?;
+    let rest_port = rest.local_addr()?.port();
+    config.set_option(&options::REST_PORT, rest_port);
+    let work =
+        WorkDir(std::env::temp_dir().join(format!("strom-{}-{rpc_port}", std::process::id())));
+    std::fs::create_dir_all(&work.0)
+        .with_context(|| format!("cannot create {}", work.0.display()))?;
+    let config_file = work.0.join("strom.yaml");
+    let mut for_taskmanagers = Configuration::new();
+    for (key, value) in config.entries() {
+        if !key.starts_with("mesos.resourcemanager.framework.secret") {
+            for_taskmanagers.set(key, value)?;
+        }
+    }
+    std::fs::write(&config_file, for_taskmanagers.to_yaml())
+        .with_context(|| format!("cannot write {}", config_file.display()))?;
+    Ok(Bound {
+        config,
+        config_file,
+        rest_port,
+        rpc,
+        rest,
+        work,
+    })
+}
+
+/// Starts the JobManager with `driver` and serves the REST API.
+pub(crate) async fn launch(
+    bound: Bound,
+    driver: Box<dyn ResourceManagerDriver>,
+    min_workers: usize,
+) -> anyhow::Result<Cluster> {
+    let Bound {
+        config,
+        rest_port,
+        rpc,
+        rest: rest_listener,
+        work,
+        ..
+    } = bound;
+    let jobmanager = JobManager::start(rpc, config, driver, min_workers).await?;
     let (stop_rest, stopped) = tokio::sync::oneshot::channel::<()>();
     let rest = tokio::spawn({
         let jobmanager = jobmanager.clone();
@@ -103,15 +128,40 @@ async fn start_cluster(
     })
 }
 
+async fn start_local_cluster(
+    config: Configuration,
+    min_workers: usize,
+    child_log: Option<&str>,
+) -> anyhow::Result<Cluster> {
+    let bound = bind(config).await?;
+    let executable = match bound.config.get(&options::TASKMANAGER_EXECUTABLE) {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe().context("cannot locate the strom binary")?,
+    };
+    let mut env = Vec::new();
+    if std::env::var_os("RUST_LOG").is_none()
+        && let Some(level) = child_log
+    {
+        env.push(("RUST_LOG".to_owned(), level.to_owned()));
+    }
+    let driver = LocalDriver::new(LocalDriverSettings {
+        executable,
+        config_file: Some(bound.config_file.clone()),
+        dynamic: Vec::new(),
+        env,
+    });
+    launch(bound, Box::new(driver), min_workers).await
+}
+
 impl Cluster {
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.jobmanager.shutdown().await;
         let _ = self.stop_rest.send(());
         let _ = self.rest.await;
     }
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -142,7 +192,7 @@ pub(crate) async fn local(mut config: Configuration, args: LocalArgs) -> anyhow:
         None => None,
     };
     let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
-    let cluster = start_cluster(config, taskmanagers, job.as_ref().map(|_| "warn")).await?;
+    let cluster = start_local_cluster(config, taskmanagers, job.as_ref().map(|_| "warn")).await?;
     eprintln!(
         "strom local cluster: {taskmanagers} TaskManager(s), web UI and REST API at http://127.0.0.1:{}",
         cluster.rest_port
@@ -160,7 +210,7 @@ pub(crate) async fn local(mut config: Configuration, args: LocalArgs) -> anyhow:
     report_outcome(&id.to_string(), &progress, &sinks)
 }
 
-async fn run_and_follow(
+pub(crate) async fn run_and_follow(
     jm: &JobManagerHandle,
     job: JobGraph,
 ) -> anyhow::Result<(strom_jobgraph::JobId, Progress)> {
@@ -228,7 +278,7 @@ pub(crate) fn describe_sinks(job: &JobGraph) -> Vec<String> {
 /// `strom jobmanager`.
 pub(crate) async fn jobmanager(config: Configuration) -> anyhow::Result<ExitCode> {
     let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
-    let cluster = start_cluster(config, taskmanagers, None).await?;
+    let cluster = start_local_cluster(config, taskmanagers, None).await?;
     tracing::info!(rest_port = cluster.rest_port, rpc = %cluster.jobmanager.rpc_address(), "jobmanager running");
     wait_for_signal().await;
     cluster.stop().await;
@@ -237,7 +287,10 @@ pub(crate) async fn jobmanager(config: Configuration) -> anyhow::Result<ExitCode
 
 /// `strom taskmanager`.
 pub(crate) async fn taskmanager(config: Configuration) -> anyhow::Result<ExitCode> {
-    let mut settings = TaskManagerSettings::from_config(&config);
+    run_taskmanager(TaskManagerSettings::from_config(&config)).await
+}
+
+pub(crate) async fn run_taskmanager(mut settings: TaskManagerSettings) -> anyhow::Result<ExitCode> {
     settings.exit_with_parent = std::env::var_os(EXIT_WITH_PARENT_ENV).is_some();
     let run = strom_taskmanager::run(settings);
     tokio::select! {

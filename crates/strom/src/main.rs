@@ -8,6 +8,7 @@
 mod cli;
 mod client;
 mod cluster;
+mod mesos;
 mod progress;
 mod settings;
 

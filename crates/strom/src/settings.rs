@@ -25,7 +25,11 @@ pub(crate) fn load(cli: &Cli) -> anyhow::Result<Configuration> {
 /// Servers log at `info`, clients and `local --run` at `warn`; `RUST_LOG` overrides.
 pub(crate) fn init_logging(cli: &Cli) {
     let default = match &cli.command {
-        Command::Jobmanager | Command::Taskmanager => "info",
+        Command::Jobmanager
+        | Command::Taskmanager
+        | Command::MesosAppmaster
+        | Command::MesosAppmasterJob
+        | Command::MesosTaskmanager => "info",
         Command::Local(args) if args.run.is_none() => "info",
         _ => "warn",
     };

@@ -1,0 +1,735 @@
+//! The Mesos resource-manager driver: TaskManagers as Mesos tasks.
+//!
+//! Implements [`ResourceManagerDriver`] for the JobManager's resource manager. One actor task owns
+//! the scheduler connection ([`strom_mesos::SchedulerClient`]), the [`LaunchCoordinator`] and the
+//! workers, and handles one event at a time: requests from the resource manager, events from the
+//! master, and a one-second tick (offer expiry, launch timeouts, periodic reconciliation).
+//!
+//! Flink's behaviour, kept: every worker transition is written to the [`WorkerStore`] before it
+//! is acted on; every UPDATE is acknowledged after it was applied; after each (re)subscription the
+//! launched workers are reconciled explicitly; an update for a task nobody knows kills the task;
+//! a terminated worker is reported so the resource manager can replace it; shutdown sends
+//! TEARDOWN. Fixed from what Flink users hit: offers are matched as they arrive (no settle
+//! window), the framework is suppressed whenever nothing is wanted, an implicit reconciliation
+//! runs every few minutes, launches that stay silent are reconciled, and secrets never reach a
+//! task's command line (the configuration is a fetched file).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use strom_config::{Configuration, options};
+use strom_mesos::types::{
+    Capability, CapabilityType, Filters, FrameworkInfo, Operation, ReconcileTask, TaskState,
+    TaskStatus,
+};
+use strom_mesos::{
+    AgentId, Credential, MasterAddress, SchedulerClient, SchedulerConfig, SchedulerEvent, TaskId,
+};
+use strom_runtime::driver::{DriverEvent, DriverEvents, ResourceManagerDriver, WorkerId};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::coordinator::{Decision, LaunchCoordinator, LaunchRequest};
+use crate::params::TaskManagerParameters;
+use crate::taskinfo::{FetchUri, Overlay, build_task_info};
+use crate::worker_store::{StoreError, Worker, WorkerState, WorkerStore};
+
+/// Environment variable telling a TaskManager the hostname of its Mesos agent.
+pub const AGENT_HOST_ENV: &str = "STROM_MESOS_AGENT_HOST";
+
+/// A launched task that reported nothing for this long is reconciled explicitly.
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Period of implicit reconciliation (all of the framework's tasks).
+const IMPLICIT_RECONCILIATION: Duration = Duration::from_secs(300);
+/// Task status updates kept for the REST API.
+const RECENT_UPDATES: usize = 50;
+
+/// What the driver needs besides the configuration.
+pub struct MesosDriverSettings {
+    /// The application master's effective configuration.
+    pub config: Configuration,
+    /// Link shown in the Mesos UI (the REST/web UI address).
+    pub webui_url: Option<String>,
+    /// Files every TaskManager fetches (the strom binary, the configuration file, ...).
+    pub fetch: Vec<FetchUri>,
+    /// Where workers and the framework id are persisted.
+    pub store: Arc<dyn WorkerStore>,
+}
+
+impl std::fmt::Debug for MesosDriverSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MesosDriverSettings")
+            .field("webui_url", &self.webui_url)
+            .field("fetch", &self.fetch)
+            .finish()
+    }
+}
+
+/// The driver could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum MesosDriverError {
+    /// A configuration value is missing or malformed.
+    #[error("{0}")]
+    Config(String),
+    /// TaskManager parameters are invalid.
+    #[error(transparent)]
+    Params(#[from] crate::ParamsError),
+    /// The worker store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Prepared {
+    master: strom_mesos::Url,
+    framework: FrameworkInfo,
+    credential: Option<Credential>,
+    params: TaskManagerParameters,
+    fetch: Vec<FetchUri>,
+    overlay: Overlay,
+    refuse: Duration,
+    coordinator: LaunchCoordinator,
+}
+
+/// Launches TaskManagers as Mesos tasks.
+pub struct MesosDriver {
+    prepared: Option<Prepared>,
+    store: Arc<dyn WorkerStore>,
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    status: Arc<Mutex<Status>>,
+    actor: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MesosDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MesosDriver").finish_non_exhaustive()
+    }
+}
+
+enum Command {
+    Launch(TaskId),
+    Release(TaskId),
+    Shutdown(oneshot::Sender<()>),
+}
+
+#[derive(Default)]
+struct Status {
+    master: String,
+    framework_id: Option<String>,
+    connection: String,
+    workers: BTreeMap<String, WorkerView>,
+    pending_launches: usize,
+    outstanding_offers: usize,
+    offers_received: u64,
+    offers_accepted: u64,
+    offers_declined: u64,
+    recent_updates: VecDeque<Value>,
+}
+
+#[derive(Clone)]
+struct WorkerView {
+    state: WorkerState,
+    hostname: Option<String>,
+    task_state: Option<String>,
+}
+
+fn secret(config: &Configuration) -> Result<Option<String>, MesosDriverError> {
+    if let Some(secret) = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_SECRET) {
+        return Ok(Some(secret));
+    }
+    match config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_SECRET_FILE) {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(|s| Some(s.trim().to_owned()))
+            .map_err(|e| {
+                MesosDriverError::Config(format!(
+                    "cannot read `mesos.resourcemanager.framework.secret-file` `{path}`: {e}"
+                ))
+            }),
+        None => Ok(None),
+    }
+}
+
+impl MesosDriver {
+    /// Validates the configuration and prepares the framework; nothing is contacted yet.
+    pub fn new(settings: MesosDriverSettings) -> Result<Self, MesosDriverError> {
+        let config = &settings.config;
+        let master = config.get(&options::MESOS_MASTER).ok_or_else(|| {
+            MesosDriverError::Config(
+                "`mesos.master` is not set: give the Mesos master as host:port, zk://host:port/path or file:///path"
+                    .into(),
+            )
+        })?;
+        let address =
+            MasterAddress::parse(&master).map_err(|e| MesosDriverError::Config(e.to_string()))?;
+        let url = address.http_url().cloned().ok_or_else(|| {
+            MesosDriverError::Config(format!(
+                "`mesos.master` `{master}`: zk:// leader detection is not available yet; give the leading master as host:port"
+            ))
+        })?;
+        let params = TaskManagerParameters::from_config(config)?;
+        let coordinator = LaunchCoordinator::from_config(config)?;
+        let role = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_ROLE);
+        let user = config
+            .get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_USER)
+            .filter(|u| !u.is_empty())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".to_owned());
+        let mut capabilities = vec![Capability::from(CapabilityType::TaskKillingState)];
+        if params.gpus > 0 {
+            capabilities.push(Capability::from(CapabilityType::GpuResources));
+        }
+        let name = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_NAME);
+        let framework = FrameworkInfo {
+            user,
+            name: name.clone(),
+            failover_timeout: Some(config.get(&options::MESOS_FAILOVER_TIMEOUT) as f64),
+            checkpoint: Some(true),
+            role: Some(role),
+            hostname: Some(config.get(&options::JOBMANAGER_RPC_ADDRESS)),
+            principal: config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_PRINCIPAL),
+            webui_url: settings.webui_url.clone(),
+            capabilities,
+            ..FrameworkInfo::default()
+        };
+        let credential = match (&framework.principal, secret(config)?) {
+            (Some(principal), Some(secret)) => Some(Credential {
+                principal: principal.clone(),
+                secret,
+            }),
+            _ => None,
+        };
+        let prepared = Prepared {
+            master: url.clone(),
+            framework,
+            credential,
+            params,
+            fetch: settings.fetch,
+            overlay: Overlay::new(name),
+            refuse: config.get(&options::MESOS_RESOURCEMANAGER_DECLINED_OFFER_REFUSE_DURATION),
+            coordinator,
+        };
+        let status = Status {
+            master: url.to_string(),
+            connection: "not started".into(),
+            ..Status::default()
+        };
+        Ok(Self {
+            prepared: Some(prepared),
+            store: settings.store,
+            commands: None,
+            status: Arc::new(Mutex::new(status)),
+            actor: None,
+        })
+    }
+
+    fn send(&self, command: Command) {
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(command);
+        }
+    }
+}
+
+impl ResourceManagerDriver for MesosDriver {
+    fn name(&self) -> &'static str {
+        "mesos"
+    }
+
+    fn start(&mut self, events: DriverEvents) -> BoxFuture<'_, Result<Vec<WorkerId>, String>> {
+        async move {
+            let mut prepared = self
+                .prepared
+                .take()
+                .ok_or("the mesos driver was started twice")?;
+            let store = Arc::clone(&self.store);
+            // Recover: New workers are dropped (requests are transient); Launched ones are
+            // expected to re-register; Released ones are killed once subscribed.
+            let mut workers = BTreeMap::new();
+            let mut recovered = Vec::new();
+            for worker in store.recover_workers().map_err(|e| e.to_string())? {
+                match worker.state {
+                    WorkerState::New => {
+                        store
+                            .remove_worker(&worker.task_id)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    WorkerState::Launched => {
+                        recovered.push(worker.task_id.clone());
+                        workers.insert(worker.task_id.clone(), Tracked::new(worker));
+                    }
+                    WorkerState::Released => {
+                        workers.insert(worker.task_id.clone(), Tracked::new(worker));
+                    }
+                }
+            }
+            let framework_id = store.framework_id().map_err(|e| e.to_string())?;
+            if let Some(id) = &framework_id {
+                info!(framework_id = %id, "re-registering with the stored framework id");
+                prepared.framework.id = Some(strom_mesos::FrameworkId::new(id.clone()));
+            }
+            let mut config =
+                SchedulerConfig::new(prepared.master.clone(), prepared.framework.clone());
+            config.credential = prepared.credential.clone();
+            let (client, scheduler_events) =
+                SchedulerClient::start(config).map_err(|e| e.to_string())?;
+            let (commands, command_rx) = mpsc::unbounded_channel();
+            self.commands = Some(commands);
+            {
+                let mut status = self.status.lock();
+                status.connection = "connecting".into();
+                status.framework_id = framework_id;
+            }
+            let actor = Actor {
+                client,
+                store,
+                events,
+                status: Arc::clone(&self.status),
+                prepared,
+                workers,
+                revived: None,
+                last_implicit: Instant::now(),
+            };
+            self.actor = Some(tokio::spawn(actor.run(scheduler_events, command_rx)));
+            Ok(recovered)
+        }
+        .boxed()
+    }
+
+    fn request_worker(&mut self) -> Result<WorkerId, String> {
+        let task_id = self.store.new_task_id().map_err(|e| e.to_string())?;
+        // Persisted before anything is asked of Mesos.
+        self.store
+            .put_worker(&Worker::new(task_id.clone()))
+            .map_err(|e| e.to_string())?;
+        self.send(Command::Launch(TaskId::new(task_id.clone())));
+        Ok(task_id)
+    }
+
+    fn release_worker(&mut self, id: &WorkerId) {
+        self.send(Command::Release(TaskId::new(id.clone())));
+    }
+
+    fn shutdown(&mut self) -> BoxFuture<'_, ()> {
+        async move {
+            let (done, finished) = oneshot::channel();
+            self.send(Command::Shutdown(done));
+            let _ = tokio::time::timeout(Duration::from_secs(30), finished).await;
+            if let Some(actor) = self.actor.take() {
+                actor.abort();
+            }
+        }
+        .boxed()
+    }
+
+    fn describe(&self) -> Value {
+        let status = self.status.lock();
+        let workers: Vec<Value> = status
+            .workers
+            .iter()
+            .map(|(id, w)| {
+                json!({ "task-id": id, "state": w.state.as_str(), "hostname": w.hostname, "mesos-state": w.task_state })
+            })
+            .collect();
+        let count = |state| status.workers.values().filter(|w| w.state == state).count();
+        json!({
+            "driver": "mesos",
+            "master": status.master,
+            "framework-id": status.framework_id,
+            "connection": status.connection,
+            "workers": workers,
+            "worker-states": { "New": count(WorkerState::New), "Launched": count(WorkerState::Launched), "Released": count(WorkerState::Released) },
+            "pending-launches": status.pending_launches,
+            "outstanding-offers": status.outstanding_offers,
+            "offers": { "received": status.offers_received, "accepted": status.offers_accepted, "declined": status.offers_declined },
+            "recent-updates": status.recent_updates.iter().collect::<Vec<_>>(),
+        })
+    }
+}
+
+struct Tracked {
+    worker: Worker,
+    task_state: Option<TaskState>,
+    launched_at: Option<Instant>,
+}
+
+impl Tracked {
+    fn new(worker: Worker) -> Self {
+        Self {
+            worker,
+            task_state: None,
+            launched_at: None,
+        }
+    }
+}
+
+struct Actor {
+    client: SchedulerClient,
+    store: Arc<dyn WorkerStore>,
+    events: DriverEvents,
+    status: Arc<Mutex<Status>>,
+    prepared: Prepared,
+    workers: BTreeMap<String, Tracked>,
+    /// Whether offers are currently revived (None before the first subscription).
+    revived: Option<bool>,
+    last_implicit: Instant,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut scheduler_events: mpsc::Receiver<SchedulerEvent>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                event = scheduler_events.recv() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => {
+                        warn!("mesos scheduler connection ended");
+                        return;
+                    }
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Launch(task_id)) => self.launch(task_id).await,
+                    Some(Command::Release(task_id)) => self.release(task_id).await,
+                    Some(Command::Shutdown(done)) => {
+                        self.teardown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => return,
+                },
+                _ = tick.tick() => self.housekeeping().await,
+            }
+            self.publish();
+        }
+    }
+
+    fn publish(&self) {
+        let mut status = self.status.lock();
+        status.workers = self
+            .workers
+            .iter()
+            .map(|(id, t)| {
+                let view = WorkerView {
+                    state: t.worker.state,
+                    hostname: t.worker.hostname.clone(),
+                    task_state: t.task_state.as_ref().map(|s| s.as_str().to_owned()),
+                };
+                (id.clone(), view)
+            })
+            .collect();
+        status.pending_launches = self.prepared.coordinator.pending().count();
+        status.outstanding_offers = self.prepared.coordinator.held_offers();
+    }
+
+    fn persist(&self, worker: &Worker) -> bool {
+        match self.store.put_worker(worker) {
+            Ok(()) => true,
+            Err(e) => {
+                error!(task = %worker.task_id, error = %e, "cannot persist worker; not acting on it");
+                false
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: SchedulerEvent) {
+        match event {
+            SchedulerEvent::Subscribed { framework_id, .. } => {
+                info!(%framework_id, "subscribed to the mesos master");
+                if let Err(e) = self.store.set_framework_id(Some(&framework_id.value)) {
+                    error!(error = %e, "cannot persist the framework id");
+                }
+                {
+                    let mut status = self.status.lock();
+                    status.framework_id = Some(framework_id.value.clone());
+                    status.connection = "subscribed".into();
+                }
+                self.revived = None;
+                self.reconcile_known().await;
+                self.adjust_offers().await;
+            }
+            SchedulerEvent::Offers(offers) => {
+                self.status.lock().offers_received += offers.len() as u64;
+                let decision = self.prepared.coordinator.on_offers(offers, Instant::now());
+                self.execute(decision).await;
+            }
+            SchedulerEvent::Rescind(offer_id) => {
+                self.prepared.coordinator.on_rescind(&offer_id);
+            }
+            SchedulerEvent::Update(status) => self.on_update(status).await,
+            SchedulerEvent::Disconnected { reason } => {
+                warn!(%reason, "disconnected from the mesos master");
+                self.prepared.coordinator.on_disconnect();
+                self.status.lock().connection = format!("disconnected: {reason}");
+            }
+            SchedulerEvent::Error { message } => {
+                error!(%message, "the mesos master reported an error");
+                if message.contains("removed") {
+                    // The stored framework id is dead: forget it so the next start registers a
+                    // new framework instead of crash-looping on this one.
+                    let _ = self.store.set_framework_id(None);
+                }
+                let _ = self
+                    .events
+                    .send(DriverEvent::Fatal(format!("mesos master: {message}")));
+            }
+            _ => {}
+        }
+    }
+
+    async fn launch(&mut self, task_id: TaskId) {
+        let request = LaunchRequest {
+            task_id,
+            requirements: self.prepared.params.requirements(),
+        };
+        let decision = self.prepared.coordinator.add(request);
+        self.execute(decision).await;
+    }
+
+    async fn release(&mut self, task_id: TaskId) {
+        let Some(tracked) = self.workers.get(&task_id.value) else {
+            // Never launched: withdraw the request.
+            let decline = self.prepared.coordinator.remove(&task_id);
+            self.decline(decline).await;
+            let _ = self.store.remove_worker(&task_id.value);
+            let _ = self.events.send(DriverEvent::WorkerTerminated {
+                id: task_id.value.clone(),
+                reason: "released before it was launched".into(),
+            });
+            self.adjust_offers().await;
+            return;
+        };
+        let released = tracked.worker.released();
+        let agent = released.agent_id.clone().map(AgentId::new);
+        if !self.persist(&released) {
+            return;
+        }
+        if let Some(tracked) = self.workers.get_mut(&task_id.value) {
+            tracked.worker = released;
+        }
+        info!(task = %task_id, "killing released taskmanager task");
+        if let Err(e) = self.client.kill(task_id, agent).await {
+            warn!(error = %e, "kill call failed; will retry on reconciliation");
+        }
+    }
+
+    async fn execute(&mut self, decision: Decision) {
+        for plan in decision.launches {
+            let mut overlay = self.prepared.overlay.clone();
+            overlay
+                .env
+                .insert(AGENT_HOST_ENV.to_owned(), plan.hostname.clone());
+            let mut task_infos = Vec::new();
+            for (task_id, matched) in &plan.tasks {
+                let launched = Worker::new(task_id.value.clone())
+                    .launched(plan.agent_id.value.clone(), plan.hostname.clone());
+                // Persisted before the ACCEPT call.
+                if !self.persist(&launched) {
+                    continue;
+                }
+                let mut tracked = Tracked::new(launched);
+                tracked.launched_at = Some(Instant::now());
+                self.workers.insert(task_id.value.clone(), tracked);
+                task_infos.push(build_task_info(
+                    &self.prepared.params,
+                    task_id,
+                    &plan.agent_id,
+                    matched,
+                    &self.prepared.fetch,
+                    &overlay,
+                ));
+                info!(task = %task_id, host = %plan.hostname, ports = ?matched.ports, "launching taskmanager");
+                let _ = self.events.send(DriverEvent::WorkerLaunched {
+                    id: task_id.value.clone(),
+                    host: plan.hostname.clone(),
+                });
+            }
+            let filters = Some(Filters::refuse(self.prepared.refuse));
+            self.status.lock().offers_accepted += plan.offer_ids.len() as u64;
+            if let Err(e) = self
+                .client
+                .accept(plan.offer_ids, vec![Operation::launch(task_infos)], filters)
+                .await
+            {
+                // The tasks' fate is learned from reconciliation (TASK_LOST/ERROR → replaced).
+                warn!(error = %e, "accept call failed");
+            }
+        }
+        self.decline(decision.decline).await;
+        self.adjust_offers().await;
+    }
+
+    async fn decline(&mut self, offers: Vec<strom_mesos::OfferId>) {
+        if offers.is_empty() {
+            return;
+        }
+        self.status.lock().offers_declined += offers.len() as u64;
+        if let Err(e) = self
+            .client
+            .decline(offers, Some(Filters::refuse(self.prepared.refuse)))
+            .await
+        {
+            warn!(error = %e, "decline call failed");
+        }
+    }
+
+    /// REVIVE when launches are wanted, SUPPRESS when none are.
+    async fn adjust_offers(&mut self) {
+        let wanted = self.prepared.coordinator.wants_offers();
+        if self.revived == Some(wanted) || self.client.framework_id().is_none() {
+            return;
+        }
+        let result = if wanted {
+            self.client.revive(Vec::new()).await
+        } else {
+            self.client.suppress(Vec::new()).await
+        };
+        match result {
+            Ok(()) => self.revived = Some(wanted),
+            Err(e) => warn!(error = %e, wanted, "revive/suppress call failed"),
+        }
+    }
+
+    async fn on_update(&mut self, status: TaskStatus) {
+        let id = status.task_id.value.clone();
+        let reason = status.reason.as_ref().map(|r| r.as_str().to_owned());
+        let update = json!({
+            "time": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+            "task-id": id, "state": status.state.as_str(), "reason": reason, "message": status.message,
+        });
+        {
+            let mut shared = self.status.lock();
+            shared.recent_updates.push_front(update);
+            shared.recent_updates.truncate(RECENT_UPDATES);
+        }
+        match self.workers.get_mut(&id) {
+            None if !status.state.is_terminal() => {
+                warn!(task = %id, state = status.state.as_str(), "update for an unknown task; killing it");
+                let _ = self
+                    .client
+                    .kill(status.task_id.clone(), status.agent_id.clone())
+                    .await;
+            }
+            None => {}
+            Some(tracked) if status.state.is_terminal() => {
+                let state = tracked.worker.state;
+                self.workers.remove(&id);
+                let _ = self.store.remove_worker(&id);
+                let detail = format!(
+                    "Mesos task {id} ended {}{}{}",
+                    status.state.as_str(),
+                    reason.map(|r| format!(" ({r})")).unwrap_or_default(),
+                    status
+                        .message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                );
+                if state == WorkerState::Released {
+                    info!(task = %id, "released taskmanager task ended");
+                } else {
+                    warn!(task = %id, %detail, "taskmanager task ended");
+                }
+                let _ = self.events.send(DriverEvent::WorkerTerminated {
+                    id: id.clone(),
+                    reason: detail,
+                });
+            }
+            Some(tracked) => {
+                tracked.task_state = Some(status.state.clone());
+                if tracked.worker.state == WorkerState::Released
+                    && status.state == TaskState::Running
+                {
+                    // A released task still runs (e.g. the kill was lost): kill it again.
+                    let agent = tracked.worker.agent_id.clone().map(AgentId::new);
+                    let _ = self.client.kill(status.task_id.clone(), agent).await;
+                }
+            }
+        }
+        if let Err(e) = self.client.acknowledge(&status).await {
+            warn!(error = %e, "acknowledge failed");
+        }
+    }
+
+    /// Explicit reconciliation of every known task; released ones are killed again.
+    async fn reconcile_known(&mut self) {
+        let tasks: Vec<ReconcileTask> = self
+            .workers
+            .iter()
+            .map(|(id, t)| ReconcileTask {
+                task_id: TaskId::new(id.clone()),
+                agent_id: t.worker.agent_id.clone().map(AgentId::new),
+            })
+            .collect();
+        if !tasks.is_empty() {
+            info!(tasks = tasks.len(), "reconciling known tasks");
+            if let Err(e) = self.client.reconcile(tasks).await {
+                warn!(error = %e, "reconcile call failed");
+            }
+        }
+        let released: Vec<(String, Option<String>)> = self
+            .workers
+            .iter()
+            .filter(|(_, t)| t.worker.state == WorkerState::Released)
+            .map(|(id, t)| (id.clone(), t.worker.agent_id.clone()))
+            .collect();
+        for (id, agent) in released {
+            let _ = self
+                .client
+                .kill(TaskId::new(id), agent.map(AgentId::new))
+                .await;
+        }
+    }
+
+    async fn housekeeping(&mut self) {
+        let expired = self.prepared.coordinator.expire(Instant::now());
+        self.decline(expired).await;
+        if self.client.framework_id().is_none() {
+            return;
+        }
+        let now = Instant::now();
+        let silent: Vec<ReconcileTask> = self
+            .workers
+            .iter_mut()
+            .filter(|(_, t)| {
+                t.task_state.is_none()
+                    && t.launched_at
+                        .is_some_and(|at| now.duration_since(at) > LAUNCH_TIMEOUT)
+            })
+            .map(|(id, t)| {
+                t.launched_at = Some(now);
+                ReconcileTask {
+                    task_id: TaskId::new(id.clone()),
+                    agent_id: t.worker.agent_id.clone().map(AgentId::new),
+                }
+            })
+            .collect();
+        if !silent.is_empty() {
+            warn!(
+                tasks = silent.len(),
+                "launched tasks silent for 30 s; reconciling them"
+            );
+            let _ = self.client.reconcile(silent).await;
+        }
+        if now.duration_since(self.last_implicit) > IMPLICIT_RECONCILIATION {
+            self.last_implicit = now;
+            let _ = self.client.reconcile(Vec::new()).await;
+        }
+    }
+
+    async fn teardown(&mut self) {
+        info!("tearing the mesos framework down");
+        if let Err(e) = self.client.teardown().await {
+            warn!(error = %e, "teardown call failed");
+        }
+        if let Err(e) = self.store.clear() {
+            warn!(error = %e, "cannot clear the worker store");
+        }
+    }
+}
