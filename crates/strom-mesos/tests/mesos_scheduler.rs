@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +13,7 @@ use strom_mesos::{
         Resource, TaskInfo, TaskReason, TaskState, TaskStatus,
     },
 };
-use support::Mesos;
+use strom_testkit::Mesos;
 use tokio::{sync::mpsc, time::timeout};
 
 const WAIT: Duration = Duration::from_secs(30);

@@ -7,6 +7,7 @@ use strom_jobgraph::{JobGraph, JobId};
 
 use crate::RuntimeError;
 use crate::execution::Execution;
+use crate::restart::RestartStrategy;
 
 /// Jobs known to the cluster, running and ended.
 #[derive(Debug, Default)]
@@ -53,7 +54,9 @@ impl Dispatcher {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        self.jobs.insert(id, Execution::new(id, graph, job_config));
+        let restart = RestartStrategy::from_config(&config);
+        self.jobs
+            .insert(id, Execution::new(id, graph, job_config, restart));
         Ok(id)
     }
 

@@ -14,6 +14,7 @@ use strom_rpc::{
     TaskStateUpdate,
 };
 
+use crate::restart::RestartStrategy;
 use crate::slot_manager::SlotRef;
 
 /// Flink's job states.
@@ -33,6 +34,8 @@ pub enum JobStatus {
     Canceled,
     /// Ended normally.
     Finished,
+    /// Failed; waiting for the restart strategy's pause before it is deployed again.
+    Restarting,
 }
 
 impl JobStatus {
@@ -46,6 +49,7 @@ impl JobStatus {
             Self::Cancelling => "CANCELLING",
             Self::Canceled => "CANCELED",
             Self::Finished => "FINISHED",
+            Self::Restarting => "RESTARTING",
         }
     }
 
@@ -55,7 +59,7 @@ impl JobStatus {
     }
 
     /// All states, in Flink's order for `timestamps`.
-    pub const ALL: [JobStatus; 7] = [
+    pub const ALL: [JobStatus; 8] = [
         Self::Created,
         Self::Running,
         Self::Failing,
@@ -63,6 +67,7 @@ impl JobStatus {
         Self::Cancelling,
         Self::Canceled,
         Self::Finished,
+        Self::Restarting,
     ];
 }
 
@@ -135,12 +140,22 @@ pub struct Execution {
     pub exceptions: Vec<Failure>,
     /// Since when the job waits for slots.
     pub waiting_since: Instant,
+    /// When a restarting job is deployed again.
+    pub restart_at: Option<Instant>,
+    /// Restarts so far.
+    pub restarts: u32,
+    restart: RestartStrategy,
     attempt: u32,
 }
 
 impl Execution {
     /// A new job waiting for slots; `graph` must be validated with parallelism resolved.
-    pub fn new(id: JobId, graph: JobGraph, config: BTreeMap<String, String>) -> Self {
+    pub fn new(
+        id: JobId,
+        graph: JobGraph,
+        config: BTreeMap<String, String>,
+        restart: RestartStrategy,
+    ) -> Self {
         let tasks = graph
             .vertices
             .iter()
@@ -171,8 +186,42 @@ impl Execution {
             failure: None,
             exceptions: Vec::new(),
             waiting_since: Instant::now(),
+            restart_at: None,
+            restarts: 0,
+            restart,
             attempt: 0,
         }
+    }
+
+    /// Whether a restarting job's pause is over.
+    pub fn restart_due(&self, now: Instant) -> bool {
+        self.status == JobStatus::Restarting && self.restart_at.is_some_and(|t| now >= t)
+    }
+
+    /// Turns a restarting job into a new attempt waiting for slots.
+    pub fn reset_for_restart(&mut self, now: Instant) {
+        self.attempt += 1;
+        self.restarts += 1;
+        self.restart_at = None;
+        self.failure = None;
+        self.slots.clear();
+        for task in self.tasks.iter_mut().flatten() {
+            *task = TaskExecution {
+                state: ExecutionState::Created,
+                taskmanager: None,
+                metrics: TaskMetrics::default(),
+                start_time: -1,
+                end_time: -1,
+                error: None,
+            };
+        }
+        self.waiting_since = now;
+        self.set_status(JobStatus::Created);
+    }
+
+    /// Whether the job holds no slots (ended, or waiting to restart).
+    pub fn holds_no_slots(&self) -> bool {
+        self.status.is_terminal() || self.status == JobStatus::Restarting
     }
 
     /// Slots the job needs (slot sharing: its maximum parallelism).
@@ -220,6 +269,7 @@ impl Execution {
         data_address: impl Fn(&str) -> Option<String>,
     ) -> Vec<Action> {
         self.slots = slots;
+        self.restart.started(Instant::now());
         self.set_status(JobStatus::Running);
         let now = epoch_millis(SystemTime::now());
         let mut actions = Vec::new();
@@ -381,6 +431,7 @@ impl Execution {
         if self.status.is_terminal() || self.status == JobStatus::Failing {
             return Vec::new();
         }
+        self.restart_at = None;
         self.set_status(JobStatus::Cancelling);
         let actions = self.cancel_running();
         self.settle();
@@ -437,7 +488,13 @@ impl Execution {
             return;
         }
         let next = match self.status {
-            JobStatus::Failing => JobStatus::Failed,
+            JobStatus::Failing => match self.restart.on_failure(Instant::now()) {
+                Some(pause) => {
+                    self.restart_at = Some(Instant::now() + pause);
+                    JobStatus::Restarting
+                }
+                None => JobStatus::Failed,
+            },
             JobStatus::Cancelling => JobStatus::Canceled,
             JobStatus::Running if all().all(|t| t.state == ExecutionState::Finished) => {
                 JobStatus::Finished

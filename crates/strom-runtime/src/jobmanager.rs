@@ -431,9 +431,15 @@ impl Core {
             }
         }
         if let Some(job) = self.dispatcher.get(&job_id)
-            && job.status.is_terminal()
+            && job.holds_no_slots()
+            && self.slots.iter().any(|e| e.slots.contains(&Some(job_id)))
         {
-            info!(job = %job_id, state = job.status.as_str(), failure = ?job.failure.as_ref().map(|f| &f.message), "job ended");
+            let failure = job.failure.as_ref().map(|f| f.message.clone());
+            if job.status == JobStatus::Restarting {
+                info!(job = %job_id, restarts = job.restarts, ?failure, "job failed; restarting it");
+            } else {
+                info!(job = %job_id, state = job.status.as_str(), ?failure, "job ended");
+            }
             self.slots.release_job(job_id, Instant::now());
             self.schedule();
         }
@@ -560,6 +566,18 @@ impl Core {
                 strom_config::format_duration(timeout)
             );
             self.lose_taskmanager(&id, &reason);
+        }
+        let due: Vec<JobId> = self
+            .dispatcher
+            .iter()
+            .filter(|j| j.restart_due(now))
+            .map(|j| j.id)
+            .collect();
+        for id in due {
+            if let Some(job) = self.dispatcher.get_mut(&id) {
+                info!(job = %id, attempt = job.restarts + 1, "restarting job");
+                job.reset_for_restart(now);
+            }
         }
         for id in self.pool.take_registration_timeouts(now) {
             warn!(worker = %id, "worker did not register in time; releasing it");

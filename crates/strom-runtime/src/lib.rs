@@ -11,7 +11,7 @@
 //!   rate limit; the [`driver`] trait starts and stops them (the [`local_driver`] here, Mesos
 //!   behind the same trait);
 //! - [`execution`]: a job's execution graph and state machine (Flink's job and task states);
-//! - [`dispatcher`]: submitted jobs and their history;
+//! - [`dispatcher`]: submitted jobs and their history; [`restart`]: restart strategies;
 //! - [`rpc_server`]: the control endpoint TaskManagers connect to.
 
 pub mod dispatcher;
@@ -20,6 +20,7 @@ mod error;
 pub mod execution;
 mod jobmanager;
 pub mod local_driver;
+pub mod restart;
 pub mod rpc_server;
 pub mod slot_manager;
 pub mod snapshot;

@@ -63,7 +63,12 @@ fn slots(n: u32) -> Vec<SlotRef> {
 }
 
 fn deployed(parallelism: u32) -> (Execution, Vec<Action>) {
-    let mut execution = Execution::new(JobId::from_u128(5), graph(parallelism), BTreeMap::new());
+    let mut execution = Execution::new(
+        JobId::from_u128(5),
+        graph(parallelism),
+        BTreeMap::new(),
+        RestartStrategy::None,
+    );
     let actions = execution.deploy(slots(parallelism), |tm| Some(format!("{tm}:1")));
     (execution, actions)
 }
@@ -165,7 +170,12 @@ fn losing_a_taskmanager_fails_its_subtasks_with_the_reason() {
 
 #[test]
 fn cancel_before_deployment_ends_at_once_and_stale_attempts_are_ignored() {
-    let mut execution = Execution::new(JobId::from_u128(5), graph(2), BTreeMap::new());
+    let mut execution = Execution::new(
+        JobId::from_u128(5),
+        graph(2),
+        BTreeMap::new(),
+        RestartStrategy::None,
+    );
     assert!(execution.cancel().is_empty());
     assert_eq!(execution.status, JobStatus::Canceled);
     let (mut execution, _) = deployed(1);
@@ -202,4 +212,40 @@ fn failures_during_cancellation_do_not_turn_it_into_a_failure() {
     }
     assert_eq!(execution.status, JobStatus::Canceled);
     assert!(execution.failure.is_none());
+}
+
+#[test]
+fn a_restart_strategy_turns_failure_into_a_new_attempt() {
+    let restart = RestartStrategy::FixedDelay {
+        attempts: 1,
+        delay: std::time::Duration::ZERO,
+        used: 0,
+    };
+    let mut execution = Execution::new(JobId::from_u128(5), graph(1), BTreeMap::new(), restart);
+    execution.deploy(slots(1), |tm| Some(format!("{tm}:1")));
+    for action in execution.taskmanager_lost("tm-0", "gone") {
+        let Action::Cancel(_, id) = action else {
+            panic!("expected a cancel")
+        };
+        report(
+            &mut execution,
+            id.vertex,
+            id.subtask,
+            ExecutionState::Canceled,
+        );
+    }
+    assert_eq!(execution.status, JobStatus::Restarting);
+    assert!(execution.holds_no_slots());
+    let now = std::time::Instant::now();
+    assert!(execution.restart_due(now));
+    execution.reset_for_restart(now);
+    assert_eq!(execution.status, JobStatus::Created);
+    let actions = execution.deploy(slots(1), |tm| Some(format!("{tm}:1")));
+    let Action::Deploy(_, deployment) = &actions[0] else {
+        panic!("expected a deployment")
+    };
+    assert_eq!(deployment.execution.attempt, 1, "a new attempt");
+    // The second failure exhausts the single attempt.
+    execution.taskmanager_lost("tm-0", "gone again");
+    assert_eq!(execution.status, JobStatus::Failed);
 }

@@ -1,4 +1,6 @@
-//! Starts a real Mesos 1.11 master + agent (`shared/mesos/mesos.sh`) for one test.
+//! Test support for strom's integration tests.
+//!
+//! [`Mesos`] starts a real Mesos 1.11 master + agents (`shared/mesos/mesos.sh`) for one test.
 //!
 //! - The script is found relative to this crate: `<workspace>/../shared/mesos/mesos.sh`.
 //! - Binaries are built once per machine into `$STROM_MESOS_PREFIX` (default
@@ -6,8 +8,6 @@
 //!   `SKIP_APT=1` in the environment is passed through to skip the apt step.
 //! - Each cluster gets its own temporary `MESOS_HOME` (work folder, logs) and a free port, and is
 //!   stopped (tasks included) when the [`Mesos`] value is dropped.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     net::TcpListener,
@@ -21,16 +21,24 @@ use anyhow::{Context, Result, bail};
 use reqwest::Url;
 
 /// A running master + agent on `127.0.0.1:<port>`.
-pub(crate) struct Mesos {
-    pub(crate) url: Url,
+pub struct Mesos {
+    pub url: Url,
     script: PathBuf,
     prefix: PathBuf,
     port: u16,
     home: tempfile::TempDir,
+    agents: u32,
+    env: Vec<(String, String)>,
 }
 
 impl Mesos {
-    pub(crate) fn start() -> Result<Self> {
+    pub fn start() -> Result<Self> {
+        Self::start_with(1, &[])
+    }
+
+    /// A master with `agents` agents; `env` adds agent flags as `MESOS_*` variables (e.g.
+    /// `("MESOS_ATTRIBUTES", "rack:a")`).
+    pub fn start_with(agents: u32, env: &[(&str, &str)]) -> Result<Self> {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let script = workspace.join("../shared/mesos/mesos.sh");
         if !script.is_file() {
@@ -52,19 +60,24 @@ impl Mesos {
             prefix,
             port,
             home,
+            agents,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         mesos.run("start")?;
         Ok(mesos)
     }
 
     /// `GET /state` of the master.
-    pub(crate) async fn state(&self) -> Result<serde_json::Value> {
+    pub async fn state(&self) -> Result<serde_json::Value> {
         let url = self.url.join("state")?;
         Ok(reqwest::get(url).await?.error_for_status()?.json().await?)
     }
 
     /// The framework's entry in `/state` `frameworks` (active or disconnected), if any.
-    pub(crate) async fn framework(&self, id: &str) -> Result<Option<serde_json::Value>> {
+    pub async fn framework(&self, id: &str) -> Result<Option<serde_json::Value>> {
         let state = self.state().await?;
         let frameworks = state["frameworks"].as_array().cloned().unwrap_or_default();
         Ok(frameworks
@@ -73,7 +86,7 @@ impl Mesos {
     }
 
     /// Polls `/state` until `check` holds (every 100 ms, at most `limit`).
-    pub(crate) async fn wait_state(
+    pub async fn wait_state(
         &self,
         what: &str,
         limit: Duration,
@@ -92,6 +105,13 @@ impl Mesos {
         }
     }
 
+    /// Agent resources with a port range of its own per cluster, so that tests running side by
+    /// side on one machine never hand the same port to two TaskManagers.
+    fn agent_resources(&self) -> String {
+        let base = 20_000 + u32::from(self.port % 120) * 100;
+        format!("cpus:4;mem:4096;disk:8192;ports:[{base}-{}]", base + 99)
+    }
+
     fn run(&self, action: &str) -> Result<()> {
         let output = Command::new("bash")
             .arg(&self.script)
@@ -99,6 +119,9 @@ impl Mesos {
             .env("PREFIX", &self.prefix)
             .env("MESOS_HOME", self.home.path())
             .env("MESOS_PORT", self.port.to_string())
+            .env("NUM_AGENTS", self.agents.to_string())
+            .env("AGENT_RESOURCES", self.agent_resources())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .with_context(|| format!("running {} {action}", self.script.display()))?;
         if !output.status.success() {

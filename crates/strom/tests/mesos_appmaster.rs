@@ -1,0 +1,421 @@
+//! The application master on the real Mesos 1.11 master and agents from ../shared/mesos:
+//! session cluster (launch on demand, TaskManager loss and replacement, teardown), job cluster,
+//! constraints and ports, and bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/lib.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use strom_testkit::Mesos;
+use support::eventually;
+
+/// An application master process, killed on drop.
+struct AppMaster {
+    child: Child,
+    rest: String,
+}
+
+impl AppMaster {
+    fn start(subcommand: &str, mesos: &Mesos, extra: &[&str]) -> Self {
+        let port = support::free_port();
+        let master = mesos.url.authority().to_owned();
+        let child = support::strom()
+            .arg(subcommand)
+            .arg(format!("-Dmesos.master={master}"))
+            .args([
+                "-Djobmanager.rpc.address=127.0.0.1",
+                "-Djobmanager.rpc.port=0",
+                "-Dtaskmanager.numberOfTaskSlots=2",
+            ])
+            .args([
+                "-Dmesos.resourcemanager.tasks.cpus=1",
+                "-Dtaskmanager.memory.process.size=256m",
+            ])
+            .arg(format!("-Drest.port={port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            rest: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Option<Value> {
+        reqwest::get(format!("{}{path}", self.rest))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the application master did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for AppMaster {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn running_tasks(state: &Value) -> Vec<Value> {
+    state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["state"] == "TASK_RUNNING")
+        .collect()
+}
+
+fn word_counts(text: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for word in text.split_whitespace() {
+        *counts.entry(word.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The bundled word count at parallelism 4 writing to `out`.
+fn wordcount_job(dir: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
+    let mut job: Value = serde_json::from_str(
+        &std::fs::read_to_string(support::workspace().join("examples/wordcount.json")).unwrap(),
+    )
+    .unwrap();
+    let input = support::workspace()
+        .join("examples/wordcount.txt")
+        .canonicalize()
+        .unwrap();
+    job["job"]["config"]["parallelism.default"] = "4".into();
+    job["job"]["vertices"][0]["operator"]["path"] = input.to_str().unwrap().into();
+    job["job"]["vertices"][3]["operator"] =
+        serde_json::json!({"type": "file-sink", "path": out.to_str().unwrap(), "format": "csv"});
+    let path = dir.join("wordcount-4.json");
+    std::fs::write(&path, serde_json::to_string(&job).unwrap()).unwrap();
+    path
+}
+
+fn read_counts(out: &std::path::Path) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for entry in std::fs::read_dir(out).unwrap() {
+        for line in std::fs::read_to_string(entry.unwrap().path())
+            .unwrap()
+            .lines()
+        {
+            let (word, count) = line.rsplit_once(',').unwrap();
+            let word = word.trim_matches('"').replace("\"\"", "\"");
+            *counts.entry(word).or_insert(0) += count.parse::<u64>().unwrap();
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_cluster_on_mesos() {
+    let mesos = Mesos::start_with(2, &[]).unwrap();
+    let mut am = AppMaster::start(
+        "mesos-appmaster",
+        &mesos,
+        &[
+            "-Dheartbeat.interval=500 ms",
+            "-Dheartbeat.timeout=5 s",
+            "-Drestart-strategy.type=fixed-delay",
+            "-Drestart-strategy.fixed-delay.attempts=3",
+        ],
+    );
+    // One framework, offers seen and declined, no task while idle.
+    let framework_id = eventually(
+        Duration::from_secs(30),
+        "the framework to subscribe",
+        || async {
+            let mesos_view = am.get("/mesos").await?;
+            let declined = mesos_view["offers"]["declined"].as_u64()?;
+            (mesos_view["connection"] == "subscribed" && declined > 0)
+                .then(|| mesos_view["framework-id"].clone())
+        },
+    )
+    .await;
+    let state = mesos.state().await.unwrap();
+    assert_eq!(state["frameworks"].as_array().unwrap().len(), 1);
+    assert_eq!(state["frameworks"][0]["id"], framework_id);
+    assert_eq!(state["frameworks"][0]["name"], "strom");
+    assert!(running_tasks(&state).is_empty(), "no task while idle");
+
+    // A job at parallelism 4 with 2 slots per TaskManager: exactly 2 TaskManager tasks.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = wordcount_job(dir.path(), &out);
+    let m = am.rest.trim_start_matches("http://").to_owned();
+    let run = support::run(
+        &["run", job.to_str().unwrap(), "-m", &m],
+        Duration::from_secs(90),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text =
+        std::fs::read_to_string(support::workspace().join("examples/wordcount.txt")).unwrap();
+    assert_eq!(read_counts(&out), word_counts(&text));
+    let state = mesos.state().await.unwrap();
+    let tasks = running_tasks(&state);
+    assert_eq!(tasks.len(), 2, "exactly 2 TaskManager tasks: {tasks:?}");
+    for task in &tasks {
+        let ports = &task["resources"]["ports"];
+        let range = ports.as_str().unwrap_or_default();
+        assert!(
+            range.starts_with('[') && range.len() > 2,
+            "ports come from the offer: {range}"
+        );
+    }
+    let tms = am.get("/taskmanagers").await.unwrap();
+    let tms = tms["taskmanagers"].as_array().unwrap().clone();
+    assert_eq!(tms.len(), 2);
+    for tm in &tms {
+        assert!(
+            tm["mesosTaskId"]
+                .as_str()
+                .unwrap()
+                .starts_with("taskmanager-0000")
+        );
+        assert_eq!(tm["mesosAgentHost"], "127.0.0.1");
+    }
+
+    // An unbounded job; kill one TaskManager's process: the task fails in Mesos, a replacement
+    // task registers, the job restarts.
+    let unbounded = support::run(
+        &[
+            "run",
+            "examples/unbounded-count.json",
+            "-m",
+            &m,
+            "--detached",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(
+        unbounded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unbounded.stderr)
+    );
+    let id = String::from_utf8(unbounded.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    eventually(
+        Duration::from_secs(30),
+        "the unbounded job to run",
+        || async {
+            am.get(&format!("/jobs/{id}"))
+                .await
+                .filter(|j| j["state"] == "RUNNING")
+        },
+    )
+    .await;
+    let victim = tms[0].clone();
+    let victim_id = victim["id"].as_str().unwrap().to_owned();
+    assert!(
+        Command::new("kill")
+            .arg("-9")
+            .arg(victim["pid"].as_u64().unwrap().to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
+    mesos
+        .wait_state("the killed task to end", Duration::from_secs(30), |state| {
+            state["completed_frameworks"].as_array().is_some()
+                && state["frameworks"][0]["completed_tasks"]
+                    .as_array()
+                    .is_some_and(|done| {
+                        done.iter()
+                            .any(|t| t["id"] == victim_id.as_str() && t["state"] != "TASK_RUNNING")
+                    })
+        })
+        .await
+        .unwrap();
+    let tms = eventually(
+        Duration::from_secs(60),
+        "a replacement taskmanager",
+        || async {
+            let tms = am.get("/taskmanagers").await?;
+            let list = tms["taskmanagers"].as_array()?.clone();
+            (list.len() == 2 && list.iter().all(|tm| tm["id"] != victim_id.as_str()))
+                .then_some(list)
+        },
+    )
+    .await;
+    assert!(
+        tms.iter().any(|tm| tm["id"] == "taskmanager-00003"),
+        "{tms:?}"
+    );
+    let job = eventually(Duration::from_secs(60), "the job to run again", || async {
+        am.get(&format!("/jobs/{id}"))
+            .await
+            .filter(|j| j["state"] == "RUNNING" && j["timestamps"]["RESTARTING"].as_i64() > Some(0))
+    })
+    .await;
+    assert_eq!(job["state"], "RUNNING");
+    let exceptions = am.get(&format!("/jobs/{id}/exceptions")).await.unwrap();
+    let history = exceptions["exceptionHistory"]["entries"].to_string();
+    assert!(
+        history.contains(&victim_id),
+        "the failure names the lost TaskManager: {history}"
+    );
+
+    // SIGTERM: TEARDOWN, no framework and no task left.
+    am.terminate();
+    assert!(am.wait_exit(Duration::from_secs(30)).await.success());
+    let state = mesos.state().await.unwrap();
+    assert!(
+        state["frameworks"].as_array().unwrap().is_empty(),
+        "framework torn down: {}",
+        state["frameworks"]
+    );
+    assert!(running_tasks(&state).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_cluster_runs_one_job_and_leaves_nothing_behind() {
+    let mesos = Mesos::start_with(1, &[("MESOS_ATTRIBUTES", "rack:r1;zone:z9")]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = wordcount_job(dir.path(), &out);
+    let mut am = AppMaster::start(
+        "mesos-appmaster-job",
+        &mesos,
+        &[
+            &format!("-Dinternal.jobgraph-path={}", job.display()),
+            "-Dmesos.constraints.hard.hostattribute=rack:r1",
+        ],
+    );
+    let status = am.wait_exit(Duration::from_secs(90)).await;
+    assert!(
+        status.success(),
+        "the job cluster exits with the job's outcome"
+    );
+    let text =
+        std::fs::read_to_string(support::workspace().join("examples/wordcount.txt")).unwrap();
+    assert_eq!(read_counts(&out), word_counts(&text));
+    let state = mesos.state().await.unwrap();
+    assert!(state["frameworks"].as_array().unwrap().is_empty());
+    assert!(running_tasks(&state).is_empty());
+    let done = &state["completed_frameworks"][0]["completed_tasks"];
+    assert_eq!(
+        done.as_array().map(Vec::len),
+        Some(2),
+        "2 TaskManagers were launched: {done}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unmet_constraints_launch_nothing() {
+    let mesos = Mesos::start_with(1, &[("MESOS_ATTRIBUTES", "rack:r1")]).unwrap();
+    let am = AppMaster::start(
+        "mesos-appmaster",
+        &mesos,
+        &["-Dmesos.constraints.hard.hostattribute=rack:r2"],
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the framework to subscribe",
+        || async {
+            am.get("/mesos")
+                .await
+                .filter(|m| m["connection"] == "subscribed")
+        },
+    )
+    .await;
+    let m = am.rest.trim_start_matches("http://").to_owned();
+    let run = support::run(
+        &[
+            "run",
+            "examples/unbounded-count.json",
+            "-m",
+            &m,
+            "--detached",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(run.status.success());
+    // Offers arrive and are declined because the only agent is on rack r1.
+    eventually(
+        Duration::from_secs(30),
+        "offers to be declined while a launch is pending",
+        || async {
+            let view = am.get("/mesos").await?;
+            (view["pending-launches"].as_u64()? > 0 && view["offers"]["declined"].as_u64()? >= 2)
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(running_tasks(&mesos.state().await.unwrap()).is_empty());
+}
+
+#[test]
+fn bad_mesos_configuration_is_reported() {
+    let output = support::run(
+        &["mesos-appmaster", "-Drest.port=0"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`mesos.master` is required"));
+    let output = support::run(
+        &[
+            "mesos-appmaster",
+            "-Drest.port=0",
+            "-Dmesos.master=127.0.0.1:1",
+            "-Dmesos.resourcemanager.tasks.container.volumes=/a:/b:/c:RW",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("mesos.resourcemanager.tasks.container.volumes")
+            && stderr.contains("/a:/b:/c:RW"),
+        "{stderr}"
+    );
+    let output = support::run(
+        &[
+            "mesos-appmaster-job",
+            "-Drest.port=0",
+            "-Dmesos.master=127.0.0.1:1",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("internal.jobgraph-path"));
+}
