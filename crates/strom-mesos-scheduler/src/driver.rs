@@ -38,7 +38,7 @@ use tracing::{error, info, warn};
 use crate::coordinator::{Decision, LaunchCoordinator, LaunchRequest};
 use crate::params::TaskManagerParameters;
 use crate::taskinfo::{FetchUri, Overlay, build_task_info};
-use crate::worker_store::{StoreError, Worker, WorkerState, WorkerStore};
+use strom_ha::{StoreError, Worker, WorkerState, WorkerStore};
 
 /// Environment variable telling a TaskManager the hostname of its Mesos agent.
 pub const AGENT_HOST_ENV: &str = "STROM_MESOS_AGENT_HOST";

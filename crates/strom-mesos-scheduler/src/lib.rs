@@ -7,7 +7,6 @@
 //! - [`taskinfo`]: the `TaskInfo` of a TaskManager task.
 //!
 //! and the parts with I/O at the edge:
-//! - [`worker_store`]: the framework id and worker states, persisted before acting;
 //! - [`driver`]: [`MesosDriver`], the `ResourceManagerDriver` that talks to the master.
 //!
 //! The reference is `shared/docs/flink-on-mesos.md` (sections 1.9–1.11).
@@ -21,7 +20,6 @@ mod error;
 pub mod matching;
 pub mod params;
 pub mod taskinfo;
-pub mod worker_store;
 
 pub use coordinator::{Decision, LaunchCoordinator, LaunchPlan, LaunchRequest};
 pub use driver::{MesosDriver, MesosDriverError, MesosDriverSettings};

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use strom_artifact_server::{Artifact, ArtifactServer, ArtifactServerConfig, TlsFiles};
 use strom_config::{Configuration, options};
+use strom_ha::InMemoryWorkerStore;
 use strom_mesos_scheduler::driver::{AGENT_HOST_ENV, MesosDriver, MesosDriverSettings};
 use strom_mesos_scheduler::taskinfo::FetchUri;
-use strom_mesos_scheduler::worker_store::InMemoryWorkerStore;
 use strom_taskmanager::TaskManagerSettings;
 
 use crate::cluster::{self, load_job, report_outcome, run_and_follow, wait_for_signal};
