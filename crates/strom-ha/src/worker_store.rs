@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, ready};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -97,21 +99,28 @@ pub enum StoreError {
 }
 
 /// Persistence of the framework id and the workers.
+///
+/// Asynchronous because the ZooKeeper implementation is; every call completes only once the
+/// write is durable.
 pub trait WorkerStore: Send + Sync {
     /// The framework id registered last, if any.
-    fn framework_id(&self) -> Result<Option<String>, StoreError>;
+    fn framework_id(&self) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
     /// Records (or clears) the framework id.
-    fn set_framework_id(&self, id: Option<&str>) -> Result<(), StoreError>;
-    /// The next task id, unique for the life of the store (`taskmanager-00001`, ...).
-    fn new_task_id(&self) -> Result<String, StoreError>;
+    fn set_framework_id<'a>(&'a self, id: Option<&'a str>)
+    -> BoxFuture<'a, Result<(), StoreError>>;
+    /// The task counter: the number of the last task id handed out ([`task_id`]).
+    fn task_counter(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Durably raises the task counter to `to` (compare-and-set; never lowers it). A task id
+    /// is used in Mesos only after the counter covers it, so ids stay unique across restarts.
+    fn advance_task_counter(&self, to: u64) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Writes a worker.
-    fn put_worker(&self, worker: &Worker) -> Result<(), StoreError>;
+    fn put_worker<'a>(&'a self, worker: &'a Worker) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Removes a worker; returns whether it existed.
-    fn remove_worker(&self, task_id: &str) -> Result<bool, StoreError>;
+    fn remove_worker<'a>(&'a self, task_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Every stored worker.
-    fn recover_workers(&self) -> Result<Vec<Worker>, StoreError>;
+    fn recover_workers(&self) -> BoxFuture<'_, Result<Vec<Worker>, StoreError>>;
     /// Removes everything (cluster shutdown).
-    fn clear(&self) -> Result<(), StoreError>;
+    fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
 /// Formats the `n`th task id as Flink did.
@@ -133,40 +142,51 @@ struct Memory {
 }
 
 impl WorkerStore for InMemoryWorkerStore {
-    fn framework_id(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.inner.lock().framework_id.clone())
+    fn framework_id(&self) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+        let id = self.inner.lock().framework_id.clone();
+        ready(Ok(id)).boxed()
     }
 
-    fn set_framework_id(&self, id: Option<&str>) -> Result<(), StoreError> {
+    fn set_framework_id<'a>(
+        &'a self,
+        id: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.inner.lock().framework_id = id.map(str::to_owned);
-        Ok(())
+        ready(Ok(())).boxed()
     }
 
-    fn new_task_id(&self) -> Result<String, StoreError> {
+    fn task_counter(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let counter = self.inner.lock().counter;
+        ready(Ok(counter)).boxed()
+    }
+
+    fn advance_task_counter(&self, to: u64) -> BoxFuture<'_, Result<(), StoreError>> {
         let mut inner = self.inner.lock();
-        inner.counter += 1;
-        Ok(task_id(inner.counter))
+        inner.counter = inner.counter.max(to);
+        ready(Ok(())).boxed()
     }
 
-    fn put_worker(&self, worker: &Worker) -> Result<(), StoreError> {
+    fn put_worker<'a>(&'a self, worker: &'a Worker) -> BoxFuture<'a, Result<(), StoreError>> {
         self.inner
             .lock()
             .workers
             .insert(worker.task_id.clone(), worker.clone());
-        Ok(())
+        ready(Ok(())).boxed()
     }
 
-    fn remove_worker(&self, task_id: &str) -> Result<bool, StoreError> {
-        Ok(self.inner.lock().workers.remove(task_id).is_some())
+    fn remove_worker<'a>(&'a self, task_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let existed = self.inner.lock().workers.remove(task_id).is_some();
+        ready(Ok(existed)).boxed()
     }
 
-    fn recover_workers(&self) -> Result<Vec<Worker>, StoreError> {
-        Ok(self.inner.lock().workers.values().cloned().collect())
+    fn recover_workers(&self) -> BoxFuture<'_, Result<Vec<Worker>, StoreError>> {
+        let workers = self.inner.lock().workers.values().cloned().collect();
+        ready(Ok(workers)).boxed()
     }
 
-    fn clear(&self) -> Result<(), StoreError> {
+    fn clear(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         *self.inner.lock() = Memory::default();
-        Ok(())
+        ready(Ok(())).boxed()
     }
 }
 
@@ -174,25 +194,41 @@ impl WorkerStore for InMemoryWorkerStore {
 mod tests {
     use super::*;
 
+    use futures::executor::block_on;
+
     #[test]
     fn workers_move_through_their_states() {
+        block_on(workers_move_through_their_states_async());
+    }
+
+    async fn workers_move_through_their_states_async() {
         let store = InMemoryWorkerStore::default();
-        assert_eq!(store.new_task_id().unwrap(), "taskmanager-00001");
-        assert_eq!(store.new_task_id().unwrap(), "taskmanager-00002");
-        let worker = Worker::new("taskmanager-00001".into());
-        store.put_worker(&worker).unwrap();
-        let launched = worker.launched("agent-1".into(), "host-a".into());
-        store.put_worker(&launched).unwrap();
-        assert_eq!(store.recover_workers().unwrap(), vec![launched.clone()]);
-        store.put_worker(&launched.released()).unwrap();
+        assert_eq!(store.task_counter().await.unwrap(), 0);
+        store.advance_task_counter(2).await.unwrap();
+        store.advance_task_counter(1).await.unwrap();
         assert_eq!(
-            store.recover_workers().unwrap()[0].state,
+            store.task_counter().await.unwrap(),
+            2,
+            "the counter never goes back"
+        );
+        assert_eq!(task_id(2), "taskmanager-00002");
+        let worker = Worker::new("taskmanager-00001".into());
+        store.put_worker(&worker).await.unwrap();
+        let launched = worker.launched("agent-1".into(), "host-a".into());
+        store.put_worker(&launched).await.unwrap();
+        assert_eq!(
+            store.recover_workers().await.unwrap(),
+            vec![launched.clone()]
+        );
+        store.put_worker(&launched.released()).await.unwrap();
+        assert_eq!(
+            store.recover_workers().await.unwrap()[0].state,
             WorkerState::Released
         );
-        assert!(store.remove_worker("taskmanager-00001").unwrap());
-        assert!(!store.remove_worker("taskmanager-00001").unwrap());
-        store.set_framework_id(Some("fw-1")).unwrap();
-        assert_eq!(store.framework_id().unwrap().as_deref(), Some("fw-1"));
+        assert!(store.remove_worker("taskmanager-00001").await.unwrap());
+        assert!(!store.remove_worker("taskmanager-00001").await.unwrap());
+        store.set_framework_id(Some("fw-1")).await.unwrap();
+        assert_eq!(store.framework_id().await.unwrap().as_deref(), Some("fw-1"));
     }
 
     #[test]

@@ -99,6 +99,8 @@ struct Prepared {
 /// Launches TaskManagers as Mesos tasks.
 pub struct MesosDriver {
     prepared: Option<Prepared>,
+    /// The last task number handed out; persisted by the actor before the id is used.
+    counter: u64,
     store: Arc<dyn WorkerStore>,
     commands: Option<mpsc::UnboundedSender<Command>>,
     status: Arc<Mutex<Status>>,
@@ -112,7 +114,7 @@ impl std::fmt::Debug for MesosDriver {
 }
 
 enum Command {
-    Launch(TaskId),
+    Launch(TaskId, u64),
     Release(TaskId),
     Shutdown(oneshot::Sender<()>),
 }
@@ -220,6 +222,7 @@ impl MesosDriver {
         };
         Ok(Self {
             prepared: Some(prepared),
+            counter: 0,
             store: settings.store,
             commands: None,
             status: Arc::new(Mutex::new(status)),
@@ -250,11 +253,13 @@ impl ResourceManagerDriver for MesosDriver {
             // expected to re-register; Released ones are killed once subscribed.
             let mut workers = BTreeMap::new();
             let mut recovered = Vec::new();
-            for worker in store.recover_workers().map_err(|e| e.to_string())? {
+            self.counter = store.task_counter().await.map_err(|e| e.to_string())?;
+            for worker in store.recover_workers().await.map_err(|e| e.to_string())? {
                 match worker.state {
                     WorkerState::New => {
                         store
                             .remove_worker(&worker.task_id)
+                            .await
                             .map_err(|e| e.to_string())?;
                     }
                     WorkerState::Launched => {
@@ -266,7 +271,7 @@ impl ResourceManagerDriver for MesosDriver {
                     }
                 }
             }
-            let framework_id = store.framework_id().map_err(|e| e.to_string())?;
+            let framework_id = store.framework_id().await.map_err(|e| e.to_string())?;
             if let Some(id) = &framework_id {
                 info!(framework_id = %id, "re-registering with the stored framework id");
                 prepared.framework.id = Some(strom_mesos::FrameworkId::new(id.clone()));
@@ -300,12 +305,13 @@ impl ResourceManagerDriver for MesosDriver {
     }
 
     fn request_worker(&mut self) -> Result<WorkerId, String> {
-        let task_id = self.store.new_task_id().map_err(|e| e.to_string())?;
-        // Persisted before anything is asked of Mesos.
-        self.store
-            .put_worker(&Worker::new(task_id.clone()))
-            .map_err(|e| e.to_string())?;
-        self.send(Command::Launch(TaskId::new(task_id.clone())));
+        if self.commands.is_none() {
+            return Err("the mesos driver is not started".into());
+        }
+        self.counter += 1;
+        let task_id = strom_ha::worker_store::task_id(self.counter);
+        // The actor persists the counter and the New worker before it asks Mesos for anything.
+        self.send(Command::Launch(TaskId::new(task_id.clone()), self.counter));
         Ok(task_id)
     }
 
@@ -395,7 +401,7 @@ impl Actor {
                     }
                 },
                 command = commands.recv() => match command {
-                    Some(Command::Launch(task_id)) => self.launch(task_id).await,
+                    Some(Command::Launch(task_id, number)) => self.launch(task_id, number).await,
                     Some(Command::Release(task_id)) => self.release(task_id).await,
                     Some(Command::Shutdown(done)) => {
                         self.teardown().await;
@@ -428,8 +434,8 @@ impl Actor {
         status.outstanding_offers = self.prepared.coordinator.held_offers();
     }
 
-    fn persist(&self, worker: &Worker) -> bool {
-        match self.store.put_worker(worker) {
+    async fn persist(&self, worker: &Worker) -> bool {
+        match self.store.put_worker(worker).await {
             Ok(()) => true,
             Err(e) => {
                 error!(task = %worker.task_id, error = %e, "cannot persist worker; not acting on it");
@@ -442,7 +448,7 @@ impl Actor {
         match event {
             SchedulerEvent::Subscribed { framework_id, .. } => {
                 info!(%framework_id, "subscribed to the mesos master");
-                if let Err(e) = self.store.set_framework_id(Some(&framework_id.value)) {
+                if let Err(e) = self.store.set_framework_id(Some(&framework_id.value)).await {
                     error!(error = %e, "cannot persist the framework id");
                 }
                 {
@@ -473,7 +479,7 @@ impl Actor {
                 if message.contains("removed") {
                     // The stored framework id is dead: forget it so the next start registers a
                     // new framework instead of crash-looping on this one.
-                    let _ = self.store.set_framework_id(None);
+                    let _ = self.store.set_framework_id(None).await;
                 }
                 let _ = self
                     .events
@@ -483,7 +489,21 @@ impl Actor {
         }
     }
 
-    async fn launch(&mut self, task_id: TaskId) {
+    async fn launch(&mut self, task_id: TaskId, number: u64) {
+        let persisted = match self.store.advance_task_counter(number).await {
+            Ok(()) => self.persist(&Worker::new(task_id.value.clone())).await,
+            Err(e) => {
+                error!(error = %e, "cannot persist the task counter");
+                false
+            }
+        };
+        if !persisted {
+            let _ = self.events.send(DriverEvent::WorkerTerminated {
+                id: task_id.value.clone(),
+                reason: "the worker store is unavailable".into(),
+            });
+            return;
+        }
         let request = LaunchRequest {
             task_id,
             requirements: self.prepared.params.requirements(),
@@ -497,7 +517,7 @@ impl Actor {
             // Never launched: withdraw the request.
             let decline = self.prepared.coordinator.remove(&task_id);
             self.decline(decline).await;
-            let _ = self.store.remove_worker(&task_id.value);
+            let _ = self.store.remove_worker(&task_id.value).await;
             let _ = self.events.send(DriverEvent::WorkerTerminated {
                 id: task_id.value.clone(),
                 reason: "released before it was launched".into(),
@@ -507,7 +527,7 @@ impl Actor {
         };
         let released = tracked.worker.released();
         let agent = released.agent_id.clone().map(AgentId::new);
-        if !self.persist(&released) {
+        if !self.persist(&released).await {
             return;
         }
         if let Some(tracked) = self.workers.get_mut(&task_id.value) {
@@ -530,7 +550,7 @@ impl Actor {
                 let launched = Worker::new(task_id.value.clone())
                     .launched(plan.agent_id.value.clone(), plan.hostname.clone());
                 // Persisted before the ACCEPT call.
-                if !self.persist(&launched) {
+                if !self.persist(&launched).await {
                     continue;
                 }
                 let mut tracked = Tracked::new(launched);
@@ -620,7 +640,7 @@ impl Actor {
             Some(tracked) if status.state.is_terminal() => {
                 let state = tracked.worker.state;
                 self.workers.remove(&id);
-                let _ = self.store.remove_worker(&id);
+                let _ = self.store.remove_worker(&id).await;
                 let detail = format!(
                     "Mesos task {id} ended {}{}{}",
                     status.state.as_str(),
@@ -728,7 +748,7 @@ impl Actor {
         if let Err(e) = self.client.teardown().await {
             warn!(error = %e, "teardown call failed");
         }
-        if let Err(e) = self.store.clear() {
+        if let Err(e) = self.store.clear().await {
             warn!(error = %e, "cannot clear the worker store");
         }
     }
