@@ -1,10 +1,29 @@
 //! High-availability services of a strom cluster: what must survive the application master.
 //!
 //! - [`worker_store`]: the Mesos framework id and every worker's state, written before acting.
+//! - [`job_graphs`]: submitted job graphs.
+//! - [`election`]: leader election and leader retrieval for the JobManager.
+//! - [`checkpoints`]: completed-checkpoint pointers.
+//! - [`services`]: [`HaServices`], all of them for one cluster, chosen by `high-availability`.
 //!
-//! Each service is a trait with an in-memory implementation (`high-availability: none`); the
-//! file and ZooKeeper implementations sit behind the same traits.
+//! Each service is a trait with three implementations: in memory ([`memory`],
+//! `high-availability: none`), in files ([`file`], `file`) and in ZooKeeper ([`zookeeper`],
+//! `zookeeper`).
 
+pub mod checkpoints;
+pub mod election;
+pub mod error;
+pub mod file;
+pub mod job_graphs;
+pub mod memory;
+pub mod services;
+mod storage;
 pub mod worker_store;
+pub mod zookeeper;
 
-pub use worker_store::{InMemoryWorkerStore, StoreError, Worker, WorkerState, WorkerStore};
+pub use checkpoints::{CheckpointPointer, CheckpointPointerStore};
+pub use election::{LeaderElection, LeaderInfo, LeaderRetrieval, Leadership, wait_for_leader};
+pub use error::HaError;
+pub use job_graphs::JobGraphStore;
+pub use services::{HaServices, cluster_id};
+pub use worker_store::{InMemoryWorkerStore, StoreError, Worker, WorkerState, WorkerStore, task_id};

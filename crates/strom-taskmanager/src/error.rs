@@ -27,4 +27,7 @@ pub enum TaskManagerError {
     /// The JobManager connection failed or went silent.
     #[error("lost the JobManager: {0}")]
     JobManagerLost(String),
+    /// The process that started this TaskManager (the local driver) is gone.
+    #[error("the process that started this TaskManager exited")]
+    ParentGone,
 }

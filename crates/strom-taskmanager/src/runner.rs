@@ -132,7 +132,12 @@ struct Running {
     metrics: Arc<Mutex<TaskMetrics>>,
 }
 
-/// Runs a TaskManager until the JobManager releases it (Ok) or is lost (Err).
+/// Runs a TaskManager until the JobManager releases it (Ok) or cannot be reached again (Err).
+///
+/// When the connection to the JobManager is lost, the TaskManager cancels its subtasks and
+/// registers again — with a restarted or new leader — for up to
+/// `taskmanager.registration.timeout`, keeping its data port (on Mesos it was assigned from the
+/// offer). A TaskManager started by the local driver exits instead when its parent is gone.
 pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> {
     let socket = connect(&settings).await?;
     let host = match &settings.host {
@@ -155,11 +160,35 @@ pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> 
             address: bind.clone(),
             source,
         })?;
+    let parent = std::os::unix::process::parent_id();
+    let mut next = Some(socket);
+    loop {
+        let socket = match next.take() {
+            Some(socket) => socket,
+            None => connect(&settings).await?,
+        };
+        match session(&settings, &host, &data, socket, parent).await {
+            Err(TaskManagerError::JobManagerLost(reason)) => {
+                warn!(%reason, "lost the jobmanager; registering again");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One registration with a JobManager, until it releases this TaskManager or is lost.
+async fn session(
+    settings: &TaskManagerSettings,
+    host: &str,
+    data: &DataServer,
+    socket: TcpStream,
+    parent: u32,
+) -> Result<(), TaskManagerError> {
     let (mut incoming, mut outgoing) = strom_rpc::split::<ToTaskManager, ToJobManager>(socket);
     let registration = Registration {
         protocol_version: PROTOCOL_VERSION,
         resource_id: settings.resource_id.clone(),
-        host: host.clone(),
+        host: host.to_owned(),
         data_port: data.port(),
         slots: settings.slots,
         memory_process_bytes: settings.memory_process_bytes,
@@ -196,7 +225,6 @@ pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> 
 
     let (updates_tx, mut updates) = mpsc::unbounded_channel::<ToJobManager>();
     let mut tasks: HashMap<ExecutionId, Running> = HashMap::new();
-    let parent = std::os::unix::process::parent_id();
     let mut watchdog = tokio::time::interval(Duration::from_secs(1));
     let mut last_heard = tokio::time::Instant::now();
     let result = loop {
@@ -257,7 +285,7 @@ pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> 
                     )));
                 }
                 if settings.exit_with_parent && std::os::unix::process::parent_id() != parent {
-                    break Err(TaskManagerError::JobManagerLost("parent process exited".into()));
+                    break Err(TaskManagerError::ParentGone);
                 }
             }
         }

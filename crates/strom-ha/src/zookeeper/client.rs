@@ -1,0 +1,321 @@
+//! [`ZooKeeperConnection`]: one ZooKeeper session shared by the services of a cluster, replaced
+//! by a new session when the old one expired, plus the znode helpers the services share.
+//!
+//! Every znode path is absolute and starts with the cluster's namespace
+//! (`<high-availability.zookeeper.path.root>/<cluster-id>`). Parent znodes are created on demand
+//! as container nodes, which the server removes once they are empty again; a create that races
+//! with such a removal is retried.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use zookeeper_client as zk;
+
+use crate::HaError;
+
+/// Parent znodes: containers.
+pub(crate) const DIRECTORY: zk::CreateOptions<'static> =
+    zk::CreateMode::Container.with_acls(zk::Acls::anyone_all());
+/// Records.
+pub(crate) const PERSISTENT: zk::CreateOptions<'static> =
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+/// Latch nodes of the leader election.
+pub(crate) const EPHEMERAL_SEQUENTIAL: zk::CreateOptions<'static> =
+    zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+
+/// How to reach ZooKeeper and where the cluster's znodes live.
+#[derive(Debug, Clone)]
+pub struct ZooKeeperSettings {
+    /// `host:port,host:port`.
+    pub quorum: String,
+    /// The cluster's namespace znode, `/strom/<cluster-id>`.
+    pub namespace: String,
+    /// Session timeout asked of the server.
+    pub session_timeout: Duration,
+    /// Time allowed for one connection attempt.
+    pub connection_timeout: Duration,
+    /// Pause between connection attempts.
+    pub retry_wait: Duration,
+    /// Connection attempts before [`HaError::Connect`].
+    pub max_retry_attempts: u32,
+}
+
+/// A cluster's ZooKeeper session.
+#[derive(Debug)]
+pub struct ZooKeeperConnection {
+    settings: ZooKeeperSettings,
+    current: Mutex<Option<zk::Client>>,
+    closed: AtomicBool,
+}
+
+impl ZooKeeperConnection {
+    /// Connects (so that a wrong quorum fails here rather than at first use).
+    pub async fn connect(settings: ZooKeeperSettings) -> Result<Self, HaError> {
+        check_namespace(&settings.namespace)?;
+        let connection = Self {
+            settings,
+            current: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        };
+        connection.client().await?;
+        Ok(connection)
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ZooKeeperSettings {
+        &self.settings
+    }
+
+    /// The cluster's namespace znode.
+    pub fn namespace(&self) -> &str {
+        &self.settings.namespace
+    }
+
+    /// The absolute path of `relative` (`a/b`) below the namespace.
+    pub(crate) fn path(&self, relative: &str) -> String {
+        format!(
+            "{}/{}",
+            self.settings.namespace,
+            relative.trim_matches('/')
+        )
+    }
+
+    /// The id of the current session, if connected.
+    pub async fn session_id(&self) -> Option<i64> {
+        self.current
+            .lock()
+            .await
+            .as_ref()
+            .map(|client| client.session_id().0)
+    }
+
+    /// A client on a live session: waits for a reconnect while disconnected (up to the
+    /// connection timeout) and opens a new session once the old one expired.
+    pub(crate) async fn client(&self) -> Result<zk::Client, HaError> {
+        let mut current = self.current.lock().await;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(HaError::Closed);
+        }
+        if let Some(client) = current.as_ref() {
+            let mut states = client.state_watcher();
+            let wait = tokio::time::timeout(self.settings.connection_timeout, async {
+                let mut state = states.peek_state();
+                while state == zk::SessionState::Disconnected {
+                    state = states.changed().await;
+                }
+                state
+            })
+            .await;
+            match wait {
+                Ok(state) if !state.is_terminated() => return Ok(client.clone()),
+                Ok(state) => {
+                    tracing::info!(quorum = %self.settings.quorum, %state, "zookeeper session ended; opening a new one");
+                }
+                // Still disconnected: hand it out anyway, the request reports connection loss.
+                Err(_) => return Ok(client.clone()),
+            }
+        }
+        let client = self.open_session().await?;
+        *current = Some(client.clone());
+        Ok(client)
+    }
+
+    async fn open_session(&self) -> Result<zk::Client, HaError> {
+        let attempts = self.settings.max_retry_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let connecting = zk::Client::connector()
+                .with_session_timeout(self.settings.session_timeout)
+                .with_connection_timeout(self.settings.connection_timeout)
+                .connect(&self.settings.quorum);
+            // The client retries forever inside its own connection timeout; bound the whole.
+            let limit = self.settings.connection_timeout + self.settings.session_timeout;
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(Ok(client)) => {
+                    tracing::info!(quorum = %self.settings.quorum, session = client.session_id().0, "zookeeper session opened");
+                    return Ok(client);
+                }
+                Ok(Err(err)) => last = err.to_string(),
+                Err(_) => last = format!("no session within {limit:?}"),
+            }
+            tracing::warn!(quorum = %self.settings.quorum, attempt, error = %last, "cannot connect to zookeeper");
+            if attempt < attempts {
+                tokio::time::sleep(self.settings.retry_wait).await;
+            }
+        }
+        Err(HaError::Connect {
+            quorum: self.settings.quorum.clone(),
+            reason: last,
+        })
+    }
+
+    /// Ends the current session from a second connection, as the server does when a session
+    /// expires (Curator's `KillSession`): ephemeral nodes go, watchers and the election see
+    /// the session expire, the next call opens a new session. For operators and tests.
+    pub async fn expire_session(&self) -> Result<(), HaError> {
+        let client = self.client().await?;
+        let mut states = client.state_watcher();
+        let killer = zk::Client::connector()
+            .with_session(client.session().clone())
+            .with_session_timeout(self.settings.session_timeout)
+            .with_connection_timeout(self.settings.connection_timeout)
+            .connect(&self.settings.quorum)
+            .await
+            .map_err(|err| HaError::Connect {
+                quorum: self.settings.quorum.clone(),
+                reason: err.to_string(),
+            })?;
+        // Dropping the only handle of the second connection closes the session.
+        drop(killer);
+        drop(client);
+        let limit = self.settings.session_timeout + self.settings.connection_timeout;
+        tokio::time::timeout(limit, async {
+            let mut state = states.peek_state();
+            while !state.is_terminated() {
+                state = states.changed().await;
+            }
+        })
+        .await
+        .map_err(|_| HaError::ZooKeeper {
+            operation: "expire session",
+            path: self.settings.namespace.clone(),
+            reason: format!("the session did not end within {limit:?}"),
+        })
+    }
+
+    /// Closes the session (ephemeral nodes go at once); later calls fail with
+    /// [`HaError::Closed`].
+    pub async fn close(&self) {
+        let mut current = self.current.lock().await;
+        self.closed.store(true, Ordering::Release);
+        // The session closes once the last clone of the client is dropped.
+        current.take();
+    }
+}
+
+fn check_namespace(namespace: &str) -> Result<(), HaError> {
+    let valid = namespace.starts_with('/')
+        && namespace.len() > 1
+        && !namespace.ends_with('/')
+        && !namespace.contains("//");
+    if valid {
+        Ok(())
+    } else {
+        Err(HaError::Config {
+            key: "high-availability.zookeeper.path.root".to_owned(),
+            reason: format!("`{namespace}` is not an absolute znode path"),
+        })
+    }
+}
+
+/// Maps a client error on `path`.
+pub(crate) fn zk_error(operation: &'static str, path: &str, err: zk::Error) -> HaError {
+    HaError::ZooKeeper {
+        operation,
+        path: path.to_owned(),
+        reason: err.to_string(),
+    }
+}
+
+/// The parent of an absolute znode path.
+fn parent(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        Some(0) | None => None,
+        Some(index) => Some(&path[..index]),
+    }
+}
+
+/// Creates `path`, creating missing parents as containers; returns the client's error
+/// (notably [`zk::Error::NodeExists`]) for the caller to handle.
+pub(crate) async fn create(
+    client: &zk::Client,
+    path: &str,
+    data: &[u8],
+    options: &zk::CreateOptions<'_>,
+) -> Result<(zk::Stat, zk::CreateSequence), zk::Error> {
+    // Containers can vanish between creating a parent and the child: retry a few times.
+    let mut attempts = 0;
+    loop {
+        match client.create(path, data, options).await {
+            Err(zk::Error::NoNode) if attempts < 5 => {
+                attempts += 1;
+                if let Some(parent) = parent(path) {
+                    client.mkdir(parent, &DIRECTORY).await?;
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The data and version of `path`, or `None` when it does not exist.
+pub(crate) async fn read(
+    client: &zk::Client,
+    path: &str,
+) -> Result<Option<(Vec<u8>, zk::Stat)>, HaError> {
+    match client.get_data(path).await {
+        Ok(found) => Ok(Some(found)),
+        Err(zk::Error::NoNode) => Ok(None),
+        Err(err) => Err(zk_error("read", path, err)),
+    }
+}
+
+/// Writes `data` to `path`, creating it (and its parents) when missing.
+pub(crate) async fn write(client: &zk::Client, path: &str, data: &[u8]) -> Result<(), HaError> {
+    loop {
+        match client.set_data(path, data, None).await {
+            Ok(_) => return Ok(()),
+            Err(zk::Error::NoNode) => {}
+            Err(err) => return Err(zk_error("write", path, err)),
+        }
+        match create(client, path, data, &PERSISTENT).await {
+            Ok(_) => return Ok(()),
+            // Created meanwhile by someone else: overwrite it.
+            Err(zk::Error::NodeExists) => {}
+            Err(err) => return Err(zk_error("create", path, err)),
+        }
+    }
+}
+
+/// Deletes `path`; returns whether it existed.
+pub(crate) async fn delete(client: &zk::Client, path: &str) -> Result<bool, HaError> {
+    match client.delete(path, None).await {
+        Ok(()) => Ok(true),
+        Err(zk::Error::NoNode) => Ok(false),
+        Err(err) => Err(zk_error("delete", path, err)),
+    }
+}
+
+/// The children of `path` (sorted), or none when it does not exist.
+pub(crate) async fn children(client: &zk::Client, path: &str) -> Result<Vec<String>, HaError> {
+    match client.list_children(path).await {
+        Ok(mut children) => {
+            children.sort();
+            Ok(children)
+        }
+        Err(zk::Error::NoNode) => Ok(Vec::new()),
+        Err(err) => Err(zk_error("list", path, err)),
+    }
+}
+
+/// Deletes `path` and everything below it.
+pub(crate) async fn delete_tree(client: &zk::Client, path: &str) -> Result<(), HaError> {
+    // Depth-first without recursion in async code: collect the tree, delete deepest first.
+    let mut nodes = vec![path.to_owned()];
+    let mut index = 0;
+    while index < nodes.len() {
+        let node = nodes[index].clone();
+        for child in children(client, &node).await? {
+            nodes.push(format!("{node}/{child}"));
+        }
+        index += 1;
+    }
+    for node in nodes.iter().rev() {
+        match client.delete(node, None).await {
+            Ok(()) | Err(zk::Error::NoNode) => {}
+            Err(err) => return Err(zk_error("delete", node, err)),
+        }
+    }
+    Ok(())
+}
