@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of strom on this machine, installing what the tests need first:
-# the real Apache Mesos 1.11 master and agent (../shared/mesos), built once per machine.
+# the real Apache Mesos 1.11 master and agent (../shared/mesos), built once per machine, and
+# Debian's ZooKeeper server (zookeeperd; tests start their own servers, not the system service).
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +12,14 @@ mesos_sh="$here/../shared/mesos/mesos.sh"
 if [ ! -x "$STROM_MESOS_PREFIX/bin/mesos-local" ] || [ ! -x "$STROM_MESOS_PREFIX/libexec/mesos-containerizer" ]; then
   echo "== building the real Mesos 1.11 into $STROM_MESOS_PREFIX"
   PREFIX="$STROM_MESOS_PREFIX" MESOS_HOME="$STROM_MESOS_PREFIX" bash "$mesos_sh" build
+fi
+
+if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
+  echo "== installing zookeeperd (ZooKeeper server for the high-availability tests)"
+  apt_get() { if [ "$(id -u)" -eq 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+  # Package lists may be missing or stale: update once and retry when the first try fails.
+  DEBIAN_FRONTEND=noninteractive apt_get install -y --no-install-recommends zookeeperd \
+    || { apt_get update && DEBIAN_FRONTEND=noninteractive apt_get install -y --no-install-recommends zookeeperd; }
 fi
 
 echo "== cargo test"

@@ -26,8 +26,10 @@ pub trait CheckpointPointerStore: Send + Sync {
         job_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<CheckpointPointer>, HaError>>;
     /// Every checkpoint of the job, ordered by id.
-    fn list<'a>(&'a self, job_id: &'a str)
-    -> BoxFuture<'a, Result<Vec<CheckpointPointer>, HaError>>;
+    fn list<'a>(
+        &'a self,
+        job_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<CheckpointPointer>, HaError>>;
     /// Removes all but the `keep` newest checkpoints; returns how many were removed.
     fn remove_older_than<'a>(
         &'a self,

@@ -70,6 +70,9 @@ pub enum HaError {
     /// The services were closed.
     #[error("high-availability services are closed")]
     Closed,
+    /// The worker store failed.
+    #[error(transparent)]
+    WorkerStore(#[from] StoreError),
 }
 
 impl HaError {
@@ -92,6 +95,7 @@ impl From<HaError> for StoreError {
     fn from(err: HaError) -> Self {
         match err {
             HaError::Corrupt { path, reason } => StoreError::Corrupt { path, reason },
+            HaError::WorkerStore(err) => err,
             other => StoreError::Unavailable(other.to_string()),
         }
     }

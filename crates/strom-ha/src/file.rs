@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+use crate::HaError;
 use crate::checkpoints::{CheckpointPointer, CheckpointPointerStore, ids_to_remove};
 use crate::error::check_name;
-use crate::job_graphs::JobGraphStore;
+use crate::job_graphs::{JobGraphStore, StoredJobGraph};
 use crate::storage::{list_names, read_optional, remove_optional, remove_tree, write_atomic};
 use crate::worker_store::{StoreError, Worker, WorkerStore};
-use crate::HaError;
 
 /// The worker store in files.
 #[derive(Debug)]
@@ -79,7 +79,10 @@ pub(crate) fn decode_worker(path: &str, task_id: &str, bytes: &[u8]) -> Result<W
     if worker.task_id != task_id {
         return Err(HaError::corrupt(
             path,
-            format!("holds worker `{}` under the name `{task_id}`", worker.task_id),
+            format!(
+                "holds worker `{}` under the name `{task_id}`",
+                worker.task_id
+            ),
         ));
     }
     Ok(worker)
@@ -125,8 +128,7 @@ impl WorkerStore for FileWorkerStore {
         async move {
             let _guard = self.counter.lock().await;
             if self.read_counter().await? < to {
-                write_atomic(&self.folder.join("task-counter"), to.to_string().as_bytes())
-                    .await?;
+                write_atomic(&self.folder.join("task-counter"), to.to_string().as_bytes()).await?;
             }
             Ok(())
         }
@@ -219,7 +221,7 @@ impl JobGraphStore for FileJobGraphStore {
         .boxed()
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Vec<u8>)>, HaError>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<StoredJobGraph>, HaError>> {
         async move {
             let mut graphs = Vec::new();
             for name in list_names(&self.folder).await? {
@@ -287,7 +289,10 @@ impl CheckpointPointerStore for FileCheckpointPointerStore {
     ) -> BoxFuture<'a, Result<(), HaError>> {
         async move {
             check_name("job id", job_id)?;
-            let path = self.folder.join(job_id).join(checkpoint_name(checkpoint_id));
+            let path = self
+                .folder
+                .join(job_id)
+                .join(checkpoint_name(checkpoint_id));
             write_atomic(&path, pointer).await
         }
         .boxed()
@@ -309,9 +314,7 @@ impl CheckpointPointerStore for FileCheckpointPointerStore {
             let job_folder = self.folder.join(job_id);
             let mut list = Vec::new();
             for id in self.ids(&job_folder).await? {
-                if let Some(pointer) =
-                    read_optional(&job_folder.join(checkpoint_name(id))).await?
-                {
+                if let Some(pointer) = read_optional(&job_folder.join(checkpoint_name(id))).await? {
                     list.push((id, pointer));
                 }
             }

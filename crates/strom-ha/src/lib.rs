@@ -24,6 +24,8 @@ pub mod zookeeper;
 pub use checkpoints::{CheckpointPointer, CheckpointPointerStore};
 pub use election::{LeaderElection, LeaderInfo, LeaderRetrieval, Leadership, wait_for_leader};
 pub use error::HaError;
-pub use job_graphs::JobGraphStore;
+pub use job_graphs::{JobGraphStore, StoredJobGraph};
 pub use services::{HaServices, cluster_id};
-pub use worker_store::{InMemoryWorkerStore, StoreError, Worker, WorkerState, WorkerStore, task_id};
+pub use worker_store::{
+    InMemoryWorkerStore, StoreError, Worker, WorkerState, WorkerStore, task_id,
+};

@@ -1,8 +1,8 @@
 //! In-process services for `high-availability: none`: state lives as long as the process.
 //!
-//! [`LocalElection`] is also the election of the file mode: a single machine has one contender
-//! per process, so leadership is granted at once to the first campaign and a second campaign
-//! waits until the first resigns. [`LocalRetrieval`] follows it within the process.
+//! [`LocalElection`] is also the election of the file mode: a single contender (this process),
+//! granted leadership at once; nothing is published to other processes. [`LocalRetrieval`]
+//! follows it within the process.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::HaError;
 use crate::checkpoints::{CheckpointPointer, CheckpointPointerStore, ids_to_remove};
 use crate::election::{LeaderElection, LeaderInfo, LeaderRetrieval, Leadership};
-use crate::job_graphs::JobGraphStore;
+use crate::job_graphs::{JobGraphStore, StoredJobGraph};
 
 /// Job graphs in memory.
 #[derive(Debug, Default)]
@@ -39,7 +39,7 @@ impl JobGraphStore for InMemoryJobGraphStore {
         ready(Ok(self.graphs.lock().remove(job_id).is_some())).boxed()
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Vec<u8>)>, HaError>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<StoredJobGraph>, HaError>> {
         let graphs = self
             .graphs
             .lock()

@@ -10,11 +10,13 @@ use strom_config::options::{
     HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_CONNECTION_TIMEOUT,
     HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_MAX_RETRY_ATTEMPTS,
     HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_RETRY_WAIT,
-    HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_SESSION_TIMEOUT, HIGH_AVAILABILITY_ZOOKEEPER_PATH_MESOS_WORKERS,
-    HIGH_AVAILABILITY_ZOOKEEPER_PATH_ROOT, HIGH_AVAILABILITY_ZOOKEEPER_QUORUM,
-    JOBMANAGER_RPC_ADDRESS, MESOS_RESOURCEMANAGER_FRAMEWORK_NAME, REST_PORT,
+    HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_SESSION_TIMEOUT,
+    HIGH_AVAILABILITY_ZOOKEEPER_PATH_MESOS_WORKERS, HIGH_AVAILABILITY_ZOOKEEPER_PATH_ROOT,
+    HIGH_AVAILABILITY_ZOOKEEPER_QUORUM, JOBMANAGER_RPC_ADDRESS,
+    MESOS_RESOURCEMANAGER_FRAMEWORK_NAME, REST_PORT,
 };
 
+use crate::HaError;
 use crate::checkpoints::CheckpointPointerStore;
 use crate::election::{LeaderElection, LeaderRetrieval};
 use crate::error::check_name;
@@ -27,7 +29,6 @@ use crate::zookeeper::{
     ZooKeeperCheckpointPointerStore, ZooKeeperConnection, ZooKeeperElection,
     ZooKeeperJobGraphStore, ZooKeeperRetrieval, ZooKeeperSettings, ZooKeeperWorkerStore,
 };
-use crate::HaError;
 
 /// The high-availability services of one cluster.
 pub struct HaServices {
@@ -116,10 +117,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// `high-availability.storageDir` as a local folder (`/path` or `file:///path`).
 fn storage_dir(config: &Configuration, mode: &str) -> Result<PathBuf, HaError> {
     let key = HIGH_AVAILABILITY_STORAGE_DIR.key();
-    let raw = config.get(&HIGH_AVAILABILITY_STORAGE_DIR).ok_or_else(|| HaError::Config {
-        key: key.to_owned(),
-        reason: format!("required with `high-availability: {mode}`"),
-    })?;
+    let raw = config
+        .get(&HIGH_AVAILABILITY_STORAGE_DIR)
+        .ok_or_else(|| HaError::Config {
+            key: key.to_owned(),
+            reason: format!("required with `high-availability: {mode}`"),
+        })?;
     let path = raw.strip_prefix("file://").unwrap_or(&raw);
     if path.contains("://") || !Path::new(path).is_absolute() {
         return Err(HaError::Config {
@@ -231,7 +234,8 @@ impl HaServices {
                 let settings = ZooKeeperSettings {
                     quorum,
                     namespace,
-                    session_timeout: config.get(&HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_SESSION_TIMEOUT),
+                    session_timeout: config
+                        .get(&HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_SESSION_TIMEOUT),
                     connection_timeout: config
                         .get(&HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_CONNECTION_TIMEOUT),
                     retry_wait: config.get(&HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_RETRY_WAIT),

@@ -40,7 +40,9 @@ pub struct ZooKeeper {
 impl ZooKeeper {
     /// Starts a server with a fresh data folder and a free port; returns once it answers.
     pub fn start() -> Result<Self> {
-        let home = tempfile::Builder::new().prefix("strom-zookeeper-").tempdir()?;
+        let home = tempfile::Builder::new()
+            .prefix("strom-zookeeper-")
+            .tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let data = home.path().join("data");
         fs::create_dir_all(&data)?;
@@ -89,7 +91,9 @@ impl ZooKeeper {
     pub fn stop(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
             child.kill().ok();
-            child.wait().context("waiting for the zookeeper server to exit")?;
+            child
+                .wait()
+                .context("waiting for the zookeeper server to exit")?;
         }
         Ok(())
     }
@@ -129,7 +133,10 @@ impl ZooKeeper {
             .arg("-XX:+UseSerialGC")
             .arg("-XX:TieredStopAtLevel=1")
             .arg("-Dzookeeper.admin.enableServer=false")
-            .arg(format!("-Dzookeeper.log.dir={}", self.home.path().display()))
+            .arg(format!(
+                "-Dzookeeper.log.dir={}",
+                self.home.path().display()
+            ))
             .arg("-cp")
             .arg(format!("/etc/zookeeper/conf:{}", jar.display()))
             .arg("org.apache.zookeeper.server.ZooKeeperServerMain")

@@ -65,7 +65,11 @@ impl CheckpointPointerStore for ZooKeeperCheckpointPointerStore {
         pointer: &'a [u8],
     ) -> BoxFuture<'a, Result<(), HaError>> {
         async move {
-            let path = format!("{}/{}", self.job_path(job_id)?, checkpoint_name(checkpoint_id));
+            let path = format!(
+                "{}/{}",
+                self.job_path(job_id)?,
+                checkpoint_name(checkpoint_id)
+            );
             let client = self.connection.client().await?;
             client::write(&client, &path, pointer).await
         }

@@ -74,11 +74,7 @@ impl ZooKeeperConnection {
 
     /// The absolute path of `relative` (`a/b`) below the namespace.
     pub(crate) fn path(&self, relative: &str) -> String {
-        format!(
-            "{}/{}",
-            self.settings.namespace,
-            relative.trim_matches('/')
-        )
+        format!("{}/{}", self.settings.namespace, relative.trim_matches('/'))
     }
 
     /// The id of the current session, if connected.
@@ -150,24 +146,15 @@ impl ZooKeeperConnection {
         })
     }
 
-    /// Ends the current session from a second connection, as the server does when a session
-    /// expires (Curator's `KillSession`): ephemeral nodes go, watchers and the election see
-    /// the session expire, the next call opens a new session. For operators and tests.
-    pub async fn expire_session(&self) -> Result<(), HaError> {
-        let client = self.client().await?;
+    /// Ends the current session as a crash of this process would (Curator's `KillSession`):
+    /// its ephemeral nodes go, watchers and the election see the session end, and the next
+    /// call opens a new session. For operators and failover tests.
+    pub async fn kill_session(&self) -> Result<(), HaError> {
+        let Some(client) = self.current.lock().await.take() else {
+            return Ok(());
+        };
         let mut states = client.state_watcher();
-        let killer = zk::Client::connector()
-            .with_session(client.session().clone())
-            .with_session_timeout(self.settings.session_timeout)
-            .with_connection_timeout(self.settings.connection_timeout)
-            .connect(&self.settings.quorum)
-            .await
-            .map_err(|err| HaError::Connect {
-                quorum: self.settings.quorum.clone(),
-                reason: err.to_string(),
-            })?;
-        // Dropping the only handle of the second connection closes the session.
-        drop(killer);
+        // Watchers hold the session weakly: dropping the last client closes it.
         drop(client);
         let limit = self.settings.session_timeout + self.settings.connection_timeout;
         tokio::time::timeout(limit, async {
@@ -178,7 +165,7 @@ impl ZooKeeperConnection {
         })
         .await
         .map_err(|_| HaError::ZooKeeper {
-            operation: "expire session",
+            operation: "close session",
             path: self.settings.namespace.clone(),
             reason: format!("the session did not end within {limit:?}"),
         })

@@ -169,9 +169,7 @@ impl ZooKeeperElection {
                     .find(|child| child.starts_with(&mine));
                 found
                     .map(|child| format!("{}/{child}", self.folder))
-                    .ok_or_else(|| {
-                        zk_error("create", prefix, zk::Error::ConnectionLoss)
-                    })
+                    .ok_or_else(|| zk_error("create", prefix, zk::Error::ConnectionLoss))
             }
             Err(err) => Err(zk_error("create", prefix, err)),
         }

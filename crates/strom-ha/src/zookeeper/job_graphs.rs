@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::client::{self, ZooKeeperConnection};
 use crate::HaError;
 use crate::error::check_name;
-use crate::job_graphs::JobGraphStore;
+use crate::job_graphs::{JobGraphStore, StoredJobGraph};
 use crate::storage::{read_optional, remove_optional, write_atomic};
 
 /// The pointer stored in a job graph znode.
@@ -87,7 +87,7 @@ impl ZooKeeperJobGraphStore {
         Ok(existed)
     }
 
-    async fn list_inner(&self) -> Result<Vec<(String, Vec<u8>)>, HaError> {
+    async fn list_inner(&self) -> Result<Vec<StoredJobGraph>, HaError> {
         let client = self.connection.client().await?;
         let mut graphs = Vec::new();
         for job_id in client::children(&client, &self.root).await? {
@@ -133,7 +133,7 @@ impl JobGraphStore for ZooKeeperJobGraphStore {
         self.remove_inner(job_id).boxed()
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<(String, Vec<u8>)>, HaError>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<StoredJobGraph>, HaError>> {
         self.list_inner().boxed()
     }
 }

@@ -29,10 +29,7 @@ impl ZooKeeperRetrieval {
     pub fn start(connection: Arc<ZooKeeperConnection>) -> Self {
         let (sender, leader) = watch::channel(None);
         let folder = connection.path("leader");
-        let retry_wait = connection
-            .settings()
-            .retry_wait
-            .min(Duration::from_secs(1));
+        let retry_wait = connection.settings().retry_wait.min(Duration::from_secs(1));
         let task = tokio::spawn(async move {
             loop {
                 match follow_once(&connection, &folder, &sender).await {

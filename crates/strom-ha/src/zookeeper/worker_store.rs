@@ -59,8 +59,13 @@ impl ZooKeeperWorkerStore {
         let path = self.path("task-counter");
         loop {
             let Some((bytes, stat)) = client::read(&client, &path).await? else {
-                match client::create(&client, &path, to.to_string().as_bytes(), &client::PERSISTENT)
-                    .await
+                match client::create(
+                    &client,
+                    &path,
+                    to.to_string().as_bytes(),
+                    &client::PERSISTENT,
+                )
+                .await
                 {
                     Ok(_) => return Ok(()),
                     Err(zk::Error::NodeExists) => continue,
