@@ -42,7 +42,7 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::JobEnded { .. } => StatusCode::CONFLICT,
             RuntimeError::Disabled(_) => StatusCode::FORBIDDEN,
             RuntimeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            RuntimeError::Bind { .. } | RuntimeError::Driver(_) => {
+            RuntimeError::Bind { .. } | RuntimeError::Driver(_) | RuntimeError::JobStore(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };

@@ -7,6 +7,7 @@
 //! `rest.server.max-content-length`. `/` serves the web UI, a single embedded page.
 
 mod error;
+mod gate;
 mod handlers;
 mod model;
 mod ui;
@@ -21,6 +22,7 @@ use strom_runtime::JobManagerHandle;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use gate::{RestGate, serve_gate};
 
 /// The REST API's routes over a JobManager.
 pub fn router(jobmanager: JobManagerHandle) -> Router {

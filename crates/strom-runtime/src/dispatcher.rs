@@ -16,13 +16,50 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// A job id not used in this cluster yet.
+    pub fn new_id(&self) -> JobId {
+        loop {
+            let id = JobId::from_u128(rand::random());
+            if !self.jobs.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     /// Validates `graph` against the cluster configuration and admits it as a new job.
     /// Job options in the graph's `config` override the cluster's for this job.
     pub fn admit(
         &mut self,
-        mut graph: JobGraph,
+        graph: JobGraph,
         cluster: &Configuration,
     ) -> Result<JobId, RuntimeError> {
+        let id = self.new_id();
+        self.admit_as(id, graph, cluster)
+    }
+
+    /// Checks that `graph` would be admitted, without admitting it.
+    pub fn check(graph: &JobGraph, cluster: &Configuration) -> Result<(), RuntimeError> {
+        Self::prepare(graph.clone(), cluster).map(|_| ())
+    }
+
+    /// Admits `graph` under a given id (a new submission, or a job recovered after failover).
+    pub fn admit_as(
+        &mut self,
+        id: JobId,
+        graph: JobGraph,
+        cluster: &Configuration,
+    ) -> Result<JobId, RuntimeError> {
+        let (graph, restart) = Self::prepare(graph, cluster)?;
+        let job_config: BTreeMap<String, String> = graph.config.clone();
+        self.jobs
+            .insert(id, Execution::new(id, graph, job_config, restart));
+        Ok(id)
+    }
+
+    fn prepare(
+        mut graph: JobGraph,
+        cluster: &Configuration,
+    ) -> Result<(JobGraph, RestartStrategy), RuntimeError> {
         let mut config = cluster.clone();
         for (key, value) in &graph.config {
             config
@@ -43,21 +80,7 @@ impl Dispatcher {
         {
             graph.name = name;
         }
-        let id = loop {
-            let id = JobId::from_u128(rand::random());
-            if !self.jobs.contains_key(&id) {
-                break id;
-            }
-        };
-        let job_config: BTreeMap<String, String> = graph
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let restart = RestartStrategy::from_config(&config);
-        self.jobs
-            .insert(id, Execution::new(id, graph, job_config, restart));
-        Ok(id)
+        Ok((graph, RestartStrategy::from_config(&config)))
     }
 
     /// The job with this id.

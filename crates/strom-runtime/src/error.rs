@@ -36,6 +36,9 @@ pub enum RuntimeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The job graph store (high availability) failed.
+    #[error("job graph store: {0}")]
+    JobStore(String),
     /// Starting the resource-manager driver failed.
     #[error("resource manager driver: {0}")]
     Driver(String),

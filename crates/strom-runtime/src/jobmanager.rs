@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+use strom_ha::JobGraphStore;
+
 use crate::RuntimeError;
 use crate::dispatcher::Dispatcher;
 use crate::driver::{DriverEvent, ResourceManagerDriver};
@@ -59,6 +61,7 @@ pub struct JobManagerHandle {
     core: mpsc::Sender<Command>,
     rpc_address: SocketAddr,
     config: Arc<Configuration>,
+    job_store: Option<Arc<dyn JobGraphStore>>,
 }
 
 impl std::fmt::Debug for JobManagerHandle {
@@ -123,6 +126,7 @@ impl JobManager {
         });
         let config = Arc::new(config);
         let mut core = Core {
+            job_store: None,
             config: Arc::clone(&config),
             driver,
             slots: SlotManager::default(),
@@ -141,11 +145,25 @@ impl JobManager {
             core: core_tx,
             rpc_address,
             config,
+            job_store: None,
         })
     }
 }
 
 impl JobManagerHandle {
+    /// Stores submitted job graphs in `store` (high availability) and removes them once their
+    /// job has ended.
+    pub async fn with_job_store(
+        mut self,
+        store: Arc<dyn JobGraphStore>,
+    ) -> Result<Self, RuntimeError> {
+        let for_core = Arc::clone(&store);
+        self.query(move |core| core.job_store = Some(for_core))
+            .await?;
+        self.job_store = Some(store);
+        Ok(self)
+    }
+
     /// The bound RPC address.
     pub fn rpc_address(&self) -> SocketAddr {
         self.rpc_address
@@ -171,10 +189,29 @@ impl JobManagerHandle {
         rx.await.map_err(|_| RuntimeError::ShuttingDown)
     }
 
-    /// Submits a job; it starts as soon as enough slots exist.
+    /// Submits a job; it starts as soon as enough slots exist. With a job graph store (high
+    /// availability), the graph is stored before the job is admitted, so it survives the master.
     pub async fn submit(&self, graph: JobGraph) -> Result<JobId, RuntimeError> {
+        crate::dispatcher::Dispatcher::check(&graph, &self.config)?;
+        let id = self.query(|core| core.dispatcher.new_id()).await?;
+        if let Some(store) = &self.job_store {
+            let json = strom_jobgraph::to_json(&graph);
+            store
+                .put(&id.to_string(), json.as_bytes())
+                .await
+                .map_err(|e| RuntimeError::JobStore(e.to_string()))?;
+        }
+        self.admit(id, graph).await
+    }
+
+    /// Admits a job recovered from the job graph store under its old id.
+    pub async fn recover(&self, id: JobId, graph: JobGraph) -> Result<JobId, RuntimeError> {
+        self.admit(id, graph).await
+    }
+
+    async fn admit(&self, id: JobId, graph: JobGraph) -> Result<JobId, RuntimeError> {
         self.query(move |core| {
-            let id = core.dispatcher.admit(graph, &core.config)?;
+            let id = core.dispatcher.admit_as(id, graph, &core.config)?;
             if let Some(job) = core.dispatcher.get(&id) {
                 info!(job = %id, name = %job.graph.name, slots = job.slots_needed(), "job submitted");
             }
@@ -232,6 +269,7 @@ impl JobManagerHandle {
 }
 
 pub(crate) struct Core {
+    job_store: Option<Arc<dyn JobGraphStore>>,
     config: Arc<Configuration>,
     driver: Box<dyn ResourceManagerDriver>,
     slots: SlotManager,
@@ -442,6 +480,17 @@ impl Core {
             }
             self.slots.release_job(job_id, Instant::now());
             self.schedule();
+        }
+        if let Some(job) = self.dispatcher.get(&job_id)
+            && job.status.is_terminal()
+            && let Some(store) = self.job_store.clone()
+        {
+            let id = job_id.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = store.remove(&id).await {
+                    warn!(job = %id, error = %e, "cannot remove the stored job graph");
+                }
+            });
         }
     }
 

@@ -43,6 +43,9 @@ pub struct TaskManagerSettings {
     pub labels: BTreeMap<String, String>,
     /// Exit when the parent process is gone (TaskManagers started by the local driver).
     pub exit_with_parent: bool,
+    /// The current leader's RPC address (`host:port`) from leader retrieval (high
+    /// availability); `jobmanager` is used when absent.
+    pub leader: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
 impl TaskManagerSettings {
@@ -74,6 +77,7 @@ impl TaskManagerSettings {
                 .get(&options::TASKMANAGER_NETWORK_MEMORY_BUFFERS_PER_CHANNEL),
             labels: BTreeMap::new(),
             exit_with_parent: false,
+            leader: None,
         }
     }
 }
@@ -109,17 +113,24 @@ async fn connect(settings: &TaskManagerSettings) -> Result<TcpStream, TaskManage
     let deadline = tokio::time::Instant::now() + settings.registration_timeout;
     let mut delay = Duration::from_millis(50);
     loop {
-        match TcpStream::connect(&settings.jobmanager).await {
+        let address = match &settings.leader {
+            Some(leader) => leader
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| settings.jobmanager.clone()),
+            None => settings.jobmanager.clone(),
+        };
+        match TcpStream::connect(&address).await {
             Ok(socket) => return Ok(socket),
             Err(e) if tokio::time::Instant::now() + delay >= deadline => {
                 return Err(TaskManagerError::Unreachable {
-                    address: settings.jobmanager.clone(),
+                    address,
                     waited: strom_config::format_duration(settings.registration_timeout),
                     last_error: e.to_string(),
                 });
             }
             Err(e) => {
-                warn!(jobmanager = %settings.jobmanager, error = %e, "jobmanager not reachable yet; retrying");
+                warn!(jobmanager = %address, error = %e, "jobmanager not reachable yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

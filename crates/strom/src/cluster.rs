@@ -4,8 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use std::sync::Arc;
 use strom_config::{Configuration, options};
 use strom_jobgraph::{JobGraph, OperatorSpec};
+
+use strom_ha::JobGraphStore;
+use strom_rest::RestGate;
 use strom_runtime::driver::ResourceManagerDriver;
 use strom_runtime::local_driver::{EXIT_WITH_PARENT_ENV, LocalDriver, LocalDriverSettings};
 use strom_runtime::{JobManager, JobManagerHandle};
@@ -35,20 +39,26 @@ impl Drop for WorkDir {
 pub(crate) struct Cluster {
     pub(crate) jobmanager: JobManagerHandle,
     pub(crate) rest_port: u16,
+    rest: RestServer,
+}
+
+/// The REST listener's server task, serving through a [`RestGate`].
+struct RestServer {
+    gate: RestGate,
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
     _work: WorkDir,
-    rest: tokio::task::JoinHandle<()>,
-    stop_rest: tokio::sync::oneshot::Sender<()>,
 }
 
 /// A cluster's endpoints, bound before the resource-manager driver is built (drivers need the
-/// actual ports), and the configuration file its TaskManagers load.
+/// actual ports), and the configuration file its TaskManagers load. The REST endpoint answers
+/// from the start: 503 while starting, a redirect to the leader while a standby.
 pub(crate) struct Bound {
     pub(crate) config: Configuration,
     pub(crate) config_file: PathBuf,
     pub(crate) rest_port: u16,
     rpc: TcpListener,
-    rest: TcpListener,
-    work: WorkDir,
+    rest: RestServer,
 }
 
 /// Binds the RPC and REST endpoints and writes the TaskManagers' configuration file (the
@@ -64,10 +74,10 @@ pub(crate) async fn bind(mut config: Configuration) -> anyhow::Result<Bound> {
             .unwrap_or_else(|| "0.0.0.0".into()),
         config.get(&options::REST_PORT)
     );
-    let rest = TcpListener::bind(&rest_bind)
+    let listener = TcpListener::bind(&rest_bind)
         .await
         .with_context(|| format!("cannot listen on {rest_bind} (rest.port)"))?;
-    let rest_port = rest.local_addr()?.port();
+    let rest_port = listener.local_addr()?.port();
     config.set_option(&options::REST_PORT, rest_port);
     let work =
         WorkDir(std::env::temp_dir().join(format!("strom-{}-{rpc_port}", std::process::id())));
@@ -82,49 +92,65 @@ pub(crate) async fn bind(mut config: Configuration) -> anyhow::Result<Bound> {
     }
     std::fs::write(&config_file, for_taskmanagers.to_yaml())
         .with_context(|| format!("cannot write {}", config_file.display()))?;
+    let gate = RestGate::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let gate = gate.clone();
+        async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = strom_rest::serve_gate(listener, gate, shutdown).await {
+                tracing::error!(error = %e, "rest server failed");
+            }
+        }
+    });
+    let rest = RestServer {
+        gate,
+        task,
+        stop,
+        _work: work,
+    };
     Ok(Bound {
         config,
         config_file,
         rest_port,
         rpc,
         rest,
-        work,
     })
 }
 
-/// Starts the JobManager with `driver` and serves the REST API.
+impl Bound {
+    /// The gate of the REST endpoint (standby answers before [`launch`]).
+    pub(crate) fn gate(&self) -> &RestGate {
+        &self.rest.gate
+    }
+}
+
+/// Starts the JobManager with `driver` and serves its REST API; with a job graph store, submitted
+/// jobs are stored for failover.
 pub(crate) async fn launch(
     bound: Bound,
     driver: Box<dyn ResourceManagerDriver>,
     min_workers: usize,
+    job_store: Option<Arc<dyn JobGraphStore>>,
 ) -> anyhow::Result<Cluster> {
     let Bound {
         config,
         rest_port,
         rpc,
-        rest: rest_listener,
-        work,
+        rest,
         ..
     } = bound;
-    let jobmanager = JobManager::start(rpc, config, driver, min_workers).await?;
-    let (stop_rest, stopped) = tokio::sync::oneshot::channel::<()>();
-    let rest = tokio::spawn({
-        let jobmanager = jobmanager.clone();
-        async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            if let Err(e) = strom_rest::serve(jobmanager, rest_listener, shutdown).await {
-                tracing::error!(error = %e, "rest server failed");
-            }
-        }
-    });
+    let mut jobmanager = JobManager::start(rpc, config, driver, min_workers).await?;
+    if let Some(store) = job_store {
+        jobmanager = jobmanager.with_job_store(store).await?;
+    }
+    rest.gate.activate(jobmanager.clone());
     Ok(Cluster {
         jobmanager,
         rest_port,
-        _work: work,
         rest,
-        stop_rest,
     })
 }
 
@@ -150,14 +176,14 @@ async fn start_local_cluster(
         dynamic: Vec::new(),
         env,
     });
-    launch(bound, Box::new(driver), min_workers).await
+    launch(bound, Box::new(driver), min_workers, None).await
 }
 
 impl Cluster {
     pub(crate) async fn stop(self) {
         self.jobmanager.shutdown().await;
-        let _ = self.stop_rest.send(());
-        let _ = self.rest.await;
+        let _ = self.rest.stop.send(());
+        let _ = self.rest.task.await;
     }
 }
 
@@ -287,11 +313,33 @@ pub(crate) async fn jobmanager(config: Configuration) -> anyhow::Result<ExitCode
 
 /// `strom taskmanager`.
 pub(crate) async fn taskmanager(config: Configuration) -> anyhow::Result<ExitCode> {
-    run_taskmanager(TaskManagerSettings::from_config(&config)).await
+    run_taskmanager(TaskManagerSettings::from_config(&config), &config).await
 }
 
-pub(crate) async fn run_taskmanager(mut settings: TaskManagerSettings) -> anyhow::Result<ExitCode> {
+/// Runs a TaskManager; with ZooKeeper high availability it follows the elected leader.
+pub(crate) async fn run_taskmanager(
+    mut settings: TaskManagerSettings,
+    config: &Configuration,
+) -> anyhow::Result<ExitCode> {
     settings.exit_with_parent = std::env::var_os(EXIT_WITH_PARENT_ENV).is_some();
+    let mut _ha = None;
+    if config.get(&options::HIGH_AVAILABILITY_TYPE) == "zookeeper" {
+        let ha = strom_ha::HaServices::from_config(config)
+            .await
+            .context("cannot start leader retrieval")?;
+        let mut leaders = ha.retrieval.subscribe();
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            loop {
+                let rpc = leaders.borrow_and_update().as_ref().map(|l| l.rpc.clone());
+                if tx.send(rpc).is_err() || leaders.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        settings.leader = Some(rx);
+        _ha = Some(ha);
+    }
     let run = strom_taskmanager::run(settings);
     tokio::select! {
         result = run => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use strom_artifact_server::{Artifact, ArtifactServer, ArtifactServerConfig, TlsFiles};
 use strom_config::{Configuration, options};
-use strom_ha::InMemoryWorkerStore;
+use strom_ha::{HaServices, LeaderInfo};
 use strom_mesos_scheduler::driver::{AGENT_HOST_ENV, MesosDriver, MesosDriverSettings};
 use strom_mesos_scheduler::taskinfo::FetchUri;
 use strom_taskmanager::TaskManagerSettings;
@@ -53,7 +53,27 @@ async fn start_artifact_server(config: &Configuration) -> anyhow::Result<Artifac
     .await?)
 }
 
+/// Forwards the leader's REST URL to the standby's REST gate until `stop` fires.
+fn follow_leader(ha: &HaServices, gate: strom_rest::RestGate) -> tokio::task::JoinHandle<()> {
+    let mut leader = ha.retrieval.subscribe();
+    tokio::spawn(async move {
+        loop {
+            gate.set_leader(leader.borrow_and_update().as_ref().map(|l| l.rest.clone()));
+            if leader.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
 /// `strom mesos-appmaster` and `strom mesos-appmaster-job`.
+///
+/// With `high-availability: zookeeper`, the application master first campaigns for leadership
+/// (a standby answers REST requests with a redirect to the leader); once leading it re-registers
+/// with the stored framework id, reconciles the stored workers, waits for their TaskManagers to
+/// register again and recovers the stored jobs. Losing leadership ends the process (exit code 1)
+/// without touching the framework, so the next leader takes it over; SIGTERM ends the cluster
+/// (TEARDOWN, HA data removed).
 pub(crate) async fn appmaster(
     config: Configuration,
     job_cluster: bool,
@@ -71,7 +91,31 @@ pub(crate) async fn appmaster(
     } else {
         None
     };
+    let ha = HaServices::from_config(&config)
+        .await
+        .context("cannot start the high-availability services")?;
     let bound = cluster::bind(config).await?;
+    let address = bound.config.get(&options::JOBMANAGER_RPC_ADDRESS);
+    let webui_url = format!("http://{address}:{}", bound.rest_port);
+    let rpc_port = bound.config.get(&options::JOBMANAGER_RPC_PORT);
+    let info = LeaderInfo::new(format!("{address}:{rpc_port}"), webui_url.clone());
+    let follower = follow_leader(&ha, bound.gate().clone());
+    if ha.mode() != "none" {
+        eprintln!(
+            "strom mesos application master: campaigning for leadership (cluster id {})",
+            ha.cluster_id()
+        );
+    }
+    let mut leadership = tokio::select! {
+        leadership = ha.election.campaign(&info) => leadership.context("leader election failed")?,
+        _ = wait_for_signal() => {
+            follower.abort();
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    follower.abort();
+    bound.gate().set_leader(None);
+    let started = std::time::Instant::now();
     let artifacts = start_artifact_server(&bound.config).await?;
     let binary = std::env::current_exe().context("cannot locate the strom binary")?;
     artifacts.add(Artifact::new(binary, BINARY).executable(true).cache(true))?;
@@ -89,23 +133,65 @@ pub(crate) async fn appmaster(
             output_file: Some(a.output_file),
         })
         .collect();
-    let webui_url = format!(
-        "http://{}:{}",
-        bound.config.get(&options::JOBMANAGER_RPC_ADDRESS),
-        bound.rest_port
-    );
     let driver = MesosDriver::new(MesosDriverSettings {
         config: bound.config.clone(),
         webui_url: Some(webui_url.clone()),
         fetch,
-        store: Arc::new(InMemoryWorkerStore::default()),
+        store: Arc::clone(&ha.worker_store),
     })?;
-    let cluster = cluster::launch(bound, Box::new(driver), 0).await?;
+    let job_store = (ha.mode() != "none").then(|| Arc::clone(&ha.job_graphs));
+    let cluster = cluster::launch(bound, Box::new(driver), 0, job_store).await?;
+    for (id, bytes) in ha
+        .job_graphs
+        .list()
+        .await
+        .context("cannot read the stored job graphs")?
+    {
+        let recovered = id
+            .parse::<strom_jobgraph::JobId>()
+            .map_err(anyhow::Error::from)
+            .and_then(|id| {
+                Ok((
+                    id,
+                    strom_jobgraph::from_json(&bytes, &format!("stored job graph {id}"))?,
+                ))
+            });
+        match recovered {
+            Ok((id, graph)) => {
+                cluster.jobmanager.recover(id, graph).await?;
+                tracing::info!(job = %id, "recovered job from the job graph store");
+            }
+            Err(e) => tracing::error!(job = %id, error = %e, "cannot recover stored job"),
+        }
+    }
     eprintln!(
-        "strom mesos application master: web UI and REST API at {webui_url}, artifacts at {}",
+        "strom mesos application master: leading after {:.2} s; web UI and REST API at {webui_url}, artifacts at {}",
+        started.elapsed().as_secs_f64(),
         artifacts.base_url()
     );
-    let outcome = match job {
+    let outcome = tokio::select! {
+        reason = leadership.lost() => {
+            // Leave the framework and its TaskManagers to the next leader.
+            tracing::error!(%reason, "lost leadership; exiting so that another application master takes over");
+            artifacts.shutdown().await;
+            return Ok(ExitCode::FAILURE);
+        }
+        outcome = serve(&cluster, job) => outcome,
+    };
+    cluster.stop().await;
+    artifacts.shutdown().await;
+    if let Err(e) = ha.cleanup().await {
+        tracing::warn!(error = %e, "cannot remove the high-availability data");
+    }
+    outcome
+}
+
+/// A session cluster runs until a signal; a job cluster until its job ends.
+async fn serve(
+    cluster: &cluster::Cluster,
+    job: Option<strom_jobgraph::JobGraph>,
+) -> anyhow::Result<ExitCode> {
+    match job {
         None => {
             wait_for_signal().await;
             eprintln!("stopping: tearing the framework down");
@@ -113,15 +199,10 @@ pub(crate) async fn appmaster(
         }
         Some(job) => {
             let sinks = cluster::describe_sinks(&job);
-            match run_and_follow(&cluster.jobmanager, job).await {
-                Ok((id, progress)) => report_outcome(&id.to_string(), &progress, &sinks),
-                Err(e) => Err(e),
-            }
+            let (id, progress) = run_and_follow(&cluster.jobmanager, job).await?;
+            report_outcome(&id.to_string(), &progress, &sinks)
         }
-    };
-    cluster.stop().await;
-    artifacts.shutdown().await;
-    outcome
+    }
 }
 
 /// `strom mesos-taskmanager`: a TaskManager that reports its Mesos task and agent.
@@ -133,5 +214,5 @@ pub(crate) async fn taskmanager(config: Configuration) -> anyhow::Result<ExitCod
         labels.insert("mesos.agent-host".to_owned(), host);
     }
     settings.labels = labels;
-    cluster::run_taskmanager(settings).await
+    cluster::run_taskmanager(settings, &config).await
 }
