@@ -86,7 +86,7 @@ pub enum MesosDriverError {
 }
 
 struct Prepared {
-    master: strom_mesos::Url,
+    master: MasterAddress,
     framework: FrameworkInfo,
     credential: Option<Credential>,
     params: TaskManagerParameters,
@@ -168,11 +168,10 @@ impl MesosDriver {
         })?;
         let address =
             MasterAddress::parse(&master).map_err(|e| MesosDriverError::Config(e.to_string()))?;
-        let url = address.http_url().cloned().ok_or_else(|| {
-            MesosDriverError::Config(format!(
-                "`mesos.master` `{master}`: zk:// leader detection is not available yet; give the leading master as host:port"
-            ))
-        })?;
+        let shown = match &address {
+            MasterAddress::Http(url) => url.to_string(),
+            MasterAddress::ZooKeeper(zk) => format!("zk://{}{}", zk.hosts.join(","), zk.path),
+        };
         let params = TaskManagerParameters::from_config(config)?;
         let coordinator = LaunchCoordinator::from_config(config)?;
         let role = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_ROLE);
@@ -206,7 +205,7 @@ impl MesosDriver {
             _ => None,
         };
         let prepared = Prepared {
-            master: url.clone(),
+            master: address,
             framework,
             credential,
             params,
@@ -216,7 +215,7 @@ impl MesosDriver {
             coordinator,
         };
         let status = Status {
-            master: url.to_string(),
+            master: shown,
             connection: "not started".into(),
             ..Status::default()
         };
@@ -276,8 +275,17 @@ impl ResourceManagerDriver for MesosDriver {
                 info!(framework_id = %id, "re-registering with the stored framework id");
                 prepared.framework.id = Some(strom_mesos::FrameworkId::new(id.clone()));
             }
-            let mut config =
-                SchedulerConfig::new(prepared.master.clone(), prepared.framework.clone());
+            let master = match &prepared.master {
+                MasterAddress::Http(url) => url.clone(),
+                MasterAddress::ZooKeeper(zookeeper) => {
+                    let url =
+                        crate::detect::leading_master(zookeeper, Duration::from_secs(30)).await?;
+                    info!(master = %url, "found the leading mesos master in zookeeper");
+                    self.status.lock().master = url.to_string();
+                    url
+                }
+            };
+            let mut config = SchedulerConfig::new(master, prepared.framework.clone());
             config.credential = prepared.credential.clone();
             let (client, scheduler_events) =
                 SchedulerClient::start(config).map_err(|e| e.to_string())?;

@@ -15,6 +15,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod coordinator;
+pub mod detect;
 pub mod driver;
 mod error;
 pub mod matching;
