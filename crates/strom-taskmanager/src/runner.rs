@@ -109,10 +109,16 @@ fn hardware() -> Hardware {
     }
 }
 
-async fn connect(settings: &TaskManagerSettings) -> Result<TcpStream, TaskManagerError> {
+async fn connect(
+    settings: &TaskManagerSettings,
+    parent: u32,
+) -> Result<TcpStream, TaskManagerError> {
     let deadline = tokio::time::Instant::now() + settings.registration_timeout;
     let mut delay = Duration::from_millis(50);
     loop {
+        if settings.exit_with_parent && std::os::unix::process::parent_id() != parent {
+            return Err(TaskManagerError::ParentGone);
+        }
         let address = match &settings.leader {
             Some(leader) => leader
                 .borrow()
@@ -150,7 +156,8 @@ struct Running {
 /// `taskmanager.registration.timeout`, keeping its data port (on Mesos it was assigned from the
 /// offer). A TaskManager started by the local driver exits instead when its parent is gone.
 pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> {
-    let socket = connect(&settings).await?;
+    let parent = std::os::unix::process::parent_id();
+    let socket = connect(&settings, parent).await?;
     let host = match &settings.host {
         Some(host) => host.clone(),
         None => socket
@@ -171,12 +178,11 @@ pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> 
             address: bind.clone(),
             source,
         })?;
-    let parent = std::os::unix::process::parent_id();
     let mut next = Some(socket);
     loop {
         let socket = match next.take() {
             Some(socket) => socket,
-            None => connect(&settings).await?,
+            None => connect(&settings, parent).await?,
         };
         match session(&settings, &host, &data, socket, parent).await {
             Err(TaskManagerError::JobManagerLost(reason)) => {
