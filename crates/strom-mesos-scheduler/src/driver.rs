@@ -285,7 +285,7 @@ impl ResourceManagerDriver for MesosDriver {
                     url
                 }
             };
-            let mut config = SchedulerConfig::new(master, prepared.framework.clone());
+            let mut config = SchedulerConfig::new(master.clone(), prepared.framework.clone());
             config.credential = prepared.credential.clone();
             let (client, scheduler_events) =
                 SchedulerClient::start(config).map_err(|e| e.to_string())?;
@@ -298,6 +298,7 @@ impl ResourceManagerDriver for MesosDriver {
             }
             let actor = Actor {
                 client,
+                master,
                 store,
                 events,
                 status: Arc::clone(&self.status),
@@ -382,6 +383,7 @@ impl Tracked {
 
 struct Actor {
     client: SchedulerClient,
+    master: strom_mesos::Url,
     store: Arc<dyn WorkerStore>,
     events: DriverEvents,
     status: Arc<Mutex<Status>>,
@@ -402,6 +404,12 @@ impl Actor {
         loop {
             tokio::select! {
                 event = scheduler_events.recv() => match event {
+                    Some(SchedulerEvent::Error { message }) if message.contains("removed") => {
+                        match self.register_afresh(&message).await {
+                            Some(events) => scheduler_events = events,
+                            None => return,
+                        }
+                    }
                     Some(event) => self.on_event(event).await,
                     None => {
                         warn!("mesos scheduler connection ended");
@@ -484,16 +492,52 @@ impl Actor {
             }
             SchedulerEvent::Error { message } => {
                 error!(%message, "the mesos master reported an error");
-                if message.contains("removed") {
-                    // The stored framework id is dead: forget it so the next start registers a
-                    // new framework instead of crash-looping on this one.
-                    let _ = self.store.set_framework_id(None).await;
-                }
                 let _ = self
                     .events
                     .send(DriverEvent::Fatal(format!("mesos master: {message}")));
             }
             _ => {}
+        }
+    }
+
+    /// The stored framework id is dead (its failover timeout passed, or it was torn down):
+    /// forget it and its workers, and register a new framework instead of crash-looping on the
+    /// old one, as Flink did. The resource manager replaces the lost workers.
+    async fn register_afresh(&mut self, message: &str) -> Option<mpsc::Receiver<SchedulerEvent>> {
+        warn!(%message, "mesos no longer knows the stored framework; registering a new framework");
+        self.client.shutdown().await;
+        if let Err(e) = self.store.set_framework_id(None).await {
+            error!(error = %e, "cannot clear the stored framework id");
+        }
+        for (id, _) in std::mem::take(&mut self.workers) {
+            let _ = self.store.remove_worker(&id).await;
+            let _ = self.events.send(DriverEvent::WorkerTerminated {
+                id,
+                reason: "its Mesos framework was removed".into(),
+            });
+        }
+        self.prepared.coordinator.on_disconnect();
+        self.revived = None;
+        let mut framework = self.prepared.framework.clone();
+        framework.id = None;
+        let mut config = SchedulerConfig::new(self.master.clone(), framework);
+        config.credential = self.prepared.credential.clone();
+        match SchedulerClient::start(config) {
+            Ok((client, events)) => {
+                self.client = client;
+                {
+                    let mut status = self.status.lock();
+                    status.framework_id = None;
+                    status.connection = "connecting (new framework)".into();
+                }
+                Some(events)
+            }
+            Err(e) => {
+                let _ = self
+                    .events
+                    .send(DriverEvent::Fatal(format!("cannot subscribe again: {e}")));
+                None
+            }
         }
     }
 
