@@ -8,96 +8,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use strom_testkit::Mesos;
-use support::eventually;
-
-/// An application master process, killed on drop.
-struct AppMaster {
-    child: Child,
-    rest: String,
-}
-
-impl AppMaster {
-    fn start(subcommand: &str, mesos: &Mesos, extra: &[&str]) -> Self {
-        let port = support::free_port();
-        let master = mesos.url.authority().to_owned();
-        let child = support::strom()
-            .arg(subcommand)
-            .arg(format!("-Dmesos.master={master}"))
-            .args([
-                "-Djobmanager.rpc.address=127.0.0.1",
-                "-Djobmanager.rpc.port=0",
-                "-Dtaskmanager.numberOfTaskSlots=2",
-            ])
-            .args([
-                "-Dmesos.resourcemanager.tasks.cpus=1",
-                "-Dtaskmanager.memory.process.size=256m",
-            ])
-            .arg(format!("-Drest.port={port}"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            rest: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Option<Value> {
-        reqwest::get(format!("{}{path}", self.rest))
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-    }
-
-    async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the application master did not exit within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for AppMaster {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn running_tasks(state: &Value) -> Vec<Value> {
-    state["frameworks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
-        .filter(|t| t["state"] == "TASK_RUNNING")
-        .collect()
-}
+use support::{AppMaster, eventually, running_tasks};
 
 fn word_counts(text: &str) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
@@ -146,7 +62,7 @@ async fn session_cluster_on_mesos() {
     let mesos = Mesos::start_with(2, &[]).unwrap();
     let mut am = AppMaster::start(
         "mesos-appmaster",
-        &mesos,
+        mesos.url.authority(),
         &[
             "-Dheartbeat.interval=500 ms",
             "-Dheartbeat.timeout=5 s",
@@ -176,7 +92,7 @@ async fn session_cluster_on_mesos() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let job = wordcount_job(dir.path(), &out);
-    let m = am.rest.trim_start_matches("http://").to_owned();
+    let m = am.address();
     let run = support::run(
         &["run", job.to_str().unwrap(), "-m", &m],
         Duration::from_secs(90),
@@ -315,7 +231,7 @@ async fn job_cluster_runs_one_job_and_leaves_nothing_behind() {
     let job = wordcount_job(dir.path(), &out);
     let mut am = AppMaster::start(
         "mesos-appmaster-job",
-        &mesos,
+        mesos.url.authority(),
         &[
             &format!("-Dinternal.jobgraph-path={}", job.display()),
             "-Dmesos.constraints.hard.hostattribute=rack:r1",
@@ -345,7 +261,7 @@ async fn unmet_constraints_launch_nothing() {
     let mesos = Mesos::start_with(1, &[("MESOS_ATTRIBUTES", "rack:r1")]).unwrap();
     let am = AppMaster::start(
         "mesos-appmaster",
-        &mesos,
+        mesos.url.authority(),
         &["-Dmesos.constraints.hard.hostattribute=rack:r2"],
     );
     eventually(
@@ -358,7 +274,7 @@ async fn unmet_constraints_launch_nothing() {
         },
     )
     .await;
-    let m = am.rest.trim_start_matches("http://").to_owned();
+    let m = am.address();
     let run = support::run(
         &[
             "run",

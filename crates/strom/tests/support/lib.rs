@@ -135,3 +135,121 @@ pub fn process_alive(pid: u64) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A `strom mesos-appmaster[-job]` process on loopback, killed on drop.
+pub struct AppMaster {
+    pub child: Child,
+    pub rest: String,
+}
+
+impl AppMaster {
+    /// Starts `subcommand` against the Mesos master at `master` (`host:port`) with 2-slot,
+    /// 1-cpu, 256 MiB TaskManagers, an ephemeral RPC port, and `extra` flags.
+    pub fn start(subcommand: &str, master: &str, extra: &[&str]) -> Self {
+        let port = free_port();
+        let child = strom()
+            .arg(subcommand)
+            .arg(format!("-Dmesos.master={master}"))
+            .args([
+                "-Djobmanager.rpc.address=127.0.0.1",
+                "-Djobmanager.rpc.port=0",
+                "-Dtaskmanager.numberOfTaskSlots=2",
+            ])
+            .args([
+                "-Dmesos.resourcemanager.tasks.cpus=1",
+                "-Dtaskmanager.memory.process.size=256m",
+            ])
+            .arg(format!("-Drest.port={port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            rest: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// `host:port` of its REST API, for `strom run -m`.
+    pub fn address(&self) -> String {
+        self.rest.trim_start_matches("http://").to_owned()
+    }
+
+    /// A successful JSON answer of its REST API (redirects are not followed).
+    pub async fn get(&self, path: &str) -> Option<serde_json::Value> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .ok()?;
+        let response = client
+            .get(format!("{}{path}", self.rest))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.json().await.ok()
+    }
+
+    /// The framework id once the scheduler is subscribed.
+    pub async fn framework_id(&self) -> String {
+        eventually(
+            Duration::from_secs(30),
+            "a subscribed framework",
+            || async {
+                let view = self.get("/mesos").await?;
+                let id = view["framework-id"].as_str()?.to_owned();
+                (view["connection"] == "subscribed").then_some(id)
+            },
+        )
+        .await
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Kills it like a crash (`kill -9`).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the application master did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for AppMaster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Mesos tasks in TASK_RUNNING, over all frameworks of a master `/state`.
+pub fn running_tasks(state: &serde_json::Value) -> Vec<serde_json::Value> {
+    state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["state"] == "TASK_RUNNING")
+        .collect()
+}
