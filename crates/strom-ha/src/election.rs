@@ -4,9 +4,13 @@
 //! leads, with a [`Leadership`] that reports when leadership is lost. Whoever wants to talk to
 //! the leader (TaskManagers, clients) follows [`LeaderRetrieval::subscribe`].
 //!
-//! How a caller reacts to a loss: stop acting as leader at once (stop the dispatcher and the
-//! resource manager, fence RPCs with the old [`LeaderInfo::session_id`]), then call `campaign`
-//! again — the election reconnects to ZooKeeper with a new session when the old one expired.
+//! A [`Leadership`] is [`LeadershipState::Leading`], [`LeadershipState::Suspended`] (the
+//! coordination service is unreachable but the session may still be valid: keep what runs,
+//! start nothing leadership-sensitive, wait for it to resume) or [`LeadershipState::Lost`]
+//! (terminal). How a caller reacts to a loss: stop acting as leader at once (stop the
+//! dispatcher and the resource manager, fence RPCs with the old [`LeaderInfo::session_id`]),
+//! then call `campaign` again — the election reconnects to ZooKeeper with a new session when
+//! the old one expired.
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -36,16 +40,46 @@ impl LeaderInfo {
     }
 }
 
+/// Where a [`Leadership`] stands (Curator's connection states, seen from the leader).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeadershipState {
+    /// Leading, and the coordination service is reachable.
+    Leading,
+    /// Still leading, but the coordination service is unreachable with the session still valid
+    /// (Curator's SUSPENDED): no other contender can lead while the session lives, but this
+    /// process cannot know yet whether it will survive. Keep running what runs; do not *start*
+    /// leadership-sensitive actions (launching or killing workers, publishing new state) until
+    /// [`Leading`](Self::Leading) again — writes to the stores wait for the reconnection anyway.
+    /// The session coming back (the same session) returns to `Leading` without a new campaign.
+    Suspended {
+        /// Why (the session state seen).
+        reason: String,
+    },
+    /// Leadership is gone for good (session expired or closed, latch node deleted, resigned):
+    /// stop acting as leader at once and campaign again. Terminal.
+    Lost {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl LeadershipState {
+    /// Whether this is [`LeadershipState::Lost`].
+    pub fn is_lost(&self) -> bool {
+        matches!(self, Self::Lost { .. })
+    }
+}
+
 /// Leadership granted by [`LeaderElection::campaign`].
 #[derive(Debug, Clone)]
 pub struct Leadership {
     info: LeaderInfo,
-    lost: watch::Receiver<Option<String>>,
+    state: watch::Receiver<LeadershipState>,
 }
 
 impl Leadership {
-    pub(crate) fn new(info: LeaderInfo, lost: watch::Receiver<Option<String>>) -> Self {
-        Self { info, lost }
+    pub(crate) fn new(info: LeaderInfo, state: watch::Receiver<LeadershipState>) -> Self {
+        Self { info, state }
     }
 
     /// The info this leader published.
@@ -53,30 +87,58 @@ impl Leadership {
         &self.info
     }
 
-    /// Whether leadership still holds (as far as this process knows).
-    pub fn is_leading(&self) -> bool {
-        self.lost.borrow().is_none()
+    /// Where leadership stands now.
+    pub fn state(&self) -> LeadershipState {
+        self.state.borrow().clone()
     }
 
-    /// Resolves once leadership is lost, with the reason.
+    /// Whether leadership still holds (as far as this process knows): leading or suspended.
+    pub fn is_leading(&self) -> bool {
+        !self.state.borrow().is_lost()
+    }
+
+    /// Whether leadership is suspended (connection lost, session still valid).
+    pub fn is_suspended(&self) -> bool {
+        matches!(*self.state.borrow(), LeadershipState::Suspended { .. })
+    }
+
+    /// Resolves once leadership is lost, with the reason; a suspension alone does not resolve
+    /// it.
     pub async fn lost(&mut self) -> String {
-        loop {
-            if let Some(reason) = self.lost.borrow_and_update().clone() {
-                return reason;
-            }
-            if self.lost.changed().await.is_err() {
-                return self
-                    .lost
-                    .borrow()
-                    .clone()
-                    .unwrap_or_else(|| "the election was dropped".to_owned());
-            }
+        let waited = self
+            .state
+            .wait_for(LeadershipState::is_lost)
+            .await
+            .map(|state| state.clone());
+        // The sender is gone: whatever it sent last.
+        let state = waited.unwrap_or_else(|_| self.state.borrow().clone());
+        match state {
+            LeadershipState::Lost { reason } => reason,
+            _ => "the election was dropped".to_owned(),
         }
     }
 
-    /// The loss signal as a watch: `None` while leading, `Some(reason)` once lost.
-    pub fn watch(&self) -> watch::Receiver<Option<String>> {
-        self.lost.clone()
+    /// Waits until leadership is not suspended: `Ok` once leading (at once when not
+    /// suspended), `Err(reason)` once lost. Await it before a leadership-sensitive action.
+    pub async fn active(&mut self) -> Result<(), String> {
+        let waited = self
+            .state
+            .wait_for(|state| !matches!(state, LeadershipState::Suspended { .. }))
+            .await
+            .map(|state| state.clone());
+        let state = waited.unwrap_or_else(|_| LeadershipState::Lost {
+            reason: "the election was dropped".to_owned(),
+        });
+        match state {
+            LeadershipState::Lost { reason } => Err(reason),
+            _ => Ok(()),
+        }
+    }
+
+    /// The state as a watch: [`LeadershipState::Leading`] and
+    /// [`LeadershipState::Suspended`] alternate until [`LeadershipState::Lost`].
+    pub fn watch(&self) -> watch::Receiver<LeadershipState> {
+        self.state.clone()
     }
 }
 

@@ -22,7 +22,9 @@ pub mod worker_store;
 pub mod zookeeper;
 
 pub use checkpoints::{CheckpointPointer, CheckpointPointerStore};
-pub use election::{LeaderElection, LeaderInfo, LeaderRetrieval, Leadership, wait_for_leader};
+pub use election::{
+    LeaderElection, LeaderInfo, LeaderRetrieval, Leadership, LeadershipState, wait_for_leader,
+};
 pub use error::HaError;
 pub use job_graphs::{JobGraphStore, StoredJobGraph};
 pub use services::{HaServices, cluster_id};

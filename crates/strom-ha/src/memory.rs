@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::HaError;
 use crate::checkpoints::{CheckpointPointer, CheckpointPointerStore, ids_to_remove};
-use crate::election::{LeaderElection, LeaderInfo, LeaderRetrieval, Leadership};
+use crate::election::{LeaderElection, LeaderInfo, LeaderRetrieval, Leadership, LeadershipState};
 use crate::job_graphs::{JobGraphStore, StoredJobGraph};
 
 /// Job graphs in memory.
@@ -126,7 +126,7 @@ impl CheckpointPointerStore for InMemoryCheckpointPointerStore {
 pub struct LocalElection {
     leader: Arc<watch::Sender<Option<LeaderInfo>>>,
     /// The loss signal of this contender's current leadership.
-    current: Mutex<Option<watch::Sender<Option<String>>>>,
+    current: Mutex<Option<watch::Sender<LeadershipState>>>,
 }
 
 impl LocalElection {
@@ -146,7 +146,9 @@ impl LocalElection {
 
     fn step_down(&self, reason: &str) {
         if let Some(lost) = self.current.lock().take() {
-            lost.send_replace(Some(reason.to_owned()));
+            lost.send_replace(LeadershipState::Lost {
+                reason: reason.to_owned(),
+            });
             self.leader.send_replace(None);
         }
     }
@@ -167,7 +169,7 @@ impl LeaderElection for LocalElection {
                     }
                 });
                 if granted {
-                    let (lost, lost_rx) = watch::channel(None);
+                    let (lost, lost_rx) = watch::channel(LeadershipState::Leading);
                     *self.current.lock() = Some(lost);
                     return Ok(Leadership::new(info.clone(), lost_rx));
                 }

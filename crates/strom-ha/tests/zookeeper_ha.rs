@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strom_config::Configuration;
-use strom_ha::{HaError, HaServices, LeaderInfo, StoreError, Worker, WorkerState, wait_for_leader};
+use strom_ha::{
+    HaError, HaServices, LeaderInfo, LeadershipState, StoreError, Worker, WorkerState,
+    wait_for_leader,
+};
 use strom_testkit::ZooKeeper;
 use tokio::time::timeout;
 
@@ -349,6 +352,7 @@ async fn services_work_again_after_a_zookeeper_restart() {
         .unwrap()
         .unwrap();
 
+    // Down for longer than the session timeout: suspended first, then lost.
     zookeeper.stop().unwrap();
     let reason = timeout(LIMIT, leadership.lost()).await.unwrap();
     assert!(reason.contains("session"), "{reason}");
@@ -386,6 +390,101 @@ async fn services_work_again_after_a_zookeeper_restart() {
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_is_suspended_and_resumed_across_a_zookeeper_restart() {
+    let mut zookeeper = ZooKeeper::start().unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let mut config = zookeeper_config(&zookeeper, storage.path(), "suspend");
+    // Long enough to outlive the restart (the server keeps the session across it).
+    config
+        .set("high-availability.zookeeper.client.session-timeout", "20 s")
+        .unwrap();
+    let ha = timeout(LIMIT, HaServices::from_config(&config))
+        .await
+        .unwrap()
+        .unwrap();
+    let follower = services(&zookeeper, storage.path(), "suspend").await;
+    ha.worker_store.advance_task_counter(7).await.unwrap();
+    let session = ha.zookeeper().unwrap().session_id().await.unwrap();
+    let info = LeaderInfo::new("host-1:6123", "http://host-1:8081");
+    let leadership = timeout(LIMIT, ha.election.campaign(&info))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut states = leadership.watch();
+    let mut leader = follower.retrieval.subscribe();
+    timeout(LIMIT, wait_for_leader(&mut leader, |seen| *seen == info))
+        .await
+        .unwrap()
+        .unwrap();
+
+    zookeeper.stop().unwrap();
+    let suspended = timeout(
+        LIMIT,
+        states.wait_for(|state| matches!(state, LeadershipState::Suspended { .. })),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    assert!(leadership.is_leading(), "suspended is still leading");
+    assert!(leadership.is_suspended(), "{suspended:?}");
+    // Store calls made while disconnected wait for the reconnection instead of failing.
+    let store = Arc::clone(&ha.worker_store);
+    let waiting_read = tokio::spawn(async move { store.task_counter().await });
+    let store = Arc::clone(&ha.worker_store);
+    let waiting_write = tokio::spawn(async move { store.advance_task_counter(9).await });
+    // The retrieval keeps publishing the last known leader.
+    assert_eq!(*leader.borrow(), Some(info.clone()));
+    zookeeper.restart().unwrap();
+
+    timeout(
+        LIMIT,
+        states.wait_for(|state| *state == LeadershipState::Leading),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut active = leadership.clone();
+    timeout(LIMIT, active.active()).await.unwrap().unwrap();
+    assert_eq!(
+        ha.zookeeper().unwrap().session_id().await,
+        Some(session),
+        "the same session"
+    );
+    assert_eq!(
+        timeout(LIMIT, waiting_read)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+        7
+    );
+    timeout(LIMIT, waiting_write)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ha.worker_store.task_counter().await.unwrap(), 9);
+    assert_eq!(*leader.borrow(), Some(info.clone()), "the same leader");
+    assert_eq!(*follower.retrieval.subscribe().borrow(), Some(info.clone()));
+
+    // Deleting the latch node still ends leadership after the resumption.
+    let client = zookeeper_client::Client::connect(&zookeeper.connect_string())
+        .await
+        .unwrap();
+    for child in client.list_children("/strom/suspend/leader").await.unwrap() {
+        client
+            .delete(&format!("/strom/suspend/leader/{child}"), None)
+            .await
+            .unwrap();
+    }
+    let mut lost = leadership.clone();
+    let reason = timeout(LIMIT, lost.lost()).await.unwrap();
+    assert!(reason.contains("deleted"), "{reason}");
+    assert!(!leadership.is_leading());
 }
 
 #[tokio::test]

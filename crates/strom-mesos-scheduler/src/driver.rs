@@ -729,8 +729,15 @@ impl Actor {
         }
     }
 
-    /// Explicit reconciliation of every known task; released ones are killed again.
+    /// Explicit reconciliation of every known task, repeated for those that stay silent; released
+    /// ones are killed again.
     async fn reconcile_known(&mut self) {
+        // Tasks that do not answer are asked again every LAUNCH_TIMEOUT (see housekeeping).
+        let now = Instant::now();
+        for tracked in self.workers.values_mut() {
+            tracked.task_state = None;
+            tracked.launched_at = Some(now);
+        }
         let tasks: Vec<ReconcileTask> = self
             .workers
             .iter()

@@ -104,6 +104,43 @@ impl ZooKeeper {
         self.spawn()
     }
 
+    /// The sessions holding ephemeral nodes and their nodes (the `dump` four-letter word), e.g.
+    /// `0x100005d2a410000` → `["/strom/c/leader/_c_..-latch-0000000000"]`.
+    pub fn ephemerals(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        let dump = four_letter_word(self.port, "dump")?;
+        let mut sessions = std::collections::BTreeMap::<String, Vec<String>>::new();
+        let mut current = None;
+        let listing = dump
+            .split_once("Sessions with Ephemerals")
+            .map_or("", |(_, rest)| rest);
+        for line in listing.lines().skip(1) {
+            let line = line.trim();
+            if let Some(session) = line.strip_suffix(':').filter(|s| s.starts_with("0x")) {
+                current = Some(session.to_owned());
+                sessions.entry(session.to_owned()).or_default();
+            } else if line.starts_with('/')
+                && let Some(session) = &current
+            {
+                sessions
+                    .entry(session.clone())
+                    .or_default()
+                    .push(line.to_owned());
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// The ids (`0x...`) of the sessions with a live connection to the server (`cons`).
+    pub fn connected_sessions(&self) -> Result<Vec<String>> {
+        let cons = four_letter_word(self.port, "cons")?;
+        Ok(cons
+            .split("sid=")
+            .skip(1)
+            .filter_map(|rest| rest.split([',', ')']).next())
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// The server's output so far (for failure messages).
     pub fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()

@@ -1,6 +1,7 @@
 //! High availability on the real Mesos and a real ZooKeeper: an application master killed with
 //! `kill -9` is restarted and takes its framework, TaskManagers and job back; a standby takes
-//! over from a killed leader.
+//! over from a killed leader; a ZooKeeper restart during a running job only suspends the
+//! leader.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,6 +22,15 @@ struct AppMaster {
 
 impl AppMaster {
     fn start(mesos: &Mesos, zookeeper: &ZooKeeper, storage: &std::path::Path) -> Self {
+        Self::start_with_session_timeout(mesos, zookeeper, storage, "4 s")
+    }
+
+    fn start_with_session_timeout(
+        mesos: &Mesos,
+        zookeeper: &ZooKeeper,
+        storage: &std::path::Path,
+        session_timeout: &str,
+    ) -> Self {
         let port = support::free_port();
         let child = support::strom()
             .arg("mesos-appmaster")
@@ -47,7 +57,9 @@ impl AppMaster {
                 "-Dhigh-availability.storageDir={}",
                 storage.display()
             ))
-            .arg("-Dhigh-availability.zookeeper.client.session-timeout=4 s")
+            .arg(format!(
+                "-Dhigh-availability.zookeeper.client.session-timeout={session_timeout}"
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -71,6 +83,24 @@ impl AppMaster {
             return None;
         }
         response.json().await.ok()
+    }
+
+    fn is_alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Where this (standby) application master redirects REST requests, once it does.
+    async fn redirect(&self) -> Option<String> {
+        let response = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .ok()?
+            .get(format!("{}/overview", self.rest))
+            .send()
+            .await
+            .ok()?;
+        (response.status() == 307)
+            .then(|| response.headers()["location"].to_str().unwrap().to_owned())
     }
 
     fn kill(&mut self) {
@@ -240,4 +270,101 @@ async fn a_standby_takes_over_from_a_killed_leader() {
     let state = mesos.state().await.unwrap();
     assert!(state["frameworks"].as_array().unwrap().is_empty());
     b.kill();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zookeeper_restart_during_a_running_job_loses_nothing() {
+    let mut zookeeper = ZooKeeper::start().unwrap();
+    let mesos = Mesos::start().unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    // The session outlives the restart (the server keeps it in its data folder).
+    let mut am = AppMaster::start_with_session_timeout(&mesos, &zookeeper, storage.path(), "20 s");
+    let framework = framework_id(&am).await;
+    let job = submit_unbounded(&am).await;
+    assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
+    // The leader's session and latch node (the only ephemeral node of the cluster).
+    let ephemerals = zookeeper.ephemerals().unwrap();
+    assert_eq!(ephemerals.len(), 1, "{ephemerals:?}");
+    let (session, latch) = ephemerals.into_iter().next().unwrap();
+
+    zookeeper.stop().unwrap();
+    // ZooKeeper stays down for a couple of seconds; meanwhile the leader keeps serving.
+    let outage = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < outage {
+        assert!(
+            am.is_alive(),
+            "the application master exited while ZooKeeper was down"
+        );
+        let overview = am.get("/overview").await;
+        assert!(
+            overview.is_some(),
+            "the leader stopped answering while ZooKeeper was down"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    zookeeper.restart().unwrap();
+
+    // The leader's session reconnects: the same session with the same latch node, no new
+    // campaign.
+    eventually(
+        Duration::from_secs(30),
+        "the leader's session to reconnect",
+        || async {
+            zookeeper
+                .connected_sessions()
+                .ok()
+                .filter(|sessions| sessions.contains(&session))
+        },
+    )
+    .await;
+    assert_eq!(
+        zookeeper.ephemerals().unwrap().get(&session),
+        Some(&latch),
+        "the same latch node"
+    );
+
+    // The same process still leads: subscribed with the same framework, the same job running.
+    eventually(
+        Duration::from_secs(60),
+        "the job to run after the restart",
+        || async {
+            am.get(&format!("/jobs/{job}"))
+                .await
+                .filter(|j| j["state"] == "RUNNING")
+        },
+    )
+    .await;
+    assert!(am.is_alive(), "the application master exited");
+    assert_eq!(framework_id(&am).await, framework, "the same framework id");
+    let jobs = am.get("/jobs").await.unwrap();
+    let ids: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [job.as_str()], "the same job, no other");
+    let state = mesos.state().await.unwrap();
+    assert_eq!(state["frameworks"].as_array().unwrap().len(), 1);
+    assert_eq!(running_tasks(&state), 2, "no duplicate TaskManagers");
+    let tms = am.get("/taskmanagers").await.unwrap();
+    let tm_ids: Vec<&str> = tms["taskmanagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(tm_ids, ["taskmanager-00001", "taskmanager-00002"]);
+
+    // The HA data is intact: a standby started now finds this leader and redirects to it.
+    let standby = AppMaster::start_with_session_timeout(&mesos, &zookeeper, storage.path(), "20 s");
+    let redirect = eventually(
+        Duration::from_secs(30),
+        "the standby to point at the leader",
+        || standby.redirect(),
+    )
+    .await;
+    assert_eq!(redirect, format!("{}/overview", am.rest));
+    assert!(am.is_alive(), "the application master exited");
+    assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
 }

@@ -1,6 +1,21 @@
 //! [`ZooKeeperConnection`]: one ZooKeeper session shared by the services of a cluster, replaced
 //! by a new session when the old one expired, plus the znode helpers the services share.
 //!
+//! # Connection loss
+//!
+//! A lost connection with the session still valid is not an error of the services: the client
+//! library reconnects by itself, and a request issued while disconnected is queued until the
+//! session is connected again or the session ends — which the library notices late (it may
+//! keep trying for more than a minute with the server down). [`ZooKeeperConnection::client`]
+//! waits for the reconnection up to the session timeout and then fails, and the helpers below
+//! ([`read`], [`write`], [`delete`], [`children`], [`create`]) run their request again after a
+//! connection loss once the session is back: every one of them is idempotent (`delete` may
+//! then report that the node did not exist when the first attempt had deleted it), each bounded by the session timeout in all. So a store call made while ZooKeeper is
+//! restarting waits for it — about the session timeout at most — rather than failing at once;
+//! it fails when the session ends meanwhile or does not come back in time. A request given up
+//! after the timeout may still reach the server later, when the session comes back: the
+//! outcome of a failed write is unknown, as after any connection loss.
+//!
 //! Every znode path is absolute and starts with the cluster's namespace
 //! (`<high-availability.zookeeper.path.root>/<cluster-id>`). Parent znodes are created on demand
 //! as container nodes, which the server removes once they are empty again; a create that races
@@ -86,31 +101,46 @@ impl ZooKeeperConnection {
             .map(|client| client.session_id().0)
     }
 
-    /// A client on a live session: waits for a reconnect while disconnected (up to the
-    /// connection timeout) and opens a new session once the old one expired.
+    /// A client on a live session: waits for a reconnect while disconnected (up to the session
+    /// timeout, then fails) and opens a new session once the old one ended.
     pub(crate) async fn client(&self) -> Result<zk::Client, HaError> {
+        let existing = {
+            let current = self.current.lock().await;
+            if self.closed.load(Ordering::Acquire) {
+                return Err(HaError::Closed);
+            }
+            current.clone()
+        };
+        // Wait without holding the lock, so that `close` and `kill_session` are not held up.
+        if let Some(client) = existing {
+            match until_connected(&client, self.settings.session_timeout).await {
+                Ok(()) => return Ok(client),
+                // A request on it would queue inside the client for as long as the client
+                // keeps trying, which is far longer than the session timeout.
+                Err(None) => {
+                    return Err(HaError::ZooKeeper {
+                        operation: "connect",
+                        path: self.settings.namespace.clone(),
+                        reason: format!(
+                            "disconnected from `{}`; the session did not reconnect within {:?}",
+                            self.settings.quorum, self.settings.session_timeout
+                        ),
+                    });
+                }
+                Err(Some(state)) => {
+                    tracing::info!(quorum = %self.settings.quorum, session = client.session_id().0, %state, "zookeeper session ended; opening a new one");
+                }
+            }
+        }
         let mut current = self.current.lock().await;
         if self.closed.load(Ordering::Acquire) {
             return Err(HaError::Closed);
         }
-        if let Some(client) = current.as_ref() {
-            let mut states = client.state_watcher();
-            let wait = tokio::time::timeout(self.settings.connection_timeout, async {
-                let mut state = states.peek_state();
-                while state == zk::SessionState::Disconnected {
-                    state = states.changed().await;
-                }
-                state
-            })
-            .await;
-            match wait {
-                Ok(state) if !state.is_terminated() => return Ok(client.clone()),
-                Ok(state) => {
-                    tracing::info!(quorum = %self.settings.quorum, %state, "zookeeper session ended; opening a new one");
-                }
-                // Still disconnected: hand it out anyway, the request reports connection loss.
-                Err(_) => return Ok(client.clone()),
-            }
+        // Another caller may have replaced the ended session meanwhile.
+        if let Some(client) = current.as_ref()
+            && !client.state().is_terminated()
+        {
+            return Ok(client.clone());
         }
         let client = self.open_session().await?;
         *current = Some(client.clone());
@@ -196,6 +226,63 @@ fn check_namespace(namespace: &str) -> Result<(), HaError> {
     }
 }
 
+/// Waits until `client`'s session is connected, at most `limit`: `Err(Some(state))` once the
+/// session ended, `Err(None)` when still disconnected after `limit`.
+pub(crate) async fn until_connected(
+    client: &zk::Client,
+    limit: Duration,
+) -> Result<(), Option<zk::SessionState>> {
+    let mut states = client.state_watcher();
+    let wait = tokio::time::timeout(limit, async {
+        let mut state = states.peek_state();
+        while state == zk::SessionState::Disconnected {
+            state = states.changed().await;
+        }
+        state
+    })
+    .await;
+    match wait {
+        Ok(state) if state.is_terminated() => Err(Some(state)),
+        Ok(_) => Ok(()),
+        Err(_) => Err(None),
+    }
+}
+
+/// Whether `err` says the connection broke with the request's outcome unknown (rather than a
+/// server's answer or the session's end).
+pub(crate) fn is_connection_loss(err: &zk::Error) -> bool {
+    matches!(err, zk::Error::ConnectionLoss | zk::Error::Custom(_))
+}
+
+/// Runs the idempotent `request`; after a connection loss waits for the session to reconnect
+/// and runs it again, for at most the session timeout in all.
+pub(crate) async fn retrying<T, F, Fut>(client: &zk::Client, mut request: F) -> Result<T, zk::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, zk::Error>>,
+{
+    let limit = client.session_timeout();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        // A request issued while disconnected queues inside the client, which keeps trying far
+        // longer than the session timeout: bound it.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let answer = tokio::time::timeout(left, request())
+            .await
+            .unwrap_or(Err(zk::Error::ConnectionLoss));
+        match answer {
+            Err(err) if is_connection_loss(&err) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() || until_connected(client, left).await.is_err() {
+                    return Err(err);
+                }
+                tracing::debug!(session = client.session_id().0, error = %err, "zookeeper reconnected; repeating the request");
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Maps a client error on `path`.
 pub(crate) fn zk_error(operation: &'static str, path: &str, err: zk::Error) -> HaError {
     HaError::ZooKeeper {
@@ -214,21 +301,49 @@ fn parent(path: &str) -> Option<&str> {
 }
 
 /// Creates `path`, creating missing parents as containers; returns the client's error
-/// (notably [`zk::Error::NodeExists`]) for the caller to handle.
+/// (notably [`zk::Error::NodeExists`]) for the caller to handle. Repeated after a connection
+/// loss (a repeated create that had gone through reports `NodeExists`), so not for sequential
+/// nodes: see [`create_sequential`].
 pub(crate) async fn create(
     client: &zk::Client,
     path: &str,
     data: &[u8],
     options: &zk::CreateOptions<'_>,
 ) -> Result<(zk::Stat, zk::CreateSequence), zk::Error> {
+    create_with(client, path, data, options, true).await
+}
+
+/// [`create`] for sequential nodes: never repeated after a connection loss, which would create
+/// a second node; the caller looks for the first one instead.
+pub(crate) async fn create_sequential(
+    client: &zk::Client,
+    path: &str,
+    data: &[u8],
+    options: &zk::CreateOptions<'_>,
+) -> Result<(zk::Stat, zk::CreateSequence), zk::Error> {
+    create_with(client, path, data, options, false).await
+}
+
+async fn create_with(
+    client: &zk::Client,
+    path: &str,
+    data: &[u8],
+    options: &zk::CreateOptions<'_>,
+    repeat: bool,
+) -> Result<(zk::Stat, zk::CreateSequence), zk::Error> {
     // Containers can vanish between creating a parent and the child: retry a few times.
     let mut attempts = 0;
     loop {
-        match client.create(path, data, options).await {
+        let created = if repeat {
+            retrying(client, || client.create(path, data, options)).await
+        } else {
+            client.create(path, data, options).await
+        };
+        match created {
             Err(zk::Error::NoNode) if attempts < 5 => {
                 attempts += 1;
                 if let Some(parent) = parent(path) {
-                    client.mkdir(parent, &DIRECTORY).await?;
+                    retrying(client, || client.mkdir(parent, &DIRECTORY)).await?;
                 }
             }
             other => return other,
@@ -241,7 +356,7 @@ pub(crate) async fn read(
     client: &zk::Client,
     path: &str,
 ) -> Result<Option<(Vec<u8>, zk::Stat)>, HaError> {
-    match client.get_data(path).await {
+    match retrying(client, || client.get_data(path)).await {
         Ok(found) => Ok(Some(found)),
         Err(zk::Error::NoNode) => Ok(None),
         Err(err) => Err(zk_error("read", path, err)),
@@ -251,7 +366,7 @@ pub(crate) async fn read(
 /// Writes `data` to `path`, creating it (and its parents) when missing.
 pub(crate) async fn write(client: &zk::Client, path: &str, data: &[u8]) -> Result<(), HaError> {
     loop {
-        match client.set_data(path, data, None).await {
+        match retrying(client, || client.set_data(path, data, None)).await {
             Ok(_) => return Ok(()),
             Err(zk::Error::NoNode) => {}
             Err(err) => return Err(zk_error("write", path, err)),
@@ -267,7 +382,7 @@ pub(crate) async fn write(client: &zk::Client, path: &str, data: &[u8]) -> Resul
 
 /// Deletes `path`; returns whether it existed.
 pub(crate) async fn delete(client: &zk::Client, path: &str) -> Result<bool, HaError> {
-    match client.delete(path, None).await {
+    match retrying(client, || client.delete(path, None)).await {
         Ok(()) => Ok(true),
         Err(zk::Error::NoNode) => Ok(false),
         Err(err) => Err(zk_error("delete", path, err)),
@@ -276,7 +391,7 @@ pub(crate) async fn delete(client: &zk::Client, path: &str) -> Result<bool, HaEr
 
 /// The children of `path` (sorted), or none when it does not exist.
 pub(crate) async fn children(client: &zk::Client, path: &str) -> Result<Vec<String>, HaError> {
-    match client.list_children(path).await {
+    match retrying(client, || client.list_children(path)).await {
         Ok(mut children) => {
             children.sort();
             Ok(children)
@@ -299,7 +414,7 @@ pub(crate) async fn delete_tree(client: &zk::Client, path: &str) -> Result<(), H
         index += 1;
     }
     for node in nodes.iter().rev() {
-        match client.delete(node, None).await {
+        match retrying(client, || client.delete(node, None)).await {
             Ok(()) | Err(zk::Error::NoNode) => {}
             Err(err) => return Err(zk_error("delete", node, err)),
         }

@@ -3,13 +3,26 @@
 //!
 //! A contender creates `_c_<contender-uuid>-latch-<sequence>` holding its [`LeaderInfo`] as
 //! JSON. The lowest sequence leads; every other contender watches only its predecessor (no herd
-//! effect) and looks again when that node goes. Leadership is lost when the session is
-//! disconnected, expires or is closed, or when the latch node is deleted; the [`Leadership`]
-//! reports it. Disconnection counts as loss (Curator's standard policy), because another
-//! contender may lead by the time the session is known to have survived. The caller then
-//! campaigns again: the old latch node is deleted first and a new session opened if needed.
+//! effect) and looks again when that node goes.
+//!
+//! The [`Leadership`] follows the session as Curator's connection states do:
+//!
+//! - connection lost, session still valid → [`LeadershipState::Suspended`]: the latch node is
+//!   ephemeral and stays while the session lives, so no other contender can lead meanwhile; but
+//!   the session may expire before the connection comes back, so the leader must not start
+//!   leadership-sensitive actions (its store writes wait for the reconnection anyway);
+//! - the same session connected again → [`LeadershipState::Leading`], without a new campaign
+//!   (the client library resumes only the same session: a reconnect either revalidates it or
+//!   reports it expired; the latch node watch is set again, so a node deleted meanwhile still
+//!   reports);
+//! - session expired, closed or failed authentication, latch node deleted, or disconnected for
+//!   longer than the negotiated session timeout (Curator's simulated expiry: the server may
+//!   have expired the session by then, and another contender may lead) →
+//!   [`LeadershipState::Lost`], terminal. The caller then campaigns again: the old latch node is
+//!   deleted first and a new session opened if needed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -19,7 +32,7 @@ use zookeeper_client as zk;
 
 use super::client::{self, ZooKeeperConnection, zk_error};
 use crate::HaError;
-use crate::election::{LeaderElection, LeaderInfo, Leadership};
+use crate::election::{LeaderElection, LeaderInfo, Leadership, LeadershipState};
 
 /// The suffix before a latch node's sequence number.
 const LATCH: &str = "latch-";
@@ -49,8 +62,8 @@ pub struct ZooKeeperElection {
 struct Candidacy {
     /// The latch node of the current candidacy.
     node: Option<String>,
-    /// The loss signal of the current leadership.
-    lost: Option<Arc<watch::Sender<Option<String>>>>,
+    /// The state of the current leadership.
+    lost: Option<Arc<watch::Sender<LeadershipState>>>,
     /// Watches the session and the latch node while leading.
     monitor: Option<JoinHandle<()>>,
 }
@@ -80,14 +93,7 @@ impl ZooKeeperElection {
             monitor.abort();
         }
         if let Some(lost) = state.lost.take() {
-            lost.send_if_modified(|current| {
-                if current.is_none() {
-                    *current = Some(reason.to_owned());
-                    true
-                } else {
-                    false
-                }
-            });
+            lose(&lost, reason);
         }
         state.node.take()
     }
@@ -126,10 +132,10 @@ impl ZooKeeperElection {
                 return self.lead(&client, info, &node).await;
             }
             let predecessor = format!("{}/{}", self.folder, latches[position - 1].1);
-            let (stat, watcher) = client
-                .check_and_watch_stat(&predecessor)
-                .await
-                .map_err(|err| zk_error("watch", &predecessor, err))?;
+            let (stat, watcher) =
+                client::retrying(&client, || client.check_and_watch_stat(&predecessor))
+                    .await
+                    .map_err(|err| zk_error("watch", &predecessor, err))?;
             if stat.is_none() {
                 continue;
             }
@@ -158,9 +164,10 @@ impl ZooKeeperElection {
     /// by the contender's id (Curator's protected mode).
     async fn create_latch(&self, prefix: &str, data: &[u8]) -> Result<String, HaError> {
         let client = self.connection.client().await?;
-        match client::create(&client, prefix, data, &client::EPHEMERAL_SEQUENTIAL).await {
+        match client::create_sequential(&client, prefix, data, &client::EPHEMERAL_SEQUENTIAL).await
+        {
             Ok((_, sequence)) => Ok(format!("{prefix}{sequence}")),
-            Err(zk::Error::ConnectionLoss) => {
+            Err(err) if client::is_connection_loss(&err) => {
                 let client = self.connection.client().await?;
                 let mine = format!("_c_{}-", self.contender);
                 let found = client::children(&client, &self.folder)
@@ -169,7 +176,7 @@ impl ZooKeeperElection {
                     .find(|child| child.starts_with(&mine));
                 found
                     .map(|child| format!("{}/{child}", self.folder))
-                    .ok_or_else(|| zk_error("create", prefix, zk::Error::ConnectionLoss))
+                    .ok_or_else(|| zk_error("create", prefix, err))
             }
             Err(err) => Err(zk_error("create", prefix, err)),
         }
@@ -182,9 +189,8 @@ impl ZooKeeperElection {
         info: &LeaderInfo,
         node: &str,
     ) -> Result<Leadership, HaError> {
-        let mut states = client.state_watcher();
-        let (stat, watcher) = client
-            .check_and_watch_stat(node)
+        let states = client.state_watcher();
+        let (stat, watcher) = client::retrying(client, || client.check_and_watch_stat(node))
             .await
             .map_err(|err| zk_error("watch", node, err))?;
         if stat.is_none() {
@@ -193,22 +199,14 @@ impl ZooKeeperElection {
                 reason: format!("latch node `{node}` disappeared while campaigning"),
             });
         }
-        let (lost, lost_rx) = watch::channel(None);
+        let (lost, lost_rx) = watch::channel(LeadershipState::Leading);
         let lost = Arc::new(lost);
         let signal = Arc::clone(&lost);
         let path = node.to_owned();
+        let session = client.session_id().0;
+        let session_timeout = client.session_timeout();
         let monitor = tokio::spawn(async move {
-            let reason = tokio::select! {
-                state = until_not_connected(&mut states) => format!("zookeeper session {state}"),
-                event = watcher.changed() => match event.event_type {
-                    zk::EventType::NodeDeleted => format!("latch node `{path}` was deleted"),
-                    zk::EventType::Session => format!("zookeeper session {}", event.session_state),
-                    other => format!("latch node `{path}` changed ({other:?})"),
-                },
-                () = signal.closed() => return,
-            };
-            tracing::warn!(node = %path, reason = %reason, "leadership lost");
-            signal.send_replace(Some(reason));
+            monitor(signal, states, watcher, path, session, session_timeout).await;
         });
         let mut state = self.state.lock();
         state.lost = Some(lost);
@@ -218,17 +216,81 @@ impl ZooKeeperElection {
     }
 }
 
+/// Signals the loss of leadership (once; later reasons are dropped).
+fn lose(signal: &watch::Sender<LeadershipState>, reason: &str) {
+    signal.send_if_modified(|current| {
+        if current.is_lost() {
+            false
+        } else {
+            *current = LeadershipState::Lost {
+                reason: reason.to_owned(),
+            };
+            true
+        }
+    });
+}
+
+/// Follows the leader's session and latch node: suspends on a disconnect, resumes when the
+/// same session is connected again, and reports the loss.
+async fn monitor(
+    signal: Arc<watch::Sender<LeadershipState>>,
+    mut states: zk::StateWatcher,
+    watcher: zk::OneshotWatcher,
+    path: String,
+    session: i64,
+    session_timeout: Duration,
+) {
+    let mut node_event = std::pin::pin!(watcher.changed());
+    let mut state = states.peek_state();
+    let reason = loop {
+        if state.is_terminated() {
+            break format!("zookeeper session {state}");
+        }
+        let connected = state != zk::SessionState::Disconnected;
+        let was_suspended = signal.send_if_modified(|current| match current {
+            LeadershipState::Suspended { .. } if connected => {
+                *current = LeadershipState::Leading;
+                true
+            }
+            LeadershipState::Leading if !connected => {
+                *current = LeadershipState::Suspended {
+                    reason: format!("zookeeper session {state}"),
+                };
+                true
+            }
+            _ => false,
+        });
+        if was_suspended && connected {
+            tracing::info!(node = %path, session, "zookeeper session reconnected; leadership resumed");
+        } else if was_suspended {
+            tracing::warn!(node = %path, session, timeout = ?session_timeout, "zookeeper connection lost; leadership suspended until the session reconnects");
+        }
+        // Disconnected for longer than the session timeout: the server may have expired the
+        // session and let another contender lead, so do not wait for the client to notice.
+        let expiry = async {
+            if connected {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(session_timeout).await;
+        };
+        tokio::select! {
+            next = states.changed() => state = next,
+            event = &mut node_event => break match event.event_type {
+                zk::EventType::NodeDeleted => format!("latch node `{path}` was deleted"),
+                zk::EventType::Session => format!("zookeeper session {}", event.session_state),
+                other => format!("latch node `{path}` changed ({other:?})"),
+            },
+            () = expiry => break format!("zookeeper disconnected for longer than the session timeout ({session_timeout:?})"),
+            () = signal.closed() => return,
+        }
+    };
+    tracing::warn!(node = %path, session, reason = %reason, "leadership lost");
+    lose(&signal, &reason);
+}
+
 async fn until_terminated(states: &mut zk::StateWatcher) -> zk::SessionState {
     let mut state = states.peek_state();
     while !state.is_terminated() {
-        state = states.changed().await;
-    }
-    state
-}
-
-async fn until_not_connected(states: &mut zk::StateWatcher) -> zk::SessionState {
-    let mut state = states.peek_state();
-    while state == zk::SessionState::SyncConnected {
         state = states.changed().await;
     }
     state

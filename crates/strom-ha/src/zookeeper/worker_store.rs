@@ -75,10 +75,14 @@ impl ZooKeeperWorkerStore {
             if parse_counter(&path, &bytes)? >= to {
                 return Ok(());
             }
-            match client
-                .set_data(&path, to.to_string().as_bytes(), Some(stat.version))
-                .await
-            {
+            // Repeated after a connection loss: a first attempt that went through makes the
+            // repetition fail with `BadVersion`, and the next round finds the counter advanced.
+            let data = to.to_string();
+            let set = client::retrying(&client, || {
+                client.set_data(&path, data.as_bytes(), Some(stat.version))
+            })
+            .await;
+            match set {
                 Ok(_) => return Ok(()),
                 // Someone else advanced (or removed) it meanwhile: look again.
                 Err(zk::Error::BadVersion | zk::Error::NoNode) => continue,
