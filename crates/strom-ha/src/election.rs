@@ -152,6 +152,15 @@ pub trait LeaderElection: Send + Sync {
     fn campaign<'a>(&'a self, info: &'a LeaderInfo) -> BoxFuture<'a, Result<Leadership, HaError>>;
     /// Gives up leadership or candidacy; the current [`Leadership`] reports the loss.
     fn resign(&self) -> BoxFuture<'_, Result<(), HaError>>;
+
+    /// Removes the candidacy of dead contenders that published `rest` as their REST URL, and
+    /// returns how many were removed. The caller must hold that endpoint (it has bound the REST
+    /// port of that address), which proves the previous holder dead, so a restarted master need
+    /// not wait for the dead one's ZooKeeper session to expire.
+    fn evict_stale<'a>(&'a self, rest: &'a str) -> BoxFuture<'a, Result<usize, HaError>> {
+        let _ = rest;
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// Follows who leads.

@@ -99,6 +99,10 @@ pub(crate) async fn appmaster(
     let webui_url = format!("http://{address}:{}", bound.rest_port);
     let rpc_port = bound.config.get(&options::JOBMANAGER_RPC_PORT);
     let info = LeaderInfo::new(format!("{address}:{rpc_port}"), webui_url.clone());
+    // This process holds the REST endpoint now: a leader that published it is dead.
+    if let Err(e) = ha.election.evict_stale(&webui_url).await {
+        tracing::warn!(error = %e, "cannot check for a dead leader on this endpoint");
+    }
     let follower = follow_leader(&ha, bound.gate().clone());
     if ha.mode() != "none" {
         eprintln!(

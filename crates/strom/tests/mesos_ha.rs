@@ -31,7 +31,33 @@ impl AppMaster {
         storage: &std::path::Path,
         session_timeout: &str,
     ) -> Self {
-        let port = support::free_port();
+        Self::start_on(
+            mesos,
+            zookeeper,
+            storage,
+            session_timeout,
+            support::free_port(),
+        )
+    }
+
+    /// A restart of `self` on the same REST port, as a supervisor restarts a master in place.
+    fn restart_in_place(
+        &self,
+        mesos: &Mesos,
+        zookeeper: &ZooKeeper,
+        storage: &std::path::Path,
+    ) -> Self {
+        let port = self.rest.rsplit(':').next().unwrap().parse().unwrap();
+        Self::start_on(mesos, zookeeper, storage, "4 s", port)
+    }
+
+    fn start_on(
+        mesos: &Mesos,
+        zookeeper: &ZooKeeper,
+        storage: &std::path::Path,
+        session_timeout: &str,
+        port: u16,
+    ) -> Self {
         let child = support::strom()
             .arg("mesos-appmaster")
             .arg(format!("-Dmesos.master={}", mesos.url.authority()))
@@ -177,7 +203,7 @@ async fn a_restarted_application_master_takes_everything_back() {
 
     first.kill();
     let restarted_at = Instant::now();
-    let second = AppMaster::start(&mesos, &zookeeper, storage.path());
+    let second = first.restart_in_place(&mesos, &zookeeper, storage.path());
     eventually(
         Duration::from_secs(60),
         "the recovered job to run",

@@ -301,6 +301,32 @@ impl LeaderElection for ZooKeeperElection {
         self.campaign_inner(info).boxed()
     }
 
+    fn evict_stale<'a>(&'a self, rest: &'a str) -> BoxFuture<'a, Result<usize, HaError>> {
+        async move {
+            let own = self.state.lock().node.clone();
+            let client = self.connection.client().await?;
+            let mut evicted = 0;
+            for child in client::children(&client, &self.folder).await? {
+                let path = format!("{}/{child}", self.folder);
+                if own.as_deref() == Some(path.as_str()) {
+                    continue;
+                }
+                let Some((data, _)) = client::read(&client, &path).await? else {
+                    continue;
+                };
+                let Ok(info) = serde_json::from_slice::<LeaderInfo>(&data) else {
+                    continue;
+                };
+                if info.rest == rest && client::delete(&client, &path).await? {
+                    tracing::warn!(node = %path, %rest, "removed the latch node of a dead leader on this endpoint");
+                    evicted += 1;
+                }
+            }
+            Ok(evicted)
+        }
+        .boxed()
+    }
+
     fn resign(&self) -> BoxFuture<'_, Result<(), HaError>> {
         async move {
             if let Some(node) = self.step_down("resigned") {
