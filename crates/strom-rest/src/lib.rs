@@ -6,6 +6,7 @@
 //! wrong methods and 500 for internal failures; request bodies are capped by
 //! `rest.server.max-content-length`. `/` serves the web UI, a single embedded page.
 
+mod auth;
 mod error;
 mod gate;
 mod handlers;
@@ -29,6 +30,10 @@ pub fn router(jobmanager: JobManagerHandle) -> Router {
     let limit = jobmanager
         .config()
         .get(&options::REST_SERVER_MAX_CONTENT_LENGTH);
+    let token = jobmanager
+        .config()
+        .get(&options::REST_AUTH_TOKEN)
+        .filter(|t| !t.is_empty());
     let api = Router::new()
         .route("/overview", get(handlers::overview))
         .route("/config", get(handlers::dashboard_config))
@@ -50,6 +55,10 @@ pub fn router(jobmanager: JobManagerHandle) -> Router {
         .nest("/v1", api)
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            token,
+            auth::require_token,
+        ))
         .with_state(jobmanager)
 }
 

@@ -53,9 +53,25 @@ async function refresh() {
       <td>${['FINISHED', 'FAILED', 'CANCELED'].includes(x.state) ? '' : `<button onclick="cancelJob('${x.jid}')">Cancel</button>`}</td></tr>`).join('');
   } catch (e) { document.getElementById('msg').textContent = 'cannot reach the JobManager: ' + e; }
 }
-async function cancelJob(id) { await fetch('/jobs/' + id + '?mode=cancel', {method: 'PATCH'}); refresh(); }
+// Mutating calls carry the REST auth token when the cluster asks for one (401).
+async function authorized(path, init) {
+  const headers = Object.assign({}, init.headers || {});
+  let token = sessionStorage.getItem('strom-token');
+  if (token) headers['authorization'] = 'Bearer ' + token;
+  let r = await fetch(path, Object.assign({}, init, {headers}));
+  if (r.status === 401) {
+    token = prompt('REST auth token (rest.auth.token)');
+    if (token) {
+      sessionStorage.setItem('strom-token', token);
+      headers['authorization'] = 'Bearer ' + token;
+      r = await fetch(path, Object.assign({}, init, {headers}));
+    }
+  }
+  return r;
+}
+async function cancelJob(id) { await authorized('/jobs/' + id + '?mode=cancel', {method: 'PATCH'}); refresh(); }
 async function submitJob() {
-  const r = await fetch('/jobs', {method: 'POST', headers: {'content-type': 'application/json'}, body: document.getElementById('graph').value});
+  const r = await authorized('/jobs', {method: 'POST', headers: {'content-type': 'application/json'}, body: document.getElementById('graph').value});
   const body = await r.json();
   document.getElementById('msg').textContent = r.ok ? 'submitted ' + body.jobid : body.errors.join('; ');
   refresh();

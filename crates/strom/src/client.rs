@@ -13,6 +13,7 @@ use crate::progress::{self, Progress};
 struct Rest {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl Rest {
@@ -36,10 +37,17 @@ impl Rest {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Self { base, http })
+        let token = config
+            .get(&options::REST_AUTH_TOKEN)
+            .filter(|t| !t.is_empty());
+        Ok(Self { base, http, token })
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
         let response = request
             .send()
             .await
@@ -79,7 +87,10 @@ pub(crate) async fn run(
     let mut job = load_job(&args.job)?;
     for flag in dynamic {
         let (key, value) = strom_config::parse_dynamic_flag(flag)?;
-        job.config.insert(key.to_owned(), value.to_owned());
+        // Client credentials such as `rest.auth.token` are not job options.
+        if !strom_config::is_sensitive(key) {
+            job.config.insert(key.to_owned(), value.to_owned());
+        }
     }
     let sinks = describe_sinks(&job);
     let rest = Rest::new(config, &args.cluster)?;

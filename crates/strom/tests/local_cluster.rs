@@ -251,3 +251,78 @@ async fn a_killed_taskmanager_fails_the_job_and_is_replaced() {
     .await;
     assert!(stop_cleanly(&mut cluster, &tms).await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rest_auth_token_guards_submission_and_cancel() {
+    let cluster = LocalCluster::start(1, &["-Drest.auth.token=s3cret"]);
+    eventually(Duration::from_secs(30), "rest api", || async {
+        cluster.get("/overview").await
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let graph = std::fs::read_to_string(support::workspace().join("examples/unbounded-count.json"))
+        .unwrap();
+    let anonymous = http
+        .post(format!("{}/jobs", cluster.rest))
+        .body(graph.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let body: Value = anonymous.json().await.unwrap();
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("rest.auth.token"),
+        "{body}"
+    );
+    let wrong = http
+        .post(format!("{}/jobs", cluster.rest))
+        .bearer_auth("guess")
+        .body(graph)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    // Reads stay open; the CLI sends the token from its configuration.
+    assert_eq!(
+        cluster.get("/jobs").await.unwrap()["jobs"],
+        serde_json::json!([])
+    );
+    let m = cluster.rest.trim_start_matches("http://").to_owned();
+    let run = support::run(
+        &[
+            "run",
+            "examples/unbounded-count.json",
+            "-m",
+            &m,
+            "--detached",
+            "-Drest.auth.token=s3cret",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let id = String::from_utf8(run.stdout).unwrap().trim().to_owned();
+    let config = cluster.get(&format!("/jobs/{id}/config")).await.unwrap();
+    assert!(
+        !config.to_string().contains("s3cret"),
+        "the token is not a job option: {config}"
+    );
+    let denied = support::run(&["cancel", &id, "-m", &m], Duration::from_secs(30));
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("401"));
+    let cancel = support::run(
+        &["cancel", &id, "-m", &m, "-Drest.auth.token=s3cret"],
+        Duration::from_secs(30),
+    );
+    assert!(
+        cancel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancel.stderr)
+    );
+}
