@@ -9,7 +9,12 @@
 //! long-lived connection whose loss is itself a signal (the TaskManager is gone); tonic would add
 //! protoc to the build and a second HTTP/2 stack for no gain. JSON keeps frames readable in a
 //! packet capture and lets newer peers add fields that older ones ignore.
+//!
+//! With `security.cluster.secret` set, the JobManager opens each connection with a fresh nonce
+//! and accepts only registrations that prove the secret for it ([`auth`]), so a stray process
+//! cannot register as a TaskManager and a captured registration cannot be replayed.
 
+pub mod auth;
 mod messages;
 mod transport;
 

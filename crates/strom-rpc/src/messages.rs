@@ -140,6 +140,9 @@ pub struct Registration {
     /// Free-form facts from the deployment (e.g. `mesos.task-id`, `mesos.agent-host`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Proof of the cluster secret for the connection's nonce ([`crate::auth`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// Where one output channel of a producer subtask delivers.
@@ -223,6 +226,11 @@ pub enum ToJobManager {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ToTaskManager {
+    /// First message on a connection: the nonce a registration must prove the secret for.
+    Hello {
+        /// Random, fresh per connection.
+        nonce: String,
+    },
     /// Registration accepted.
     Registered {
         /// The id the JobManager knows it by (its resource id).

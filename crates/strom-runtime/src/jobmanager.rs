@@ -113,7 +113,10 @@ impl JobManager {
             .await
             .map_err(RuntimeError::Driver)?;
         let (core_tx, commands) = mpsc::channel(1024);
-        tokio::spawn(crate::rpc_server::serve(listener, core_tx.clone()));
+        let secret = config
+            .get(&options::SECURITY_CLUSTER_SECRET)
+            .filter(|s| !s.is_empty());
+        tokio::spawn(crate::rpc_server::serve(listener, core_tx.clone(), secret));
         let pool = WorkerPool::new(PoolSettings {
             min_workers,
             slots_per_worker: config

@@ -20,7 +20,11 @@ const REGISTRATION_WAIT: Duration = Duration::from_secs(30);
 
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
-pub(crate) async fn serve(listener: TcpListener, core: mpsc::Sender<Command>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    core: mpsc::Sender<Command>,
+    secret: Option<String>,
+) {
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -31,9 +35,20 @@ pub(crate) async fn serve(listener: TcpListener, core: mpsc::Sender<Command>) {
             }
         };
         let core = core.clone();
+        let secret = secret.clone();
         tokio::spawn(async move {
             let (mut incoming, mut outgoing) =
                 strom_rpc::split::<ToJobManager, ToTaskManager>(socket);
+            let nonce = strom_rpc::auth::nonce();
+            if outgoing
+                .send(&ToTaskManager::Hello {
+                    nonce: nonce.clone(),
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
             let registration = match tokio::time::timeout(REGISTRATION_WAIT, incoming.next()).await
             {
                 Ok(Some(Ok(ToJobManager::Register(registration)))) => registration,
@@ -53,6 +68,17 @@ pub(crate) async fn serve(listener: TcpListener, core: mpsc::Sender<Command>) {
                     return;
                 }
             };
+            if let Some(secret) = &secret {
+                let proven = registration.proof.as_deref().is_some_and(|proof| {
+                    strom_rpc::auth::verify(secret, &nonce, &registration.resource_id, proof)
+                });
+                if !proven {
+                    warn!(%peer, taskmanager = %registration.resource_id, "registration without a valid cluster secret proof; rejected");
+                    let reason = "authentication failed: the registration does not prove the cluster secret (security.cluster.secret)".to_owned();
+                    let _ = outgoing.send(&ToTaskManager::Rejected { reason }).await;
+                    return;
+                }
+            }
             let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
             let id = registration.resource_id.clone();
             info!(taskmanager = %id, %peer, slots = registration.slots, "taskmanager connected");

@@ -214,6 +214,7 @@ mod tests {
             hardware: Hardware::default(),
             pid: 1,
             labels: Default::default(),
+            proof: None,
         }
     }
 

@@ -46,6 +46,8 @@ pub struct TaskManagerSettings {
     /// The current leader's RPC address (`host:port`) from leader retrieval (high
     /// availability); `jobmanager` is used when absent.
     pub leader: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// `security.cluster.secret`: proves to the JobManager that this TaskManager belongs.
+    pub cluster_secret: Option<String>,
 }
 
 impl TaskManagerSettings {
@@ -78,6 +80,9 @@ impl TaskManagerSettings {
             labels: BTreeMap::new(),
             exit_with_parent: false,
             leader: None,
+            cluster_secret: config
+                .get(&options::SECURITY_CLUSTER_SECRET)
+                .filter(|s| !s.is_empty()),
         }
     }
 }
@@ -202,6 +207,25 @@ async fn session(
     parent: u32,
 ) -> Result<(), TaskManagerError> {
     let (mut incoming, mut outgoing) = strom_rpc::split::<ToTaskManager, ToJobManager>(socket);
+    let lost = |e: strom_rpc::RpcError| TaskManagerError::JobManagerLost(e.to_string());
+    let nonce = match tokio::time::timeout(Duration::from_secs(30), incoming.next()).await {
+        Ok(Some(Ok(ToTaskManager::Hello { nonce }))) => nonce,
+        Ok(Some(Ok(other))) => {
+            return Err(TaskManagerError::JobManagerLost(format!(
+                "expected a hello, got {other:?}"
+            )));
+        }
+        Ok(Some(Err(e))) => return Err(lost(e)),
+        Ok(None) | Err(_) => {
+            return Err(TaskManagerError::JobManagerLost(
+                "no hello from the jobmanager".into(),
+            ));
+        }
+    };
+    let proof = settings
+        .cluster_secret
+        .as_deref()
+        .map(|secret| strom_rpc::auth::proof(secret, &nonce, &settings.resource_id));
     let registration = Registration {
         protocol_version: PROTOCOL_VERSION,
         resource_id: settings.resource_id.clone(),
@@ -212,8 +236,8 @@ async fn session(
         hardware: hardware(),
         pid: std::process::id(),
         labels: settings.labels.clone(),
+        proof,
     };
-    let lost = |e: strom_rpc::RpcError| TaskManagerError::JobManagerLost(e.to_string());
     outgoing
         .send(&ToJobManager::Register(registration))
         .await

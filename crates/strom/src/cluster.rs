@@ -63,7 +63,15 @@ pub(crate) struct Bound {
 
 /// Binds the RPC and REST endpoints and writes the TaskManagers' configuration file (the
 /// effective configuration with the bound ports, without the framework's own secrets).
-pub(crate) async fn bind(mut config: Configuration) -> anyhow::Result<Bound> {
+pub(crate) async fn bind(mut config: Configuration, own_secret: bool) -> anyhow::Result<Bound> {
+    // A cluster that ships its configuration to its TaskManagers also ships them a secret of
+    // its own, so that no stray process can register as a TaskManager.
+    if own_secret && config.get(&options::SECURITY_CLUSTER_SECRET).is_none() {
+        config.set(
+            options::SECURITY_CLUSTER_SECRET.key(),
+            &strom_rpc::auth::nonce(),
+        )?;
+    }
     let rpc = JobManager::bind(&config).await?;
     let rpc_port = rpc.local_addr()?.port();
     config.set_option(&options::JOBMANAGER_RPC_PORT, rpc_port);
@@ -90,7 +98,7 @@ pub(crate) async fn bind(mut config: Configuration) -> anyhow::Result<Bound> {
             for_taskmanagers.set(key, value)?;
         }
     }
-    std::fs::write(&config_file, for_taskmanagers.to_yaml())
+    write_private(&config_file, for_taskmanagers.to_yaml().as_bytes())
         .with_context(|| format!("cannot write {}", config_file.display()))?;
     let gate = RestGate::default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -118,6 +126,19 @@ pub(crate) async fn bind(mut config: Configuration) -> anyhow::Result<Bound> {
         rpc,
         rest,
     })
+}
+
+/// Writes a file only its owner can read (it holds the cluster secret).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
 }
 
 impl Bound {
@@ -158,8 +179,9 @@ async fn start_local_cluster(
     config: Configuration,
     min_workers: usize,
     child_log: Option<&str>,
+    own_secret: bool,
 ) -> anyhow::Result<Cluster> {
-    let bound = bind(config).await?;
+    let bound = bind(config, own_secret).await?;
     let executable = match bound.config.get(&options::TASKMANAGER_EXECUTABLE) {
         Some(path) => PathBuf::from(path),
         None => std::env::current_exe().context("cannot locate the strom binary")?,
@@ -218,7 +240,8 @@ pub(crate) async fn local(mut config: Configuration, args: LocalArgs) -> anyhow:
         None => None,
     };
     let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
-    let cluster = start_local_cluster(config, taskmanagers, job.as_ref().map(|_| "warn")).await?;
+    let cluster =
+        start_local_cluster(config, taskmanagers, job.as_ref().map(|_| "warn"), true).await?;
     eprintln!(
         "strom local cluster: {taskmanagers} TaskManager(s), web UI and REST API at http://127.0.0.1:{}",
         cluster.rest_port
@@ -304,7 +327,8 @@ pub(crate) fn describe_sinks(job: &JobGraph) -> Vec<String> {
 /// `strom jobmanager`.
 pub(crate) async fn jobmanager(config: Configuration) -> anyhow::Result<ExitCode> {
     let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
-    let cluster = start_local_cluster(config, taskmanagers, None).await?;
+    // TaskManagers started by hand must be given the same secret, so none is invented here.
+    let cluster = start_local_cluster(config, taskmanagers, None, false).await?;
     tracing::info!(rest_port = cluster.rest_port, rpc = %cluster.jobmanager.rpc_address(), "jobmanager running");
     wait_for_signal().await;
     cluster.stop().await;

@@ -94,7 +94,15 @@ pub(crate) async fn appmaster(
     let ha = HaServices::from_config(&config)
         .await
         .context("cannot start the high-availability services")?;
-    let bound = cluster::bind(config).await?;
+    // A generated secret would differ between masters, so with high availability the secret must
+    // be configured for TaskManagers to register with every leader.
+    let own_secret = ha.mode() == "none";
+    if !own_secret && config.get(&options::SECURITY_CLUSTER_SECRET).is_none() {
+        tracing::warn!(
+            "set `security.cluster.secret` so that only this cluster's TaskManagers can register"
+        );
+    }
+    let bound = cluster::bind(config, own_secret).await?;
     let address = bound.config.get(&options::JOBMANAGER_RPC_ADDRESS);
     let webui_url = format!("http://{address}:{}", bound.rest_port);
     let rpc_port = bound.config.get(&options::JOBMANAGER_RPC_PORT);

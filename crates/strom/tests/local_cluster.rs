@@ -326,3 +326,47 @@ async fn the_rest_auth_token_guards_submission_and_cancel() {
         String::from_utf8_lossy(&cancel.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stray_taskmanager_cannot_register() {
+    let cluster = LocalCluster::start(1, &[]);
+    eventually(Duration::from_secs(30), "1 taskmanager", || async {
+        cluster
+            .get("/overview")
+            .await
+            .filter(|o| o["taskmanagers"] == 1)
+    })
+    .await;
+    let config = cluster.get("/jobmanager/config").await.unwrap();
+    let entry = |key: &str| {
+        config
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == key)
+            .map(|e| e["value"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        entry("security.cluster.secret").as_deref(),
+        Some("******"),
+        "a generated secret, masked"
+    );
+    let port = entry("jobmanager.rpc.port").unwrap();
+    for extra in [None, Some("-Dsecurity.cluster.secret=guessed")] {
+        let mut args = vec![
+            "taskmanager".to_owned(),
+            "-Djobmanager.rpc.address=127.0.0.1".to_owned(),
+            format!("-Djobmanager.rpc.port={port}"),
+            "-Dtaskmanager.resource-id=intruder".to_owned(),
+        ];
+        args.extend(extra.map(str::to_owned));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = support::run(&args, Duration::from_secs(30));
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("authentication failed"), "{stderr}");
+    }
+    let tms = cluster.get("/taskmanagers").await.unwrap();
+    assert_eq!(tms["taskmanagers"].as_array().unwrap().len(), 1);
+    assert!(tms.to_string().contains("taskmanager-local-"), "{tms}");
+}

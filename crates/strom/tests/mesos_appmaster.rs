@@ -59,7 +59,9 @@ fn read_counts(out: &std::path::Path) -> BTreeMap<String, u64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn session_cluster_on_mesos() {
-    let mesos = Mesos::start_with(2, &[]).unwrap();
+    // One agent: agents of the local Mesos share one address and port range, so TaskManagers on
+    // two of them could be offered the same port.
+    let mesos = Mesos::start().unwrap();
     let mut am = AppMaster::start(
         "mesos-appmaster",
         mesos.url.authority(),
@@ -72,7 +74,7 @@ async fn session_cluster_on_mesos() {
     );
     // One framework, offers seen and declined, no task while idle.
     let framework_id = eventually(
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         "the framework to subscribe",
         || async {
             let mesos_view = am.get("/mesos").await?;
@@ -139,7 +141,7 @@ async fn session_cluster_on_mesos() {
             &m,
             "--detached",
         ],
-        Duration::from_secs(30),
+        Duration::from_secs(60),
     );
     assert!(
         unbounded.status.success(),
@@ -151,7 +153,7 @@ async fn session_cluster_on_mesos() {
         .trim()
         .to_owned();
     eventually(
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         "the unbounded job to run",
         || async {
             am.get(&format!("/jobs/{id}"))
@@ -171,7 +173,7 @@ async fn session_cluster_on_mesos() {
             .success()
     );
     mesos
-        .wait_state("the killed task to end", Duration::from_secs(30), |state| {
+        .wait_state("the killed task to end", Duration::from_secs(60), |state| {
             state["completed_frameworks"].as_array().is_some()
                 && state["frameworks"][0]["completed_tasks"]
                     .as_array()
@@ -194,8 +196,9 @@ async fn session_cluster_on_mesos() {
     )
     .await;
     assert!(
-        tms.iter().any(|tm| tm["id"] == "taskmanager-00003"),
-        "{tms:?}"
+        tms.iter()
+            .any(|tm| tm["id"].as_str().unwrap() > "taskmanager-00002"),
+        "a new task was launched: {tms:?}"
     );
     let job = eventually(Duration::from_secs(60), "the job to run again", || async {
         am.get(&format!("/jobs/{id}"))
@@ -213,7 +216,7 @@ async fn session_cluster_on_mesos() {
 
     // SIGTERM: TEARDOWN, no framework and no task left.
     am.terminate();
-    assert!(am.wait_exit(Duration::from_secs(30)).await.success());
+    assert!(am.wait_exit(Duration::from_secs(60)).await.success());
     let state = mesos.state().await.unwrap();
     assert!(
         state["frameworks"].as_array().unwrap().is_empty(),
