@@ -8,147 +8,91 @@
 #[path = "support/lib.rs"]
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use strom_testkit::{Mesos, ZooKeeper};
-use support::eventually;
+use support::{AppMaster, eventually};
 
-struct AppMaster {
-    child: Child,
-    rest: String,
+fn start(mesos: &Mesos, zookeeper: &ZooKeeper, storage: &Path) -> AppMaster {
+    start_with_session_timeout(mesos, zookeeper, storage, "4 s")
 }
 
-impl AppMaster {
-    fn start(mesos: &Mesos, zookeeper: &ZooKeeper, storage: &std::path::Path) -> Self {
-        Self::start_with_session_timeout(mesos, zookeeper, storage, "4 s")
-    }
-
-    fn start_with_session_timeout(
-        mesos: &Mesos,
-        zookeeper: &ZooKeeper,
-        storage: &std::path::Path,
-        session_timeout: &str,
-    ) -> Self {
-        Self::start_on(
-            mesos,
-            zookeeper,
-            storage,
-            session_timeout,
-            support::free_port(),
-        )
-    }
-
-    /// A restart of `self` on the same REST port, as a supervisor restarts a master in place.
-    fn restart_in_place(
-        &self,
-        mesos: &Mesos,
-        zookeeper: &ZooKeeper,
-        storage: &std::path::Path,
-    ) -> Self {
-        let port = self.rest.rsplit(':').next().unwrap().parse().unwrap();
-        Self::start_on(mesos, zookeeper, storage, "4 s", port)
-    }
-
-    fn start_on(
-        mesos: &Mesos,
-        zookeeper: &ZooKeeper,
-        storage: &std::path::Path,
-        session_timeout: &str,
-        port: u16,
-    ) -> Self {
-        let child = support::strom()
-            .arg("mesos-appmaster")
-            .arg(format!("-Dmesos.master={}", mesos.url.authority()))
-            .args([
-                "-Djobmanager.rpc.address=127.0.0.1",
-                "-Djobmanager.rpc.port=0",
-                "-Dtaskmanager.numberOfTaskSlots=2",
-            ])
-            .args([
-                "-Dmesos.resourcemanager.tasks.cpus=1",
-                "-Dtaskmanager.memory.process.size=256m",
-            ])
-            .arg(format!("-Drest.port={port}"))
-            .args([
-                "-Dhigh-availability.type=zookeeper",
-                "-Dhigh-availability.cluster-id=ha-test",
-            ])
-            .arg(format!(
-                "-Dhigh-availability.zookeeper.quorum={}",
-                zookeeper.connect_string()
-            ))
-            .arg(format!(
-                "-Dhigh-availability.storageDir={}",
-                storage.display()
-            ))
-            .arg(format!(
-                "-Dhigh-availability.zookeeper.client.session-timeout={session_timeout}"
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            rest: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Option<Value> {
-        let response = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .ok()?
-            .get(format!("{}{path}", self.rest))
-            .send()
-            .await
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        response.json().await.ok()
-    }
-
-    fn is_alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Where this (standby) application master redirects REST requests, once it does.
-    async fn redirect(&self) -> Option<String> {
-        let response = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .ok()?
-            .get(format!("{}/overview", self.rest))
-            .send()
-            .await
-            .ok()?;
-        (response.status() == 307)
-            .then(|| response.headers()["location"].to_str().unwrap().to_owned())
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_with_session_timeout(
+    mesos: &Mesos,
+    zookeeper: &ZooKeeper,
+    storage: &Path,
+    session_timeout: &str,
+) -> AppMaster {
+    start_on(
+        mesos,
+        zookeeper,
+        storage,
+        session_timeout,
+        support::free_port(),
+    )
 }
 
-impl Drop for AppMaster {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A restart of `am` on the same REST port, as a supervisor restarts a master in place.
+fn restart_in_place(
+    am: &AppMaster,
+    mesos: &Mesos,
+    zookeeper: &ZooKeeper,
+    storage: &Path,
+) -> AppMaster {
+    let port = am.rest.rsplit(':').next().unwrap().parse().unwrap();
+    start_on(mesos, zookeeper, storage, "4 s", port)
+}
+
+/// An application master with ZooKeeper high availability.
+fn start_on(
+    mesos: &Mesos,
+    zookeeper: &ZooKeeper,
+    storage: &Path,
+    session_timeout: &str,
+    port: u16,
+) -> AppMaster {
+    let quorum = format!(
+        "-Dhigh-availability.zookeeper.quorum={}",
+        zookeeper.connect_string()
+    );
+    let storage = format!("-Dhigh-availability.storageDir={}", storage.display());
+    let timeout = format!("-Dhigh-availability.zookeeper.client.session-timeout={session_timeout}");
+    AppMaster::start_on(
+        "mesos-appmaster",
+        mesos.url.authority(),
+        port,
+        &[
+            "-Dhigh-availability.type=zookeeper",
+            "-Dhigh-availability.cluster-id=ha-test",
+            &quorum,
+            &storage,
+            &timeout,
+        ],
+    )
+}
+
+fn is_alive(am: &mut AppMaster) -> bool {
+    am.child.try_wait().unwrap().is_none()
+}
+
+/// Where a (standby) application master redirects REST requests, once it does.
+async fn redirect(am: &AppMaster) -> Option<String> {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .ok()?
+        .get(format!("{}/overview", am.rest))
+        .send()
+        .await
+        .ok()?;
+    (response.status() == 307).then(|| response.headers()["location"].to_str().unwrap().to_owned())
 }
 
 fn running_tasks(state: &Value) -> usize {
-    state["frameworks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
-        .filter(|t| t["state"] == "TASK_RUNNING")
-        .count()
+    support::running_tasks(state).len()
 }
 
 async fn submit_unbounded(am: &AppMaster) -> String {
@@ -179,16 +123,7 @@ async fn submit_unbounded(am: &AppMaster) -> String {
 }
 
 async fn framework_id(am: &AppMaster) -> String {
-    eventually(
-        Duration::from_secs(30),
-        "a subscribed framework",
-        || async {
-            let view = am.get("/mesos").await?;
-            (view["connection"] == "subscribed")
-                .then(|| view["framework-id"].as_str().unwrap().to_owned())
-        },
-    )
-    .await
+    am.framework_id().await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,14 +131,14 @@ async fn a_restarted_application_master_takes_everything_back() {
     let zookeeper = ZooKeeper::start().unwrap();
     let mesos = Mesos::start().unwrap();
     let storage = tempfile::tempdir().unwrap();
-    let mut first = AppMaster::start(&mesos, &zookeeper, storage.path());
+    let mut first = start(&mesos, &zookeeper, storage.path());
     let framework = framework_id(&first).await;
     let job = submit_unbounded(&first).await;
     assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
 
     first.kill();
     let restarted_at = Instant::now();
-    let second = first.restart_in_place(&mesos, &zookeeper, storage.path());
+    let second = restart_in_place(&first, &mesos, &zookeeper, storage.path());
     eventually(
         Duration::from_secs(60),
         "the recovered job to run",
@@ -247,9 +182,9 @@ async fn a_standby_takes_over_from_a_killed_leader() {
     let zookeeper = ZooKeeper::start().unwrap();
     let mesos = Mesos::start().unwrap();
     let storage = tempfile::tempdir().unwrap();
-    let mut a = AppMaster::start(&mesos, &zookeeper, storage.path());
+    let mut a = start(&mesos, &zookeeper, storage.path());
     let framework = framework_id(&a).await;
-    let mut b = AppMaster::start(&mesos, &zookeeper, storage.path());
+    let mut b = start(&mesos, &zookeeper, storage.path());
     // The standby redirects to the leader.
     let redirect = eventually(
         Duration::from_secs(30),
@@ -304,7 +239,7 @@ async fn zookeeper_restart_during_a_running_job_loses_nothing() {
     let mesos = Mesos::start().unwrap();
     let storage = tempfile::tempdir().unwrap();
     // The session outlives the restart (the server keeps it in its data folder).
-    let mut am = AppMaster::start_with_session_timeout(&mesos, &zookeeper, storage.path(), "20 s");
+    let mut am = start_with_session_timeout(&mesos, &zookeeper, storage.path(), "20 s");
     let framework = framework_id(&am).await;
     let job = submit_unbounded(&am).await;
     assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
@@ -318,7 +253,7 @@ async fn zookeeper_restart_during_a_running_job_loses_nothing() {
     let outage = Instant::now() + Duration::from_secs(2);
     while Instant::now() < outage {
         assert!(
-            am.is_alive(),
+            is_alive(&mut am),
             "the application master exited while ZooKeeper was down"
         );
         let overview = am.get("/overview").await;
@@ -360,7 +295,7 @@ async fn zookeeper_restart_during_a_running_job_loses_nothing() {
         },
     )
     .await;
-    assert!(am.is_alive(), "the application master exited");
+    assert!(is_alive(&mut am), "the application master exited");
     assert_eq!(framework_id(&am).await, framework, "the same framework id");
     let jobs = am.get("/jobs").await.unwrap();
     let ids: Vec<&str> = jobs["jobs"]
@@ -383,14 +318,14 @@ async fn zookeeper_restart_during_a_running_job_loses_nothing() {
     assert_eq!(tm_ids, ["taskmanager-00001", "taskmanager-00002"]);
 
     // The HA data is intact: a standby started now finds this leader and redirects to it.
-    let standby = AppMaster::start_with_session_timeout(&mesos, &zookeeper, storage.path(), "20 s");
+    let standby = start_with_session_timeout(&mesos, &zookeeper, storage.path(), "20 s");
     let redirect = eventually(
         Duration::from_secs(30),
         "the standby to point at the leader",
-        || standby.redirect(),
+        || redirect(&standby),
     )
     .await;
     assert_eq!(redirect, format!("{}/overview", am.rest));
-    assert!(am.is_alive(), "the application master exited");
+    assert!(is_alive(&mut am), "the application master exited");
     assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
 }

@@ -146,7 +146,11 @@ impl AppMaster {
     /// Starts `subcommand` against the Mesos master at `master` (`host:port`) with 2-slot,
     /// 1-cpu, 256 MiB TaskManagers, an ephemeral RPC port, and `extra` flags.
     pub fn start(subcommand: &str, master: &str, extra: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on(subcommand, master, free_port(), extra)
+    }
+
+    /// [`AppMaster::start`] with a given REST port.
+    pub fn start_on(subcommand: &str, master: &str, port: u16, extra: &[&str]) -> Self {
         let child = strom()
             .arg(subcommand)
             .arg(format!("-Dmesos.master={master}"))
