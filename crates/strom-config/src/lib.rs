@@ -36,7 +36,9 @@ pub use configuration::Configuration;
 pub use docs::render_docs_markdown;
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, Origin, ParseError};
-pub use loader::{CONFIG_FILE_NAMES, LoadOptions, Loaded, MAX_FILE_SIZE, load, parse_dynamic_flag};
+pub use loader::{
+    CONFIG_FILE_NAMES, LoadOptions, Loaded, MAX_FILE_SIZE, load, load_bytes, parse_dynamic_flag,
+};
 pub use mask::{HIDDEN_CONTENT, is_sensitive};
 pub use memory::MemorySize;
 pub use option::{ConfigOption, OptionSpec, OptionValue};

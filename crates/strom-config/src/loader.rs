@@ -134,6 +134,28 @@ fn read_file(path: &Path) -> Result<Vec<yaml::FlatEntry>, ConfigError> {
             limit: MAX_FILE_SIZE,
         });
     }
+    parse_bytes(path, bytes)
+}
+
+/// Parses configuration file contents as [`load`] would read them from `path` (without `-D`
+/// overrides); `path` only names the origin in errors. Used by the fuzz targets.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>) -> Result<Loaded, ConfigError> {
+    let origin = Origin::File(path.to_owned());
+    let mut config = Configuration::new();
+    let mut warnings = Vec::new();
+    for (key, value) in parse_bytes(path, bytes)? {
+        if let Some(value) = value {
+            warnings.extend(config.set_from(&key, &value, Some(&origin))?);
+        }
+    }
+    Ok(Loaded {
+        config,
+        warnings,
+        source: Some(path.to_owned()),
+    })
+}
+
+fn parse_bytes(path: &Path, bytes: Vec<u8>) -> Result<Vec<yaml::FlatEntry>, ConfigError> {
     let text = String::from_utf8(bytes).map_err(|err| {
         let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|b| **b == b'\n').count() as u64 + 1;

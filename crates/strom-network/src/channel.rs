@@ -56,6 +56,7 @@ impl OutputChannel {
         let _ = socket.set_nodelay(true);
         let mut frames = Framed::new(socket, codec());
         let handshake = Handshake {
+            producer: target.producer,
             consumer: target.consumer,
             gate: target.gate,
             channel: target.channel,

@@ -68,6 +68,8 @@ pub enum NetworkError {
 /// The first frame of a connection: who the batches are for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Handshake {
+    #[serde(default)]
+    pub(crate) producer: Option<ExecutionId>,
     pub(crate) consumer: ExecutionId,
     pub(crate) gate: u32,
     pub(crate) channel: u32,

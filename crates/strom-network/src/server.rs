@@ -245,7 +245,14 @@ async fn serve_connection(
                 peer: peer.clone(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
-                    format!("channel {channel} of gate {gate} closed before end of stream"),
+                    match handshake.producer {
+                        Some(producer) => format!(
+                            "input from {producer} (gate {gate}, channel {channel}) closed before end of stream"
+                        ),
+                        None => {
+                            format!("channel {channel} of gate {gate} closed before end of stream")
+                        }
+                    },
                 ),
             }),
         };

@@ -45,6 +45,7 @@ async fn remote_and_local_channels_deliver_everything_then_end() {
         consumer,
         gate: 0,
         channel,
+        producer: None,
     };
     let mut gate = consumer_side.register(consumer, vec![2], 2);
     let remote = {
@@ -105,6 +106,7 @@ async fn a_stalled_consumer_stops_the_producer() {
         consumer,
         gate: 0,
         channel: 0,
+        producer: None,
     };
     let producer = {
         let sent = Arc::clone(&sent);
@@ -156,6 +158,7 @@ async fn a_producer_that_dies_mid_stream_is_an_error_not_an_end() {
         consumer,
         gate: 0,
         channel: 0,
+        producer: None,
     };
     let mut out = OutputChannel::connect(&producer_side, &target)
         .await
@@ -188,6 +191,7 @@ async fn unknown_consumers_are_rejected_after_the_wait() {
         consumer: execution(9),
         gate: 0,
         channel: 0,
+        producer: None,
     };
     let err = OutputChannel::connect(&producer_side, &target)
         .await

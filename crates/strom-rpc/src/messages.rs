@@ -22,6 +22,25 @@ pub struct ExecutionId {
     pub attempt: u32,
 }
 
+impl std::str::FromStr for ExecutionId {
+    type Err = String;
+
+    /// Parses the [`fmt::Display`] form `<job>/v<vertex>/<subtask>#<attempt>`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad =
+            || format!("invalid execution id `{s}`: expected <job>/v<vertex>/<subtask>#<attempt>");
+        let (job, rest) = s.split_once("/v").ok_or_else(bad)?;
+        let (vertex, rest) = rest.split_once('/').ok_or_else(bad)?;
+        let (subtask, attempt) = rest.split_once('#').ok_or_else(bad)?;
+        Ok(Self {
+            job: job.parse().map_err(|_| bad())?,
+            vertex: vertex.parse().map_err(|_| bad())?,
+            subtask: subtask.parse().map_err(|_| bad())?,
+            attempt: attempt.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 impl fmt::Display for ExecutionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -156,6 +175,9 @@ pub struct ChannelTarget {
     pub gate: u32,
     /// Which channel of that gate (the producer's subtask index).
     pub channel: u32,
+    /// The producing execution, so that a consumer can name it when the channel breaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<ExecutionId>,
 }
 
 /// One output edge of a subtask.

@@ -144,6 +144,8 @@ pub struct Execution {
     pub restart_at: Option<Instant>,
     /// Restarts so far.
     pub restarts: u32,
+    /// Data server address of each TaskManager the job was deployed to.
+    addresses: BTreeMap<String, String>,
     restart: RestartStrategy,
     attempt: u32,
 }
@@ -188,6 +190,7 @@ impl Execution {
             waiting_since: Instant::now(),
             restart_at: None,
             restarts: 0,
+            addresses: BTreeMap::new(),
             restart,
             attempt: 0,
         }
@@ -269,6 +272,11 @@ impl Execution {
         data_address: impl Fn(&str) -> Option<String>,
     ) -> Vec<Action> {
         self.slots = slots;
+        for slot in &self.slots {
+            if let Some(address) = data_address(&slot.taskmanager) {
+                self.addresses.insert(slot.taskmanager.clone(), address);
+            }
+        }
         self.restart.started(Instant::now());
         self.set_status(JobStatus::Running);
         let now = epoch_millis(SystemTime::now());
@@ -308,6 +316,7 @@ impl Execution {
                                     consumer: self.execution_id(target, t),
                                     gate: gate as u32,
                                     channel: channel as u32,
+                                    producer: Some(self.execution_id(v, s)),
                                 })
                                 .collect(),
                         }
@@ -385,10 +394,40 @@ impl Execution {
                 update.execution.subtask + 1,
                 self.tasks.len()
             );
+            let message = self.attribute(message);
             return self.fail(message, taskmanager, Some(task_name));
         }
         self.settle();
         Vec::new()
+    }
+
+    /// Names the TaskManager of the producer when a subtask failed because its input broke
+    /// (`input from <execution> ... closed`), which usually means that TaskManager died.
+    fn attribute(&self, message: String) -> String {
+        let producer = message
+            .split("input from ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|id| id.parse::<ExecutionId>().ok());
+        let producer_tm = producer.and_then(|p| {
+            self.tasks
+                .get(p.vertex as usize)?
+                .get(p.subtask as usize)?
+                .taskmanager
+                .clone()
+        });
+        if let Some(tm) = producer_tm {
+            return format!("{message} (the producer ran on TaskManager {tm})");
+        }
+        // A producer whose consumer went away reports the consumer's data address.
+        match self
+            .addresses
+            .iter()
+            .find(|(_, address)| message.contains(&format!("data connection to {address}:")))
+        {
+            Some((tm, _)) => format!("{message} (the consumer ran on TaskManager {tm})"),
+            None => message,
+        }
     }
 
     /// Records new counters of a running subtask.

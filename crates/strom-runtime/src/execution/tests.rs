@@ -249,3 +249,33 @@ fn a_restart_strategy_turns_failure_into_a_new_attempt() {
     execution.taskmanager_lost("tm-0", "gone again");
     assert_eq!(execution.status, JobStatus::Failed);
 }
+
+#[test]
+fn a_broken_input_names_the_producers_taskmanager() {
+    let (mut execution, _) = deployed(2);
+    let producer = ExecutionId {
+        job: execution.id,
+        vertex: 0,
+        subtask: 1,
+        attempt: 0,
+    };
+    let update = TaskStateUpdate {
+        execution: ExecutionId {
+            job: execution.id,
+            vertex: 1,
+            subtask: 0,
+            attempt: 0,
+        },
+        state: ExecutionState::Failed,
+        error: Some(format!(
+            "input failed: input from {producer} (gate 0, channel 1) closed before end of stream"
+        )),
+        metrics: TaskMetrics::default(),
+    };
+    execution.on_task_state(&update);
+    let message = &execution.failure.as_ref().unwrap().message;
+    assert!(
+        message.ends_with("(the producer ran on TaskManager tm-1)"),
+        "{message}"
+    );
+}
