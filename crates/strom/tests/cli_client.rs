@@ -55,22 +55,7 @@ async fn run_list_info_cancel() {
     );
 
     // An unbounded job, detached, then cancelled.
-    let output = support::run(
-        &[
-            "run",
-            "examples/unbounded-count.json",
-            "-m",
-            &m,
-            "--detached",
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let id = support::run_detached(&m, "examples/unbounded-count.json", &[]);
     eventually(
         Duration::from_secs(30),
         "the unbounded job to run",

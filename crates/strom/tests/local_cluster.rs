@@ -291,23 +291,11 @@ async fn the_rest_auth_token_guards_submission_and_cancel() {
         serde_json::json!([])
     );
     let m = cluster.rest.trim_start_matches("http://").to_owned();
-    let run = support::run(
-        &[
-            "run",
-            "examples/unbounded-count.json",
-            "-m",
-            &m,
-            "--detached",
-            "-Drest.auth.token=s3cret",
-        ],
-        Duration::from_secs(30),
+    let id = support::run_detached(
+        &m,
+        "examples/unbounded-count.json",
+        &["-Drest.auth.token=s3cret"],
     );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let id = String::from_utf8(run.stdout).unwrap().trim().to_owned();
     let config = cluster.get(&format!("/jobs/{id}/config")).await.unwrap();
     assert!(
         !config.to_string().contains("s3cret"),

@@ -133,25 +133,7 @@ async fn session_cluster_on_mesos() {
 
     // An unbounded job; kill one TaskManager's process: the task fails in Mesos, a replacement
     // task registers, the job restarts.
-    let unbounded = support::run(
-        &[
-            "run",
-            "examples/unbounded-count.json",
-            "-m",
-            &m,
-            "--detached",
-        ],
-        Duration::from_secs(60),
-    );
-    assert!(
-        unbounded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&unbounded.stderr)
-    );
-    let id = String::from_utf8(unbounded.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let id = support::run_detached(&m, "examples/unbounded-count.json", &[]);
     eventually(
         Duration::from_secs(60),
         "the unbounded job to run",
@@ -278,17 +260,7 @@ async fn unmet_constraints_launch_nothing() {
     )
     .await;
     let m = am.address();
-    let run = support::run(
-        &[
-            "run",
-            "examples/unbounded-count.json",
-            "-m",
-            &m,
-            "--detached",
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(run.status.success());
+    support::run_detached(&m, "examples/unbounded-count.json", &[]);
     // Offers arrive and are declined because the only agent is on rack r1.
     eventually(
         Duration::from_secs(30),

@@ -97,22 +97,7 @@ fn running_tasks(state: &Value) -> usize {
 
 async fn submit_unbounded(am: &AppMaster) -> String {
     let m = am.rest.trim_start_matches("http://").to_owned();
-    let run = support::run(
-        &[
-            "run",
-            "examples/unbounded-count.json",
-            "-m",
-            &m,
-            "--detached",
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let id = String::from_utf8(run.stdout).unwrap().trim().to_owned();
+    let id = support::run_detached(&m, "examples/unbounded-count.json", &[]);
     eventually(Duration::from_secs(60), "the job to run", || async {
         am.get(&format!("/jobs/{id}"))
             .await

@@ -257,3 +257,16 @@ pub fn running_tasks(state: &serde_json::Value) -> Vec<serde_json::Value> {
         .filter(|t| t["state"] == "TASK_RUNNING")
         .collect()
 }
+
+/// `strom run JOB -m ADDRESS --detached EXTRA...`: asserts it succeeded, returns the job id.
+pub fn run_detached(address: &str, job: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", job, "-m", address, "--detached"];
+    args.extend_from_slice(extra);
+    let output = run(&args, Duration::from_secs(60));
+    assert!(
+        output.status.success(),
+        "strom run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
