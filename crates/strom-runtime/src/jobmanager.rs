@@ -130,6 +130,7 @@ impl JobManager {
         let config = Arc::new(config);
         let mut core = Core {
             job_store: None,
+            forgotten: std::collections::HashSet::new(),
             config: Arc::clone(&config),
             driver,
             slots: SlotManager::default(),
@@ -273,6 +274,8 @@ impl JobManagerHandle {
 
 pub(crate) struct Core {
     job_store: Option<Arc<dyn JobGraphStore>>,
+    /// Ended jobs whose stored graph was removed (once each).
+    forgotten: std::collections::HashSet<JobId>,
     config: Arc<Configuration>,
     driver: Box<dyn ResourceManagerDriver>,
     slots: SlotManager,
@@ -487,6 +490,7 @@ impl Core {
         if let Some(job) = self.dispatcher.get(&job_id)
             && job.status.is_terminal()
             && let Some(store) = self.job_store.clone()
+            && self.forgotten.insert(job_id)
         {
             let id = job_id.to_string();
             tokio::spawn(async move {
