@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::error::ParseError;
+use crate::quantity;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
@@ -37,33 +38,11 @@ const UNITS: [(u128, &[&str]); 7] = [
 /// optional case-insensitive unit; without a unit the number is milliseconds.
 pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
     let err = |reason: &str| ParseError::new("duration", text, reason);
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(err("the value is empty"));
-    }
-    let digits_end = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(digits_end);
-    if number.is_empty() {
-        return Err(err("it does not start with a number"));
-    }
+    let (number, unit) = quantity::split(text, err)?;
     let too_long = || err("the duration is too long");
     let value: u128 = number.parse().map_err(|_| too_long())?;
-    let unit = unit.trim().to_lowercase();
-    let nanos_per_unit = if unit.is_empty() {
-        1_000_000
-    } else {
-        UNITS
-            .iter()
-            .find(|(_, labels)| labels.contains(&unit.as_str()))
-            .map(|(nanos, _)| *nanos)
-            .ok_or_else(|| {
-                err(&format!(
-                    "unknown unit `{unit}`, expected one of d, h, min, s, ms, us, ns"
-                ))
-            })?
-    };
+    let nanos_per_unit =
+        quantity::factor(&UNITS, &unit, 1_000_000, "d, h, min, s, ms, us, ns", err)?;
     let nanos = value.checked_mul(nanos_per_unit).ok_or_else(too_long)?;
     let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| too_long())?;
     // The remainder is below one billion, so it fits in u32.

@@ -30,6 +30,7 @@ mod mask;
 mod memory;
 mod option;
 pub mod options;
+mod quantity;
 mod yaml;
 
 pub use configuration::Configuration;

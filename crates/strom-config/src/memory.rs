@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::error::ParseError;
+use crate::quantity;
 
 /// A memory size in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,34 +45,11 @@ impl MemorySize {
     /// forms `bytes`, `kibibytes`, ...). Without a unit the number is bytes.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let err = |reason: &str| ParseError::new("memory size", text, reason);
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err(err("the value is empty"));
-        }
-        let digits_end = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(trimmed.len());
-        let (number, unit) = trimmed.split_at(digits_end);
-        if number.is_empty() {
-            return Err(err("it does not start with a number"));
-        }
+        let (number, unit) = quantity::split(text, err)?;
         let value: u64 = number
             .parse()
             .map_err(|_| err("the number does not fit in 64 bits"))?;
-        let unit = unit.trim().to_lowercase();
-        let multiplier = if unit.is_empty() {
-            1
-        } else {
-            UNITS
-                .iter()
-                .find(|(_, labels)| labels.contains(&unit.as_str()))
-                .map(|(multiplier, _)| *multiplier)
-                .ok_or_else(|| {
-                    err(&format!(
-                        "unknown unit `{unit}`, expected one of b, k, kb, m, mb, g, gb, t, tb"
-                    ))
-                })?
-        };
+        let multiplier = quantity::factor(&UNITS, &unit, 1, "b, k, kb, m, mb, g, gb, t, tb", err)?;
         value
             .checked_mul(multiplier)
             .map(MemorySize)

@@ -100,25 +100,34 @@ impl OutputChannel {
         })
     }
 
+    /// Puts `frame` into the queue of a consumer in this TaskManager.
+    async fn send_local(&mut self, frame: Frame) -> Result<(), NetworkError> {
+        let Self::Local {
+            sender,
+            consumer,
+            gate,
+            channel,
+        } = self
+        else {
+            return Ok(());
+        };
+        let event = InputEvent {
+            gate: *gate,
+            channel: *channel,
+            frame,
+            wire_bytes: 0,
+        };
+        sender
+            .send(Ok(event))
+            .await
+            .map_err(|_| NetworkError::ConsumerGone(*consumer))
+    }
+
     /// Sends a batch, waiting while the consumer's buffers are full; returns the bytes written.
     pub async fn send(&mut self, batch: RecordBatch) -> Result<usize, NetworkError> {
         match self {
-            Self::Local {
-                sender,
-                consumer,
-                gate,
-                channel,
-            } => {
-                let event = InputEvent {
-                    gate: *gate,
-                    channel: *channel,
-                    frame: Frame::Batch(batch),
-                    wire_bytes: 0,
-                };
-                sender
-                    .send(Ok(event))
-                    .await
-                    .map_err(|_| NetworkError::ConsumerGone(*consumer))?;
+            Self::Local { .. } => {
+                self.send_local(Frame::Batch(batch)).await?;
                 Ok(0)
             }
             Self::Remote { frames, peer } => {
@@ -139,23 +148,7 @@ impl OutputChannel {
     /// Ends the channel: the consumer sees end of stream once every batch before it.
     pub async fn finish(&mut self) -> Result<(), NetworkError> {
         match self {
-            Self::Local {
-                sender,
-                consumer,
-                gate,
-                channel,
-            } => {
-                let event = InputEvent {
-                    gate: *gate,
-                    channel: *channel,
-                    frame: Frame::EndOfStream,
-                    wire_bytes: 0,
-                };
-                sender
-                    .send(Ok(event))
-                    .await
-                    .map_err(|_| NetworkError::ConsumerGone(*consumer))
-            }
+            Self::Local { .. } => self.send_local(Frame::EndOfStream).await,
             Self::Remote { frames, peer } => {
                 let io = |source| NetworkError::Io {
                     peer: peer.clone(),
