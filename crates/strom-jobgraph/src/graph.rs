@@ -291,8 +291,11 @@ impl JobGraph {
                     .cloned()
                     .unwrap_or_default();
                 self.check_edge(edge, &upstream)?;
+                // Most operators read all inputs as one stream, so the columns must agree; a SQL
+                // operator reads each input by its gate index and declares its own columns.
                 if let Some(existing) = &input
                     && *existing != upstream
+                    && !vertex.operator.accepts_mixed_inputs()
                 {
                     return Err(GraphError::BadShape {
                         vertex: vertex.id.clone(),

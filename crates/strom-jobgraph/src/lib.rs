@@ -15,4 +15,4 @@ mod operator;
 pub use file::{FORMAT_VERSION, JobGraphFileError, from_json, load, to_json};
 pub use graph::{Edge, GraphError, JobGraph, MAX_PARALLELISM, Partitioning, Vertex};
 pub use id::{IdError, JobId};
-pub use operator::{EmitMode, OperatorSpec, SinkFormat};
+pub use operator::{EmitMode, OperatorSpec, SinkFormat, SqlRole};

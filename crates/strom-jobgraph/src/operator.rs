@@ -28,6 +28,20 @@ pub enum SinkFormat {
     Json,
 }
 
+/// What a SQL vertex does in its pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SqlRole {
+    /// Produces records from a table (no inputs).
+    Source,
+    /// Transforms, aggregates or joins its inputs.
+    Operator,
+    /// Writes its input somewhere and emits nothing.
+    Sink,
+    /// Reads a table and writes the result in the same vertex: no inputs, no outputs.
+    Pipeline,
+}
+
 /// An operator and its parameters; `type` selects it in JSON (`{"type": "keyed-count", ...}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
@@ -80,6 +94,23 @@ pub enum OperatorSpec {
         #[serde(default)]
         format: SinkFormat,
     },
+    /// A piece of a SQL query's plan, run by the SQL extension (see `strom_operators`). The plan
+    /// is opaque here: only the extension knows its shape. A SQL operator may have several input
+    /// edges with different columns (UNION ALL, joins); the gate index tells them apart.
+    Sql {
+        /// Source, operator or sink.
+        role: SqlRole,
+        /// For sources: whether the source ends on its own.
+        #[serde(default)]
+        bounded: bool,
+        /// The columns it emits (empty for sinks).
+        columns: Vec<String>,
+        /// The plan fragment, in the extension's own encoding.
+        plan: serde_json::Value,
+        /// A human-readable summary (e.g. the SQL it came from).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        description: String,
+    },
 }
 
 fn default_keys() -> u64 {
@@ -100,17 +131,40 @@ impl OperatorSpec {
             Self::KeyedCount { .. } => "keyed-count",
             Self::Print { .. } => "print",
             Self::FileSink { .. } => "file-sink",
+            Self::Sql { .. } => "sql",
         }
     }
 
     /// Sources take no input.
     pub fn is_source(&self) -> bool {
-        matches!(self, Self::Generator { .. } | Self::FileSource { .. })
+        matches!(
+            self,
+            Self::Generator { .. }
+                | Self::FileSource { .. }
+                | Self::Sql {
+                    role: SqlRole::Source | SqlRole::Pipeline,
+                    ..
+                }
+        )
     }
 
     /// Sinks produce no output.
     pub fn is_sink(&self) -> bool {
-        matches!(self, Self::Print { .. } | Self::FileSink { .. })
+        matches!(
+            self,
+            Self::Print { .. }
+                | Self::FileSink { .. }
+                | Self::Sql {
+                    role: SqlRole::Sink | SqlRole::Pipeline,
+                    ..
+                }
+        )
+    }
+
+    /// Whether the vertex may take inputs with different columns (a SQL join or union reads
+    /// each input by its gate index).
+    pub fn accepts_mixed_inputs(&self) -> bool {
+        matches!(self, Self::Sql { .. })
     }
 
     /// Whether the operator ends on its own (bounded sources) — used to tell batch-like jobs.
@@ -118,6 +172,11 @@ impl OperatorSpec {
         match self {
             Self::Generator { count, .. } => count.is_some(),
             Self::FileSource { .. } => true,
+            Self::Sql {
+                role: SqlRole::Source | SqlRole::Pipeline,
+                bounded,
+                ..
+            } => *bounded,
             _ => false,
         }
     }
@@ -140,6 +199,11 @@ impl OperatorSpec {
                 require(key).map(|()| vec![key.clone(), "count".into()])
             }
             Self::Print { .. } | Self::FileSink { .. } => Ok(Vec::new()),
+            Self::Sql {
+                role: SqlRole::Sink | SqlRole::Pipeline,
+                ..
+            } => Ok(Vec::new()),
+            Self::Sql { columns, .. } => Ok(columns.clone()),
         }
     }
 
@@ -198,5 +262,33 @@ mod tests {
             Ok(vec!["word".into(), "count".into()])
         );
         assert_eq!(count.output_columns(&["line".into()]), Err("word".into()));
+    }
+
+    #[test]
+    fn sql_specs_round_trip_and_know_their_role() {
+        let spec: OperatorSpec = serde_json::from_str(
+            r#"{"type": "sql", "role": "source", "bounded": true, "columns": ["a"], "plan": {"x": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.kind(), "sql");
+        assert!(spec.is_source() && spec.is_bounded_source() && !spec.is_sink());
+        assert_eq!(spec.output_columns(&[]), Ok(vec!["a".into()]));
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "sql", "role": "source", "bounded": true,
+                "columns": ["a"], "plan": {"x": 1}})
+        );
+        let sink: OperatorSpec = serde_json::from_str(
+            r#"{"type": "sql", "role": "sink", "columns": ["a"], "plan": null, "description": "d"}"#,
+        )
+        .unwrap();
+        assert!(sink.is_sink() && !sink.is_source() && !sink.is_bounded_source());
+        assert_eq!(sink.output_columns(&["a".into()]), Ok(Vec::new()));
+        let operator: OperatorSpec = serde_json::from_str(
+            r#"{"type": "sql", "role": "operator", "columns": [], "plan": {}}"#,
+        )
+        .unwrap();
+        assert!(!operator.is_sink() && !operator.is_source() && operator.accepts_mixed_inputs());
     }
 }

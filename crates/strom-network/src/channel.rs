@@ -145,6 +145,20 @@ impl OutputChannel {
         }
     }
 
+    /// Sends an event-time watermark, after every batch sent before it; waits like [`Self::send`].
+    pub async fn send_watermark(&mut self, watermark: i64) -> Result<(), NetworkError> {
+        match self {
+            Self::Local { .. } => self.send_local(Frame::Watermark(watermark)).await,
+            Self::Remote { frames, peer } => frames
+                .send(frame::encode_watermark(watermark))
+                .await
+                .map_err(|source| NetworkError::Io {
+                    peer: peer.clone(),
+                    source,
+                }),
+        }
+    }
+
     /// Ends the channel: the consumer sees end of stream once every batch before it.
     pub async fn finish(&mut self) -> Result<(), NetworkError> {
         match self {

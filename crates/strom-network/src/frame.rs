@@ -14,6 +14,9 @@ use strom_rpc::ExecutionId;
 pub enum Frame {
     /// A batch of records.
     Batch(RecordBatch),
+    /// The producer's event-time watermark (ms since the epoch): no record with an earlier event
+    /// time follows on this channel.
+    Watermark(i64),
     /// The producer has finished: no more frames on this channel.
     EndOfStream,
 }
@@ -80,6 +83,8 @@ pub(crate) const TAG_BATCH: u8 = 1;
 pub(crate) const TAG_END: u8 = 2;
 /// Answer of the server when the gate does not exist.
 pub(crate) const TAG_REJECT: u8 = 3;
+/// A watermark: 8 bytes, little endian.
+pub(crate) const TAG_WATERMARK: u8 = 4;
 
 pub(crate) fn encode_handshake(handshake: &Handshake) -> Bytes {
     let mut buf = BytesMut::new();
@@ -103,6 +108,13 @@ pub(crate) fn encode_batch(batch: &RecordBatch) -> Result<Bytes, NetworkError> {
     Ok(Bytes::from(buf))
 }
 
+pub(crate) fn encode_watermark(watermark: i64) -> Bytes {
+    let mut buf = BytesMut::with_capacity(9);
+    buf.put_u8(TAG_WATERMARK);
+    buf.put_i64_le(watermark);
+    buf.freeze()
+}
+
 pub(crate) fn decode_frame(frame: &[u8], peer: &str) -> Result<Frame, NetworkError> {
     let malformed = |message: String| NetworkError::Malformed {
         peer: peer.to_owned(),
@@ -119,6 +131,9 @@ pub(crate) fn decode_frame(frame: &[u8], peer: &str) -> Result<Frame, NetworkErr
             }
         }
         Some((&TAG_END, [])) => Ok(Frame::EndOfStream),
+        Some((&TAG_WATERMARK, body)) => <[u8; 8]>::try_from(body)
+            .map(|bytes| Frame::Watermark(i64::from_le_bytes(bytes)))
+            .map_err(|_| malformed(format!("watermark frame of {} bytes", body.len()))),
         Some((tag, _)) => Err(malformed(format!("unexpected frame tag {tag}"))),
         None => Err(malformed("empty frame".into())),
     }
@@ -162,9 +177,26 @@ mod tests {
             &[TAG_BATCH, 1, 2, 3][..],
             &[9][..],
             &[TAG_END, 0][..],
+            &[TAG_WATERMARK][..],
+            &[TAG_WATERMARK, 1, 2, 3, 4, 5, 6, 7][..],
+            &[TAG_WATERMARK, 1, 2, 3, 4, 5, 6, 7, 8, 9][..],
         ] {
             assert!(decode_frame(garbage, "peer").is_err(), "{garbage:?}");
         }
         assert!(decode_handshake(b"\x00{nope", "peer").is_err());
+    }
+
+    #[test]
+    fn watermarks_round_trip() {
+        for watermark in [i64::MIN, -1, 0, 1, 1_700_000_000_123, i64::MAX] {
+            let bytes = encode_watermark(watermark);
+            assert_eq!(bytes.len(), 9);
+            assert_eq!(bytes[0], TAG_WATERMARK);
+            assert_eq!(&bytes[1..], &watermark.to_le_bytes());
+            match decode_frame(&bytes, "peer").unwrap() {
+                Frame::Watermark(decoded) => assert_eq!(decoded, watermark),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 }

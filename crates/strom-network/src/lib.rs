@@ -13,7 +13,8 @@
 //! batches to the gate's queue directly.
 //!
 //! On the wire, a connection is length-delimited frames: a JSON handshake naming the consumer,
-//! then Arrow IPC-encoded batches, then an end-of-stream marker.
+//! then Arrow IPC-encoded batches interleaved with event-time watermarks (8 bytes, little endian),
+//! then an end-of-stream marker.
 
 mod channel;
 mod frame;

@@ -1,4 +1,5 @@
-//! Data exchange across real sockets: delivery, end of stream, local shortcut, backpressure.
+//! Data exchange across real sockets: delivery, watermarks, end of stream, local shortcut,
+//! backpressure.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -35,7 +36,7 @@ async fn server() -> DataServer {
 }
 
 #[tokio::test]
-async fn remote_and_local_channels_deliver_everything_then_end() {
+async fn remote_and_local_channels_deliver_everything_in_order_then_end() {
     let consumer_side = server().await;
     let producer_side = server().await;
     let consumer = execution(0);
@@ -58,6 +59,7 @@ async fn remote_and_local_channels_deliver_everything_then_end() {
             assert!(matches!(out, OutputChannel::Remote { .. }));
             for i in 0..50 {
                 out.send(batch(vec![i; 10])).await.unwrap();
+                out.send_watermark(i * 1000).await.unwrap();
             }
             out.finish().await.unwrap();
         })
@@ -72,11 +74,13 @@ async fn remote_and_local_channels_deliver_everything_then_end() {
             assert!(matches!(out, OutputChannel::Local { .. }));
             for i in 0..50 {
                 out.send(batch(vec![i; 10])).await.unwrap();
+                out.send_watermark(i * 1000).await.unwrap();
             }
             out.finish().await.unwrap();
         })
     };
     let mut rows = [0usize; 2];
+    let mut watermarks = [0i64; 2];
     let mut ends = 0;
     while let Some(event) = tokio::time::timeout(Duration::from_secs(10), gate.recv())
         .await
@@ -85,10 +89,18 @@ async fn remote_and_local_channels_deliver_everything_then_end() {
         let event = event.unwrap();
         match event.frame {
             Frame::Batch(b) => rows[event.channel as usize] += b.num_rows(),
+            Frame::Watermark(w) => {
+                // In order, and after the batch sent before it.
+                let channel = event.channel as usize;
+                assert_eq!(w, watermarks[channel] * 1000, "channel {channel}");
+                assert_eq!(rows[channel], (watermarks[channel] as usize + 1) * 10);
+                watermarks[channel] += 1;
+            }
             Frame::EndOfStream => ends += 1,
         }
     }
     assert_eq!(rows, [500, 500]);
+    assert_eq!(watermarks, [50, 50]);
     assert_eq!(ends, 2);
     remote.await.unwrap();
     local.await.unwrap();

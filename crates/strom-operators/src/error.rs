@@ -21,9 +21,15 @@ pub enum OperatorError {
         /// What is wrong.
         problem: String,
     },
+    /// An operator failed at run time; the message says what and where.
+    #[error("{0}")]
+    Failed(String),
     /// A parameter that cannot work.
     #[error("invalid operator parameter: {0}")]
     Parameter(String),
+    /// The spec needs an extension this process has not registered.
+    #[error("this process cannot run SQL operators: no SQL extension registered")]
+    NoExtension,
     /// Arrow failed.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

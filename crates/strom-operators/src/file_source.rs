@@ -97,6 +97,7 @@ mod tests {
             vertex_id: "src".into(),
             subtask,
             parallelism,
+            config: Default::default(),
         };
         let mut source = FileSource::open(path, &ctx).unwrap();
         let mut out = Vec::new();
@@ -138,6 +139,7 @@ mod tests {
             vertex_id: "src".into(),
             subtask: 0,
             parallelism: 1,
+            config: Default::default(),
         };
         let err = FileSource::open("/nonexistent/in.txt", &ctx).err().unwrap();
         assert!(

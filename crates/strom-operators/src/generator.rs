@@ -135,6 +135,7 @@ mod tests {
             vertex_id: "g".into(),
             subtask,
             parallelism,
+            config: Default::default(),
         };
         let mut single = drain(&mut Generator::new(&ctx(0, 1), Some(20_000), None, 10, 7).unwrap());
         let mut split = drain(&mut Generator::new(&ctx(0, 3), Some(20_000), None, 10, 7).unwrap());
@@ -156,6 +157,7 @@ mod tests {
             vertex_id: "g".into(),
             subtask: 0,
             parallelism: 1,
+            config: Default::default(),
         };
         let mut generator = Generator::new(&ctx, None, Some(10.0), 5, 0).unwrap();
         assert!(

@@ -5,6 +5,15 @@
 //! output batches, and sinks are operators that write and emit nothing. The TaskManager's task
 //! loop owns the async parts (channels, timers, cancellation); this keeps every operator testable
 //! with plain function calls. [`partition`] routes output batches to consumer subtasks.
+//!
+//! Event time: a source may announce a watermark ([`SourcePoll::Watermark`]), a promise that no
+//! record with an earlier event time follows. The task loop forwards the minimum over all input
+//! channels to [`Operator::on_watermark`], which may emit results it was holding back (windows,
+//! joins) and says which watermark to pass downstream.
+//!
+//! Operators this crate does not know ([`OperatorSpec::Sql`]) are created by an extension that
+//! the process registers at start-up ([`register_extension`]); this keeps heavy engines out of the
+//! crates that do not need them.
 
 mod error;
 mod file_source;
@@ -14,6 +23,8 @@ pub mod partition;
 mod sinks;
 mod tokenize;
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
@@ -34,6 +45,8 @@ pub struct OperatorContext {
     pub subtask: u32,
     /// The vertex's parallelism.
     pub parallelism: u32,
+    /// The job's effective configuration (Flink's flat keys).
+    pub config: BTreeMap<String, String>,
 }
 
 /// What a source has for the task loop.
@@ -43,6 +56,8 @@ pub enum SourcePoll {
     Batch(RecordBatch),
     /// Nothing yet: poll again after this long.
     Wait(Duration),
+    /// No record with an event time (ms since the epoch) below this value will follow.
+    Watermark(i64),
     /// The source is exhausted.
     Finished,
 }
@@ -61,6 +76,32 @@ pub trait Operator: Send {
         batch: RecordBatch,
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError>;
+
+    /// Handles one input batch from input `input` (the gate index: the order of the vertex's
+    /// input edges). Operators with several distinct inputs (joins) override this; the default
+    /// treats all inputs alike.
+    fn process_input(
+        &mut self,
+        input: u32,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let _ = input;
+        self.process(batch, out)
+    }
+
+    /// The watermark of the operator's inputs (the minimum over all input channels) rose to
+    /// `watermark`: no record with an earlier event time will arrive. Appends any output this
+    /// completes to `out` and returns the watermark to forward downstream (`None`: none). The
+    /// default forwards it unchanged.
+    fn on_watermark(
+        &mut self,
+        watermark: i64,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<Option<i64>, OperatorError> {
+        let _ = out;
+        Ok(Some(watermark))
+    }
 
     /// Every input has ended: emit what is left, flush what was written.
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError>;
@@ -83,9 +124,24 @@ impl std::fmt::Debug for Instance {
     }
 }
 
+/// Creates the operators this crate does not implement ([`OperatorSpec::Sql`]).
+pub type ExtensionFactory = fn(&OperatorSpec, &OperatorContext) -> Result<Instance, OperatorError>;
+
+static EXTENSION: OnceLock<ExtensionFactory> = OnceLock::new();
+
+/// Registers the factory of [`OperatorSpec::Sql`] operators for this process. Only the first
+/// registration counts; later ones are ignored (a process has one SQL engine).
+pub fn register_extension(factory: ExtensionFactory) {
+    let _ = EXTENSION.set(factory);
+}
+
 /// Creates the operator of `spec` for one subtask.
 pub fn instantiate(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instance, OperatorError> {
     Ok(match spec {
+        OperatorSpec::Sql { .. } => {
+            let factory = EXTENSION.get().ok_or(OperatorError::NoExtension)?;
+            return factory(spec, ctx);
+        }
         OperatorSpec::Generator {
             count,
             rate,
@@ -110,4 +166,99 @@ pub fn instantiate(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instanc
             Instance::Operator(Box::new(sinks::FileSink::create(path, *format, ctx)?))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Int64Array;
+    use std::sync::Arc;
+    use strom_jobgraph::SqlRole;
+
+    fn ctx() -> OperatorContext {
+        OperatorContext {
+            vertex_id: "v".into(),
+            subtask: 0,
+            parallelism: 1,
+            config: BTreeMap::from([("answer".to_owned(), "42".to_owned())]),
+        }
+    }
+
+    fn sql(role: SqlRole) -> OperatorSpec {
+        OperatorSpec::Sql {
+            role,
+            bounded: false,
+            columns: vec!["v".into()],
+            // `serde_json::Value::Null`, without depending on serde_json.
+            plan: Default::default(),
+            description: String::new(),
+        }
+    }
+
+    fn batch(values: Vec<i64>) -> RecordBatch {
+        RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(values)) as _)]).unwrap()
+    }
+
+    /// Counts rows; relies on the default `process_input` and `on_watermark`.
+    struct Rows(usize);
+
+    impl Operator for Rows {
+        fn process(
+            &mut self,
+            batch: RecordBatch,
+            _out: &mut Vec<RecordBatch>,
+        ) -> Result<(), OperatorError> {
+            self.0 += batch.num_rows();
+            Ok(())
+        }
+
+        fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
+            Ok(())
+        }
+    }
+
+    fn rows_factory(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instance, OperatorError> {
+        match spec {
+            OperatorSpec::Sql {
+                role: SqlRole::Operator,
+                ..
+            } if ctx.config.get("answer").map(String::as_str) == Some("42") => {
+                Ok(Instance::Operator(Box::new(Rows(0))))
+            }
+            _ => Err(OperatorError::Parameter("not for the first factory".into())),
+        }
+    }
+
+    fn other_factory(_: &OperatorSpec, _: &OperatorContext) -> Result<Instance, OperatorError> {
+        Err(OperatorError::Parameter("second factory".into()))
+    }
+
+    #[test]
+    fn operator_defaults_delegate_and_forward() {
+        let mut rows = Rows(0);
+        let mut out = Vec::new();
+        rows.process_input(1, batch(vec![1, 2, 3]), &mut out)
+            .unwrap();
+        assert_eq!(rows.0, 3);
+        assert_eq!(rows.on_watermark(17, &mut out).unwrap(), Some(17));
+        assert!(out.is_empty());
+    }
+
+    // The only test that touches the process-wide registration.
+    #[test]
+    fn sql_specs_go_to_the_registered_extension() {
+        let err = instantiate(&sql(SqlRole::Operator), &ctx()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this process cannot run SQL operators: no SQL extension registered"
+        );
+        register_extension(rows_factory);
+        register_extension(other_factory);
+        assert!(matches!(
+            instantiate(&sql(SqlRole::Operator), &ctx()),
+            Ok(Instance::Operator(_))
+        ));
+        let err = instantiate(&sql(SqlRole::Sink), &ctx()).unwrap_err();
+        assert!(err.to_string().contains("first factory"), "{err}");
+    }
 }

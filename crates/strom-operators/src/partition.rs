@@ -151,13 +151,38 @@ pub fn hash_rows(batch: &RecordBatch, key: &[String]) -> Result<Vec<u64>, Operat
                     combine(h, v.map_or(0, |v| v as u64));
                 }
             }
-            other => {
-                return Err(OperatorError::Column {
-                    column: name.clone(),
-                    problem: format!(
-                        "cannot hash-partition on {other} (string and integer keys only)"
-                    ),
-                });
+            DataType::Int8
+            | DataType::Int16
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(..)
+            | DataType::Time32(_)
+            | DataType::Time64(_)
+            | DataType::Duration(_) => {
+                // The integer value is the key's identity for these types.
+                let widened = arrow_cast::cast(column, &DataType::Int64)?;
+                let values = widened.as_primitive::<Int64Type>();
+                for (h, v) in hashes.iter_mut().zip(values.iter()) {
+                    combine(h, v.map_or(0, |v| v as u64));
+                }
+            }
+            _ => {
+                // Other types (floats, decimals, booleans, binary, views) hash their text form,
+                // which is equal exactly when the values are.
+                let text = arrow_cast::cast(column, &DataType::Utf8).map_err(|e| {
+                    OperatorError::Column {
+                        column: name.clone(),
+                        problem: format!("cannot hash-partition on {}: {e}", column.data_type()),
+                    }
+                })?;
+                let values = text.as_string::<i32>();
+                for (h, v) in hashes.iter_mut().zip(values.iter()) {
+                    combine(h, v.map_or(0, |s| fnv1a(s.as_bytes())));
+                }
             }
         }
     }

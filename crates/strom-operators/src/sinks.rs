@@ -207,6 +207,7 @@ mod tests {
             vertex_id: "sink".into(),
             subtask: 3,
             parallelism: 4,
+            config: Default::default(),
         };
         let mut sink = FileSink::create(out.to_str().unwrap(), SinkFormat::Csv, &ctx).unwrap();
         sink.process(batch(), &mut Vec::new()).unwrap();

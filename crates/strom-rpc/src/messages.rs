@@ -112,6 +112,10 @@ pub struct TaskMetrics {
     pub busy_ms: u64,
     /// Milliseconds spent waiting for output buffers (backpressure).
     pub backpressured_ms: u64,
+    /// The last event-time watermark (ms since the epoch) the subtask passed on (sent downstream;
+    /// for sinks, the one they reached); `None` before the first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<i64>,
 }
 
 impl TaskMetrics {
@@ -123,6 +127,11 @@ impl TaskMetrics {
         self.bytes_out += other.bytes_out;
         self.busy_ms += other.busy_ms;
         self.backpressured_ms += other.backpressured_ms;
+        // A vertex is as far in event time as its slowest subtask that has a watermark.
+        self.watermark = match (self.watermark, other.watermark) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -323,6 +332,28 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<ToTaskManager>(text).unwrap(),
             ToTaskManager::Heartbeat { seq: 3 }
+        );
+    }
+
+    #[test]
+    fn vertex_metrics_take_the_lowest_subtask_watermark() {
+        let with = |watermark| TaskMetrics {
+            records_in: 1,
+            watermark,
+            ..TaskMetrics::default()
+        };
+        let mut total = TaskMetrics::default();
+        for metrics in [with(None), with(Some(30)), with(Some(10)), with(None)] {
+            total.add(&metrics);
+        }
+        assert_eq!((total.records_in, total.watermark), (4, Some(10)));
+        let old = r#"{"records_in":1,"records_out":0,"bytes_in":0,"bytes_out":0,"busy_ms":0,"backpressured_ms":0}"#;
+        let parsed: TaskMetrics = serde_json::from_str(old).unwrap();
+        assert_eq!(parsed, with(None));
+        assert!(
+            !serde_json::to_string(&parsed)
+                .unwrap()
+                .contains("watermark")
         );
     }
 }

@@ -10,6 +10,7 @@
 mod error;
 mod runner;
 mod task;
+mod watermark;
 
 pub use error::TaskManagerError;
 pub use runner::{TaskManagerSettings, run};

@@ -1,4 +1,11 @@
 //! One subtask's life: set up channels, run the operator loop, report the outcome.
+//!
+//! Event time: the loop tracks the watermark of every input channel ([`InputWatermarks`]) and
+//! hands the operator the minimum whenever it rises; the watermark the operator returns goes to
+//! every channel of every output (watermarks are broadcast, not partitioned), only when higher than
+//! the last one sent. Sources' watermarks are broadcast the same way. When every input has ended
+//! no final watermark is handed on or sent: the operator's `finish` and the end of stream stand
+//! for it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +19,8 @@ use strom_rpc::{ExecutionState, TaskDeployment, TaskMetrics, TaskStateUpdate, To
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+
+use crate::watermark::InputWatermarks;
 
 /// What a subtask needs from its TaskManager.
 pub(crate) struct TaskContext {
@@ -77,6 +86,7 @@ async fn execute(
         vertex_id: deployment.vertex_id.clone(),
         subtask: execution.subtask,
         parallelism: deployment.parallelism,
+        config: deployment.config.clone(),
     };
     let instance =
         strom_operators::instantiate(&deployment.operator, &operator_ctx).map_err(|e| {
@@ -113,6 +123,7 @@ async fn execute(
     let mut emitter = Emitter {
         outputs,
         metrics: Arc::clone(&ctx.metrics),
+        watermark: i64::MIN,
     };
     match instance {
         Instance::Source(mut source) => loop {
@@ -122,28 +133,48 @@ async fn execute(
             match poll {
                 SourcePoll::Batch(batch) => emitter.emit(batch).await?,
                 SourcePoll::Wait(pause) => tokio::time::sleep(pause).await,
+                SourcePoll::Watermark(watermark) => emitter.emit_watermark(watermark).await?,
                 SourcePoll::Finished => break,
             }
         },
         Instance::Operator(mut operator) => {
             let mut gate: InputGate = gate.ok_or("an operator without inputs")?;
             let mut produced = Vec::new();
+            let mut watermarks = InputWatermarks::new(&deployment.input_gates);
             while let Some(event) = gate.recv().await {
                 let event = event.map_err(|e| format!("input failed: {e}"))?;
-                if let Frame::Batch(batch) = event.frame {
-                    {
-                        let mut metrics = ctx.metrics.lock();
-                        metrics.records_in += batch.num_rows() as u64;
-                        metrics.bytes_in += event.wire_bytes as u64;
+                let risen = match event.frame {
+                    Frame::Batch(batch) => {
+                        {
+                            let mut metrics = ctx.metrics.lock();
+                            metrics.records_in += batch.num_rows() as u64;
+                            metrics.bytes_in += event.wire_bytes as u64;
+                        }
+                        let started = Instant::now();
+                        operator
+                            .process_input(event.gate, batch, &mut produced)
+                            .map_err(|e| e.to_string())?;
+                        add_busy(&ctx.metrics, started);
+                        None
                     }
+                    Frame::Watermark(watermark) => {
+                        watermarks.on_watermark(event.gate, event.channel, watermark)
+                    }
+                    Frame::EndOfStream => watermarks.on_end(event.gate, event.channel),
+                };
+                let mut forward = None;
+                if let Some(combined) = risen {
                     let started = Instant::now();
-                    operator
-                        .process(batch, &mut produced)
+                    forward = operator
+                        .on_watermark(combined, &mut produced)
                         .map_err(|e| e.to_string())?;
                     add_busy(&ctx.metrics, started);
-                    for batch in produced.drain(..) {
-                        emitter.emit(batch).await?;
-                    }
+                }
+                for batch in produced.drain(..) {
+                    emitter.emit(batch).await?;
+                }
+                if let Some(watermark) = forward {
+                    emitter.emit_watermark(watermark).await?;
                 }
             }
             debug!(%execution, "inputs ended");
@@ -166,6 +197,8 @@ fn add_busy(metrics: &Mutex<TaskMetrics>, started: Instant) {
 struct Emitter {
     outputs: Vec<Output>,
     metrics: Arc<Mutex<TaskMetrics>>,
+    /// The last watermark sent (`i64::MIN`: none yet).
+    watermark: i64,
 }
 
 impl Emitter {
@@ -195,6 +228,27 @@ impl Emitter {
         Ok(())
     }
 
+    /// Sends `watermark` on every channel of every output if it is higher than the last one sent;
+    /// records it in the metrics (also for sinks, which have no channels).
+    async fn emit_watermark(&mut self, watermark: i64) -> Result<(), String> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
+        for output in &mut self.outputs {
+            for channel in &mut output.channels {
+                let waited = Instant::now();
+                channel
+                    .send_watermark(watermark)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.metrics.lock().backpressured_ms += waited.elapsed().as_millis() as u64;
+            }
+        }
+        self.metrics.lock().watermark = Some(watermark);
+        Ok(())
+    }
+
     async fn finish(&mut self) -> Result<(), String> {
         for output in &mut self.outputs {
             for channel in &mut output.channels {
@@ -204,3 +258,6 @@ impl Emitter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

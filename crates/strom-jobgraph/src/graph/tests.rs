@@ -131,3 +131,61 @@ fn rejects_bad_shapes() {
         Err(GraphError::BadVertexId("source".into()))
     );
 }
+
+#[test]
+fn sql_operators_take_several_inputs_with_different_columns() {
+    use crate::operator::SqlRole;
+    let sql = |role, columns: &[&str]| OperatorSpec::Sql {
+        role,
+        bounded: true,
+        columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+        plan: serde_json::Value::Null,
+        description: String::new(),
+    };
+    let vertex = |id: &str, operator| Vertex {
+        id: id.into(),
+        name: None,
+        parallelism: Some(2),
+        operator,
+    };
+    let hash = |key: &str| Partitioning::Hash {
+        key: vec![key.into()],
+    };
+    let edge = |source: &str, target: &str, partitioning| Edge {
+        source: source.into(),
+        target: target.into(),
+        partitioning,
+    };
+    let mut graph = JobGraph {
+        name: "join".into(),
+        config: BTreeMap::new(),
+        vertices: vec![
+            vertex("orders", sql(SqlRole::Source, &["order_id", "customer"])),
+            vertex("customers", sql(SqlRole::Source, &["id", "name"])),
+            vertex("join", sql(SqlRole::Operator, &["order_id", "name"])),
+            vertex("sink", sql(SqlRole::Sink, &[])),
+        ],
+        edges: vec![
+            edge("orders", "join", hash("customer")),
+            edge("customers", "join", hash("id")),
+            edge("join", "sink", Partitioning::Forward),
+        ],
+    };
+    graph.validate().unwrap();
+    assert!(graph.is_bounded());
+
+    // Hash keys are still checked against each input's own columns.
+    graph.edges[1].partitioning = hash("customer");
+    let err = graph.validate().unwrap_err().to_string();
+    assert!(err.contains("uses column `customer`"), "{err}");
+
+    // Built-in operators still require inputs to agree.
+    graph.edges[1].partitioning = hash("id");
+    graph.vertices[2].operator = OperatorSpec::Print {
+        format: Default::default(),
+    };
+    graph.edges.pop();
+    graph.vertices.pop();
+    let err = graph.validate().unwrap_err().to_string();
+    assert!(err.contains("inputs have different columns"), "{err}");
+}
