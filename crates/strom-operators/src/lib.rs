@@ -66,6 +66,12 @@ pub enum SourcePoll {
 pub trait Source: Send {
     /// The next batch, a wait, or the end.
     fn poll_next(&mut self) -> Result<SourcePoll, OperatorError>;
+
+    /// Records written to a sink chained inside the source since the last call: counted as the
+    /// vertex's output although they are not emitted.
+    fn take_written(&mut self) -> u64 {
+        0
+    }
 }
 
 /// A transformation or sink: batches in, batches out.

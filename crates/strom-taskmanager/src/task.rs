@@ -130,6 +130,10 @@ async fn execute(
             let started = Instant::now();
             let poll = source.poll_next().map_err(|e| e.to_string())?;
             add_busy(&ctx.metrics, started);
+            let written = source.take_written();
+            if written > 0 {
+                ctx.metrics.lock().records_out += written;
+            }
             match poll {
                 SourcePoll::Batch(batch) => emitter.emit(batch).await?,
                 SourcePoll::Wait(pause) => tokio::time::sleep(pause).await,

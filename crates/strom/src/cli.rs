@@ -29,8 +29,10 @@ pub(crate) enum Command {
     Jobmanager,
     /// Start a TaskManager that registers with `jobmanager.rpc.address`:`jobmanager.rpc.port`.
     Taskmanager,
-    /// Submit a job to a running cluster.
+    /// Submit a job (job-graph file or SQL script) to a running cluster.
     Run(RunArgs),
+    /// Compile a SQL script into a job-graph file (for `internal.jobgraph-path`), or show its plan.
+    Compile(CompileArgs),
     /// List the jobs of a cluster.
     List(ClusterArgs),
     /// Show a job's state and vertices.
@@ -52,7 +54,7 @@ pub(crate) struct LocalArgs {
     /// Number of TaskManager processes to start (`local.number-taskmanager`).
     #[arg(long, value_name = "N")]
     pub(crate) taskmanagers: Option<u32>,
-    /// Run this job-graph file, wait for it to end, then stop the cluster.
+    /// Run this job (job-graph file or `.sql` script), wait for it to end, then stop the cluster.
     #[arg(long, value_name = "JOB")]
     pub(crate) run: Option<PathBuf>,
 }
@@ -66,13 +68,25 @@ pub(crate) struct ClusterArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The job-graph file.
+    /// The job-graph file or SQL script (`.sql`).
     pub(crate) job: PathBuf,
     #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
     /// Return after submission instead of following the job.
     #[arg(long, short = 'd')]
     pub(crate) detached: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompileArgs {
+    /// The SQL script.
+    pub(crate) script: PathBuf,
+    /// Where to write the job graph (JSON); standard output when absent.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Print the plan (vertices, parallelism, partitioning) instead of the job graph.
+    #[arg(long)]
+    pub(crate) explain: bool,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +118,7 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobmanager => cluster::jobmanager(config).await,
         Command::Taskmanager => cluster::taskmanager(config).await,
         Command::Run(args) => client::run(&config, args, &cli.dynamic).await,
+        Command::Compile(args) => compile(&config, args).await,
         Command::List(args) => client::list(&config, args).await,
         Command::Info(args) => client::info(&config, args).await,
         Command::Cancel(args) => client::cancel(&config, args).await,
@@ -117,4 +132,38 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `strom compile SCRIPT [-o FILE] [--explain]`.
+async fn compile(
+    config: &strom_config::Configuration,
+    args: CompileArgs,
+) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    let compiled = strom_sql::compile_file(&args.script)
+        .await
+        .with_context(|| format!("cannot compile {}", args.script.display()))?;
+    if args.explain || compiled.explain {
+        let default = config.get(&strom_config::options::PARALLELISM_DEFAULT);
+        let default = compiled
+            .graph
+            .config
+            .get("parallelism.default")
+            .and_then(|p| p.parse().ok())
+            .or(Some(default));
+        print!("{}", strom_sql::explain(&compiled.graph, default));
+        if args.output.is_none() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let json = strom_jobgraph::to_json(&compiled.graph);
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, json)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("job graph written to {}", path.display());
+        }
+        None => println!("{json}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -84,7 +84,9 @@ pub(crate) async fn run(
     args: RunArgs,
     dynamic: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let mut job = load_job(&args.job)?;
+    let Some(mut job) = load_job(&args.job).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     for flag in dynamic {
         let (key, value) = strom_config::parse_dynamic_flag(flag)?;
         // Client credentials such as `rest.auth.token` are not job options.
@@ -117,7 +119,10 @@ pub(crate) async fn run(
             .map(|vertices| {
                 vertices
                     .iter()
-                    .filter(|v| matches!(v["operator"].as_str(), Some("generator" | "file-source")))
+                    .filter(|v| {
+                        matches!(v["operator"].as_str(), Some("generator" | "file-source"))
+                            || v["name"].as_str().is_some_and(|n| n.starts_with("Source:"))
+                    })
                     .filter_map(|v| v["metrics"]["write-records"].as_u64())
                     .sum()
             })

@@ -236,7 +236,10 @@ pub(crate) async fn local(mut config: Configuration, args: LocalArgs) -> anyhow:
     default_to(&mut config, "taskmanager.host", "127.0.0.1")?;
     default_to(&mut config, "taskmanager.bind-host", "127.0.0.1")?;
     let job = match &args.run {
-        Some(path) => Some(load_job(path)?),
+        Some(path) => match load_job(path).await? {
+            Some(job) => Some(job),
+            None => return Ok(ExitCode::SUCCESS),
+        },
         None => None,
     };
     let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
@@ -270,7 +273,9 @@ pub(crate) async fn run_and_follow(
         let records = detail
             .vertices
             .iter()
-            .filter(|v| matches!(v.operator, "generator" | "file-source"))
+            .filter(|v| {
+                matches!(v.operator, "generator" | "file-source") || v.name.starts_with("Source:")
+            })
             .map(|v| v.metrics.records_out)
             .sum();
         Ok(Progress {
@@ -303,8 +308,23 @@ pub(crate) fn report_outcome(
     }
 }
 
-pub(crate) fn load_job(path: &Path) -> anyhow::Result<JobGraph> {
-    Ok(strom_jobgraph::load(path)?)
+/// Loads a job-graph file, or compiles a SQL script (`.sql`). A script that asks for `EXPLAIN`
+/// has its plan printed and yields no job.
+pub(crate) async fn load_job(path: &Path) -> anyhow::Result<Option<JobGraph>> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("sql"))
+    {
+        let compiled = strom_sql::compile_file(path)
+            .await
+            .with_context(|| format!("cannot compile {}", path.display()))?;
+        if compiled.explain {
+            print!("{}", strom_sql::explain(&compiled.graph, None));
+            return Ok(None);
+        }
+        return Ok(Some(compiled.graph));
+    }
+    Ok(Some(strom_jobgraph::load(path)?))
 }
 
 /// Where a job's results go, for the final message.
@@ -319,6 +339,7 @@ pub(crate) fn describe_sinks(job: &JobGraph) -> Vec<String> {
             OperatorSpec::FileSink { path, .. } => {
                 Some(format!("{}: {path}/part-*", v.display_name()))
             }
+            OperatorSpec::Sql { plan, .. } => strom_sql::describe_sink(plan),
             _ => None,
         })
         .collect()

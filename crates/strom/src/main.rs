@@ -18,6 +18,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // TaskManagers are this binary: they run SQL vertices through the extension.
+    strom_sql::register();
     settings::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -87,7 +87,8 @@ pub(crate) async fn appmaster(
         let path = config.get(&options::INTERNAL_JOBGRAPH_PATH).context(
             "a job cluster needs the job graph: -Dinternal.jobgraph-path=FILE (see `strom compile` / examples/)",
         )?;
-        Some(load_job(std::path::Path::new(&path))?)
+        let job = load_job(std::path::Path::new(&path)).await?;
+        Some(job.context("the job cluster's SQL script only EXPLAINs: nothing to run")?)
     } else {
         None
     };

@@ -1,0 +1,222 @@
+//! Tables of the script (`CREATE TABLE`) and the window table-function instances of its queries,
+//! registered with DataFusion as empty tables so that it can plan over their schemas.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use datafusion::catalog::MemTable;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast;
+
+use crate::error::SqlError;
+use crate::plan::WindowSpec;
+use crate::script::TableDdl;
+use crate::types;
+
+/// A table created by the script.
+#[derive(Debug, Clone)]
+pub(crate) struct TableDef {
+    pub(crate) schema: Schema,
+    pub(crate) options: BTreeMap<String, String>,
+    /// Event-time column index and watermark delay.
+    pub(crate) watermark: Option<(usize, i64)>,
+}
+
+/// A window table function over a table.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowTvf {
+    pub(crate) table: String,
+    pub(crate) time_column: usize,
+    pub(crate) window: WindowSpec,
+}
+
+/// The window columns a window table function adds.
+pub(crate) const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
+
+#[derive(Default)]
+pub(crate) struct Catalog {
+    pub(crate) tables: HashMap<String, TableDef>,
+    pub(crate) windows: HashMap<String, WindowTvf>,
+}
+
+impl Catalog {
+    pub(crate) fn known(&self) -> String {
+        let mut names: Vec<&str> = self.tables.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names.join(", ")
+    }
+
+    pub(crate) fn table(&self, name: &str) -> Result<&TableDef, SqlError> {
+        self.tables.get(name).ok_or_else(|| SqlError::UnknownTable {
+            name: name.to_owned(),
+            known: self.known(),
+        })
+    }
+
+    /// Adds a `CREATE TABLE` and registers it with DataFusion.
+    pub(crate) fn create(
+        &mut self,
+        ddl: TableDdl,
+        ctx: &SessionContext,
+        statement: usize,
+    ) -> Result<(), SqlError> {
+        let plan_error = |message: String| SqlError::Plan { statement, message };
+        if self.tables.contains_key(&ddl.name) {
+            return Err(plan_error(format!("table `{}` is created twice", ddl.name)));
+        }
+        let mut fields = Vec::new();
+        for column in &ddl.columns {
+            if fields.iter().any(|f: &Field| f.name() == &column.name) {
+                return Err(plan_error(format!(
+                    "table `{}` has column `{}` twice",
+                    ddl.name, column.name
+                )));
+            }
+            let written = column.data_type.to_string();
+            let data_type =
+                types::arrow_type(&written).ok_or_else(|| SqlError::UnsupportedType {
+                    table: ddl.name.clone(),
+                    column: column.name.clone(),
+                    data_type: written,
+                    supported: types::SUPPORTED,
+                })?;
+            fields.push(Field::new(&column.name, data_type, column.nullable));
+        }
+        let schema = Schema::new(fields);
+        let watermark = match &ddl.watermark {
+            None => None,
+            Some((column, expr)) => {
+                let index = schema.index_of(column).map_err(|_| {
+                    plan_error(format!(
+                        "WATERMARK FOR `{column}`: table `{}` has no such column",
+                        ddl.name
+                    ))
+                })?;
+                if !matches!(schema.field(index).data_type(), DataType::Timestamp(..)) {
+                    return Err(plan_error(format!(
+                        "WATERMARK FOR `{column}`: the column must be a TIMESTAMP, not {}",
+                        schema.field(index).data_type()
+                    )));
+                }
+                let delay = watermark_delay(ctx, column, expr).map_err(plan_error)?;
+                Some((index, delay))
+            }
+        };
+        let mut options = BTreeMap::new();
+        for (key, value) in ddl.options {
+            if options.insert(key.clone(), value).is_some() {
+                return Err(plan_error(format!(
+                    "table `{}`: option '{key}' is given twice",
+                    ddl.name
+                )));
+            }
+        }
+        register(ctx, &ddl.name, &schema).map_err(plan_error)?;
+        self.tables.insert(
+            ddl.name.clone(),
+            TableDef {
+                schema,
+                options,
+                watermark,
+            },
+        );
+        Ok(())
+    }
+
+    /// Registers window table function `n` and returns the name DataFusion plans it under.
+    pub(crate) fn add_window(
+        &mut self,
+        ctx: &SessionContext,
+        tvf: WindowTvf,
+    ) -> Result<String, String> {
+        let table = self.tables.get(&tvf.table).ok_or_else(|| {
+            format!(
+                "unknown table `{}`; tables defined: [{}]",
+                tvf.table,
+                self.known()
+            )
+        })?;
+        let mut fields: Vec<Field> = table
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for name in WINDOW_COLUMNS {
+            fields.push(Field::new(
+                name,
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ));
+        }
+        let name = format!("__window_{}", self.windows.len());
+        register(ctx, &name, &Schema::new(fields))?;
+        self.windows.insert(name.clone(), tvf);
+        Ok(name)
+    }
+}
+
+fn register(ctx: &SessionContext, name: &str, schema: &Schema) -> Result<(), String> {
+    let table =
+        MemTable::try_new(Arc::new(schema.clone()), vec![vec![]]).map_err(|e| e.to_string())?;
+    ctx.register_table(name, Arc::new(table))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// `ts` or `ts - INTERVAL ...`: the delay in milliseconds.
+fn watermark_delay(ctx: &SessionContext, column: &str, expr: &ast::Expr) -> Result<i64, String> {
+    let form = || {
+        format!(
+            "WATERMARK FOR `{column}` AS `{expr}`: expected `{column}` or `{column} - INTERVAL '<n>' <unit>`"
+        )
+    };
+    match expr {
+        ast::Expr::Identifier(ident) if crate::script::normalize_ident(ident) == column => Ok(0),
+        ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Minus,
+            right,
+        } => match left.as_ref() {
+            ast::Expr::Identifier(ident) if crate::script::normalize_ident(ident) == column => {
+                let delay = interval_ms(ctx, right).map_err(|e| format!("{}: {e}", form()))?;
+                if delay < 0 {
+                    return Err(format!("{}: the delay must not be negative", form()));
+                }
+                Ok(delay)
+            }
+            _ => Err(form()),
+        },
+        _ => Err(form()),
+    }
+}
+
+/// The length of an `INTERVAL` literal in milliseconds (no months: their length varies).
+pub(crate) fn interval_ms(ctx: &SessionContext, expr: &ast::Expr) -> Result<i64, String> {
+    let text = expr.to_string();
+    let planned = ctx
+        .state()
+        .create_logical_expr(&text, &DFSchema::empty())
+        .map_err(|e| format!("`{text}` is not an interval: {e}"))?;
+    let value = match planned {
+        Expr::Literal(value, _) => value,
+        other => return Err(format!("`{other}` is not an interval literal")),
+    };
+    match value {
+        ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
+            Ok(i64::from(v.days) * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        ScalarValue::IntervalDayTime(Some(v)) => {
+            Ok(i64::from(v.days) * 86_400_000 + i64::from(v.milliseconds))
+        }
+        ScalarValue::DurationMillisecond(Some(v)) => Ok(v),
+        ScalarValue::DurationSecond(Some(v)) => Ok(v * 1000),
+        other => Err(format!(
+            "`{text}` ({}) is not a fixed-length interval: use days, hours, minutes, seconds or milliseconds",
+            other.data_type()
+        )),
+    }
+}

@@ -1,0 +1,303 @@
+//! A script compiled into one job graph: `SET`s become the job's configuration, `CREATE TABLE`s
+//! the catalog, and every `INSERT INTO` (or bare `SELECT`, printed) its own pipeline.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
+use datafusion::prelude::SessionContext;
+use strom_jobgraph::{Edge, JobGraph, OperatorSpec, SqlRole, Vertex};
+
+use crate::catalog::Catalog;
+use crate::error::SqlError;
+use crate::exprs;
+use crate::script::{self, Statement};
+use crate::translate::{Builder, Translator};
+use crate::windows_tvf;
+
+/// A compiled script.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The job graph to run.
+    pub graph: JobGraph,
+    /// The script asked for `EXPLAIN`: show the graph, run nothing.
+    pub explain: bool,
+}
+
+/// Reads and compiles a script file; relative paths in it resolve against its folder.
+pub async fn compile_file(path: &Path) -> Result<Compiled, SqlError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SqlError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sql-job".to_owned());
+    compile(&text, base, &name).await
+}
+
+/// Compiles a script; `name` is the job name unless the script sets `pipeline.name`.
+pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, SqlError> {
+    let statements = script::parse(sql)?;
+    let ctx = SessionContext::new_with_state(exprs::session());
+    let mut catalog = Catalog::default();
+    let mut config = BTreeMap::new();
+    let mut builder = Builder::default();
+    let mut explain = false;
+    let mut queries = 0;
+    for (index, statement) in statements.into_iter().enumerate() {
+        let number = index + 1;
+        match statement {
+            Statement::Set { key, value } => {
+                config.insert(key, value);
+            }
+            Statement::CreateTable(ddl) => catalog.create(*ddl, &ctx, number)?,
+            Statement::Query {
+                explain: wants_explain,
+                mut statement,
+            } => {
+                explain |= wants_explain;
+                queries += 1;
+                windows_tvf::rewrite(&mut statement, &mut catalog, &ctx).map_err(|message| {
+                    SqlError::Plan {
+                        statement: number,
+                        message,
+                    }
+                })?;
+                let state = ctx.state();
+                let plan = state
+                    .statement_to_plan(datafusion::sql::parser::Statement::Statement(statement))
+                    .await
+                    .map_err(|e| plan_error(number, &e))?;
+                let plan = state
+                    .analyzer()
+                    .execute_and_check(plan, state.config_options(), |_, _| {})
+                    .map_err(|e| plan_error(number, &e))?;
+                let session = exprs::session();
+                let mut translator = Translator {
+                    session: &session,
+                    catalog: &catalog,
+                    builder: &mut builder,
+                    statement: number,
+                    base,
+                    unbounded: false,
+                };
+                match &plan {
+                    LogicalPlan::Dml(DmlStatement {
+                        table_name,
+                        op: WriteOp::Insert(_),
+                        input,
+                        ..
+                    }) => translator.insert(Some(table_name.table()), input)?,
+                    LogicalPlan::Dml(_) | LogicalPlan::Ddl(_) | LogicalPlan::Copy(_) => {
+                        return Err(SqlError::Unsupported {
+                            statement: number,
+                            message: "only INSERT INTO ... SELECT and SELECT run as jobs"
+                                .to_owned(),
+                        });
+                    }
+                    query => translator.insert(None, query)?,
+                }
+            }
+        }
+    }
+    if queries == 0 {
+        return Err(SqlError::NoQuery);
+    }
+    let name = config
+        .get("pipeline.name")
+        .cloned()
+        .unwrap_or_else(|| name.to_owned());
+    Ok(Compiled {
+        graph: finish(builder, name, config),
+        explain,
+    })
+}
+
+/// DataFusion's message without its error-kind prefix noise.
+fn plan_error(statement: usize, error: &datafusion::error::DataFusionError) -> SqlError {
+    let message = error.to_string();
+    let message = message
+        .trim_start_matches("Error during planning: ")
+        .trim_start_matches("Schema error: ")
+        .to_owned();
+    SqlError::Plan { statement, message }
+}
+
+fn finish(builder: Builder, name: String, config: BTreeMap<String, String>) -> JobGraph {
+    let ids: Vec<String> = builder
+        .vertices
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{}-{}", v.kind, i + 1))
+        .collect();
+    let has_output: Vec<bool> = (0..builder.vertices.len())
+        .map(|i| builder.edges.iter().any(|(from, _, _)| *from == i))
+        .collect();
+    let vertices = builder
+        .vertices
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let role = match (v.plan.source.is_some(), has_output[i]) {
+                (true, true) => SqlRole::Source,
+                (true, false) => SqlRole::Pipeline,
+                (false, true) => SqlRole::Operator,
+                (false, false) => SqlRole::Sink,
+            };
+            let columns = if has_output[i] { v.columns } else { Vec::new() };
+            Vertex {
+                id: ids[i].clone(),
+                name: Some(v.names.join(" -> ")),
+                parallelism: v.parallelism,
+                operator: OperatorSpec::Sql {
+                    role,
+                    bounded: v.bounded,
+                    columns,
+                    plan: serde_json::to_value(&v.plan).unwrap_or_default(),
+                    description: String::new(),
+                },
+            }
+        })
+        .collect();
+    let edges = builder
+        .edges
+        .into_iter()
+        .map(|(from, to, partitioning)| Edge {
+            source: ids[from].clone(),
+            target: ids[to].clone(),
+            partitioning,
+        })
+        .collect();
+    JobGraph {
+        name,
+        config,
+        vertices,
+        edges,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Step, VertexPlan};
+    use strom_jobgraph::Partitioning;
+
+    const TABLES: &str = "CREATE TABLE words (word STRING) WITH ('connector' = 'filesystem', 'path' = '/tmp/w.csv', 'format' = 'csv');\n\
+        CREATE TABLE bids (item BIGINT, price DOUBLE, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)\n\
+          WITH ('connector' = 'datagen', 'number-of-rows' = '100');\n\
+        CREATE TABLE out2 (a STRING, b BIGINT) WITH ('connector' = 'print');\n";
+
+    async fn graph(query: &str) -> JobGraph {
+        let compiled = compile(&format!("{TABLES}{query}"), Path::new("/tmp"), "t")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        compiled.graph.validate().unwrap_or_else(|e| panic!("{e}"));
+        compiled.graph
+    }
+
+    fn plan(graph: &JobGraph, index: usize) -> VertexPlan {
+        let OperatorSpec::Sql { plan, .. } = &graph.vertices[index].operator else {
+            panic!("not sql")
+        };
+        serde_json::from_value(plan.clone()).unwrap()
+    }
+
+    async fn error(query: &str) -> String {
+        compile(&format!("{TABLES}{query}"), Path::new("/tmp"), "t")
+            .await
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn group_by_splits_at_a_hash_exchange() {
+        let graph = graph("INSERT INTO out2 SELECT upper(word), COUNT(*) FROM words WHERE word <> 'x' GROUP BY upper(word);").await;
+        assert_eq!(graph.vertices.len(), 2);
+        assert_eq!(graph.edges.len(), 1);
+        let Partitioning::Hash { key } = &graph.edges[0].partitioning else {
+            panic!("{:?}", graph.edges[0])
+        };
+        assert_eq!(key.len(), 1);
+        let source = plan(&graph, 0);
+        assert!(source.source.is_some());
+        assert!(matches!(
+            source.steps[0],
+            Step::Calc {
+                filter: Some(_),
+                ..
+            }
+        ));
+        let aggregate = plan(&graph, 1);
+        assert!(matches!(
+            aggregate.steps[0],
+            Step::GroupAggregate { keys: 1, .. }
+        ));
+        assert!(aggregate.sink.as_ref().unwrap().updating);
+    }
+
+    #[tokio::test]
+    async fn window_tvf_becomes_a_window_aggregate() {
+        let graph = graph(
+            "SELECT window_start, item, COUNT(*), AVG(price) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, item;",
+        )
+        .await;
+        let source = plan(&graph, 0);
+        assert!(matches!(source.steps[0], Step::AssignWindows { .. }));
+        assert_eq!(source.source.unwrap().watermark.unwrap().delay_ms, 2000);
+        let aggregate = plan(&graph, 1);
+        assert!(matches!(
+            aggregate.steps[0],
+            Step::WindowAggregate {
+                keys: 3,
+                window_start: 0,
+                window_end: 1,
+                ..
+            }
+        ));
+        assert!(!aggregate.sink.unwrap().updating);
+    }
+
+    #[tokio::test]
+    async fn union_all_feeds_one_vertex_from_both_inputs() {
+        let graph = graph(
+            "INSERT INTO out2 SELECT word, 1 FROM words UNION ALL SELECT 'bid', item FROM bids;",
+        )
+        .await;
+        assert_eq!(graph.vertices.len(), 3);
+        assert_eq!(graph.inputs_of(&graph.vertices[2].id).count(), 2);
+    }
+
+    #[tokio::test]
+    async fn set_statements_become_job_configuration() {
+        let graph = graph("SET 'parallelism.default' = '3';\nSET 'pipeline.name' = 'named';\nSELECT word FROM words;").await;
+        assert_eq!(graph.name, "named");
+        assert_eq!(graph.config["parallelism.default"], "3");
+    }
+
+    #[tokio::test]
+    async fn errors_name_what_is_wrong() {
+        let err = error("SELECT nope FROM words;").await;
+        assert!(err.contains("nope") && err.contains("words.word"), "{err}");
+        let err = error("SELECT * FROM missing;").await;
+        assert!(err.contains("missing"), "{err}");
+        let err = error("SELECT word FROM words ORDER BY word;").await;
+        assert!(err.contains("ORDER BY"), "{err}");
+        let err = error("SELECT item, COUNT(*) FROM TABLE(SESSION(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY item;").await;
+        assert!(err.contains("SESSION"), "{err}");
+        let err = error(
+            "SELECT * FROM TABLE(TUMBLE(TABLE words, DESCRIPTOR(word), INTERVAL '1' SECOND));",
+        )
+        .await;
+        assert!(err.contains("event-time attribute"), "{err}");
+        let err = error("CREATE TABLE bad (g GEOMETRY) WITH ('connector' = 'print');").await;
+        assert!(err.contains("GEOMETRY") && err.contains("STRING"), "{err}");
+        let err = compile(TABLES, Path::new("/tmp"), "t")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nothing to run"), "{err}");
+    }
+}

@@ -1,0 +1,294 @@
+//! Connectors: the `connector` option of a table picks one; its `WITH` options are checked when
+//! the script is compiled, and the source or sink is opened on the TaskManager.
+//!
+//! | connector | as source | as sink |
+//! |---|---|---|
+//! | `datagen` | generated rows, deterministic per seed | |
+//! | `filesystem` | CSV, JSON lines, Parquet files | part files per subtask |
+//! | `socket` | text lines in CSV | |
+//! | `print` | | standard output, Flink's `+I[...]` rendering |
+//! | `blackhole` | | discards |
+
+mod datagen;
+mod filesystem;
+mod print;
+mod socket;
+
+use std::collections::BTreeMap;
+
+use arrow_array::RecordBatch;
+use arrow_schema::Schema;
+use strom_operators::{OperatorContext, OperatorError, Source};
+
+use crate::error::SqlError;
+use crate::plan::{SinkPlan, SourcePlan};
+
+/// How a table is used by a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Usage {
+    /// Read from.
+    Source,
+    /// Written to.
+    Sink,
+}
+
+/// What the compiler learns from a table's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Traits {
+    /// A source that ends on its own.
+    pub(crate) bounded: bool,
+    /// A source that must run at parallelism 1.
+    pub(crate) single: bool,
+}
+
+/// A connector's option names (`#` stands for a column name) and which are required.
+struct Spec {
+    name: &'static str,
+    source: bool,
+    sink: bool,
+    options: &'static [&'static str],
+    required: &'static [&'static str],
+}
+
+const CONNECTORS: &[Spec] = &[
+    Spec {
+        name: "datagen",
+        source: true,
+        sink: false,
+        options: datagen::OPTIONS,
+        required: &[],
+    },
+    Spec {
+        name: "filesystem",
+        source: true,
+        sink: true,
+        options: filesystem::OPTIONS,
+        required: &["path", "format"],
+    },
+    Spec {
+        name: "socket",
+        source: true,
+        sink: false,
+        options: socket::OPTIONS,
+        required: &["hostname", "port"],
+    },
+    Spec {
+        name: "print",
+        source: false,
+        sink: true,
+        options: print::OPTIONS,
+        required: &[],
+    },
+    Spec {
+        name: "blackhole",
+        source: false,
+        sink: true,
+        options: &["connector"],
+        required: &[],
+    },
+];
+
+fn known_connectors() -> String {
+    CONNECTORS
+        .iter()
+        .map(|c| format!("'{}'", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks a table's options for its use; relative paths are resolved against `base`.
+pub(crate) fn validate(
+    table: &str,
+    options: &mut BTreeMap<String, String>,
+    schema: &Schema,
+    usage: Usage,
+    base: &std::path::Path,
+) -> Result<Traits, SqlError> {
+    let Some(connector) = options.get("connector").cloned() else {
+        return Err(SqlError::MissingOption {
+            table: table.to_owned(),
+            connector: "(none)".to_owned(),
+            option: "connector".to_owned(),
+        });
+    };
+    let Some(spec) = CONNECTORS.iter().find(|c| c.name == connector) else {
+        return Err(SqlError::UnknownConnector {
+            table: table.to_owned(),
+            connector,
+            known: known_connectors(),
+        });
+    };
+    let usable = match usage {
+        Usage::Source => spec.source,
+        Usage::Sink => spec.sink,
+    };
+    if !usable {
+        let role = match usage {
+            Usage::Source => "read from (it is a sink)",
+            Usage::Sink => "written to (it is a source)",
+        };
+        return Err(SqlError::BadOption {
+            table: table.to_owned(),
+            option: "connector".to_owned(),
+            value: connector,
+            problem: format!("this connector cannot be {role}"),
+        });
+    }
+    for key in options.keys() {
+        let known = spec
+            .options
+            .iter()
+            .any(|pattern| option_matches(pattern, key, schema));
+        if !known {
+            return Err(SqlError::UnknownOption {
+                table: table.to_owned(),
+                connector: connector.clone(),
+                option: key.clone(),
+                known: spec.options.join(", "),
+            });
+        }
+    }
+    for required in spec.required {
+        if !options.contains_key(*required) {
+            return Err(SqlError::MissingOption {
+                table: table.to_owned(),
+                connector: connector.clone(),
+                option: (*required).to_owned(),
+            });
+        }
+    }
+    let bad = |option: &str, problem: String| SqlError::BadOption {
+        table: table.to_owned(),
+        option: option.to_owned(),
+        value: options.get(option).cloned().unwrap_or_default(),
+        problem,
+    };
+    match spec.name {
+        "datagen" => datagen::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
+        "filesystem" => {
+            filesystem::validate(options, schema, base).map_err(|(o, p)| bad(&o, p))?;
+            if let Some(path) = options.get_mut("path") {
+                let candidate = std::path::Path::new(path.as_str());
+                if candidate.is_relative() {
+                    *path = base.join(candidate).to_string_lossy().into_owned();
+                }
+            }
+            Ok(Traits {
+                bounded: true,
+                single: false,
+            })
+        }
+        "socket" => socket::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
+        _ => Ok(Traits {
+            bounded: false,
+            single: false,
+        }),
+    }
+}
+
+/// `fields.#.kind` matches `fields.<column>.kind` for a column of the table.
+fn option_matches(pattern: &str, key: &str, schema: &Schema) -> bool {
+    match pattern.split_once('#') {
+        None => pattern == key,
+        Some((prefix, suffix)) => key
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .is_some_and(|column| schema.fields().iter().any(|f| f.name() == column)),
+    }
+}
+
+/// Parses an option that must be a number of some kind.
+pub(crate) fn number<T: std::str::FromStr>(
+    options: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, (String, String)> {
+    options
+        .get(key)
+        .map(|v| {
+            v.trim().parse::<T>().map_err(|_| {
+                (
+                    key.to_owned(),
+                    format!("expected a {}", std::any::type_name::<T>()),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Opens the source of a vertex for one subtask.
+pub(crate) fn open_source(
+    plan: &SourcePlan,
+    ctx: &OperatorContext,
+) -> Result<Box<dyn Source>, OperatorError> {
+    let schema = std::sync::Arc::new(plan.schema.clone());
+    Ok(match plan.connector.connector() {
+        "datagen" => Box::new(datagen::Datagen::new(&plan.connector.options, schema, ctx)?),
+        "filesystem" => Box::new(filesystem::FileSource::new(
+            &plan.connector.options,
+            schema,
+            ctx,
+        )?),
+        "socket" => Box::new(socket::SocketSource::connect(
+            &plan.connector.options,
+            schema,
+        )?),
+        other => {
+            return Err(OperatorError::Parameter(format!(
+                "table `{}`: connector '{other}' cannot be read",
+                plan.connector.table
+            )));
+        }
+    })
+}
+
+/// Where a vertex's output goes when it ends in a sink.
+pub(crate) trait SinkWriter: Send {
+    /// Writes a batch; updating sinks receive the row-kind column last.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), OperatorError>;
+    /// The input has ended: flush and close.
+    fn finish(&mut self) -> Result<(), OperatorError>;
+}
+
+/// Opens the sink of a vertex for one subtask.
+pub(crate) fn open_sink(
+    plan: &SinkPlan,
+    ctx: &OperatorContext,
+) -> Result<Box<dyn SinkWriter>, OperatorError> {
+    let schema = std::sync::Arc::new(plan.schema.clone());
+    Ok(match plan.connector.connector() {
+        "print" => Box::new(print::Print::new(
+            &plan.connector.options,
+            plan.updating,
+            ctx,
+        )),
+        "blackhole" => Box::new(print::Blackhole),
+        "filesystem" => {
+            let writer = filesystem::FileSink::create(&plan.connector.options, schema, ctx)?;
+            if plan.updating {
+                Box::new(crate::ops::Materialize::new(
+                    Box::new(writer),
+                    &plan.schema,
+                )?)
+            } else {
+                Box::new(writer)
+            }
+        }
+        other => {
+            return Err(OperatorError::Parameter(format!(
+                "table `{}`: connector '{other}' cannot be written",
+                plan.connector.table
+            )));
+        }
+    })
+}
+
+/// An operator failure carrying a message.
+pub(crate) fn failure(message: impl std::fmt::Display) -> OperatorError {
+    OperatorError::Failed(message.to_string())
+}
+
+/// Flink's print rendering of an updating batch, for tests.
+#[cfg(test)]
+pub(crate) fn render_for_tests(batch: &RecordBatch) -> String {
+    print::render(batch, true, "").unwrap_or_default()
+}

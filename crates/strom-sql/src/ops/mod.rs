@@ -1,0 +1,137 @@
+//! The streaming steps a SQL vertex chains: calc (DataFusion expressions), window assignment,
+//! updating and windowed aggregates, and the materializing changelog writer.
+//!
+//! Aggregates and windows are ours: DataFusion's operators are built for bounded batch input
+//! and have neither watermarks nor retraction output.
+
+mod accumulate;
+mod calc;
+mod group_aggregate;
+mod materialize;
+mod window_aggregate;
+mod windows;
+
+use arrow_array::RecordBatch;
+use strom_operators::OperatorError;
+
+pub(crate) use materialize::Materialize;
+pub(crate) use windows::event_times;
+
+use crate::plan;
+
+/// Flink's row kinds, stored as an `Int8` column at the end of updating batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowKind {
+    /// `+I`.
+    Insert,
+    /// `-U`: retracts the previous result of a key.
+    UpdateBefore,
+    /// `+U`: the new result of a key.
+    UpdateAfter,
+    /// `-D`.
+    Delete,
+}
+
+impl RowKind {
+    pub(crate) fn code(self) -> i8 {
+        match self {
+            Self::Insert => 0,
+            Self::UpdateBefore => 1,
+            Self::UpdateAfter => 2,
+            Self::Delete => 3,
+        }
+    }
+
+    pub(crate) fn from_code(code: i8) -> Self {
+        match code {
+            1 => Self::UpdateBefore,
+            2 => Self::UpdateAfter,
+            3 => Self::Delete,
+            _ => Self::Insert,
+        }
+    }
+
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            Self::Insert => "+I",
+            Self::UpdateBefore => "-U",
+            Self::UpdateAfter => "+U",
+            Self::Delete => "-D",
+        }
+    }
+
+    /// Whether the row adds to the result (as opposed to retracting).
+    pub(crate) fn is_addition(self) -> bool {
+        matches!(self, Self::Insert | Self::UpdateAfter)
+    }
+}
+
+/// One step of a vertex's chain.
+pub(crate) trait Step: Send {
+    /// Handles a batch, appending output to `out`.
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError>;
+
+    /// The event time has reached `watermark`: emit what it completes.
+    fn on_watermark(
+        &mut self,
+        _watermark: i64,
+        _out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    /// The input has ended: emit what is left.
+    fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
+        Ok(())
+    }
+}
+
+/// Creates the step for `spec`.
+pub(crate) fn build(spec: &plan::Step) -> Result<Box<dyn Step>, OperatorError> {
+    Ok(match spec {
+        plan::Step::Calc {
+            input,
+            filter,
+            project,
+            output,
+            updating,
+        } => Box::new(calc::Calc::new(
+            input,
+            filter.as_deref(),
+            project.as_deref(),
+            output,
+            *updating,
+        )?),
+        plan::Step::AssignWindows {
+            time_column,
+            window,
+            output,
+        } => Box::new(windows::AssignWindows::new(*time_column, *window, output)),
+        plan::Step::GroupAggregate {
+            keys,
+            aggregates,
+            output,
+        } => Box::new(group_aggregate::GroupAggregate::new(
+            *keys, aggregates, output,
+        )?),
+        plan::Step::WindowAggregate {
+            keys,
+            window_start,
+            window_end,
+            window,
+            aggregates,
+            output,
+        } => Box::new(window_aggregate::WindowAggregate::new(
+            *keys,
+            *window_start,
+            *window_end,
+            *window,
+            aggregates,
+            output,
+        )?),
+    })
+}

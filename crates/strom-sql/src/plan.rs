@@ -1,0 +1,239 @@
+//! The compiled form of a SQL vertex, as it travels in the job-graph file.
+//!
+//! A vertex runs an optional source, a chain of steps and an optional sink. Schemas travel as
+//! Arrow schemas (serde), expressions as SQL text over the step's input columns: readable in the
+//! job-graph file and in `EXPLAIN`, and planned again by DataFusion on the TaskManager.
+
+use std::collections::BTreeMap;
+
+use arrow_schema::Schema;
+use serde::{Deserialize, Serialize};
+
+/// Name of the row-kind column that updating streams carry last (`+I`, `-U`, `+U`, `-D`).
+pub const ROW_KIND_COLUMN: &str = "__row_kind";
+
+/// What one SQL vertex runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VertexPlan {
+    /// The connector that produces this vertex's records, for source vertices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourcePlan>,
+    /// Applied in order to every batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// The connector that consumes the records, for sink vertices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<SinkPlan>,
+}
+
+/// A table's connector: its name and `WITH` options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorPlan {
+    /// The table name in the script.
+    pub table: String,
+    /// The `WITH` options, `connector` included.
+    pub options: BTreeMap<String, String>,
+}
+
+impl ConnectorPlan {
+    /// The `connector` option.
+    pub fn connector(&self) -> &str {
+        self.options.get("connector").map_or("", String::as_str)
+    }
+}
+
+/// A source connector and how it derives watermarks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePlan {
+    /// Connector and options.
+    pub connector: ConnectorPlan,
+    /// The table's columns.
+    pub schema: Schema,
+    /// `WATERMARK FOR column AS column - delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<WatermarkPlan>,
+    /// Whether the source ends on its own.
+    pub bounded: bool,
+}
+
+/// Bounded out-of-orderness watermarks on an event-time column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatermarkPlan {
+    /// Index of the event-time column.
+    pub column: usize,
+    /// Watermark = largest event time seen minus this.
+    pub delay_ms: i64,
+}
+
+/// A sink connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkPlan {
+    /// Connector and options.
+    pub connector: ConnectorPlan,
+    /// The columns written (without the row-kind column).
+    pub schema: Schema,
+    /// Whether the input is an updating (changelog) stream.
+    pub updating: bool,
+}
+
+/// One transformation of the chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Step {
+    /// Filter then project, with DataFusion's expressions.
+    Calc {
+        /// Columns of the input batches.
+        input: Schema,
+        /// Rows for which this is not true are dropped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        /// Output columns; the input unchanged when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        project: Option<Vec<NamedExpr>>,
+        /// Columns of the output batches (the row-kind column included when updating).
+        output: Schema,
+        /// The input is a changelog: its last column (the row kind) is passed through.
+        #[serde(default)]
+        updating: bool,
+    },
+    /// Window columns (`window_start`, `window_end`, `window_time`) appended to each row; a hop
+    /// window repeats the row once per window it belongs to.
+    AssignWindows {
+        /// Index of the event-time column.
+        time_column: usize,
+        /// The window.
+        window: WindowSpec,
+        /// Columns of the output batches.
+        output: Schema,
+    },
+    /// An updating aggregate per key: emits `+I`, `-U`, `+U` rows as results change.
+    GroupAggregate {
+        /// The first `keys` input columns are the key.
+        keys: usize,
+        /// One per aggregate; arguments index the input columns.
+        aggregates: Vec<AggregateSpec>,
+        /// Key columns, aggregate columns, then the row kind.
+        output: Schema,
+    },
+    /// A windowed aggregate: each window's result once, when the watermark passes its end.
+    WindowAggregate {
+        /// The first `keys` input columns are the key, window columns included.
+        keys: usize,
+        /// Index among the keys of `window_start`.
+        window_start: usize,
+        /// Index among the keys of `window_end`.
+        window_end: usize,
+        /// The window (session windows merge; tumbling and hopping windows are fixed).
+        window: WindowSpec,
+        /// One per aggregate; arguments index the input columns.
+        aggregates: Vec<AggregateSpec>,
+        /// Key columns then aggregate columns.
+        output: Schema,
+    },
+}
+
+/// An output column and the SQL expression computing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedExpr {
+    /// Output column name.
+    pub name: String,
+    /// SQL over the input columns.
+    pub sql: String,
+}
+
+/// An aggregate function call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateSpec {
+    /// The function.
+    pub function: AggregateFunction,
+    /// Input column of the argument; `COUNT(*)` has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argument: Option<usize>,
+    /// `DISTINCT` arguments only.
+    #[serde(default)]
+    pub distinct: bool,
+}
+
+/// The aggregate functions strom computes incrementally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AggregateFunction {
+    /// `COUNT`.
+    Count,
+    /// `SUM`.
+    Sum,
+    /// `MIN`.
+    Min,
+    /// `MAX`.
+    Max,
+    /// `AVG`.
+    Avg,
+}
+
+impl AggregateFunction {
+    /// From DataFusion's function name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "count" => Self::Count,
+            "sum" => Self::Sum,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "avg" | "mean" => Self::Avg,
+            _ => return None,
+        })
+    }
+
+    /// SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Count => "COUNT",
+            Self::Sum => "SUM",
+            Self::Min => "MIN",
+            Self::Max => "MAX",
+            Self::Avg => "AVG",
+        }
+    }
+}
+
+/// A window of a window table function, sizes in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum WindowSpec {
+    /// `TUMBLE`: fixed, non-overlapping windows.
+    Tumble {
+        /// Window length.
+        size_ms: i64,
+    },
+    /// `HOP`: fixed windows of `size_ms` starting every `slide_ms`.
+    Hop {
+        /// Distance between window starts.
+        slide_ms: i64,
+        /// Window length.
+        size_ms: i64,
+    },
+    /// `SESSION`: per key, records closer than `gap_ms` share a window.
+    Session {
+        /// Inactivity that closes a session.
+        gap_ms: i64,
+    },
+}
+
+impl WindowSpec {
+    /// As written in SQL, for plans shown to people.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Tumble { size_ms } => format!("TUMBLE(size={size_ms}ms)"),
+            Self::Hop { slide_ms, size_ms } => {
+                format!("HOP(slide={slide_ms}ms, size={size_ms}ms)")
+            }
+            Self::Session { gap_ms } => format!("SESSION(gap={gap_ms}ms)"),
+        }
+    }
+}

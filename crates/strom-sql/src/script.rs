@@ -1,0 +1,396 @@
+//! A SQL script split into statements and parsed.
+//!
+//! sqlparser parses queries; Flink's DDL (`CREATE TABLE ... (..., WATERMARK FOR ...) WITH ('k' =
+//! 'v')`) and `SET 'key' = 'value'` are not in any of its dialects, so they are parsed here with
+//! the parser's primitives, which keeps line and column in every error. Flink's window table
+//! functions (`TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), ...))`) are rewritten at the token level
+//! into the table-function call `TUMBLE(t, ts, ...)` that sqlparser understands.
+
+use datafusion::sql::sqlparser::ast;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use crate::error::SqlError;
+
+/// Window table functions.
+pub(crate) const WINDOW_FUNCTIONS: [&str; 3] = ["TUMBLE", "HOP", "SESSION"];
+
+/// One statement of the script.
+#[derive(Debug)]
+pub(crate) enum Statement {
+    /// `SET 'key' = 'value'`.
+    Set {
+        /// The option key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// `CREATE TABLE`.
+    CreateTable(Box<TableDdl>),
+    /// `INSERT INTO ... SELECT`, or a bare `SELECT` (printed).
+    Query {
+        /// `EXPLAIN` in front: show the plan, run nothing.
+        explain: bool,
+        /// The parsed statement.
+        statement: Box<ast::Statement>,
+    },
+}
+
+/// A parsed `CREATE TABLE`.
+#[derive(Debug)]
+pub(crate) struct TableDdl {
+    pub(crate) name: String,
+    pub(crate) columns: Vec<ColumnDdl>,
+    pub(crate) watermark: Option<(String, ast::Expr)>,
+    pub(crate) options: Vec<(String, String)>,
+}
+
+/// A column of a `CREATE TABLE`.
+#[derive(Debug)]
+pub(crate) struct ColumnDdl {
+    pub(crate) name: String,
+    pub(crate) data_type: ast::DataType,
+    pub(crate) nullable: bool,
+}
+
+/// Splits and parses a script; statements are numbered from 1 in errors.
+pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::Syntax {
+            statement: 1,
+            message: e.to_string(),
+        })?;
+    let mut statements = Vec::new();
+    for (index, tokens) in split(tokens).into_iter().enumerate() {
+        let number = index + 1;
+        let syntax = |e: ParserError| SqlError::Syntax {
+            statement: number,
+            message: strip_prefix(&e),
+        };
+        let tokens = normalize_window_functions(tokens);
+        let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+        let statement = parse_statement(&mut parser).map_err(syntax)?;
+        let next = parser.peek_token();
+        if next.token != Token::EOF {
+            return Err(syntax(ParserError::ParserError(format!(
+                "Expected: end of statement, found: {} at {}",
+                next.token, next.span.start
+            ))));
+        }
+        statements.push(statement);
+    }
+    Ok(statements)
+}
+
+fn strip_prefix(error: &ParserError) -> String {
+    match error {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => "statement nested too deeply".to_owned(),
+    }
+}
+
+/// Statements separated by `;`, without empty ones (comments and blanks only).
+fn split(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
+    let mut statements = Vec::new();
+    let mut current = Vec::new();
+    for token in tokens {
+        match token.token {
+            Token::SemiColon => statements.push(std::mem::take(&mut current)),
+            Token::EOF => {}
+            _ => current.push(token),
+        }
+    }
+    statements.push(current);
+    statements
+        .into_iter()
+        .filter(|s| s.iter().any(|t| !matches!(t.token, Token::Whitespace(_))))
+        .collect()
+}
+
+fn is_word(token: &Token, word: &str) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+/// Rewrites `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), ...))` into `TUMBLE(t, ts, ...)`.
+fn normalize_window_functions(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let token = |n: usize| significant.get(n).map(|&i| &tokens[i].token);
+    // The position (in `significant`) of the parenthesis closing the one at `open`.
+    let closing = |open: usize| {
+        let mut depth = 0usize;
+        for n in open..significant.len() {
+            match token(n) {
+                Some(Token::LParen) => depth += 1,
+                Some(Token::RParen) => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(n);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    let mut drop = vec![false; tokens.len()];
+    for n in 0..significant.len() {
+        let Some(Token::Word(w)) = token(n) else {
+            continue;
+        };
+        let is_window = WINDOW_FUNCTIONS
+            .iter()
+            .any(|f| w.quote_style.is_none() && w.value.eq_ignore_ascii_case(f));
+        if !is_window || token(n + 1) != Some(&Token::LParen) {
+            continue;
+        }
+        // `TABLE(` around the call.
+        if n >= 2
+            && token(n - 1) == Some(&Token::LParen)
+            && token(n - 2).is_some_and(|t| is_word(t, "TABLE"))
+            && let Some(close) = closing(n - 1)
+        {
+            drop[significant[n - 2]] = true;
+            drop[significant[n - 1]] = true;
+            drop[significant[close]] = true;
+        }
+        let Some(end) = closing(n + 1) else { continue };
+        let mut m = n + 2;
+        while m < end {
+            let at_argument_start = matches!(token(m - 1), Some(Token::LParen | Token::Comma));
+            if at_argument_start
+                && token(m).is_some_and(|t| is_word(t, "TABLE"))
+                && matches!(token(m + 1), Some(Token::Word(_)))
+            {
+                drop[significant[m]] = true;
+            }
+            if at_argument_start
+                && token(m).is_some_and(|t| is_word(t, "DESCRIPTOR"))
+                && token(m + 1) == Some(&Token::LParen)
+                && let Some(close) = closing(m + 1)
+            {
+                drop[significant[m]] = true;
+                drop[significant[m + 1]] = true;
+                drop[significant[close]] = true;
+            }
+            m += 1;
+        }
+    }
+    tokens
+        .into_iter()
+        .zip(drop)
+        .filter_map(|(t, d)| (!d).then_some(t))
+        .collect()
+}
+
+fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
+    let next = parser.peek_token();
+    if is_word(&next.token, "SET") {
+        return parse_set(parser);
+    }
+    if is_word(&next.token, "CREATE") {
+        return parse_create_table(parser).map(|t| Statement::CreateTable(Box::new(t)));
+    }
+    let explain = parser.parse_keyword(Keyword::EXPLAIN);
+    let next = parser.peek_token();
+    if !(is_word(&next.token, "INSERT")
+        || is_word(&next.token, "SELECT")
+        || is_word(&next.token, "WITH")
+        || next.token == Token::LParen)
+    {
+        return parser.expected("SET, CREATE TABLE, INSERT INTO or SELECT", next);
+    }
+    let statement = parser.parse_statement()?;
+    Ok(Statement::Query {
+        explain,
+        statement: Box::new(statement),
+    })
+}
+
+/// `SET 'key' = 'value'` (quotes optional around a plain key).
+fn parse_set(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
+    parser.next_token();
+    let key = match parser.peek_token().token {
+        Token::SingleQuotedString(_) => parser.parse_literal_string()?,
+        _ => parser
+            .parse_object_name(false)?
+            .0
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("."),
+    };
+    parser.expect_token(&Token::Eq)?;
+    let next = parser.next_token();
+    let value = match next.token {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s,
+        Token::Number(n, _) => n,
+        Token::Word(w) => w.value,
+        _ => return parser.expected("a quoted value", next),
+    };
+    Ok(Statement::Set { key, value })
+}
+
+fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> {
+    parser.expect_keyword(Keyword::CREATE)?;
+    let _ = parser.parse_keyword(Keyword::TEMPORARY);
+    parser.expect_keyword(Keyword::TABLE)?;
+    let _ = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    let name = normalize_name(&name);
+    parser.expect_token(&Token::LParen)?;
+    let mut columns = Vec::new();
+    let mut watermark = None;
+    loop {
+        let next = parser.peek_token();
+        if is_word(&next.token, "WATERMARK") {
+            parser.next_token();
+            parser.expect_keyword(Keyword::FOR)?;
+            let column = normalize_ident(&parser.parse_identifier()?);
+            parser.expect_keyword(Keyword::AS)?;
+            watermark = Some((column, parser.parse_expr()?));
+        } else if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+            // Accepted for Flink compatibility; upsert keys are derived from the query.
+            parser.expect_token(&Token::LParen)?;
+            let _ = parser.parse_identifiers()?;
+            parser.expect_token(&Token::RParen)?;
+            let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+        } else {
+            let column = normalize_ident(&parser.parse_identifier()?);
+            let data_type = parser.parse_data_type()?;
+            let mut nullable = true;
+            loop {
+                if parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+                    nullable = false;
+                } else if parser.parse_keyword(Keyword::NULL) {
+                    nullable = true;
+                } else if parser.parse_keyword(Keyword::COMMENT) {
+                    let _ = parser.parse_literal_string()?;
+                } else {
+                    break;
+                }
+            }
+            let next = parser.peek_token();
+            if is_word(&next.token, "AS") || is_word(&next.token, "METADATA") {
+                return Err(ParserError::ParserError(format!(
+                    "computed and metadata columns are not supported (column `{column}`) at {}",
+                    next.span.start
+                )));
+            }
+            columns.push(ColumnDdl {
+                name: column,
+                data_type,
+                nullable,
+            });
+        }
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    parser.expect_token(&Token::RParen)?;
+    let mut options = Vec::new();
+    if parser.parse_keyword(Keyword::WITH) {
+        parser.expect_token(&Token::LParen)?;
+        if !parser.consume_token(&Token::RParen) {
+            loop {
+                let key = parser.parse_literal_string()?;
+                parser.expect_token(&Token::Eq)?;
+                let value = parser.parse_literal_string()?;
+                options.push((key, value));
+                if !parser.consume_token(&Token::Comma) {
+                    break;
+                }
+            }
+            parser.expect_token(&Token::RParen)?;
+        }
+    }
+    Ok(TableDdl {
+        name,
+        columns,
+        watermark,
+        options,
+    })
+}
+
+/// Unquoted identifiers fold to lower case, as DataFusion's planner does.
+pub(crate) fn normalize_ident(ident: &ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    }
+}
+
+pub(crate) fn normalize_name(name: &ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(ident) => normalize_ident(ident),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flink_ddl_set_and_insert() {
+        let script = "SET 'parallelism.default' = '4';\n\
+            CREATE TABLE Bids (item STRING, price BIGINT NOT NULL, ts TIMESTAMP(3),\n\
+              WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH ('connector' = 'datagen');\n\
+            -- a comment\n\
+            INSERT INTO out SELECT item FROM bids;";
+        let statements = parse(script).unwrap();
+        assert_eq!(statements.len(), 3);
+        let Statement::Set { key, value } = &statements[0] else {
+            panic!()
+        };
+        assert_eq!((key.as_str(), value.as_str()), ("parallelism.default", "4"));
+        let Statement::CreateTable(table) = &statements[1] else {
+            panic!()
+        };
+        assert_eq!(table.name, "bids");
+        assert_eq!(table.columns.len(), 3);
+        assert!(!table.columns[1].nullable);
+        assert_eq!(table.watermark.as_ref().unwrap().0, "ts");
+        assert_eq!(table.options, vec![("connector".into(), "datagen".into())]);
+        assert!(matches!(
+            statements[2],
+            Statement::Query { explain: false, .. }
+        ));
+    }
+
+    #[test]
+    fn rewrites_window_table_functions() {
+        let script = "SELECT * FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND))";
+        let Statement::Query { statement, .. } = &parse(script).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(
+            statement.to_string(),
+            "SELECT * FROM TUMBLE(bids, ts, INTERVAL '1' SECOND)"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_line_column_and_token() {
+        let err = parse("CREATE TABLE t (a INT) WITH ('connector' = 'print');\nSELEC a FROM t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("statement 2"), "{err}");
+        assert!(err.contains("SELEC"), "{err}");
+        assert!(err.contains("Line: 2"), "{err}");
+        let err = parse("INSERT INTO t SELECT a FROM t WHERE")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("found: EOF"), "{err}");
+    }
+}

@@ -1,0 +1,805 @@
+//! DataFusion's logical plan of a query, turned into strom vertices.
+//!
+//! The walk keeps an open vertex for the stream being built: filters, projections and window
+//! assignment are chained into it; an aggregate ends it with a hash exchange on the group keys
+//! and opens the next; a union opens a vertex fed by all its inputs; the sink closes the chain.
+//! Column names inside the job graph are the plan's field names made unique, so that shipped
+//! expressions stay readable.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{
+    Aggregate, Expr, ExprSchemable, Filter, LogicalPlan, Projection, TableScan, Union,
+};
+use strom_jobgraph::Partitioning;
+
+use crate::catalog::{Catalog, WINDOW_COLUMNS};
+use crate::connectors::{self, Usage};
+use crate::error::SqlError;
+use crate::exprs;
+use crate::plan::{
+    AggregateFunction, AggregateSpec, ConnectorPlan, NamedExpr, ROW_KIND_COLUMN, SinkPlan,
+    SourcePlan, Step, VertexPlan, WatermarkPlan, WindowSpec,
+};
+
+/// A vertex under construction.
+#[derive(Debug)]
+pub(crate) struct PendingVertex {
+    pub(crate) kind: &'static str,
+    pub(crate) names: Vec<String>,
+    pub(crate) plan: VertexPlan,
+    pub(crate) parallelism: Option<u32>,
+    pub(crate) bounded: bool,
+    /// Output columns (row kind included), for hash keys.
+    pub(crate) columns: Vec<String>,
+}
+
+/// Vertices and edges of all queries of a script.
+#[derive(Debug, Default)]
+pub(crate) struct Builder {
+    pub(crate) vertices: Vec<PendingVertex>,
+    pub(crate) edges: Vec<(usize, usize, Partitioning)>,
+}
+
+impl Builder {
+    fn add(&mut self, vertex: PendingVertex) -> usize {
+        self.vertices.push(vertex);
+        self.vertices.len() - 1
+    }
+
+    fn push_step(&mut self, vertex: usize, step: Step, name: String, columns: Vec<String>) {
+        let v = &mut self.vertices[vertex];
+        v.plan.steps.push(step);
+        v.names.push(name);
+        v.columns = columns;
+    }
+
+    /// Forward when both ends run at the same parallelism, else round robin.
+    fn connect(&mut self, from: usize, to: usize) {
+        let partitioning = if self.vertices[from].parallelism == self.vertices[to].parallelism {
+            Partitioning::Forward
+        } else {
+            Partitioning::Rebalance
+        };
+        self.edges.push((from, to, partitioning));
+    }
+}
+
+/// The window columns of a stream.
+#[derive(Debug, Clone, Copy)]
+struct WindowColumns {
+    start: usize,
+    end: usize,
+    spec: WindowSpec,
+}
+
+/// What flows out of the open vertex.
+#[derive(Debug, Clone)]
+struct Stream {
+    vertex: usize,
+    /// Columns, without the row kind of updating streams.
+    schema: Schema,
+    updating: bool,
+    window: Option<WindowColumns>,
+}
+
+impl Stream {
+    /// The batch schema: the row kind last when updating.
+    fn physical(&self) -> Schema {
+        with_row_kind(&self.schema, self.updating)
+    }
+}
+
+fn with_row_kind(schema: &Schema, updating: bool) -> Schema {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    if updating {
+        fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+    }
+    Schema::new(fields)
+}
+
+fn names(schema: &Schema) -> Vec<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}
+
+/// Unique, readable column names for a plan node's output.
+fn physical_names(schema: &DFSchema) -> Vec<String> {
+    let mut seen = HashSet::new();
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let name = field.name();
+            let simple = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name != ROW_KIND_COLUMN;
+            let mut candidate = if simple {
+                name.clone()
+            } else {
+                format!("_c{i}")
+            };
+            while !seen.insert(candidate.clone()) {
+                candidate = format!("{candidate}_{i}");
+            }
+            candidate
+        })
+        .collect()
+}
+
+fn nullable_schema(names: &[String], types: impl Iterator<Item = DataType>) -> Schema {
+    Schema::new(
+        names
+            .iter()
+            .zip(types)
+            .map(|(n, t)| Field::new(n, t, true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn unalias(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Alias(alias) => unalias(&alias.expr),
+        other => other,
+    }
+}
+
+fn short(text: String) -> String {
+    const LIMIT: usize = 160;
+    if text.chars().count() <= LIMIT {
+        text
+    } else {
+        let cut: String = text.chars().take(LIMIT).collect();
+        format!("{cut}...")
+    }
+}
+
+/// Translates the queries of one statement.
+pub(crate) struct Translator<'a> {
+    pub(crate) session: &'a SessionState,
+    pub(crate) catalog: &'a Catalog,
+    pub(crate) builder: &'a mut Builder,
+    pub(crate) statement: usize,
+    pub(crate) base: &'a Path,
+    /// Whether some source of this statement never ends.
+    pub(crate) unbounded: bool,
+}
+
+impl Translator<'_> {
+    fn unsupported(&self, message: impl Into<String>) -> SqlError {
+        SqlError::Unsupported {
+            statement: self.statement,
+            message: message.into(),
+        }
+    }
+
+    fn plan_error(&self, message: impl std::fmt::Display) -> SqlError {
+        SqlError::Plan {
+            statement: self.statement,
+            message: message.to_string(),
+        }
+    }
+
+    /// `INSERT INTO table <plan>`, or a bare query (printed) when `table` is `None`.
+    pub(crate) fn insert(
+        &mut self,
+        table: Option<&str>,
+        input: &LogicalPlan,
+    ) -> Result<(), SqlError> {
+        let stream = self.translate(input)?;
+        let (connector, schema) = match table {
+            Some(name) => {
+                let definition = self.catalog.table(name)?;
+                let mut options = definition.options.clone();
+                connectors::validate(
+                    name,
+                    &mut options,
+                    &definition.schema,
+                    Usage::Sink,
+                    self.base,
+                )?;
+                if definition.schema.fields().len() != stream.schema.fields().len() {
+                    return Err(self.plan_error(format!(
+                        "INSERT INTO `{name}`: the table has {} columns, the query {}",
+                        definition.schema.fields().len(),
+                        stream.schema.fields().len()
+                    )));
+                }
+                let schema = nullable_schema(
+                    &names(&definition.schema),
+                    stream.schema.fields().iter().map(|f| f.data_type().clone()),
+                );
+                (
+                    ConnectorPlan {
+                        table: name.to_owned(),
+                        options,
+                    },
+                    schema,
+                )
+            }
+            None => (
+                ConnectorPlan {
+                    table: "print".to_owned(),
+                    options: BTreeMap::from([("connector".to_owned(), "print".to_owned())]),
+                },
+                stream.schema.clone(),
+            ),
+        };
+        if stream.updating && connector.connector() == "filesystem" && self.unbounded {
+            return Err(self.unsupported(format!(
+                "`{}` is a file sink, which only appends, and the query's result is updated forever \
+                 (a GROUP BY over an unbounded source): use a window aggregate, a bounded source, \
+                 or a 'print' or 'blackhole' sink",
+                connector.table
+            )));
+        }
+        if names(&schema) != names(&stream.schema) {
+            let output = with_row_kind(&schema, stream.updating);
+            let columns = names(&output);
+            self.builder.push_step(
+                stream.vertex,
+                Step::Calc {
+                    input: stream.physical(),
+                    filter: None,
+                    project: None,
+                    output,
+                    updating: stream.updating,
+                },
+                format!("Rename(to=[{}])", names(&schema).join(", ")),
+                columns,
+            );
+        }
+        let vertex = &mut self.builder.vertices[stream.vertex];
+        vertex.names.push(format!("Sink: {}", connector.table));
+        vertex.plan.sink = Some(SinkPlan {
+            connector,
+            schema,
+            updating: stream.updating,
+        });
+        Ok(())
+    }
+
+    fn translate(&mut self, plan: &LogicalPlan) -> Result<Stream, SqlError> {
+        match plan {
+            LogicalPlan::TableScan(scan) => self.scan(scan),
+            LogicalPlan::Projection(projection) => self.projection(projection),
+            LogicalPlan::Filter(filter) => self.filter(filter),
+            LogicalPlan::SubqueryAlias(alias) => self.translate(&alias.input),
+            LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
+            LogicalPlan::Union(union) => self.union(union),
+            other => {
+                let what = match other {
+                    LogicalPlan::Join(_) => "JOIN".to_owned(),
+                    LogicalPlan::Sort(_) => "ORDER BY".to_owned(),
+                    LogicalPlan::Limit(_) => "LIMIT".to_owned(),
+                    LogicalPlan::Distinct(_) => "SELECT DISTINCT (use GROUP BY)".to_owned(),
+                    LogicalPlan::Window(_) => "OVER windows".to_owned(),
+                    LogicalPlan::Values(_) => "VALUES".to_owned(),
+                    LogicalPlan::EmptyRelation(_) => "a query without FROM".to_owned(),
+                    LogicalPlan::Subquery(_) => "subqueries".to_owned(),
+                    other => other
+                        .display()
+                        .to_string()
+                        .split(':')
+                        .next()
+                        .unwrap_or("this")
+                        .to_owned(),
+                };
+                Err(self.unsupported(format!("{what} is not supported in streaming queries yet")))
+            }
+        }
+    }
+
+    fn source(&mut self, table: &str) -> Result<Stream, SqlError> {
+        let definition = self.catalog.table(table)?.clone();
+        let mut options = definition.options.clone();
+        let traits = connectors::validate(
+            table,
+            &mut options,
+            &definition.schema,
+            Usage::Source,
+            self.base,
+        )?;
+        self.unbounded |= !traits.bounded;
+        let schema = definition.schema.clone();
+        let vertex = self.builder.add(PendingVertex {
+            kind: "source",
+            names: vec![format!("Source: {table}")],
+            plan: VertexPlan {
+                source: Some(SourcePlan {
+                    connector: ConnectorPlan {
+                        table: table.to_owned(),
+                        options,
+                    },
+                    schema: schema.clone(),
+                    watermark: definition
+                        .watermark
+                        .map(|(column, delay_ms)| WatermarkPlan { column, delay_ms }),
+                    bounded: traits.bounded,
+                }),
+                steps: Vec::new(),
+                sink: None,
+            },
+            parallelism: traits.single.then_some(1),
+            bounded: traits.bounded,
+            columns: names(&schema),
+        });
+        Ok(Stream {
+            vertex,
+            schema,
+            updating: false,
+            window: None,
+        })
+    }
+
+    fn scan(&mut self, scan: &TableScan) -> Result<Stream, SqlError> {
+        let name = scan.table_name.table().to_owned();
+        let mut stream = match self.catalog.windows.get(&name).cloned() {
+            None => self.source(&name)?,
+            Some(tvf) => {
+                let mut stream = self.source(&tvf.table)?;
+                let mut fields: Vec<Field> = stream
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                let start = fields.len();
+                for column in WINDOW_COLUMNS {
+                    fields.push(Field::new(
+                        column,
+                        DataType::Timestamp(TimeUnit::Millisecond, None),
+                        false,
+                    ));
+                }
+                let output = Schema::new(fields);
+                let time = stream.schema.field(tvf.time_column).name().clone();
+                self.builder.push_step(
+                    stream.vertex,
+                    Step::AssignWindows {
+                        time_column: tvf.time_column,
+                        window: tvf.window,
+                        output: output.clone(),
+                    },
+                    format!("WindowAssigner({} on {time})", tvf.window.describe()),
+                    names(&output),
+                );
+                stream.schema = output;
+                stream.window = Some(WindowColumns {
+                    start,
+                    end: start + 1,
+                    spec: tvf.window,
+                });
+                stream
+            }
+        };
+        if scan.filters.iter().any(|_| true) || scan.fetch.is_some() {
+            return Err(self.unsupported("pushed-down scan filters or limits"));
+        }
+        if let Some(indices) = &scan.projection {
+            let project: Vec<NamedExpr> = indices
+                .iter()
+                .map(|&i| {
+                    let name = stream.schema.field(i).name().clone();
+                    NamedExpr {
+                        sql: column_sql(&name),
+                        name,
+                    }
+                })
+                .collect();
+            let output = Schema::new(
+                indices
+                    .iter()
+                    .map(|&i| stream.schema.field(i).clone())
+                    .collect::<Vec<_>>(),
+            );
+            stream.window = stream.window.and_then(|w| {
+                let start = indices.iter().position(|&i| i == w.start)?;
+                let end = indices.iter().position(|&i| i == w.end)?;
+                Some(WindowColumns { start, end, ..w })
+            });
+            self.builder.push_step(
+                stream.vertex,
+                Step::Calc {
+                    input: stream.schema.clone(),
+                    filter: None,
+                    project: Some(project),
+                    output: output.clone(),
+                    updating: false,
+                },
+                format!("Calc(select=[{}])", names(&output).join(", ")),
+                names(&output),
+            );
+            stream.schema = output;
+        }
+        Ok(stream)
+    }
+
+    /// `expr` over the plan's input, with columns renamed to the stream's, as SQL text.
+    fn ship(
+        &self,
+        expr: &Expr,
+        plan_input: &DFSchema,
+        stream: &Stream,
+        expected: &DataType,
+    ) -> Result<String, SqlError> {
+        let rewritten = expr
+            .clone()
+            .transform_up(|e| {
+                if let Expr::Column(column) = &e {
+                    let index = plan_input.index_of_column(column)?;
+                    let name = stream.schema.field(index).name();
+                    return Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                        name,
+                    ))));
+                }
+                Ok(Transformed::no(e))
+            })
+            .map_err(|e| self.plan_error(e))?
+            .data;
+        let rewritten = unalias(&rewritten).clone();
+        exprs::ship(self.session, &rewritten, &stream.physical(), expected)
+            .map_err(|e| self.plan_error(e))
+    }
+
+    fn projection(&mut self, projection: &Projection) -> Result<Stream, SqlError> {
+        let mut stream = self.translate(&projection.input)?;
+        let input_schema = projection.input.schema();
+        let out_names = physical_names(&projection.schema);
+        let identity = projection.expr.len() == stream.schema.fields().len()
+            && projection.expr.iter().enumerate().all(|(i, expr)| {
+                matches!(expr, Expr::Column(column)
+                    if input_schema.index_of_column(column).ok() == Some(i)
+                        && stream.schema.field(i).name() == &out_names[i]
+                        && stream.schema.field(i).data_type() == projection.schema.field(i).data_type())
+            });
+        if identity {
+            return Ok(stream);
+        }
+        let mut project = Vec::new();
+        let mut window_start = None;
+        let mut window_end = None;
+        let mut shown = Vec::new();
+        for (i, expr) in projection.expr.iter().enumerate() {
+            let field = projection.schema.field(i);
+            let sql = self.ship(unalias(expr), input_schema, &stream, field.data_type())?;
+            if let (Expr::Column(column), Some(window)) = (unalias(expr), stream.window) {
+                let index = input_schema
+                    .index_of_column(column)
+                    .map_err(|e| self.plan_error(e))?;
+                if index == window.start {
+                    window_start = Some(i);
+                }
+                if index == window.end {
+                    window_end = Some(i);
+                }
+            }
+            shown.push(if sql == column_sql(&out_names[i]) {
+                sql.clone()
+            } else {
+                format!("{sql} AS {}", out_names[i])
+            });
+            project.push(NamedExpr {
+                name: out_names[i].clone(),
+                sql,
+            });
+        }
+        let schema = nullable_schema(
+            &out_names,
+            projection
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone()),
+        );
+        let output = with_row_kind(&schema, stream.updating);
+        self.builder.push_step(
+            stream.vertex,
+            Step::Calc {
+                input: stream.physical(),
+                filter: None,
+                project: Some(project),
+                output: output.clone(),
+                updating: stream.updating,
+            },
+            short(format!("Calc(select=[{}])", shown.join(", "))),
+            names(&output),
+        );
+        stream.window = match (window_start, window_end, stream.window) {
+            (Some(start), Some(end), Some(w)) => Some(WindowColumns { start, end, ..w }),
+            _ => None,
+        };
+        stream.schema = schema;
+        Ok(stream)
+    }
+
+    fn filter(&mut self, filter: &Filter) -> Result<Stream, SqlError> {
+        let stream = self.translate(&filter.input)?;
+        let sql = self.ship(
+            &filter.predicate,
+            filter.input.schema(),
+            &stream,
+            &DataType::Boolean,
+        )?;
+        let output = stream.physical();
+        self.builder.push_step(
+            stream.vertex,
+            Step::Calc {
+                input: output.clone(),
+                filter: Some(sql.clone()),
+                project: None,
+                output: output.clone(),
+                updating: stream.updating,
+            },
+            short(format!("Calc(where=[{sql}])")),
+            names(&output),
+        );
+        Ok(stream)
+    }
+
+    fn aggregate(&mut self, aggregate: &Aggregate) -> Result<Stream, SqlError> {
+        let input = self.translate(&aggregate.input)?;
+        if input.updating {
+            return Err(self.unsupported(
+                "aggregating an updating result (an aggregate over a GROUP BY) is not supported; \
+                 aggregate over windows instead",
+            ));
+        }
+        let input_schema = aggregate.input.schema();
+        let out_names = physical_names(&aggregate.schema);
+        let keys = aggregate.group_expr.len();
+        let mut pre = Vec::new();
+        let mut pre_fields = Vec::new();
+        let mut window_start = None;
+        let mut window_end = None;
+        for (i, group) in aggregate.group_expr.iter().enumerate() {
+            if matches!(group, Expr::GroupingSet(_)) {
+                return Err(self.unsupported("GROUPING SETS, CUBE and ROLLUP are not supported"));
+            }
+            let data_type = aggregate.schema.field(i).data_type().clone();
+            let sql = self.ship(group, input_schema, &input, &data_type)?;
+            if let (Expr::Column(column), Some(window)) = (unalias(group), input.window) {
+                let index = input_schema
+                    .index_of_column(column)
+                    .map_err(|e| self.plan_error(e))?;
+                if index == window.start {
+                    window_start = Some(i);
+                }
+                if index == window.end {
+                    window_end = Some(i);
+                }
+            }
+            pre.push(NamedExpr {
+                name: out_names[i].clone(),
+                sql,
+            });
+            pre_fields.push(Field::new(&out_names[i], data_type, true));
+        }
+        let mut specs = Vec::new();
+        let mut shown = Vec::new();
+        for (j, expr) in aggregate.aggr_expr.iter().enumerate() {
+            let Expr::AggregateFunction(call) = unalias(expr) else {
+                return Err(self.unsupported(format!("`{expr}` is not an aggregate call")));
+            };
+            let name = call.func.name();
+            let function = AggregateFunction::from_name(name).ok_or_else(|| {
+                self.unsupported(format!(
+                    "aggregate function {name} is not supported; supported: COUNT, SUM, MIN, MAX, AVG, COUNT(DISTINCT)"
+                ))
+            })?;
+            let params = &call.params;
+            if params.filter.is_some() || !params.order_by.is_empty() || params.args.len() > 1 {
+                return Err(self.unsupported(format!(
+                    "`{expr}`: FILTER, ORDER BY and several arguments are not supported in aggregates"
+                )));
+            }
+            if params.distinct && function != AggregateFunction::Count {
+                return Err(
+                    self.unsupported(format!("`{expr}`: DISTINCT is supported for COUNT only"))
+                );
+            }
+            let argument = match params.args.first() {
+                None => None,
+                Some(Expr::Literal(value, _))
+                    if function == AggregateFunction::Count
+                        && !value.is_null()
+                        && !params.distinct =>
+                {
+                    None
+                }
+                Some(arg) => {
+                    let data_type = arg.get_type(input_schema).map_err(|e| self.plan_error(e))?;
+                    let sql = self.ship(arg, input_schema, &input, &data_type)?;
+                    let column = format!("_a{j}");
+                    pre.push(NamedExpr {
+                        name: column.clone(),
+                        sql,
+                    });
+                    pre_fields.push(Field::new(column, data_type, true));
+                    Some(pre.len() - 1)
+                }
+            };
+            let argument_text = match argument {
+                None => "*".to_owned(),
+                Some(index) => pre[index].sql.clone(),
+            };
+            let distinct = if params.distinct { "DISTINCT " } else { "" };
+            shown.push(format!(
+                "{}({distinct}{argument_text}) AS {}",
+                function.name(),
+                out_names[keys + j]
+            ));
+            specs.push(AggregateSpec {
+                function,
+                argument,
+                distinct: params.distinct,
+            });
+        }
+        let pre_schema = Schema::new(pre_fields);
+        let pre_shown: Vec<String> = pre
+            .iter()
+            .map(|e| {
+                if e.sql == column_sql(&e.name) {
+                    e.sql.clone()
+                } else {
+                    format!("{} AS {}", e.sql, e.name)
+                }
+            })
+            .collect();
+        self.builder.push_step(
+            input.vertex,
+            Step::Calc {
+                input: input.physical(),
+                filter: None,
+                project: Some(pre),
+                output: pre_schema.clone(),
+                updating: false,
+            },
+            short(format!("Calc(select=[{}])", pre_shown.join(", "))),
+            names(&pre_schema),
+        );
+        let windowed = match (window_start, window_end, input.window) {
+            (Some(start), Some(end), Some(window)) => Some((start, end, window.spec)),
+            (
+                _,
+                _,
+                Some(WindowColumns {
+                    spec: WindowSpec::Session { .. },
+                    ..
+                }),
+            ) => {
+                return Err(self.unsupported(
+                    "a SESSION window must be grouped by window_start and window_end",
+                ));
+            }
+            _ => None,
+        };
+        let schema = nullable_schema(
+            &out_names,
+            aggregate
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone()),
+        );
+        let updating = windowed.is_none();
+        let output = with_row_kind(&schema, updating);
+        let key_names: Vec<String> = out_names[..keys].to_vec();
+        let (step, name) = match windowed {
+            Some((window_start, window_end, window)) => (
+                Step::WindowAggregate {
+                    keys,
+                    window_start,
+                    window_end,
+                    window,
+                    aggregates: specs,
+                    output: output.clone(),
+                },
+                format!(
+                    "WindowAggregate(window=[{}], groupBy=[{}], select=[{}])",
+                    window.describe(),
+                    key_names.join(", "),
+                    shown.join(", ")
+                ),
+            ),
+            None => (
+                Step::GroupAggregate {
+                    keys,
+                    aggregates: specs,
+                    output: output.clone(),
+                },
+                format!(
+                    "GroupAggregate(groupBy=[{}], select=[{}])",
+                    key_names.join(", "),
+                    shown.join(", ")
+                ),
+            ),
+        };
+        let vertex = self.builder.add(PendingVertex {
+            kind: "aggregate",
+            names: vec![short(name)],
+            plan: VertexPlan {
+                source: None,
+                steps: vec![step],
+                sink: None,
+            },
+            parallelism: (keys == 0).then_some(1),
+            bounded: false,
+            columns: names(&output),
+        });
+        let partitioning = if keys == 0 {
+            Partitioning::Rebalance
+        } else {
+            Partitioning::Hash { key: key_names }
+        };
+        self.builder
+            .edges
+            .push((input.vertex, vertex, partitioning));
+        Ok(Stream {
+            vertex,
+            schema,
+            updating,
+            window: None,
+        })
+    }
+
+    fn union(&mut self, union: &Union) -> Result<Stream, SqlError> {
+        let inputs = union
+            .inputs
+            .iter()
+            .map(|input| self.translate(input))
+            .collect::<Result<Vec<_>, _>>()?;
+        if inputs.iter().any(|s| s.updating) {
+            return Err(self.unsupported("UNION ALL of updating results is not supported"));
+        }
+        let out_names = physical_names(&union.schema);
+        let schema = nullable_schema(
+            &out_names,
+            union.schema.fields().iter().map(|f| f.data_type().clone()),
+        );
+        let vertex = self.builder.add(PendingVertex {
+            kind: "union",
+            names: vec![format!("Union(inputs={})", inputs.len())],
+            plan: VertexPlan {
+                source: None,
+                steps: vec![Step::Calc {
+                    input: schema.clone(),
+                    filter: None,
+                    project: None,
+                    output: schema.clone(),
+                    updating: false,
+                }],
+                sink: None,
+            },
+            parallelism: None,
+            bounded: false,
+            columns: names(&schema),
+        });
+        let first_window = inputs.first().and_then(|s| s.window);
+        let same_window = inputs.iter().all(|s| {
+            matches!((s.window, first_window), (Some(a), Some(b)) if a.start == b.start && a.end == b.end && a.spec == b.spec)
+        });
+        for input in &inputs {
+            self.builder.connect(input.vertex, vertex);
+        }
+        Ok(Stream {
+            vertex,
+            schema,
+            updating: false,
+            window: if same_window { first_window } else { None },
+        })
+    }
+}
+
+/// A column reference as the unparser writes it.
+fn column_sql(name: &str) -> String {
+    datafusion::sql::unparser::expr_to_sql(&Expr::Column(Column::new_unqualified(name)))
+        .map(|e| e.to_string())
+        .unwrap_or_else(|_| name.to_owned())
+}
