@@ -271,6 +271,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn window_join_reads_both_inputs_by_gate() {
+        let graph = graph(
+            "CREATE TABLE asks (item BIGINT, ask DOUBLE, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)\n\
+               WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+             SELECT b.item, b.window_start, price, ask\n\
+             FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND)) b\n\
+             JOIN TABLE(TUMBLE(TABLE asks, DESCRIPTOR(ts), INTERVAL '1' SECOND)) a\n\
+             ON b.window_start = a.window_start AND b.window_end = a.window_end AND b.item = a.item\n\
+             WHERE price > ask;",
+        )
+        .await;
+        assert_eq!(graph.vertices.len(), 3);
+        let join = &graph.vertices[2];
+        let inputs: Vec<_> = graph.inputs_of(&join.id).collect();
+        assert_eq!(inputs[0].source, graph.vertices[0].id);
+        assert_eq!(inputs[1].source, graph.vertices[1].id);
+        let steps = plan(&graph, 2).steps;
+        let Step::WindowJoin { left, .. } = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(left.keys.len(), 3);
+        assert!(matches!(
+            steps[1],
+            Step::Calc {
+                filter: Some(_),
+                ..
+            }
+        ));
+        let err = error(
+            "SELECT * FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND)) b\n\
+             JOIN TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND)) a ON b.item = a.item;",
+        )
+        .await;
+        assert!(err.contains("window_start"), "{err}");
+    }
+
+    #[tokio::test]
     async fn set_statements_become_job_configuration() {
         let graph = graph("SET 'parallelism.default' = '3';\nSET 'pipeline.name' = 'named';\nSELECT word FROM words;").await;
         assert_eq!(graph.name, "named");
@@ -283,6 +320,8 @@ mod tests {
         assert!(err.contains("nope") && err.contains("words.word"), "{err}");
         let err = error("SELECT * FROM missing;").await;
         assert!(err.contains("missing"), "{err}");
+        let err = error("SELECT w.word FROM words w JOIN words v ON w.word = v.word;").await;
+        assert!(err.contains("window"), "{err}");
         let err = error("SELECT word FROM words ORDER BY word;").await;
         assert!(err.contains("ORDER BY"), "{err}");
         let err = error("SELECT item, COUNT(*) FROM TABLE(SESSION(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY item;").await;

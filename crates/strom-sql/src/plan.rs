@@ -135,6 +135,29 @@ pub enum Step {
         /// Key columns then aggregate columns.
         output: Schema,
     },
+    /// An inner join of two windowed inputs (gate 0 left, gate 1 right) on window and keys.
+    WindowJoin {
+        /// The left input.
+        left: JoinSide,
+        /// The right input.
+        right: JoinSide,
+        /// Left columns then right columns.
+        output: Schema,
+    },
+}
+
+/// One input of a window join.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinSide {
+    /// Columns of this input's batches: the columns joined, then the key columns.
+    pub input: Schema,
+    /// Indices of the key columns (window start and end included), in the other side's order.
+    pub keys: Vec<usize>,
+    /// Index of `window_end`.
+    pub window_end: usize,
+    /// The first `columns` columns go to the output.
+    pub columns: usize,
 }
 
 /// An output column and the SQL expression computing it.

@@ -53,6 +53,21 @@ struct Chain {
 }
 
 impl Chain {
+    /// Runs a batch from input `input` through the first step, then the rest.
+    fn run_input(
+        &mut self,
+        input: u32,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let Some(first) = self.steps.first_mut() else {
+            return self.run_from(0, vec![batch], out);
+        };
+        let mut produced = Vec::new();
+        first.process_input(input, batch, &mut produced)?;
+        self.run_from(1, produced, out)
+    }
+
     /// Runs `batches` through the steps from `first` on.
     fn run_from(
         &mut self,
@@ -90,6 +105,15 @@ impl Operator for Chain {
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
         self.run_from(0, vec![batch], out)
+    }
+
+    fn process_input(
+        &mut self,
+        input: u32,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        self.run_input(input, batch, out)
     }
 
     fn on_watermark(

@@ -13,8 +13,10 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema};
 use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
-    Aggregate, Expr, ExprSchemable, Filter, LogicalPlan, Projection, TableScan, Union,
+    Aggregate, BinaryExpr, Expr, ExprSchemable, Filter, Join, JoinType, LogicalPlan, Operator,
+    Projection, TableScan, Union,
 };
 use strom_jobgraph::Partitioning;
 
@@ -23,8 +25,8 @@ use crate::connectors::{self, Usage};
 use crate::error::SqlError;
 use crate::exprs;
 use crate::plan::{
-    AggregateFunction, AggregateSpec, ConnectorPlan, NamedExpr, ROW_KIND_COLUMN, SinkPlan,
-    SourcePlan, Step, VertexPlan, WatermarkPlan, WindowSpec,
+    AggregateFunction, AggregateSpec, ConnectorPlan, JoinSide, NamedExpr, ROW_KIND_COLUMN,
+    SinkPlan, SourcePlan, Step, VertexPlan, WatermarkPlan, WindowSpec,
 };
 
 /// A vertex under construction.
@@ -273,6 +275,7 @@ impl Translator<'_> {
             LogicalPlan::SubqueryAlias(alias) => self.translate(&alias.input),
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Union(union) => self.union(union),
+            LogicalPlan::Join(join) => self.join(join),
             other => {
                 let what = match other {
                     LogicalPlan::Join(_) => "JOIN".to_owned(),
@@ -652,18 +655,30 @@ impl Translator<'_> {
                 }
             })
             .collect();
-        self.builder.push_step(
-            input.vertex,
-            Step::Calc {
-                input: input.physical(),
-                filter: None,
-                project: Some(pre),
-                output: pre_schema.clone(),
-                updating: false,
-            },
-            short(format!("Calc(select=[{}])", pre_shown.join(", "))),
-            names(&pre_schema),
-        );
+        let identity = pre.len() == input.schema.fields().len()
+            && pre
+                .iter()
+                .zip(input.schema.fields())
+                .zip(pre_schema.fields())
+                .all(|((e, field), out)| {
+                    e.name == *field.name()
+                        && e.sql == column_sql(field.name())
+                        && out.data_type() == field.data_type()
+                });
+        if !identity {
+            self.builder.push_step(
+                input.vertex,
+                Step::Calc {
+                    input: input.physical(),
+                    filter: None,
+                    project: Some(pre),
+                    output: pre_schema.clone(),
+                    updating: false,
+                },
+                short(format!("Calc(select=[{}])", pre_shown.join(", "))),
+                names(&pre_schema),
+            );
+        }
         let windowed = match (window_start, window_end, input.window) {
             (Some(start), Some(end), Some(window)) => Some((start, end, window.spec)),
             (
@@ -747,6 +762,200 @@ impl Translator<'_> {
             updating,
             window: None,
         })
+    }
+
+    fn join(&mut self, join: &Join) -> Result<Stream, SqlError> {
+        let usage = "joins are window joins: both inputs windowed the same way, joined ON \
+                     L.window_start = R.window_start AND L.window_end = R.window_end [AND keys]";
+        if join.join_type != JoinType::Inner {
+            return Err(self.unsupported(format!(
+                "{} joins are not supported; {usage}",
+                join.join_type
+            )));
+        }
+        let left = self.translate(&join.left)?;
+        let right = self.translate(&join.right)?;
+        if left.updating || right.updating {
+            return Err(self.unsupported(format!(
+                "joining updating results is not supported; {usage}"
+            )));
+        }
+        let (Some(left_window), Some(right_window)) = (left.window, right.window) else {
+            return Err(self.unsupported(usage));
+        };
+        if left_window.spec != right_window.spec {
+            return Err(self.unsupported(format!("the two inputs have different windows; {usage}")));
+        }
+        let left_schema = join.left.schema();
+        let right_schema = join.right.schema();
+        let within = |expr: &Expr, schema: &DFSchema| {
+            let columns = expr.column_refs();
+            !columns.is_empty() && columns.iter().all(|c| schema.has_column(c))
+        };
+        let mut pairs: Vec<(Expr, Expr)> = join.on.clone();
+        let mut residual = Vec::new();
+        if let Some(filter) = &join.filter {
+            for part in split_conjunction(filter) {
+                match part {
+                    Expr::BinaryExpr(BinaryExpr {
+                        left: l,
+                        op: Operator::Eq,
+                        right: r,
+                    }) if within(l, left_schema) && within(r, right_schema) => {
+                        pairs.push((l.as_ref().clone(), r.as_ref().clone()));
+                    }
+                    Expr::BinaryExpr(BinaryExpr {
+                        left: l,
+                        op: Operator::Eq,
+                        right: r,
+                    }) if within(r, left_schema) && within(l, right_schema) => {
+                        pairs.push((r.as_ref().clone(), l.as_ref().clone()));
+                    }
+                    other => residual.push(other.clone()),
+                }
+            }
+        }
+        let is_column = |expr: &Expr, schema: &DFSchema, index: usize| matches!(unalias(expr), Expr::Column(c) if schema.index_of_column(c).ok() == Some(index));
+        for (name, l, r) in [
+            ("window_start", left_window.start, right_window.start),
+            ("window_end", left_window.end, right_window.end),
+        ] {
+            let joined = pairs
+                .iter()
+                .any(|(a, b)| is_column(a, left_schema, l) && is_column(b, right_schema, r));
+            if !joined {
+                return Err(self.unsupported(format!("the join does not match {name}; {usage}")));
+            }
+        }
+        let mut sides = Vec::new();
+        let key_names: Vec<String> = (0..pairs.len()).map(|i| format!("_k{i}")).collect();
+        for (stream, plan_schema, right_side) in
+            [(&left, left_schema, false), (&right, right_schema, true)]
+        {
+            let mut project: Vec<NamedExpr> = stream
+                .schema
+                .fields()
+                .iter()
+                .map(|f| NamedExpr {
+                    name: f.name().clone(),
+                    sql: column_sql(f.name()),
+                })
+                .collect();
+            let mut fields: Vec<Field> = stream
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            for (i, (l, r)) in pairs.iter().enumerate() {
+                let data_type = l.get_type(left_schema).map_err(|e| self.plan_error(e))?;
+                let expr = if right_side { r } else { l };
+                let sql = self.ship(expr, plan_schema, stream, &data_type)?;
+                project.push(NamedExpr {
+                    name: key_names[i].clone(),
+                    sql,
+                });
+                fields.push(Field::new(&key_names[i], data_type, true));
+            }
+            let input = Schema::new(fields);
+            let shown: Vec<String> = project[stream.schema.fields().len()..]
+                .iter()
+                .map(|e| format!("{} AS {}", e.sql, e.name))
+                .collect();
+            self.builder.push_step(
+                stream.vertex,
+                Step::Calc {
+                    input: stream.physical(),
+                    filter: None,
+                    project: Some(project),
+                    output: input.clone(),
+                    updating: false,
+                },
+                short(format!("Calc(select=[*, {}])", shown.join(", "))),
+                names(&input),
+            );
+            let columns = stream.schema.fields().len();
+            let window_end = if right_side {
+                right_window.end
+            } else {
+                left_window.end
+            };
+            sides.push(JoinSide {
+                input,
+                keys: (columns..columns + pairs.len()).collect(),
+                window_end,
+                columns,
+            });
+        }
+        let out_names = physical_names(&join.schema);
+        let schema = nullable_schema(
+            &out_names,
+            join.schema.fields().iter().map(|f| f.data_type().clone()),
+        );
+        let right_side = sides
+            .pop()
+            .ok_or_else(|| self.plan_error("join without inputs"))?;
+        let left_side = sides
+            .pop()
+            .ok_or_else(|| self.plan_error("join without inputs"))?;
+        let vertex = self.builder.add(PendingVertex {
+            kind: "join",
+            names: vec![short(format!(
+                "WindowJoin(window=[{}], on=[{}])",
+                left_window.spec.describe(),
+                pairs
+                    .iter()
+                    .map(|(l, r)| format!("{l} = {r}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))],
+            plan: VertexPlan {
+                source: None,
+                steps: vec![Step::WindowJoin {
+                    left: left_side,
+                    right: right_side,
+                    output: schema.clone(),
+                }],
+                sink: None,
+            },
+            parallelism: None,
+            bounded: false,
+            columns: names(&schema),
+        });
+        // Gate 0 is the left input, gate 1 the right: edges into a vertex keep their order.
+        for stream in [&left, &right] {
+            self.builder.edges.push((
+                stream.vertex,
+                vertex,
+                Partitioning::Hash {
+                    key: key_names.clone(),
+                },
+            ));
+        }
+        let mut stream = Stream {
+            vertex,
+            schema,
+            updating: false,
+            window: Some(left_window),
+        };
+        if let Some(predicate) = conjunction(residual) {
+            let sql = self.ship(&predicate, &join.schema, &stream, &DataType::Boolean)?;
+            let output = stream.physical();
+            self.builder.push_step(
+                vertex,
+                Step::Calc {
+                    input: output.clone(),
+                    filter: Some(sql.clone()),
+                    project: None,
+                    output: output.clone(),
+                    updating: false,
+                },
+                short(format!("Calc(where=[{sql}])")),
+                names(&output),
+            );
+            stream.vertex = vertex;
+        }
+        Ok(stream)
     }
 
     fn union(&mut self, union: &Union) -> Result<Stream, SqlError> {

@@ -139,6 +139,79 @@ fn tumbling_window_matches_datafusion_in_batch() {
     assert_eq!(streamed, oracle);
 }
 
+#[test]
+fn window_join_matches_datafusion_in_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = 1_704_067_200_000i64;
+    for (name, step, offset) in [("bids", 7i64, 0i64), ("asks", 11, 3)] {
+        let mut lines = String::new();
+        for i in 0i64..6_000 {
+            let ts = base + i * step - (i * 31 + offset) % 900;
+            let time = chrono_like(ts.div_euclid(1000));
+            lines.push_str(&format!(
+                "{},{},{time}.{:03}\n",
+                (i + offset) % 13,
+                i,
+                ts.rem_euclid(1000)
+            ));
+        }
+        std::fs::write(dir.path().join(format!("{name}.csv")), lines).unwrap();
+    }
+    let out = dir.path().join("joined");
+    let script = dir.path().join("join.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "SET 'parallelism.default' = '2';\n\
+             CREATE TABLE bids (item BIGINT, price BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)\n\
+               WITH ('connector' = 'filesystem', 'path' = 'bids.csv', 'format' = 'csv');\n\
+             CREATE TABLE asks (item BIGINT, ask BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)\n\
+               WITH ('connector' = 'filesystem', 'path' = 'asks.csv', 'format' = 'csv');\n\
+             CREATE TABLE joined (item BIGINT, window_start TIMESTAMP(3), price BIGINT, ask BIGINT)\n\
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+             INSERT INTO joined\n\
+             SELECT b.item, b.window_start, b.price, a.ask\n\
+             FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND)) b\n\
+             JOIN TABLE(TUMBLE(TABLE asks, DESCRIPTOR(ts), INTERVAL '2' SECOND)) a\n\
+             ON b.window_start = a.window_start AND b.window_end = a.window_end AND b.item = a.item\n\
+             WHERE b.price % 5 <> a.ask % 7;\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    run_local(&script, 2);
+    let streamed = part_rows(&out);
+    let oracle = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use strom_sql::datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        use strom_sql::datafusion::prelude::{CsvReadOptions, SessionContext};
+        let ctx = SessionContext::new();
+        for (name, value) in [("bids", "price"), ("asks", "ask")] {
+            let schema = Schema::new(vec![
+                Field::new("item", DataType::Int64, true),
+                Field::new(value, DataType::Int64, true),
+                Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            ]);
+            let path = dir.path().join(format!("{name}.csv"));
+            ctx.register_csv(name, path.to_str().unwrap(), CsvReadOptions::new().has_header(false).schema(&schema))
+                .await
+                .unwrap();
+        }
+        let frame = ctx
+            .sql(
+                "SELECT b.item, to_char(date_bin(INTERVAL '2 seconds', b.ts), '%Y-%m-%d %H:%M:%S%.3f'), b.price, a.ask \
+                 FROM bids b JOIN asks a ON b.item = a.item \
+                 AND date_bin(INTERVAL '2 seconds', b.ts) = date_bin(INTERVAL '2 seconds', a.ts) \
+                 WHERE b.price % 5 <> a.ask % 7",
+            )
+            .await
+            .unwrap();
+        csv_rows(frame.collect().await.unwrap())
+    });
+    assert!(oracle.len() > 1000, "{}", oracle.len());
+    assert_eq!(streamed.len(), oracle.len());
+    assert_eq!(streamed, oracle);
+}
+
 /// `YYYY-MM-DD HH:MM:SS` of a Unix time in seconds (UTC), without a date library.
 fn chrono_like(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
@@ -186,7 +259,11 @@ async fn batch_oracle(events: &Path) -> Vec<String> {
         )
         .await
         .unwrap();
-    let batches = frame.collect().await.unwrap();
+    csv_rows(frame.collect().await.unwrap())
+}
+
+/// Batches as sorted CSV lines, as the file sink writes them.
+fn csv_rows(batches: Vec<strom_sql::datafusion::arrow::record_batch::RecordBatch>) -> Vec<String> {
     let mut rows = Vec::new();
     for batch in batches {
         let text = strom_sql::datafusion::arrow::csv::WriterBuilder::new().with_header(false);

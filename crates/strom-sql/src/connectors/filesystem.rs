@@ -359,3 +359,88 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow_schema::{DataType, Field, TimeUnit};
+
+    fn ctx(subtask: u32, parallelism: u32) -> OperatorContext {
+        OperatorContext {
+            vertex_id: "v".into(),
+            subtask,
+            parallelism,
+            config: Default::default(),
+        }
+    }
+
+    #[test]
+    fn every_format_reads_back_what_the_sink_wrote() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec!["a", "b,c", "d"])),
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    0,
+                    1_500,
+                    1_704_067_200_123,
+                ])),
+            ],
+        )
+        .unwrap();
+        for format in ["csv", "json", "parquet"] {
+            let dir = tempfile::tempdir().unwrap();
+            let options: BTreeMap<String, String> = [
+                ("connector".to_owned(), "filesystem".to_owned()),
+                ("format".to_owned(), format.to_owned()),
+                ("path".to_owned(), dir.path().to_string_lossy().into_owned()),
+            ]
+            .into();
+            for subtask in 0..2 {
+                let mut sink =
+                    FileSink::create(&options, Arc::clone(&schema), &ctx(subtask, 2)).unwrap();
+                sink.write(&batch).unwrap();
+                sink.finish().unwrap();
+            }
+            let mut read = Vec::new();
+            for subtask in 0..3 {
+                let mut source =
+                    FileSource::new(&options, Arc::clone(&schema), &ctx(subtask, 3)).unwrap();
+                while let SourcePoll::Batch(b) = source.poll_next().unwrap() {
+                    read.push(b);
+                }
+            }
+            let rows: usize = read.iter().map(RecordBatch::num_rows).sum();
+            assert_eq!(rows, 6, "{format}");
+            let all = arrow_select::concat::concat_batches(&schema, &read).unwrap();
+            let mut values: Vec<i64> = all
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec();
+            values.sort_unstable();
+            assert_eq!(values, vec![1, 1, 2, 2, 3, 3], "{format}");
+            let keys = all
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
+            assert!(keys.iter().any(|k| k == Some("b,c")), "{format}");
+            let times = all
+                .column(2)
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .unwrap();
+            assert!(times.values().contains(&1_704_067_200_123), "{format}");
+        }
+    }
+}

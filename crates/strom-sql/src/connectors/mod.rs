@@ -6,11 +6,13 @@
 //! | `datagen` | generated rows, deterministic per seed | |
 //! | `filesystem` | CSV, JSON lines, Parquet files | part files per subtask |
 //! | `socket` | text lines in CSV | |
+//! | `nexmark` | Nexmark persons, auctions, bids | |
 //! | `print` | | standard output, Flink's `+I[...]` rendering |
 //! | `blackhole` | | discards |
 
 mod datagen;
 mod filesystem;
+mod nexmark;
 mod print;
 mod socket;
 
@@ -64,6 +66,13 @@ const CONNECTORS: &[Spec] = &[
         sink: true,
         options: filesystem::OPTIONS,
         required: &["path", "format"],
+    },
+    Spec {
+        name: "nexmark",
+        source: true,
+        sink: false,
+        options: nexmark::OPTIONS,
+        required: &["nexmark.table"],
     },
     Spec {
         name: "socket",
@@ -179,6 +188,7 @@ pub(crate) fn validate(
             })
         }
         "socket" => socket::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
+        "nexmark" => nexmark::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
         _ => Ok(Traits {
             bounded: false,
             single: false,
@@ -228,6 +238,7 @@ pub(crate) fn open_source(
             schema,
             ctx,
         )?),
+        "nexmark" => Box::new(nexmark::Nexmark::new(&plan.connector.options, schema, ctx)?),
         "socket" => Box::new(socket::SocketSource::connect(
             &plan.connector.options,
             schema,

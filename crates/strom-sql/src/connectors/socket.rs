@@ -133,3 +133,57 @@ impl Source for SocketSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field};
+    use std::io::Write;
+
+    #[test]
+    fn reads_csv_lines_until_the_server_closes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"a,1\nb,2\n\nc,3").unwrap();
+        });
+        let options: BTreeMap<String, String> = [
+            ("connector", "socket"),
+            ("hostname", "127.0.0.1"),
+            ("port", &port.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let mut source = SocketSource::connect(&options, schema).unwrap();
+        server.join().unwrap();
+        let mut values = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the source did not end"
+            );
+            match source.poll_next().unwrap() {
+                SourcePoll::Batch(batch) => {
+                    let v = batch
+                        .column(1)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap();
+                    values.extend(v.values().iter().copied());
+                }
+                SourcePoll::Finished => break,
+                SourcePoll::Wait(pause) => std::thread::sleep(pause),
+                SourcePoll::Watermark(_) => {}
+            }
+        }
+        assert_eq!(values, vec![1, 2, 3]);
+    }
+}

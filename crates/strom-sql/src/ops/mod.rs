@@ -9,6 +9,7 @@ mod calc;
 mod group_aggregate;
 mod materialize;
 mod window_aggregate;
+mod window_join;
 mod windows;
 
 use arrow_array::RecordBatch;
@@ -75,6 +76,16 @@ pub(crate) trait Step: Send {
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError>;
 
+    /// Handles a batch from input `input` (the gate index) of a multi-input vertex.
+    fn process_input(
+        &mut self,
+        _input: u32,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        self.process(batch, out)
+    }
+
     /// The event time has reached `watermark`: emit what it completes.
     fn on_watermark(
         &mut self,
@@ -133,5 +144,10 @@ pub(crate) fn build(spec: &plan::Step) -> Result<Box<dyn Step>, OperatorError> {
             aggregates,
             output,
         )?),
+        plan::Step::WindowJoin {
+            left,
+            right,
+            output,
+        } => Box::new(window_join::WindowJoin::new(left, right, output)?),
     })
 }
