@@ -64,6 +64,9 @@ impl Catalog {
         statement: usize,
     ) -> Result<(), SqlError> {
         let plan_error = |message: String| SqlError::Plan { statement, message };
+        if self.tables.contains_key(&ddl.name) && ddl.if_not_exists {
+            return Ok(());
+        }
         if self.tables.contains_key(&ddl.name) {
             return Err(plan_error(format!("table `{}` is created twice", ddl.name)));
         }

@@ -261,6 +261,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sessions_are_partitioned_by_their_other_keys() {
+        let graph = graph(
+            "SELECT item, window_start, COUNT(*), SUM(item) FROM TABLE(SESSION(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY item, window_start, window_end;",
+        )
+        .await;
+        assert_eq!(
+            graph.edges[0].partitioning,
+            Partitioning::Hash {
+                key: vec!["item".into()]
+            }
+        );
+        let err =
+            error("SELECT * FROM TABLE(SESSION(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND));")
+                .await;
+        assert!(err.contains("must be aggregated"), "{err}");
+        let err = error("SELECT * FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '3' SECOND, INTERVAL '10' SECOND));").await;
+        assert!(err.contains("multiple of the slide"), "{err}");
+        let err = error("SELECT word FROM words WHERE word IN (SELECT word FROM words);").await;
+        assert!(err.contains("subqueries"), "{err}");
+    }
+
+    #[tokio::test]
     async fn union_all_feeds_one_vertex_from_both_inputs() {
         let graph = graph(
             "INSERT INTO out2 SELECT word, 1 FROM words UNION ALL SELECT 'bid', item FROM bids;",

@@ -19,6 +19,9 @@ pub enum SqlError {
         /// The parser's message.
         message: String,
     },
+    /// The script cannot be split into tokens (an unterminated string, a stray character).
+    #[error("SQL syntax error: {0}")]
+    Tokens(String),
     /// A table that was not created.
     #[error("unknown table `{name}`; tables defined: [{known}]")]
     UnknownTable {

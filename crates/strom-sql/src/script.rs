@@ -42,6 +42,7 @@ pub(crate) enum Statement {
 #[derive(Debug)]
 pub(crate) struct TableDdl {
     pub(crate) name: String,
+    pub(crate) if_not_exists: bool,
     pub(crate) columns: Vec<ColumnDdl>,
     pub(crate) watermark: Option<(String, ast::Expr)>,
     pub(crate) options: Vec<(String, String)>,
@@ -60,10 +61,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
-        .map_err(|e| SqlError::Syntax {
-            statement: 1,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| SqlError::Tokens(e.to_string()))?;
     let mut statements = Vec::new();
     for (index, tokens) in split(tokens).into_iter().enumerate() {
         let number = index + 1;
@@ -240,7 +238,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
     parser.expect_keyword(Keyword::CREATE)?;
     let _ = parser.parse_keyword(Keyword::TEMPORARY);
     parser.expect_keyword(Keyword::TABLE)?;
-    let _ = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parser.parse_object_name(false)?;
     let name = normalize_name(&name);
     parser.expect_token(&Token::LParen)?;
@@ -311,6 +309,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
     }
     Ok(TableDdl {
         name,
+        if_not_exists,
         columns,
         watermark,
         options,

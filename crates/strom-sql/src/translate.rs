@@ -233,6 +233,15 @@ impl Translator<'_> {
                 stream.schema.clone(),
             ),
         };
+        if let Some(WindowColumns {
+            spec: WindowSpec::Session { .. },
+            ..
+        }) = stream.window
+        {
+            return Err(self.unsupported(
+                "SESSION windows must be aggregated: GROUP BY window_start, window_end, ...",
+            ));
+        }
         if stream.updating && connector.connector() == "filesystem" && self.unbounded {
             return Err(self.unsupported(format!(
                 "`{}` is a file sink, which only appends, and the query's result is updated forever \
@@ -432,6 +441,19 @@ impl Translator<'_> {
         stream: &Stream,
         expected: &DataType,
     ) -> Result<String, SqlError> {
+        let subquery = expr
+            .exists(|e| {
+                Ok(matches!(
+                    e,
+                    Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+                ))
+            })
+            .unwrap_or(false);
+        if subquery {
+            return Err(self.unsupported(format!(
+                "subqueries are not supported in streaming queries yet: `{expr}`"
+            )));
+        }
         let rewritten = expr
             .clone()
             .transform_up(|e| {
@@ -449,6 +471,22 @@ impl Translator<'_> {
         let rewritten = unalias(&rewritten).clone();
         exprs::ship(self.session, &rewritten, &stream.physical(), expected)
             .map_err(|e| self.plan_error(e))
+    }
+
+    /// Whether `expr` is the stream's `window_start` column, its `window_end` column.
+    fn window_column(
+        &self,
+        expr: &Expr,
+        schema: &DFSchema,
+        window: Option<WindowColumns>,
+    ) -> Result<(bool, bool), SqlError> {
+        let (Expr::Column(column), Some(window)) = (unalias(expr), window) else {
+            return Ok((false, false));
+        };
+        let index = schema
+            .index_of_column(column)
+            .map_err(|e| self.plan_error(e))?;
+        Ok((index == window.start, index == window.end))
     }
 
     fn projection(&mut self, projection: &Projection) -> Result<Stream, SqlError> {
@@ -472,16 +510,12 @@ impl Translator<'_> {
         for (i, expr) in projection.expr.iter().enumerate() {
             let field = projection.schema.field(i);
             let sql = self.ship(unalias(expr), input_schema, &stream, field.data_type())?;
-            if let (Expr::Column(column), Some(window)) = (unalias(expr), stream.window) {
-                let index = input_schema
-                    .index_of_column(column)
-                    .map_err(|e| self.plan_error(e))?;
-                if index == window.start {
-                    window_start = Some(i);
-                }
-                if index == window.end {
-                    window_end = Some(i);
-                }
+            let (is_start, is_end) = self.window_column(expr, input_schema, stream.window)?;
+            if is_start {
+                window_start = Some(i);
+            }
+            if is_end {
+                window_end = Some(i);
             }
             shown.push(if sql == column_sql(&out_names[i]) {
                 sql.clone()
@@ -567,16 +601,12 @@ impl Translator<'_> {
             }
             let data_type = aggregate.schema.field(i).data_type().clone();
             let sql = self.ship(group, input_schema, &input, &data_type)?;
-            if let (Expr::Column(column), Some(window)) = (unalias(group), input.window) {
-                let index = input_schema
-                    .index_of_column(column)
-                    .map_err(|e| self.plan_error(e))?;
-                if index == window.start {
-                    window_start = Some(i);
-                }
-                if index == window.end {
-                    window_end = Some(i);
-                }
+            let (is_start, is_end) = self.window_column(group, input_schema, input.window)?;
+            if is_start {
+                window_start = Some(i);
+            }
+            if is_end {
+                window_end = Some(i);
             }
             pre.push(NamedExpr {
                 name: out_names[i].clone(),
@@ -617,7 +647,13 @@ impl Translator<'_> {
                     None
                 }
                 Some(arg) => {
-                    let data_type = arg.get_type(input_schema).map_err(|e| self.plan_error(e))?;
+                    // SUM adds up in its result type (BIGINT for INT), so the argument is cast
+                    // to it first; other aggregates keep the argument's type.
+                    let data_type = if function == AggregateFunction::Sum {
+                        aggregate.schema.field(keys + j).data_type().clone()
+                    } else {
+                        arg.get_type(input_schema).map_err(|e| self.plan_error(e))?
+                    };
                     let sql = self.ship(arg, input_schema, &input, &data_type)?;
                     let column = format!("_a{j}");
                     pre.push(NamedExpr {
@@ -706,6 +742,17 @@ impl Translator<'_> {
         let updating = windowed.is_none();
         let output = with_row_kind(&schema, updating);
         let key_names: Vec<String> = out_names[..keys].to_vec();
+        // Records of one session key must meet in one subtask before their proto-windows merge,
+        // so a session aggregate is partitioned by the keys other than the window columns.
+        let hash_keys: Vec<String> = match windowed {
+            Some((start, end, WindowSpec::Session { .. })) => key_names
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != start && *i != end)
+                .map(|(_, k)| k.clone())
+                .collect(),
+            _ => key_names.clone(),
+        };
         let (step, name) = match windowed {
             Some((window_start, window_end, window)) => (
                 Step::WindowAggregate {
@@ -744,14 +791,14 @@ impl Translator<'_> {
                 steps: vec![step],
                 sink: None,
             },
-            parallelism: (keys == 0).then_some(1),
+            parallelism: hash_keys.is_empty().then_some(1),
             bounded: false,
             columns: names(&output),
         });
-        let partitioning = if keys == 0 {
+        let partitioning = if hash_keys.is_empty() {
             Partitioning::Rebalance
         } else {
-            Partitioning::Hash { key: key_names }
+            Partitioning::Hash { key: hash_keys }
         };
         self.builder
             .edges
@@ -783,6 +830,11 @@ impl Translator<'_> {
         let (Some(left_window), Some(right_window)) = (left.window, right.window) else {
             return Err(self.unsupported(usage));
         };
+        if matches!(left_window.spec, WindowSpec::Session { .. }) {
+            return Err(self.unsupported(
+                "session windows cannot be joined: a session is only known once aggregated",
+            ));
+        }
         if left_window.spec != right_window.spec {
             return Err(self.unsupported(format!("the two inputs have different windows; {usage}")));
         }

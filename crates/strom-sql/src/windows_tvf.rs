@@ -120,10 +120,17 @@ impl Rewriter<'_> {
             "TUMBLE" => WindowSpec::Tumble {
                 size_ms: length(exprs[2])?,
             },
-            "HOP" => WindowSpec::Hop {
-                slide_ms: length(exprs[2])?,
-                size_ms: length(exprs[3])?,
-            },
+            "HOP" => {
+                let slide_ms = length(exprs[2])?;
+                let size_ms = length(exprs[3])?;
+                // Each row is copied into size/slide windows: keep that a small whole number.
+                if size_ms % slide_ms != 0 || size_ms / slide_ms > 1000 {
+                    return Err(format!(
+                        "HOP: the size ({size_ms} ms) must be a multiple of the slide ({slide_ms} ms), at most 1000 times it"
+                    ));
+                }
+                WindowSpec::Hop { slide_ms, size_ms }
+            }
             _ => WindowSpec::Session {
                 gap_ms: length(exprs[2])?,
             },

@@ -163,7 +163,7 @@ impl FieldGen {
             Self::Sequence {
                 start,
                 end: Some(end),
-            } => Some((end - start) as u64 + 1),
+            } => Some(end.abs_diff(*start).saturating_add(1)),
             _ => None,
         }
     }
@@ -281,7 +281,9 @@ impl Datagen {
                     } else {
                         0
                     };
-                    start + row as i64 * step - lateness
+                    start
+                        .saturating_add((row as i64).saturating_mul(*step))
+                        .saturating_sub(lateness)
                 }
                 FieldGen::Text { .. } | FieldGen::Bool => mix(seed, row, column) as i64,
             }

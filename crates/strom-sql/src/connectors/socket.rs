@@ -28,6 +28,15 @@ pub(super) fn validate(
     _schema: &Schema,
 ) -> Result<Traits, (String, String)> {
     let _ = number::<u16>(options, "port")?;
+    if options
+        .get("csv.field-delimiter")
+        .is_some_and(|d| d.len() != 1)
+    {
+        return Err((
+            "csv.field-delimiter".into(),
+            "expected a single character".into(),
+        ));
+    }
     if options.get("format").is_some_and(|f| f != "csv") {
         return Err(("format".into(), "the socket connector reads 'csv'".into()));
     }

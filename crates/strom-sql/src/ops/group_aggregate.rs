@@ -7,13 +7,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::OwnedRow;
 use arrow_array::{ArrayRef, Int8Array, RecordBatch};
 use arrow_schema::{Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use strom_operators::OperatorError;
 
 use super::accumulate::{Acc, column};
+use super::keys::KeyEncoder;
 use super::{RowKind, Step};
 use crate::plan::AggregateSpec;
 
@@ -21,7 +22,7 @@ pub(crate) struct GroupAggregate {
     keys: usize,
     specs: Vec<AggregateSpec>,
     output: SchemaRef,
-    converter: RowConverter,
+    converter: KeyEncoder,
     groups: HashMap<Box<[u8]>, usize>,
     key_rows: Vec<OwnedRow>,
     states: Vec<Vec<Acc>>,
@@ -36,10 +37,10 @@ impl GroupAggregate {
         specs: &[AggregateSpec],
         output: &Schema,
     ) -> Result<Self, OperatorError> {
-        let converter = RowConverter::new(
+        let converter = KeyEncoder::new(
             output.fields()[..keys]
                 .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
+                .map(|f| f.data_type().clone())
                 .collect(),
         )?;
         Ok(Self {
@@ -66,7 +67,7 @@ impl Step for GroupAggregate {
         self.batch_number += 1;
         let rows = self
             .converter
-            .convert_columns(&batch.columns()[..self.keys])?;
+            .encode(&batch.columns()[..self.keys], batch.num_rows())?;
         let arguments: Vec<Option<&ArrayRef>> = self
             .specs
             .iter()
@@ -139,7 +140,7 @@ impl Step for GroupAggregate {
         }
         let mut columns = self
             .converter
-            .convert_rows(out_keys.iter().map(|&g| self.key_rows[g].row()))?;
+            .decode(out_keys.iter().map(|&g| self.key_rows[g].row()))?;
         for (values, data_type) in out_values.into_iter().zip(&aggregate_types) {
             columns.push(column(values, data_type)?);
         }
@@ -155,6 +156,33 @@ mod tests {
     use crate::plan::AggregateFunction;
     use arrow_array::{Int64Array, StringArray};
     use arrow_schema::{DataType, Field};
+
+    #[test]
+    fn without_keys_everything_is_one_group() {
+        let output = Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new(crate::plan::ROW_KIND_COLUMN, DataType::Int8, false),
+        ]);
+        let spec = AggregateSpec {
+            function: AggregateFunction::Count,
+            argument: None,
+            distinct: false,
+        };
+        let mut agg = GroupAggregate::new(0, &[spec], &output).unwrap();
+        let input = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("w", DataType::Utf8, true)])),
+            vec![Arc::new(StringArray::from(vec!["a", "b", "c"]))],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        agg.process(input.clone(), &mut out).unwrap();
+        agg.process(input, &mut out).unwrap();
+        let text: String = out
+            .iter()
+            .map(crate::connectors::render_for_tests)
+            .collect();
+        assert_eq!(text, "+I[3]\n-U[3]\n+U[6]\n");
+    }
 
     #[test]
     fn emits_inserts_then_retractions_and_updates() {

@@ -7,6 +7,7 @@
 mod accumulate;
 mod calc;
 mod group_aggregate;
+mod keys;
 mod materialize;
 mod window_aggregate;
 mod window_join;

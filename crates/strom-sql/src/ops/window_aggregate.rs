@@ -8,16 +8,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::OwnedRow;
 use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use strom_operators::OperatorError;
-use tracing::info;
 
 use super::Step;
 use super::accumulate::{Acc, column};
-use super::windows::event_times;
+use super::keys::KeyEncoder;
+use super::windows::{EventClock, event_times};
 use crate::plan::{AggregateSpec, WindowSpec};
 
 struct Session {
@@ -34,11 +34,10 @@ pub(crate) struct WindowAggregate {
     specs: Vec<AggregateSpec>,
     output: SchemaRef,
     /// Fixed windows: all key columns; sessions: the keys other than the window columns.
-    converter: RowConverter,
+    converter: KeyEncoder,
     fixed: BTreeMap<i64, HashMap<OwnedRow, Vec<Acc>>>,
     sessions: HashMap<OwnedRow, Vec<Session>>,
-    watermark: i64,
-    late: u64,
+    clock: EventClock,
 }
 
 impl WindowAggregate {
@@ -51,12 +50,12 @@ impl WindowAggregate {
         output: &Schema,
     ) -> Result<Self, OperatorError> {
         let session = matches!(window, WindowSpec::Session { .. });
-        let converter = RowConverter::new(
+        let converter = KeyEncoder::new(
             output.fields()[..keys]
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !session || (*i != window_start && *i != window_end))
-                .map(|(_, f)| SortField::new(f.data_type().clone()))
+                .map(|(_, f)| f.data_type().clone())
                 .collect(),
         )?;
         Ok(Self {
@@ -69,8 +68,7 @@ impl WindowAggregate {
             converter,
             fixed: BTreeMap::new(),
             sessions: HashMap::new(),
-            watermark: i64::MIN,
-            late: 0,
+            clock: EventClock::new(),
         })
     }
 
@@ -82,10 +80,6 @@ impl WindowAggregate {
             .collect()
     }
 
-    fn is_late(&self, end: i64) -> bool {
-        end - 1 <= self.watermark
-    }
-
     /// Emits every window whose end is at most `limit + 1`.
     fn fire(&mut self, limit: i64, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
         let mut results: Vec<(OwnedRow, i64, i64, Vec<Acc>)> = Vec::new();
@@ -93,7 +87,7 @@ impl WindowAggregate {
             for (key, sessions) in &mut self.sessions {
                 let mut open = Vec::new();
                 for session in sessions.drain(..) {
-                    if session.end - 1 <= limit {
+                    if session.end.saturating_sub(1) <= limit {
                         results.push((key.clone(), session.start, session.end, session.accs));
                     } else {
                         open.push(session);
@@ -120,9 +114,7 @@ impl WindowAggregate {
             .iter()
             .map(|f| f.data_type().clone())
             .collect();
-        let key_columns = self
-            .converter
-            .convert_rows(results.iter().map(|r| r.0.row()))?;
+        let key_columns = self.converter.decode(results.iter().map(|r| r.0.row()))?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
         if self.session {
             let mut others = key_columns.into_iter();
@@ -179,16 +171,19 @@ impl Step for WindowAggregate {
             .filter(|(i, _)| !self.session || (*i != self.window_start && *i != self.window_end))
             .map(|(_, c)| Arc::clone(c))
             .collect();
-        let rows = self.converter.convert_columns(&key_columns)?;
+        let rows = self.converter.encode(&key_columns, batch.num_rows())?;
         for (i, row) in rows.iter().enumerate() {
             let (Some(start), Some(end)) = (starts[i], ends[i]) else {
                 continue;
             };
-            if self.is_late(end) {
-                self.late += 1;
-                continue;
-            }
             if self.session {
+                // As in Flink, a record is late only if no open session takes it in.
+                let joins_open = self.sessions.get(&row.owned()).is_some_and(|sessions| {
+                    sessions.iter().any(|s| s.start <= end && start <= s.end)
+                });
+                if !joins_open && self.clock.drop_late(end) {
+                    continue;
+                }
                 let mut merged = Session {
                     start,
                     end,
@@ -213,6 +208,9 @@ impl Step for WindowAggregate {
                 kept.push(merged);
                 *sessions = kept;
             } else {
+                if self.clock.drop_late(end) {
+                    continue;
+                }
                 let fresh = self.new_accs(&arguments);
                 let accs = self
                     .fixed
@@ -233,20 +231,14 @@ impl Step for WindowAggregate {
         watermark: i64,
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
-        if watermark <= self.watermark {
-            return Ok(());
+        if self.clock.advance(watermark) {
+            self.fire(watermark, out)?;
         }
-        self.watermark = watermark;
-        self.fire(watermark, out)
+        Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        if self.late > 0 {
-            info!(
-                late = self.late,
-                "late records dropped by the window aggregate"
-            );
-        }
+        self.clock.report("window aggregate");
         self.fire(i64::MAX - 1, out)
     }
 }
@@ -334,7 +326,22 @@ mod tests {
         agg.process(batch(&[("a", 0, 10)]), &mut out).unwrap();
         agg.finish(&mut out).unwrap();
         assert_eq!(counts(&out), vec![("b".into(), 10, 1)]);
-        assert_eq!(agg.late, 1);
+        assert_eq!(agg.clock.late, 1);
+    }
+
+    #[test]
+    fn a_late_record_joining_an_open_session_is_kept() {
+        let window = WindowSpec::Session { gap_ms: 10 };
+        let mut agg = WindowAggregate::new(3, 1, 2, window, &[count()], &schema()).unwrap();
+        let mut out = Vec::new();
+        agg.process(batch(&[("a", 20, 30)]), &mut out).unwrap();
+        agg.on_watermark(20, &mut out).unwrap();
+        // [10, 20) alone would have fired at watermark 19, but it touches the open [20, 30).
+        agg.process(batch(&[("a", 10, 20), ("b", 5, 15)]), &mut out)
+            .unwrap();
+        agg.finish(&mut out).unwrap();
+        assert_eq!(counts(&out), vec![("a".into(), 10, 2)]);
+        assert_eq!(agg.clock.late, 1);
     }
 
     #[test]

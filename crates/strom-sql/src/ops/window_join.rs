@@ -7,13 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::row::{RowConverter, SortField};
-use arrow_array::{RecordBatch, UInt32Array};
+use arrow_array::{Array, RecordBatch, UInt32Array};
 use arrow_schema::{Schema, SchemaRef};
 use strom_operators::OperatorError;
-use tracing::info;
 
 use super::Step;
-use super::windows::event_times;
+use super::windows::{EventClock, event_times};
 use crate::plan::JoinSide;
 
 pub(crate) struct WindowJoin {
@@ -23,8 +22,7 @@ pub(crate) struct WindowJoin {
     converter: RowConverter,
     /// Per window end, the buffered batches of each input.
     windows: BTreeMap<i64, [Vec<RecordBatch>; 2]>,
-    watermark: i64,
-    late: u64,
+    clock: EventClock,
 }
 
 impl WindowJoin {
@@ -45,8 +43,7 @@ impl WindowJoin {
             output: Arc::new(output.clone()),
             converter,
             windows: BTreeMap::new(),
-            watermark: i64::MIN,
-            late: 0,
+            clock: EventClock::new(),
         })
     }
 
@@ -66,19 +63,25 @@ impl WindowJoin {
                 .map(|&k| Arc::clone(batch.column(k)))
                 .collect::<Vec<_>>()
         };
-        let right_rows = self
-            .converter
-            .convert_columns(&key_columns(&right, &self.sides[1]))?;
+        // In SQL a NULL key equals nothing, not even another NULL.
+        let has_null =
+            |columns: &[arrow_array::ArrayRef], row: usize| columns.iter().any(|c| c.is_null(row));
+        let right_keys = key_columns(&right, &self.sides[1]);
+        let right_rows = self.converter.convert_columns(&right_keys)?;
         let mut index: HashMap<&[u8], Vec<u32>> = HashMap::new();
         for (i, row) in right_rows.iter().enumerate() {
-            index.entry(row.data()).or_default().push(i as u32);
+            if !has_null(&right_keys, i) {
+                index.entry(row.data()).or_default().push(i as u32);
+            }
         }
-        let left_rows = self
-            .converter
-            .convert_columns(&key_columns(&left, &self.sides[0]))?;
+        let left_keys = key_columns(&left, &self.sides[0]);
+        let left_rows = self.converter.convert_columns(&left_keys)?;
         let mut left_take = Vec::new();
         let mut right_take = Vec::new();
         for (i, row) in left_rows.iter().enumerate() {
+            if has_null(&left_keys, i) {
+                continue;
+            }
             if let Some(matches) = index.get(row.data()) {
                 for &j in matches {
                     left_take.push(i as u32);
@@ -138,8 +141,7 @@ impl Step for WindowJoin {
         let mut rows: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         for (i, end) in ends.into_iter().enumerate() {
             let Some(end) = end else { continue };
-            if end - 1 <= self.watermark {
-                self.late += 1;
+            if self.clock.drop_late(end) {
                 continue;
             }
             rows.entry(end).or_default().push(i as u32);
@@ -166,17 +168,14 @@ impl Step for WindowJoin {
         watermark: i64,
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
-        if watermark <= self.watermark {
-            return Ok(());
+        if self.clock.advance(watermark) {
+            self.fire(watermark, out)?;
         }
-        self.watermark = watermark;
-        self.fire(watermark, out)
+        Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        if self.late > 0 {
-            info!(late = self.late, "late records dropped by the window join");
-        }
+        self.clock.report("window join");
         self.fire(i64::MAX - 1, out)
     }
 }
@@ -271,6 +270,6 @@ mod tests {
             .unwrap();
         join.finish(&mut out).unwrap();
         assert_eq!(out.len(), 1);
-        assert_eq!(join.late, 1);
+        assert_eq!(join.clock.late, 1);
     }
 }

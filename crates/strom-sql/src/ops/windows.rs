@@ -15,6 +15,47 @@ use crate::connectors::failure;
 use crate::plan::WindowSpec;
 use crate::types::to_millis;
 
+/// The event-time clock of a windowed operator: the watermark it has reached and the late
+/// records it dropped.
+#[derive(Debug)]
+pub(crate) struct EventClock {
+    pub(crate) watermark: i64,
+    pub(crate) late: u64,
+}
+
+impl EventClock {
+    pub(crate) fn new() -> Self {
+        Self {
+            watermark: i64::MIN,
+            late: 0,
+        }
+    }
+
+    /// Moves to `watermark`; false when it is not ahead of the current one.
+    pub(crate) fn advance(&mut self, watermark: i64) -> bool {
+        if watermark <= self.watermark {
+            return false;
+        }
+        self.watermark = watermark;
+        true
+    }
+
+    /// Whether a record of the window ending at `end` comes too late (and counts it if so): the
+    /// window has fired once the watermark reached `end - 1`.
+    pub(crate) fn drop_late(&mut self, end: i64) -> bool {
+        let late = end.saturating_sub(1) <= self.watermark;
+        self.late += u64::from(late);
+        late
+    }
+
+    /// Logs the late records at the end of the task.
+    pub(crate) fn report(&self, operator: &str) {
+        if self.late > 0 {
+            tracing::info!(late = self.late, "late records dropped by the {operator}");
+        }
+    }
+}
+
 pub(crate) struct AssignWindows {
     time_column: usize,
     window: WindowSpec,
@@ -62,27 +103,27 @@ impl Step for AssignWindows {
         let mut ends = Vec::with_capacity(batch.num_rows());
         for (row, time) in times.into_iter().enumerate() {
             let Some(ts) = time else { continue };
+            // Saturating: a malformed event time far from now must not overflow.
             match self.window {
                 WindowSpec::Tumble { size_ms } => {
-                    let start = ts - ts.rem_euclid(size_ms);
+                    let start = ts.saturating_sub(ts.rem_euclid(size_ms));
                     take.push(row as u32);
                     starts.push(start);
-                    ends.push(start + size_ms);
+                    ends.push(start.saturating_add(size_ms));
                 }
                 WindowSpec::Hop { slide_ms, size_ms } => {
-                    let last = ts - ts.rem_euclid(slide_ms);
-                    let mut start = last;
-                    while start > ts - size_ms {
+                    let mut start = ts.saturating_sub(ts.rem_euclid(slide_ms));
+                    while start > ts.saturating_sub(size_ms) {
                         take.push(row as u32);
                         starts.push(start);
-                        ends.push(start + size_ms);
-                        start -= slide_ms;
+                        ends.push(start.saturating_add(size_ms));
+                        start = start.saturating_sub(slide_ms);
                     }
                 }
                 WindowSpec::Session { gap_ms } => {
                     take.push(row as u32);
                     starts.push(ts);
-                    ends.push(ts + gap_ms);
+                    ends.push(ts.saturating_add(gap_ms));
                 }
             }
         }
@@ -95,7 +136,7 @@ impl Step for AssignWindows {
             .iter()
             .map(|c| arrow_select::take::take(c.as_ref(), &indices, None))
             .collect::<Result<Vec<_>, _>>()?;
-        let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
+        let times: Vec<i64> = ends.iter().map(|e| e.saturating_sub(1)).collect();
         columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
         columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
         columns.push(Arc::new(TimestampMillisecondArray::from(times)));
