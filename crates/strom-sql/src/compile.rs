@@ -118,12 +118,37 @@ pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, Sql
 
 /// DataFusion's message without its error-kind prefix noise.
 fn plan_error(statement: usize, error: &datafusion::error::DataFusionError) -> SqlError {
-    let message = error.to_string();
-    let message = message
-        .trim_start_matches("Error during planning: ")
-        .trim_start_matches("Schema error: ")
-        .to_owned();
-    SqlError::Plan { statement, message }
+    SqlError::Plan {
+        statement,
+        message: tidy(&error.to_string()),
+    }
+}
+
+/// DataFusion's message as a user needs it: without error-kind prefixes, and for a function
+/// called with the wrong types, just the part naming the call and its candidates.
+fn tidy(message: &str) -> String {
+    let mut message = message;
+    if let Some(at) = message.find("No function matches the given name and argument types") {
+        message = &message[at..];
+    }
+    let mut text = message.to_owned();
+    for noise in [
+        "This issue was likely caused by a bug in DataFusion's code. Please help us to resolve this by filing a bug report in our issue tracker: https://github.com/apache/datafusion/issues",
+        "type_coercion\ncaused by\n",
+    ] {
+        text = text.replace(noise, "");
+    }
+    for prefix in [
+        "Internal error: ",
+        "Error during planning: ",
+        "Schema error: ",
+        "type_coercion\ncaused by\n",
+    ] {
+        while let Some(rest) = text.strip_prefix(prefix) {
+            text = rest.to_owned();
+        }
+    }
+    text.trim().to_owned()
 }
 
 fn finish(builder: Builder, name: String, config: BTreeMap<String, String>) -> JobGraph {
@@ -334,6 +359,16 @@ mod tests {
         let graph = graph("SET 'parallelism.default' = '3';\nSET 'pipeline.name' = 'named';\nSELECT word FROM words;").await;
         assert_eq!(graph.name, "named");
         assert_eq!(graph.config["parallelism.default"], "3");
+    }
+
+    #[test]
+    fn datafusion_messages_are_tidied() {
+        let raw = "Internal error: Function 'sum' failed to match any signature. This issue was likely caused by a bug in DataFusion's code. Please help us to resolve this by filing a bug report in our issue tracker: https://github.com/apache/datafusion/issues. No function matches the given name and argument types 'sum(Utf8)'. You might need to add explicit type casts.";
+        assert_eq!(
+            tidy(raw),
+            "No function matches the given name and argument types 'sum(Utf8)'. You might need to add explicit type casts."
+        );
+        assert_eq!(tidy("Schema error: No field named x."), "No field named x.");
     }
 
     #[tokio::test]
