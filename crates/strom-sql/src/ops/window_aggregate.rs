@@ -20,6 +20,9 @@ use super::keys::KeyEncoder;
 use super::windows::{EventClock, event_times};
 use crate::plan::{AggregateSpec, WindowSpec};
 
+/// The groups of one window: key bytes to the key row and its aggregates.
+type WindowGroups = HashMap<Box<[u8]>, (OwnedRow, Vec<Acc>)>;
+
 struct Session {
     start: i64,
     end: i64,
@@ -35,7 +38,9 @@ pub(crate) struct WindowAggregate {
     output: SchemaRef,
     /// Fixed windows: all key columns; sessions: the keys other than the window columns.
     converter: KeyEncoder,
-    fixed: BTreeMap<i64, HashMap<OwnedRow, Vec<Acc>>>,
+    /// Per window end, per key (row bytes): the key row and the aggregates. Looking up by bytes
+    /// spares an allocation per record; the owned row is made once per group.
+    fixed: BTreeMap<i64, WindowGroups>,
     sessions: HashMap<OwnedRow, Vec<Session>>,
     clock: EventClock,
 }
@@ -101,7 +106,7 @@ impl WindowAggregate {
             let keep = self.fixed.split_off(&limit.saturating_add(2));
             let done = std::mem::replace(&mut self.fixed, keep);
             for (end, groups) in done {
-                for (key, accs) in groups {
+                for (_, (key, accs)) in groups {
                     results.push((key, 0, end, accs));
                 }
             }
@@ -211,13 +216,19 @@ impl Step for WindowAggregate {
                 if self.clock.drop_late(end) {
                     continue;
                 }
-                let fresh = self.new_accs(&arguments);
-                let accs = self
-                    .fixed
-                    .entry(end)
-                    .or_default()
-                    .entry(row.owned())
-                    .or_insert(fresh);
+                let groups = self.fixed.entry(end).or_default();
+                if !groups.contains_key(row.as_ref()) {
+                    let fresh = self
+                        .specs
+                        .iter()
+                        .zip(&arguments)
+                        .map(|(s, a)| Acc::new(s, a.map(|a| a.data_type())))
+                        .collect();
+                    groups.insert(row.as_ref().into(), (row.owned(), fresh));
+                }
+                let Some((_, accs)) = groups.get_mut(row.as_ref()) else {
+                    continue;
+                };
                 for (acc, argument) in accs.iter_mut().zip(&arguments) {
                     acc.update(*argument, i)?;
                 }
