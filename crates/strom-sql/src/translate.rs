@@ -98,11 +98,16 @@ impl Stream {
 }
 
 fn with_row_kind(schema: &Schema, updating: bool) -> Schema {
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = owned_fields(schema);
     if updating {
         fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
     }
     Schema::new(fields)
+}
+
+/// The fields of `schema`, to build another schema from.
+fn owned_fields(schema: &Schema) -> Vec<Field> {
+    schema.fields().iter().map(|f| f.as_ref().clone()).collect()
 }
 
 fn names(schema: &Schema) -> Vec<String> {
@@ -356,12 +361,7 @@ impl Translator<'_> {
             None => self.source(&name)?,
             Some(tvf) => {
                 let mut stream = self.source(&tvf.table)?;
-                let mut fields: Vec<Field> = stream
-                    .schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone())
-                    .collect();
+                let mut fields: Vec<Field> = owned_fields(&stream.schema);
                 let start = fields.len();
                 for column in WINDOW_COLUMNS {
                     fields.push(Field::new(
@@ -893,12 +893,7 @@ impl Translator<'_> {
                     sql: column_sql(f.name()),
                 })
                 .collect();
-            let mut fields: Vec<Field> = stream
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
+            let mut fields: Vec<Field> = owned_fields(&stream.schema);
             for (i, (l, r)) in pairs.iter().enumerate() {
                 let data_type = l.get_type(left_schema).map_err(|e| self.plan_error(e))?;
                 let expr = if right_side { r } else { l };
