@@ -170,6 +170,8 @@ registry! {
             "Directory where checkpoint data and metadata are stored.");
         STATE_SAVEPOINTS_DIR: Option<String> = opt_none("state.savepoints.dir",
             "Default directory for savepoints.");
+        EXECUTION_SAVEPOINT_PATH: Option<String> = opt_none("execution.savepoint.path",
+            "Savepoint or retained checkpoint (its folder or its `_metadata` file) a submitted job restores its state from.");
         STATE_BACKEND_TYPE: String = opt("state.backend.type", "hashmap",
             "State backend holding operator state.");
         RESTART_STRATEGY_TYPE: String = opt("restart-strategy.type", "none",

@@ -8,7 +8,9 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use crate::frame::{self, Frame, Handshake, NetworkError, TAG_END, TAG_HANDSHAKE, TAG_REJECT};
+use crate::frame::{
+    self, Barrier, Frame, Handshake, NetworkError, TAG_END, TAG_HANDSHAKE, TAG_REJECT,
+};
 use crate::gate::{EventSender, InputEvent};
 use crate::server::{DataServer, codec};
 use strom_rpc::{ChannelTarget, ExecutionId};
@@ -151,6 +153,20 @@ impl OutputChannel {
             Self::Local { .. } => self.send_local(Frame::Watermark(watermark)).await,
             Self::Remote { frames, peer } => frames
                 .send(frame::encode_watermark(watermark))
+                .await
+                .map_err(|source| NetworkError::Io {
+                    peer: peer.clone(),
+                    source,
+                }),
+        }
+    }
+
+    /// Sends a checkpoint barrier, after every batch sent before it; waits like [`Self::send`].
+    pub async fn send_barrier(&mut self, barrier: &Barrier) -> Result<(), NetworkError> {
+        match self {
+            Self::Local { .. } => self.send_local(Frame::Barrier(barrier.clone())).await,
+            Self::Remote { frames, peer } => frames
+                .send(frame::encode_barrier(barrier))
                 .await
                 .map_err(|source| NetworkError::Io {
                     peer: peer.clone(),

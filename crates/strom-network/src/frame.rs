@@ -17,8 +17,22 @@ pub enum Frame {
     /// The producer's event-time watermark (ms since the epoch): no record with an earlier event
     /// time follows on this channel.
     Watermark(i64),
+    /// A checkpoint barrier: every frame before it belongs to the checkpoint, every frame after it
+    /// to the next one.
+    Barrier(Barrier),
     /// The producer has finished: no more frames on this channel.
     EndOfStream,
+}
+
+/// A checkpoint barrier as it travels through the dataflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Barrier {
+    /// The checkpoint (or savepoint) id.
+    pub checkpoint_id: u64,
+    /// When the coordinator triggered it, ms since the epoch.
+    pub timestamp: i64,
+    /// Where the subtasks write their state for it.
+    pub location: String,
 }
 
 /// A data connection failed.
@@ -85,6 +99,8 @@ pub(crate) const TAG_END: u8 = 2;
 pub(crate) const TAG_REJECT: u8 = 3;
 /// A watermark: 8 bytes, little endian.
 pub(crate) const TAG_WATERMARK: u8 = 4;
+/// A barrier: id and timestamp (8 bytes each, little endian), then the location in UTF-8.
+pub(crate) const TAG_BARRIER: u8 = 5;
 
 pub(crate) fn encode_handshake(handshake: &Handshake) -> Bytes {
     let mut buf = BytesMut::new();
@@ -115,6 +131,30 @@ pub(crate) fn encode_watermark(watermark: i64) -> Bytes {
     buf.freeze()
 }
 
+pub(crate) fn encode_barrier(barrier: &Barrier) -> Bytes {
+    let mut buf = BytesMut::with_capacity(17 + barrier.location.len());
+    buf.put_u8(TAG_BARRIER);
+    buf.put_u64_le(barrier.checkpoint_id);
+    buf.put_i64_le(barrier.timestamp);
+    buf.extend_from_slice(barrier.location.as_bytes());
+    buf.freeze()
+}
+
+fn decode_barrier(body: &[u8]) -> Result<Barrier, String> {
+    if body.len() < 16 {
+        return Err(format!("barrier frame of {} bytes", body.len()));
+    }
+    let (id, rest) = body.split_at(8);
+    let (timestamp, location) = rest.split_at(8);
+    let word = |b: &[u8]| <[u8; 8]>::try_from(b).map_err(|_| "short barrier".to_owned());
+    Ok(Barrier {
+        checkpoint_id: u64::from_le_bytes(word(id)?),
+        timestamp: i64::from_le_bytes(word(timestamp)?),
+        location: String::from_utf8(location.to_vec())
+            .map_err(|_| "barrier location is not UTF-8".to_owned())?,
+    })
+}
+
 pub(crate) fn decode_frame(frame: &[u8], peer: &str) -> Result<Frame, NetworkError> {
     let malformed = |message: String| NetworkError::Malformed {
         peer: peer.to_owned(),
@@ -134,6 +174,7 @@ pub(crate) fn decode_frame(frame: &[u8], peer: &str) -> Result<Frame, NetworkErr
         Some((&TAG_WATERMARK, body)) => <[u8; 8]>::try_from(body)
             .map(|bytes| Frame::Watermark(i64::from_le_bytes(bytes)))
             .map_err(|_| malformed(format!("watermark frame of {} bytes", body.len()))),
+        Some((&TAG_BARRIER, body)) => decode_barrier(body).map(Frame::Barrier).map_err(malformed),
         Some((tag, _)) => Err(malformed(format!("unexpected frame tag {tag}"))),
         None => Err(malformed("empty frame".into())),
     }
@@ -180,10 +221,44 @@ mod tests {
             &[TAG_WATERMARK][..],
             &[TAG_WATERMARK, 1, 2, 3, 4, 5, 6, 7][..],
             &[TAG_WATERMARK, 1, 2, 3, 4, 5, 6, 7, 8, 9][..],
+            &[TAG_BARRIER, 1, 2, 3][..],
+            &[
+                TAG_BARRIER,
+                1,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                2,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0xff,
+            ][..],
         ] {
             assert!(decode_frame(garbage, "peer").is_err(), "{garbage:?}");
         }
         assert!(decode_handshake(b"\x00{nope", "peer").is_err());
+    }
+
+    #[test]
+    fn barriers_round_trip() {
+        let barrier = Barrier {
+            checkpoint_id: 42,
+            timestamp: 1_700_000_000_000,
+            location: "/tmp/chk-42".into(),
+        };
+        match decode_frame(&encode_barrier(&barrier), "peer").unwrap() {
+            Frame::Barrier(decoded) => assert_eq!(decoded, barrier),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

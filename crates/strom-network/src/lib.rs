@@ -22,6 +22,6 @@ mod gate;
 mod server;
 
 pub use channel::OutputChannel;
-pub use frame::{Frame, NetworkError};
+pub use frame::{Barrier, Frame, NetworkError};
 pub use gate::{GateKey, InputEvent, InputGate};
 pub use server::DataServer;

@@ -97,6 +97,7 @@ async fn remote_and_local_channels_deliver_everything_in_order_then_end() {
                 watermarks[channel] += 1;
             }
             Frame::EndOfStream => ends += 1,
+            Frame::Barrier(b) => panic!("no barrier was sent, got {b:?}"),
         }
     }
     assert_eq!(rows, [500, 500]);

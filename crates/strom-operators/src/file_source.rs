@@ -93,12 +93,7 @@ mod tests {
     use arrow_array::cast::AsArray;
 
     fn read_all(path: &str, subtask: u32, parallelism: u32) -> Vec<String> {
-        let ctx = OperatorContext {
-            vertex_id: "src".into(),
-            subtask,
-            parallelism,
-            config: Default::default(),
-        };
+        let ctx = OperatorContext::new("src", subtask, parallelism, Default::default());
         let mut source = FileSource::open(path, &ctx).unwrap();
         let mut out = Vec::new();
         while let SourcePoll::Batch(batch) = source.poll_next().unwrap() {
@@ -135,12 +130,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let ctx = OperatorContext {
-            vertex_id: "src".into(),
-            subtask: 0,
-            parallelism: 1,
-            config: Default::default(),
-        };
+        let ctx = OperatorContext::new("src", 0, 1, Default::default());
         let err = FileSource::open("/nonexistent/in.txt", &ctx).err().unwrap();
         assert!(
             err.to_string()

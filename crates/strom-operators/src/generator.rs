@@ -131,11 +131,8 @@ mod tests {
 
     #[test]
     fn output_is_independent_of_parallelism() {
-        let ctx = |subtask, parallelism| OperatorContext {
-            vertex_id: "g".into(),
-            subtask,
-            parallelism,
-            config: Default::default(),
+        let ctx = |subtask, parallelism| {
+            OperatorContext::new("g", subtask, parallelism, Default::default())
         };
         let mut single = drain(&mut Generator::new(&ctx(0, 1), Some(20_000), None, 10, 7).unwrap());
         let mut split = drain(&mut Generator::new(&ctx(0, 3), Some(20_000), None, 10, 7).unwrap());
@@ -153,12 +150,7 @@ mod tests {
 
     #[test]
     fn rate_limited_generator_asks_to_wait() {
-        let ctx = OperatorContext {
-            vertex_id: "g".into(),
-            subtask: 0,
-            parallelism: 1,
-            config: Default::default(),
-        };
+        let ctx = OperatorContext::new("g", 0, 1, Default::default());
         let mut generator = Generator::new(&ctx, None, Some(10.0), 5, 0).unwrap();
         assert!(
             matches!(generator.poll_next().unwrap(), SourcePoll::Batch(b) if b.num_rows() == 1)

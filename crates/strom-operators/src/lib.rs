@@ -21,6 +21,8 @@ mod generator;
 mod keyed_count;
 pub mod partition;
 mod sinks;
+pub mod state;
+pub mod state_file;
 mod tokenize;
 
 use std::collections::BTreeMap;
@@ -32,6 +34,7 @@ use strom_jobgraph::OperatorSpec;
 
 pub use error::OperatorError;
 pub use sinks::render_row;
+pub use state::{KeyedEntry, OperatorSnapshot, RestoredState, StateItem};
 
 /// Rows per batch that sources aim for.
 pub const BATCH_ROWS: usize = 8192;
@@ -47,6 +50,34 @@ pub struct OperatorContext {
     pub parallelism: u32,
     /// The job's effective configuration (Flink's flat keys).
     pub config: BTreeMap<String, String>,
+    /// Key groups of the vertex's keyed state (the maximum parallelism it can be rescaled to).
+    pub max_parallelism: u32,
+    /// The job's attempt (0, then one more per restart): names files that must not collide
+    /// with an earlier attempt's.
+    pub attempt: u32,
+    /// Checkpointing is on: sinks write exactly once (files committed when a checkpoint
+    /// completes) and sources keep positions to rewind to.
+    pub checkpointing: bool,
+}
+
+impl OperatorContext {
+    /// A context with no checkpointing, the default key groups and attempt 0.
+    pub fn new(
+        vertex_id: impl Into<String>,
+        subtask: u32,
+        parallelism: u32,
+        config: BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            vertex_id: vertex_id.into(),
+            subtask,
+            parallelism,
+            config,
+            max_parallelism: partition::default_max_parallelism(parallelism),
+            attempt: 0,
+            checkpointing: false,
+        }
+    }
 }
 
 /// What a source has for the task loop.
@@ -71,6 +102,25 @@ pub trait Source: Send {
     /// vertex's output although they are not emitted.
     fn take_written(&mut self) -> u64 {
         0
+    }
+
+    /// The source's state at checkpoint `checkpoint_id` (positions to rewind to, and the state
+    /// of what is chained inside it). Called between polls; the default has none.
+    fn snapshot(&mut self, checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
+        let _ = checkpoint_id;
+        Ok(OperatorSnapshot::default())
+    }
+
+    /// Replaces the fresh state with a checkpoint's, before the first poll.
+    fn restore(&mut self, state: RestoredState) -> Result<(), OperatorError> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint_id` is complete everywhere: commit what it covers.
+    fn checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<(), OperatorError> {
+        let _ = checkpoint_id;
+        Ok(())
     }
 }
 
@@ -111,6 +161,27 @@ pub trait Operator: Send {
 
     /// Every input has ended: emit what is left, flush what was written.
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError>;
+
+    /// The operator's state at checkpoint `checkpoint_id`, taken when the barrier has arrived on
+    /// every input (after `finish` for the final checkpoint of a bounded job). The default has
+    /// none.
+    fn snapshot(&mut self, checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
+        let _ = checkpoint_id;
+        Ok(OperatorSnapshot::default())
+    }
+
+    /// Loads a checkpoint's state, before the first input.
+    fn restore(&mut self, state: RestoredState) -> Result<(), OperatorError> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint_id` is complete everywhere: commit what it covers (two-phase
+    /// commit sinks).
+    fn checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<(), OperatorError> {
+        let _ = checkpoint_id;
+        Ok(())
+    }
 }
 
 /// An instantiated vertex.
@@ -182,12 +253,12 @@ mod tests {
     use strom_jobgraph::SqlRole;
 
     fn ctx() -> OperatorContext {
-        OperatorContext {
-            vertex_id: "v".into(),
-            subtask: 0,
-            parallelism: 1,
-            config: BTreeMap::from([("answer".to_owned(), "42".to_owned())]),
-        }
+        OperatorContext::new(
+            "v",
+            0,
+            1,
+            BTreeMap::from([("answer".to_owned(), "42".to_owned())]),
+        )
     }
 
     fn sql(role: SqlRole) -> OperatorSpec {

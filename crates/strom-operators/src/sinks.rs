@@ -203,12 +203,7 @@ mod tests {
     fn file_sink_writes_part_files() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let ctx = OperatorContext {
-            vertex_id: "sink".into(),
-            subtask: 3,
-            parallelism: 4,
-            config: Default::default(),
-        };
+        let ctx = OperatorContext::new("sink", 3, 4, Default::default());
         let mut sink = FileSink::create(out.to_str().unwrap(), SinkFormat::Csv, &ctx).unwrap();
         sink.process(batch(), &mut Vec::new()).unwrap();
         sink.finish(&mut Vec::new()).unwrap();

@@ -196,6 +196,9 @@ pub struct OutputDescriptor {
     pub partitioning: Partitioning,
     /// One target per consumer subtask (exactly one for forward).
     pub targets: Vec<ChannelTarget>,
+    /// Key groups of the consumer vertex (0: derived from its parallelism).
+    #[serde(default)]
+    pub max_parallelism: u32,
 }
 
 /// Everything a TaskManager needs to run one subtask.
@@ -218,6 +221,47 @@ pub struct TaskDeployment {
     /// The job's effective configuration.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Key groups of the vertex's keyed state (0: derived from the parallelism).
+    #[serde(default)]
+    pub max_parallelism: u32,
+    /// The checkpoint or savepoint to restore the subtask's state from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<TaskRestore>,
+    /// Whether checkpointing is on for the job (barriers will come; wait for the final one).
+    #[serde(default)]
+    pub checkpointing: bool,
+}
+
+/// One subtask's state file in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFileRef {
+    /// Path of the file (shared file system).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its checksum (xxHash3-64 of the whole file).
+    pub checksum: u64,
+}
+
+/// Where a subtask's state comes from when a job restores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRestore {
+    /// The checkpoint or savepoint.
+    pub checkpoint_id: u64,
+    /// The state files of every old subtask of the vertex (state is redistributed when the
+    /// parallelism changed).
+    pub files: Vec<StateFileRef>,
+}
+
+/// A checkpoint barrier to inject (sources) or to expect (everyone else).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointTrigger {
+    /// The checkpoint or savepoint id.
+    pub checkpoint_id: u64,
+    /// When it was triggered, ms since the epoch.
+    pub timestamp: i64,
+    /// The folder subtasks write their state files into.
+    pub location: String,
 }
 
 /// A subtask's state change, sent by the TaskManager running it.
@@ -251,6 +295,31 @@ pub enum ToJobManager {
     },
     /// A subtask changed state.
     TaskState(TaskStateUpdate),
+    /// A subtask has written its state for a checkpoint.
+    AcknowledgeCheckpoint {
+        /// The subtask.
+        execution: ExecutionId,
+        /// The checkpoint.
+        checkpoint_id: u64,
+        /// Its state file (`None`: the subtask has no state).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<StateFileRef>,
+        /// Milliseconds spent aligning barriers.
+        #[serde(default)]
+        alignment_ms: u64,
+        /// Milliseconds spent taking and writing the snapshot.
+        #[serde(default)]
+        sync_ms: u64,
+    },
+    /// A subtask could not take part in a checkpoint.
+    DeclineCheckpoint {
+        /// The subtask.
+        execution: ExecutionId,
+        /// The checkpoint.
+        checkpoint_id: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// JobManager → TaskManager.
@@ -287,6 +356,21 @@ pub enum ToTaskManager {
     Cancel {
         /// The execution.
         execution: ExecutionId,
+    },
+    /// Checkpoint `trigger`: sources inject the barrier, subtasks whose inputs have all ended
+    /// snapshot at once, the others wait for the barrier on their inputs.
+    TriggerCheckpoint {
+        /// The subtask.
+        execution: ExecutionId,
+        /// The checkpoint.
+        trigger: CheckpointTrigger,
+    },
+    /// A checkpoint is complete: commit what it covers.
+    CheckpointComplete {
+        /// The subtask.
+        execution: ExecutionId,
+        /// The checkpoint.
+        checkpoint_id: u64,
     },
     /// The TaskManager is released: stop everything and exit.
     Shutdown {

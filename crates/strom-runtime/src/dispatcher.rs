@@ -6,6 +6,7 @@ use strom_config::{Configuration, options};
 use strom_jobgraph::{JobGraph, JobId};
 
 use crate::RuntimeError;
+use crate::checkpoint::{CheckpointSettings, Coordinator};
 use crate::execution::Execution;
 use crate::restart::RestartStrategy;
 
@@ -49,17 +50,24 @@ impl Dispatcher {
         graph: JobGraph,
         cluster: &Configuration,
     ) -> Result<JobId, RuntimeError> {
-        let (graph, restart) = Self::prepare(graph, cluster)?;
+        let (graph, restart, config) = Self::prepare(graph, cluster)?;
         let job_config: BTreeMap<String, String> = graph.config.clone();
-        self.jobs
-            .insert(id, Execution::new(id, graph, job_config, restart));
+        let checkpoints =
+            Coordinator::new(CheckpointSettings::from_config(&config), id.to_string());
+        let initial_restore = config
+            .get(&options::EXECUTION_SAVEPOINT_PATH)
+            .map(|p| crate::checkpoint::coordinator::strip_file_scheme(&p));
+        self.jobs.insert(
+            id,
+            Execution::new(id, graph, job_config, restart, checkpoints, initial_restore),
+        );
         Ok(id)
     }
 
     fn prepare(
         mut graph: JobGraph,
         cluster: &Configuration,
-    ) -> Result<(JobGraph, RestartStrategy), RuntimeError> {
+    ) -> Result<(JobGraph, RestartStrategy, Configuration), RuntimeError> {
         let mut config = cluster.clone();
         for (key, value) in &graph.config {
             config
@@ -80,7 +88,19 @@ impl Dispatcher {
         {
             graph.name = name;
         }
-        Ok((graph, RestartStrategy::from_config(&config)))
+        // Flink's default with checkpointing: restart forever, one second apart.
+        if config
+            .get(&options::EXECUTION_CHECKPOINTING_INTERVAL)
+            .is_some()
+            && !config.contains(options::RESTART_STRATEGY_TYPE.key())
+            && !config.contains("restart-strategy")
+        {
+            config.set_option(&options::RESTART_STRATEGY_TYPE, "fixed-delay".to_owned());
+            if !config.contains(options::RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS.key()) {
+                config.set_option(&options::RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, u32::MAX);
+            }
+        }
+        Ok((graph, RestartStrategy::from_config(&config), config))
     }
 
     /// The job with this id.

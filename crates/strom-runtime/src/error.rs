@@ -39,6 +39,9 @@ pub enum RuntimeError {
     /// The job graph store (high availability) failed.
     #[error("job graph store: {0}")]
     JobStore(String),
+    /// A savepoint cannot be taken.
+    #[error("savepoint: {0}")]
+    Savepoint(String),
     /// Starting the resource-manager driver failed.
     #[error("resource manager driver: {0}")]
     Driver(String),

@@ -14,6 +14,7 @@ use strom_rpc::{
     TaskStateUpdate,
 };
 
+use crate::checkpoint::{CheckpointError, CheckpointMetadata, Coordinator};
 use crate::restart::RestartStrategy;
 use crate::slot_manager::SlotRef;
 
@@ -108,6 +109,26 @@ pub struct Failure {
     pub task: Option<String>,
 }
 
+/// Where a savepoint request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavepointStatus {
+    /// Being taken.
+    InProgress,
+    /// Written to this folder.
+    Completed(String),
+    /// Failed, with the reason.
+    Failed(String),
+}
+
+/// The state a deployment restores from: a loaded and verified checkpoint or savepoint.
+#[derive(Debug, Clone)]
+pub struct Restore {
+    /// Its folder.
+    pub folder: std::path::PathBuf,
+    /// Its metadata.
+    pub metadata: CheckpointMetadata,
+}
+
 /// A message to send to a TaskManager as a result of a state change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -144,6 +165,14 @@ pub struct Execution {
     pub restart_at: Option<Instant>,
     /// Restarts so far.
     pub restarts: u32,
+    /// The checkpoint coordinator.
+    pub checkpoints: Coordinator,
+    /// The savepoint the job starts from (`execution.savepoint.path`).
+    pub initial_restore: Option<std::path::PathBuf>,
+    /// Key groups of each vertex in the current attempt.
+    pub max_parallelism: Vec<u32>,
+    /// Savepoint requests by trigger id.
+    pub savepoints: BTreeMap<String, SavepointStatus>,
     /// Data server address of each TaskManager the job was deployed to.
     addresses: BTreeMap<String, String>,
     restart: RestartStrategy,
@@ -157,6 +186,8 @@ impl Execution {
         graph: JobGraph,
         config: BTreeMap<String, String>,
         restart: RestartStrategy,
+        checkpoints: Coordinator,
+        initial_restore: Option<std::path::PathBuf>,
     ) -> Self {
         let tasks = graph
             .vertices
@@ -190,6 +221,10 @@ impl Execution {
             waiting_since: Instant::now(),
             restart_at: None,
             restarts: 0,
+            checkpoints,
+            initial_restore,
+            max_parallelism: Vec::new(),
+            savepoints: BTreeMap::new(),
             addresses: BTreeMap::new(),
             restart,
             attempt: 0,
@@ -270,7 +305,45 @@ impl Execution {
         &mut self,
         slots: Vec<SlotRef>,
         data_address: impl Fn(&str) -> Option<String>,
-    ) -> Vec<Action> {
+        restore: Option<&Restore>,
+    ) -> Result<Vec<Action>, CheckpointError> {
+        let mut restores = Vec::with_capacity(self.graph.vertices.len());
+        let configured_max = self
+            .config
+            .get("pipeline.max-parallelism")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|v| *v > 0)
+            .map(|v| v as u32);
+        let mut max_parallelism = Vec::with_capacity(self.graph.vertices.len());
+        if let Some(restore) = restore {
+            for id in restore.metadata.vertices.keys() {
+                if self.graph.vertex(id).is_none() {
+                    return Err(CheckpointError::Mismatch {
+                        path: restore.folder.clone(),
+                        problem: format!(
+                            "it holds state of vertex `{id}`, which this job does not have"
+                        ),
+                    });
+                }
+            }
+        }
+        for vertex in &self.graph.vertices {
+            let restored = match restore {
+                Some(r) => r
+                    .metadata
+                    .restore_for(&r.folder, &vertex.id, vertex.parallelism())?,
+                None => None,
+            };
+            max_parallelism.push(match (&restored, configured_max) {
+                (Some((_, max)), _) => *max,
+                (None, Some(max)) => max,
+                (None, None) => {
+                    strom_operators::partition::default_max_parallelism(vertex.parallelism())
+                }
+            });
+            restores.push(restored.map(|(r, _)| r));
+        }
+        self.max_parallelism = max_parallelism;
         self.slots = slots;
         for slot in &self.slots {
             if let Some(address) = data_address(&slot.taskmanager) {
@@ -307,6 +380,7 @@ impl Execution {
                             _ => ((0..self.parallelism_of(&edge.target) as usize).collect(), s),
                         };
                         OutputDescriptor {
+                            max_parallelism: self.max_parallelism.get(target).copied().unwrap_or(0),
                             partitioning: edge.partitioning.clone(),
                             targets: consumers
                                 .into_iter()
@@ -332,6 +406,9 @@ impl Execution {
                     input_gates: input_gates.clone(),
                     outputs,
                     config: self.config.clone(),
+                    max_parallelism: self.max_parallelism[v],
+                    restore: restores[v].clone(),
+                    checkpointing: self.checkpoints.periodic(),
                 };
                 let task = &mut self.tasks[v][s];
                 task.state = ExecutionState::Deploying;
@@ -340,7 +417,17 @@ impl Execution {
                 actions.push(Action::Deploy(taskmanager, Box::new(deployment)));
             }
         }
-        actions
+        Ok(actions)
+    }
+
+    /// Whether `execution` belongs to this job's current attempt.
+    pub fn is_current(&self, execution: &ExecutionId) -> bool {
+        execution.job == self.id && execution.attempt == self.attempt
+    }
+
+    /// The execution id of subtask `subtask` of vertex `vertex` in the current attempt.
+    pub fn execution_of(&self, vertex: u32, subtask: u32) -> ExecutionId {
+        self.execution_id(vertex as usize, subtask as usize)
     }
 
     fn parallelism_of(&self, vertex: &str) -> u32 {
@@ -463,6 +550,12 @@ impl Execution {
         let actions = self.cancel_running();
         self.settle();
         actions
+    }
+
+    /// Fails the job for good, whatever the restart strategy says (its state is unusable).
+    pub fn fail_without_restart(&mut self, message: String) -> Vec<Action> {
+        self.restart = RestartStrategy::None;
+        self.fail(message, None, None)
     }
 
     /// Cancels the job; returns the cancels to send.

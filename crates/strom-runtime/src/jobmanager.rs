@@ -25,6 +25,8 @@ use crate::snapshot::{
 };
 use crate::worker_pool::{PoolSettings, WorkerPool};
 
+mod checkpointing;
+
 /// How often the core checks heartbeats, slot requests and workers.
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
 
@@ -130,6 +132,8 @@ impl JobManager {
         let config = Arc::new(config);
         let mut core = Core {
             job_store: None,
+            checkpoint_store: None,
+            commands: core_tx.clone(),
             forgotten: std::collections::HashSet::new(),
             config: Arc::clone(&config),
             driver,
@@ -166,6 +170,57 @@ impl JobManagerHandle {
             .await?;
         self.job_store = Some(store);
         Ok(self)
+    }
+
+    /// Records completed checkpoints in `store` (high availability); a recovered job restores
+    /// from the newest one recorded there.
+    pub async fn with_checkpoint_store(
+        self,
+        store: Arc<dyn strom_ha::CheckpointPointerStore>,
+    ) -> Result<Self, RuntimeError> {
+        self.query(move |core| core.set_checkpoint_store(store))
+            .await?;
+        Ok(self)
+    }
+
+    /// Triggers a savepoint into `target` (or `state.savepoints.dir`); cancels the job when it
+    /// is complete if `cancel`. Returns the request id to poll with [`Self::savepoint_status`].
+    pub async fn trigger_savepoint(
+        &self,
+        id: JobId,
+        target: Option<String>,
+        cancel: bool,
+    ) -> Result<String, RuntimeError> {
+        self.query(move |core| core.trigger_savepoint(id, target, cancel))
+            .await?
+    }
+
+    /// Where a savepoint request stands.
+    pub async fn savepoint_status(
+        &self,
+        id: JobId,
+        request: String,
+    ) -> Result<Option<crate::execution::SavepointStatus>, RuntimeError> {
+        self.query(move |core| {
+            core.dispatcher
+                .get(&id)
+                .ok_or(RuntimeError::JobNotFound(id))
+                .map(|job| job.savepoints.get(&request).cloned())
+        })
+        .await?
+    }
+
+    /// `/jobs/:id/checkpoints`.
+    pub async fn checkpoints(
+        &self,
+        id: JobId,
+    ) -> Result<Option<crate::snapshot::CheckpointsView>, RuntimeError> {
+        self.query(move |core| {
+            core.dispatcher
+                .get(&id)
+                .map(crate::snapshot::checkpoints_view)
+        })
+        .await
     }
 
     /// The bound RPC address.
@@ -208,9 +263,25 @@ impl JobManagerHandle {
         self.admit(id, graph).await
     }
 
-    /// Admits a job recovered from the job graph store under its old id.
+    /// Admits a job recovered from the job graph store under its old id, with the completed
+    /// checkpoints `store` holds for it.
     pub async fn recover(&self, id: JobId, graph: JobGraph) -> Result<JobId, RuntimeError> {
-        self.admit(id, graph).await
+        let store = self.query(|core| core.checkpoint_store.clone()).await?;
+        let pointers = match store {
+            Some(store) => store.list(&id.to_string()).await.unwrap_or_else(|e| {
+                warn!(job = %id, error = %e, "cannot read the job's checkpoint pointers");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        self.query(move |core| {
+            let id = core.dispatcher.admit_as(id, graph, &core.config)?;
+            core.adopt_checkpoints(id, pointers);
+            info!(job = %id, "job recovered");
+            core.schedule();
+            Ok(id)
+        })
+        .await?
     }
 
     async fn admit(&self, id: JobId, graph: JobGraph) -> Result<JobId, RuntimeError> {
@@ -274,6 +345,10 @@ impl JobManagerHandle {
 
 pub(crate) struct Core {
     job_store: Option<Arc<dyn JobGraphStore>>,
+    /// Completed-checkpoint pointers (high availability).
+    checkpoint_store: Option<Arc<dyn strom_ha::CheckpointPointerStore>>,
+    /// The core's own queue, for work finished by spawned tasks.
+    commands: mpsc::Sender<Command>,
     /// Ended jobs whose stored graph was removed (once each).
     forgotten: std::collections::HashSet<JobId>,
     config: Arc<Configuration>,
@@ -401,7 +476,31 @@ impl Core {
                 }
                 let actions = job.on_task_state(&update);
                 self.apply(job_id, actions);
+                if update.state == ExecutionState::Finished {
+                    self.on_task_finished(update.execution);
+                }
             }
+            ToJobManager::AcknowledgeCheckpoint {
+                execution,
+                checkpoint_id,
+                state,
+                alignment_ms,
+                sync_ms,
+            } => self.on_checkpoint_ack(
+                execution,
+                checkpoint_id,
+                crate::checkpoint::Ack {
+                    state,
+                    alignment_ms,
+                    sync_ms,
+                    at: Instant::now(),
+                },
+            ),
+            ToJobManager::DeclineCheckpoint {
+                execution,
+                checkpoint_id,
+                reason,
+            } => self.on_checkpoint_decline(execution, checkpoint_id, reason),
         }
     }
 
@@ -531,11 +630,26 @@ impl Core {
         waiting.sort();
         let mut demand = self.slots.total_slots() - self.slots.free_slots();
         for (_, id) in waiting {
-            let Some(job) = self.dispatcher.get_mut(&id) else {
+            let Some(job) = self.dispatcher.get(&id) else {
                 continue;
             };
             let needed = job.slots_needed();
-            if let Some(slots) = self.slots.allocate(id, needed) {
+            let waiting_since = job.waiting_since;
+            if self.slots.free_slots() >= needed {
+                let restore = match self.restore_for_deploy(id) {
+                    Ok(restore) => restore,
+                    Err(message) => {
+                        // Starting without the lost state would silently duplicate output.
+                        if let Some(job) = self.dispatcher.get_mut(&id) {
+                            let actions = job.fail_without_restart(message);
+                            self.apply(id, actions);
+                        }
+                        continue;
+                    }
+                };
+                let Some(slots) = self.slots.allocate(id, needed) else {
+                    continue;
+                };
                 info!(job = %id, slots = needed, "deploying job");
                 let addresses: BTreeMap<String, String> = self
                     .slots
@@ -545,18 +659,27 @@ impl Core {
                         (r.resource_id.clone(), format!("{}:{}", r.host, r.data_port))
                     })
                     .collect();
-                let actions = job.deploy(slots, |tm| addresses.get(tm).cloned());
                 demand += needed;
+                let Some(job) = self.dispatcher.get_mut(&id) else {
+                    continue;
+                };
+                let actions =
+                    match job.deploy(slots, |tm| addresses.get(tm).cloned(), restore.as_ref()) {
+                        Ok(actions) => actions,
+                        Err(e) => job.fail_without_restart(e.to_string()),
+                    };
                 self.apply(id, actions);
-            } else if now.duration_since(job.waiting_since) > slot_timeout {
+            } else if now.duration_since(waiting_since) > slot_timeout {
                 let message = format!(
                     "could not acquire {needed} slots within {} ({} free of {})",
                     strom_config::format_duration(slot_timeout),
                     self.slots.free_slots(),
                     self.slots.total_slots()
                 );
-                let actions = job.fail(message, None, None);
-                self.apply(id, actions);
+                if let Some(job) = self.dispatcher.get_mut(&id) {
+                    let actions = job.fail(message, None, None);
+                    self.apply(id, actions);
+                }
             } else {
                 demand += needed;
             }
@@ -635,6 +758,7 @@ impl Core {
                 job.reset_for_restart(now);
             }
         }
+        self.checkpoint_housekeeping(now);
         for id in self.pool.take_registration_timeouts(now) {
             warn!(worker = %id, "worker did not register in time; releasing it");
             self.driver.release_worker(&id);

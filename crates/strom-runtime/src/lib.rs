@@ -12,8 +12,10 @@
 //!   behind the same trait);
 //! - [`execution`]: a job's execution graph and state machine (Flink's job and task states);
 //! - [`dispatcher`]: submitted jobs and their history; [`restart`]: restart strategies;
+//! - [`checkpoint`]: the checkpoint coordinator and the metadata of completed checkpoints;
 //! - [`rpc_server`]: the control endpoint TaskManagers connect to.
 
+pub mod checkpoint;
 pub mod dispatcher;
 pub mod driver;
 mod error;

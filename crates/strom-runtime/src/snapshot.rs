@@ -187,3 +187,73 @@ pub fn vertex_state(states: &[ExecutionState]) -> ExecutionState {
         Created
     }
 }
+
+/// A checkpoint still waiting for acknowledgements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InProgressCheckpoint {
+    /// Id.
+    pub id: u64,
+    /// Whether it is a savepoint.
+    pub savepoint: bool,
+    /// Trigger time, epoch ms.
+    pub timestamp: i64,
+    /// Subtasks that acknowledged.
+    pub acknowledged: usize,
+    /// Subtasks asked.
+    pub total: usize,
+    /// Bytes acknowledged so far.
+    pub state_size: u64,
+}
+
+/// `/jobs/:id/checkpoints`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointsView {
+    /// Counters.
+    pub counts: crate::checkpoint::coordinator::CheckpointCounts,
+    /// Pending checkpoints.
+    pub in_progress: Vec<InProgressCheckpoint>,
+    /// Recent completed checkpoints and savepoints, oldest first.
+    pub completed: Vec<crate::checkpoint::CompletedCheckpoint>,
+    /// Recent failures, oldest first.
+    pub failed: Vec<crate::checkpoint::coordinator::FailedCheckpoint>,
+    /// The last restore: id, folder, savepoint, when (epoch ms).
+    pub restored: Option<(u64, std::path::PathBuf, bool, i64)>,
+    /// The checkpointing interval, if periodic.
+    pub interval: Option<std::time::Duration>,
+    /// The timeout.
+    pub timeout: std::time::Duration,
+    /// The minimum pause.
+    pub min_pause: std::time::Duration,
+    /// Concurrent checkpoints allowed.
+    pub max_concurrent: usize,
+    /// Retained checkpoints.
+    pub retained: usize,
+}
+
+/// The checkpoint statistics of a job.
+pub fn checkpoints_view(job: &crate::execution::Execution) -> CheckpointsView {
+    let c = &job.checkpoints;
+    let settings = c.settings();
+    CheckpointsView {
+        counts: c.counts,
+        in_progress: c
+            .pending_iter()
+            .map(|p| InProgressCheckpoint {
+                id: p.id,
+                savepoint: p.kind.is_savepoint(),
+                timestamp: p.timestamp,
+                acknowledged: p.acks.len() + p.finished.len(),
+                total: p.acks.len() + p.finished.len() + p.awaiting.len(),
+                state_size: p.state_size(),
+            })
+            .collect(),
+        completed: c.history.iter().cloned().collect(),
+        failed: c.failures.iter().cloned().collect(),
+        restored: c.restored.clone(),
+        interval: settings.interval,
+        timeout: settings.timeout,
+        min_pause: settings.min_pause,
+        max_concurrent: settings.max_concurrent,
+        retained: settings.retained,
+    }
+}

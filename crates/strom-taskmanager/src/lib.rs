@@ -7,8 +7,10 @@
 //! connection ends, the TaskManager cancels its subtasks and exits: its process is owned by a
 //! resource manager (the local driver or Mesos) that starts a new one if needed.
 
+mod aligner;
 mod error;
 mod runner;
+mod snapshots;
 mod task;
 mod watermark;
 

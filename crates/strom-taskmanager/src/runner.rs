@@ -152,6 +152,7 @@ async fn connect(
 struct Running {
     cancel: CancellationToken,
     metrics: Arc<Mutex<TaskMetrics>>,
+    control: mpsc::UnboundedSender<task::Control>,
 }
 
 /// Runs a TaskManager until the JobManager releases it (Ok) or cannot be reached again (Err).
@@ -284,15 +285,27 @@ async fn session(
                         info!(%execution, vertex = %deployment.vertex_id, operator = deployment.operator.kind(), "deploying task");
                         let cancel = CancellationToken::new();
                         let metrics = Arc::new(Mutex::new(TaskMetrics::default()));
+                        let (control, control_rx) = mpsc::unbounded_channel();
                         let ctx = TaskContext {
                             data: data.clone(),
                             updates: updates_tx.clone(),
                             metrics: Arc::clone(&metrics),
                             cancel: cancel.clone(),
                             buffers_per_channel: settings.buffers_per_channel,
+                            control: task::ControlQueue::new(control_rx),
                         };
                         tokio::spawn(task::run(*deployment, ctx));
-                        tasks.insert(execution, Running { cancel, metrics });
+                        tasks.insert(execution, Running { cancel, metrics, control });
+                    }
+                    Some(Ok(ToTaskManager::TriggerCheckpoint { execution, trigger })) => {
+                        if let Some(task) = tasks.get(&execution) {
+                            let _ = task.control.send(task::Control::Trigger(trigger));
+                        }
+                    }
+                    Some(Ok(ToTaskManager::CheckpointComplete { execution, checkpoint_id })) => {
+                        if let Some(task) = tasks.get(&execution) {
+                            let _ = task.control.send(task::Control::Complete(checkpoint_id));
+                        }
                     }
                     Some(Ok(ToTaskManager::Cancel { execution })) => {
                         if let Some(task) = tasks.get(&execution) {

@@ -1,4 +1,5 @@
-//! One subtask's life: set up channels, run the operator loop, report the outcome.
+//! One subtask's life: set up channels, restore state, run the operator loop, take part in
+//! checkpoints, report the outcome.
 //!
 //! Event time: the loop tracks the watermark of every input channel ([`InputWatermarks`]) and
 //! hands the operator the minimum whenever it rises; the watermark the operator returns goes to
@@ -6,21 +7,75 @@
 //! the last one sent. Sources' watermarks are broadcast the same way. When every input has ended
 //! no final watermark is handed on or sent: the operator's `finish` and the end of stream stand
 //! for it.
+//!
+//! Checkpoints: a source snapshots and injects the barrier when the JobManager triggers it; an
+//! operator snapshots when the [`Aligner`] has the barrier from every input, then forwards it.
+//! With checkpointing on, a subtask whose input is exhausted does not end at once: it waits
+//! until a checkpoint taken after that point completes (Flink's final checkpoint), so that what
+//! it wrote last is committed exactly once. A subtask whose inputs have all ended snapshots
+//! on the JobManager's trigger, as sources do.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use parking_lot::Mutex;
-use strom_network::{DataServer, Frame, InputGate, OutputChannel};
+use strom_network::{Barrier, DataServer, Frame, InputGate, OutputChannel};
 use strom_operators::partition::{Partitioner, default_max_parallelism};
-use strom_operators::{Instance, OperatorContext, SourcePoll};
-use strom_rpc::{ExecutionState, TaskDeployment, TaskMetrics, TaskStateUpdate, ToJobManager};
+use strom_operators::{Instance, OperatorContext, OperatorSnapshot, SourcePoll};
+use strom_rpc::{
+    CheckpointTrigger, ExecutionId, ExecutionState, TaskDeployment, TaskMetrics, TaskStateUpdate,
+    ToJobManager,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::aligner::{Aligner, Step};
+use crate::snapshots;
 use crate::watermark::InputWatermarks;
+
+/// Checkpoint messages from the JobManager for one subtask.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Take part in a checkpoint.
+    Trigger(CheckpointTrigger),
+    /// A checkpoint completed.
+    Complete(u64),
+}
+
+/// The subtask's queue of [`Control`] messages, with room to put one back.
+#[derive(Debug)]
+pub(crate) struct ControlQueue {
+    receiver: mpsc::UnboundedReceiver<Control>,
+    front: Option<Control>,
+}
+
+impl ControlQueue {
+    pub(crate) fn new(receiver: mpsc::UnboundedReceiver<Control>) -> Self {
+        Self {
+            receiver,
+            front: None,
+        }
+    }
+
+    fn try_next(&mut self) -> Option<Control> {
+        self.front.take().or_else(|| self.receiver.try_recv().ok())
+    }
+
+    async fn next(&mut self) -> Option<Control> {
+        match self.front.take() {
+            Some(control) => Some(control),
+            None => self.receiver.recv().await,
+        }
+    }
+
+    /// Handles `control` before anything else queued.
+    fn put_back(&mut self, control: Control) {
+        self.front = Some(control);
+    }
+}
 
 /// What a subtask needs from its TaskManager.
 pub(crate) struct TaskContext {
@@ -29,6 +84,7 @@ pub(crate) struct TaskContext {
     pub(crate) metrics: Arc<Mutex<TaskMetrics>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) buffers_per_channel: u32,
+    pub(crate) control: ControlQueue,
 }
 
 struct Output {
@@ -42,11 +98,13 @@ enum Outcome {
 }
 
 /// Runs the subtask to its end and reports every state change.
-pub(crate) async fn run(deployment: TaskDeployment, ctx: TaskContext) {
+pub(crate) async fn run(deployment: TaskDeployment, mut ctx: TaskContext) {
     let execution = deployment.execution;
-    let report = |state: ExecutionState, error: Option<String>| {
-        let metrics = *ctx.metrics.lock();
-        let _ = ctx.updates.send(ToJobManager::TaskState(TaskStateUpdate {
+    let updates = ctx.updates.clone();
+    let metrics = Arc::clone(&ctx.metrics);
+    let report = move |state: ExecutionState, error: Option<String>| {
+        let metrics = *metrics.lock();
+        let _ = updates.send(ToJobManager::TaskState(TaskStateUpdate {
             execution,
             state,
             error,
@@ -56,7 +114,7 @@ pub(crate) async fn run(deployment: TaskDeployment, ctx: TaskContext) {
     report(ExecutionState::Initializing, None);
     let cancel = ctx.cancel.clone();
     let outcome = tokio::select! {
-        outcome = execute(&deployment, &ctx, &report) => outcome,
+        outcome = execute(&deployment, &mut ctx, &report) => outcome,
         _ = cancel.cancelled() => Ok(Outcome::Canceled),
     };
     match outcome {
@@ -69,9 +127,75 @@ pub(crate) async fn run(deployment: TaskDeployment, ctx: TaskContext) {
     }
 }
 
+/// Checkpoint bookkeeping of one subtask.
+struct Checkpoints {
+    execution: ExecutionId,
+    enabled: bool,
+    updates: mpsc::UnboundedSender<ToJobManager>,
+    /// Triggers received that no snapshot has covered yet.
+    triggers: BTreeMap<u64, CheckpointTrigger>,
+    /// The highest checkpoint snapshotted.
+    last: u64,
+    /// The first checkpoint snapshotted after the input ended; its completion ends the task.
+    final_checkpoint: Option<u64>,
+}
+
+impl Checkpoints {
+    /// Writes `snapshot` for `barrier` and acknowledges (or declines when it cannot be written).
+    async fn store(
+        &mut self,
+        barrier: &Barrier,
+        snapshot: OperatorSnapshot,
+        started: Instant,
+        alignment_ms: u64,
+        ended: bool,
+    ) {
+        self.last = self.last.max(barrier.checkpoint_id);
+        self.triggers.retain(|id, _| *id > barrier.checkpoint_id);
+        if ended && self.final_checkpoint.is_none() {
+            self.final_checkpoint = Some(barrier.checkpoint_id);
+        }
+        let execution = self.execution;
+        let id = barrier.checkpoint_id;
+        let location = barrier.location.clone();
+        let message = tokio::task::spawn_blocking(move || {
+            snapshots::write_snapshot(execution, id, &location, &snapshot, started, alignment_ms)
+        })
+        .await
+        .unwrap_or_else(|e| ToJobManager::DeclineCheckpoint {
+            execution,
+            checkpoint_id: id,
+            reason: format!("snapshot writer failed: {e}"),
+        });
+        if let ToJobManager::DeclineCheckpoint { reason, .. } = &message {
+            warn!(%execution, checkpoint = id, %reason, "declining checkpoint");
+        }
+        let _ = self.updates.send(message);
+    }
+
+    /// Whether the completion of `id` ends the task.
+    fn ends_task(&self, id: u64) -> bool {
+        self.final_checkpoint.is_some_and(|f| id >= f)
+    }
+
+    /// The oldest trigger not covered by a snapshot yet.
+    fn take_trigger(&mut self) -> Option<CheckpointTrigger> {
+        let id = *self.triggers.keys().next()?;
+        self.triggers.remove(&id)
+    }
+}
+
+fn barrier_of(trigger: &CheckpointTrigger) -> Barrier {
+    Barrier {
+        checkpoint_id: trigger.checkpoint_id,
+        timestamp: trigger.timestamp,
+        location: trigger.location.clone(),
+    }
+}
+
 async fn execute(
     deployment: &TaskDeployment,
-    ctx: &TaskContext,
+    ctx: &mut TaskContext,
     report: &impl Fn(ExecutionState, Option<String>),
 ) -> Result<Outcome, String> {
     let execution = deployment.execution;
@@ -82,21 +206,43 @@ async fn execute(
             ctx.buffers_per_channel,
         )
     });
+    let max_parallelism = match deployment.max_parallelism {
+        0 => default_max_parallelism(deployment.parallelism),
+        max => max,
+    };
     let operator_ctx = OperatorContext {
         vertex_id: deployment.vertex_id.clone(),
         subtask: execution.subtask,
         parallelism: deployment.parallelism,
         config: deployment.config.clone(),
+        max_parallelism,
+        attempt: execution.attempt,
+        checkpointing: deployment.checkpointing,
     };
-    let instance =
-        strom_operators::instantiate(&deployment.operator, &operator_ctx).map_err(|e| {
-            format!(
-                "{} ({}): {e}",
-                deployment.vertex_id,
-                deployment.operator.kind()
-            )
-        })?;
-    let max_parallelism: Option<u32> = deployment
+    let named = |e: &dyn std::fmt::Display| {
+        format!(
+            "{} ({}): {e}",
+            deployment.vertex_id,
+            deployment.operator.kind()
+        )
+    };
+    let mut instance =
+        strom_operators::instantiate(&deployment.operator, &operator_ctx).map_err(|e| named(&e))?;
+    if let Some(restore) = deployment.restore.clone() {
+        let (subtask, parallelism) = (execution.subtask, deployment.parallelism);
+        let state = tokio::task::spawn_blocking(move || {
+            snapshots::read_restore(&restore, subtask, parallelism, max_parallelism)
+        })
+        .await
+        .map_err(|e| format!("state reader failed: {e}"))??;
+        debug!(%execution, checkpoint = state.checkpoint_id, keyed = state.keyed.len(), items = state.items.len(), "restoring state");
+        match &mut instance {
+            Instance::Source(source) => source.restore(state),
+            Instance::Operator(operator) => operator.restore(state),
+        }
+        .map_err(|e| named(&e))?;
+    }
+    let configured_max: Option<u32> = deployment
         .config
         .get("pipeline.max-parallelism")
         .and_then(|v| v.trim().parse::<i64>().ok())
@@ -112,7 +258,10 @@ async fn execute(
             channels.push(channel);
         }
         let targets = channels.len() as u32;
-        let max = max_parallelism.unwrap_or_else(|| default_max_parallelism(targets));
+        let max = match output.max_parallelism {
+            0 => configured_max.unwrap_or_else(|| default_max_parallelism(targets)),
+            max => max,
+        };
         outputs.push(Output {
             partitioner: Partitioner::new(&output.partitioning, targets, max, execution.subtask),
             channels,
@@ -125,60 +274,155 @@ async fn execute(
         metrics: Arc::clone(&ctx.metrics),
         watermark: i64::MIN,
     };
+    let mut checkpoints = Checkpoints {
+        execution,
+        enabled: deployment.checkpointing,
+        updates: ctx.updates.clone(),
+        triggers: BTreeMap::new(),
+        last: deployment.restore.as_ref().map_or(0, |r| r.checkpoint_id),
+        final_checkpoint: None,
+    };
     match instance {
-        Instance::Source(mut source) => loop {
-            let started = Instant::now();
-            let poll = source.poll_next().map_err(|e| e.to_string())?;
-            add_busy(&ctx.metrics, started);
-            let written = source.take_written();
-            if written > 0 {
-                ctx.metrics.lock().records_out += written;
+        Instance::Source(mut source) => {
+            let mut exhausted = false;
+            loop {
+                while let Some(control) = ctx.control.try_next() {
+                    match control {
+                        Control::Trigger(trigger) => {
+                            let started = Instant::now();
+                            let snapshot = source
+                                .snapshot(trigger.checkpoint_id)
+                                .map_err(|e| e.to_string())?;
+                            let barrier = barrier_of(&trigger);
+                            emitter.emit_barrier(&barrier).await?;
+                            checkpoints
+                                .store(&barrier, snapshot, started, 0, exhausted)
+                                .await;
+                        }
+                        Control::Complete(id) => {
+                            source.checkpoint_complete(id).map_err(|e| e.to_string())?;
+                            if exhausted && checkpoints.ends_task(id) {
+                                return finish(&mut emitter, execution).await;
+                            }
+                        }
+                    }
+                }
+                if exhausted {
+                    if !checkpoints.enabled {
+                        break;
+                    }
+                    match ctx.control.next().await {
+                        Some(control) => {
+                            ctx.control.put_back(control);
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                let started = Instant::now();
+                let poll = source.poll_next().map_err(|e| e.to_string())?;
+                add_busy(&ctx.metrics, started);
+                let written = source.take_written();
+                if written > 0 {
+                    ctx.metrics.lock().records_out += written;
+                }
+                match poll {
+                    SourcePoll::Batch(batch) => emitter.emit(batch).await?,
+                    SourcePoll::Wait(pause) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            Some(control) = ctx.control.next() => ctx.control.put_back(control),
+                        }
+                    }
+                    SourcePoll::Watermark(watermark) => emitter.emit_watermark(watermark).await?,
+                    SourcePoll::Finished => exhausted = true,
+                }
             }
-            match poll {
-                SourcePoll::Batch(batch) => emitter.emit(batch).await?,
-                SourcePoll::Wait(pause) => tokio::time::sleep(pause).await,
-                SourcePoll::Watermark(watermark) => emitter.emit_watermark(watermark).await?,
-                SourcePoll::Finished => break,
-            }
-        },
+        }
         Instance::Operator(mut operator) => {
             let mut gate: InputGate = gate.ok_or("an operator without inputs")?;
             let mut produced = Vec::new();
             let mut watermarks = InputWatermarks::new(&deployment.input_gates);
-            while let Some(event) = gate.recv().await {
-                let event = event.map_err(|e| format!("input failed: {e}"))?;
-                let risen = match event.frame {
-                    Frame::Batch(batch) => {
-                        {
-                            let mut metrics = ctx.metrics.lock();
-                            metrics.records_in += batch.num_rows() as u64;
-                            metrics.bytes_in += event.wire_bytes as u64;
+            let mut aligner = Aligner::new(&deployment.input_gates);
+            let mut steps = Vec::new();
+            // Until every input has ended: frames, barriers, and triggers to remember.
+            loop {
+                let event = match aligner.next_replayed() {
+                    Some(event) => event,
+                    None => tokio::select! {
+                        biased;
+                        Some(control) = ctx.control.next() => {
+                            match control {
+                                Control::Trigger(trigger) => {
+                                    if trigger.checkpoint_id > checkpoints.last {
+                                        checkpoints.triggers.insert(trigger.checkpoint_id, trigger);
+                                    }
+                                }
+                                Control::Complete(id) => {
+                                    operator.checkpoint_complete(id).map_err(|e| e.to_string())?;
+                                }
+                            }
+                            continue;
                         }
-                        let started = Instant::now();
-                        operator
-                            .process_input(event.gate, batch, &mut produced)
-                            .map_err(|e| e.to_string())?;
-                        add_busy(&ctx.metrics, started);
-                        None
-                    }
-                    Frame::Watermark(watermark) => {
-                        watermarks.on_watermark(event.gate, event.channel, watermark)
-                    }
-                    Frame::EndOfStream => watermarks.on_end(event.gate, event.channel),
+                        event = gate.recv() => match event {
+                            Some(event) => event.map_err(|e| format!("input failed: {e}"))?,
+                            None => break,
+                        },
+                    },
                 };
-                let mut forward = None;
-                if let Some(combined) = risen {
-                    let started = Instant::now();
-                    forward = operator
-                        .on_watermark(combined, &mut produced)
-                        .map_err(|e| e.to_string())?;
-                    add_busy(&ctx.metrics, started);
-                }
-                for batch in produced.drain(..) {
-                    emitter.emit(batch).await?;
-                }
-                if let Some(watermark) = forward {
-                    emitter.emit_watermark(watermark).await?;
+                aligner.offer(event, &mut steps);
+                for step in steps.drain(..) {
+                    match step {
+                        Step::Checkpoint {
+                            barrier,
+                            alignment_ms,
+                        } => {
+                            let started = Instant::now();
+                            let snapshot = operator
+                                .snapshot(barrier.checkpoint_id)
+                                .map_err(|e| e.to_string())?;
+                            emitter.emit_barrier(&barrier).await?;
+                            checkpoints
+                                .store(&barrier, snapshot, started, alignment_ms, false)
+                                .await;
+                        }
+                        Step::Process(event) => {
+                            let risen = match event.frame {
+                                Frame::Batch(batch) => {
+                                    {
+                                        let mut metrics = ctx.metrics.lock();
+                                        metrics.records_in += batch.num_rows() as u64;
+                                        metrics.bytes_in += event.wire_bytes as u64;
+                                    }
+                                    let started = Instant::now();
+                                    operator
+                                        .process_input(event.gate, batch, &mut produced)
+                                        .map_err(|e| e.to_string())?;
+                                    add_busy(&ctx.metrics, started);
+                                    None
+                                }
+                                Frame::Watermark(watermark) => {
+                                    watermarks.on_watermark(event.gate, event.channel, watermark)
+                                }
+                                Frame::EndOfStream => watermarks.on_end(event.gate, event.channel),
+                                Frame::Barrier(_) => None,
+                            };
+                            let mut forward = None;
+                            if let Some(combined) = risen {
+                                let started = Instant::now();
+                                forward = operator
+                                    .on_watermark(combined, &mut produced)
+                                    .map_err(|e| e.to_string())?;
+                                add_busy(&ctx.metrics, started);
+                            }
+                            for batch in produced.drain(..) {
+                                emitter.emit(batch).await?;
+                            }
+                            if let Some(watermark) = forward {
+                                emitter.emit_watermark(watermark).await?;
+                            }
+                        }
+                    }
                 }
             }
             debug!(%execution, "inputs ended");
@@ -186,8 +430,46 @@ async fn execute(
             for batch in produced.drain(..) {
                 emitter.emit(batch).await?;
             }
+            if checkpoints.enabled {
+                // The final checkpoint: triggers are answered at once, as by a source.
+                loop {
+                    let control = match checkpoints.take_trigger() {
+                        Some(trigger) => Control::Trigger(trigger),
+                        None => match ctx.control.next().await {
+                            Some(control) => control,
+                            None => break,
+                        },
+                    };
+                    match control {
+                        Control::Trigger(trigger) if trigger.checkpoint_id > checkpoints.last => {
+                            let started = Instant::now();
+                            let snapshot = operator
+                                .snapshot(trigger.checkpoint_id)
+                                .map_err(|e| e.to_string())?;
+                            let barrier = barrier_of(&trigger);
+                            emitter.emit_barrier(&barrier).await?;
+                            checkpoints
+                                .store(&barrier, snapshot, started, 0, true)
+                                .await;
+                        }
+                        Control::Trigger(_) => {}
+                        Control::Complete(id) => {
+                            operator
+                                .checkpoint_complete(id)
+                                .map_err(|e| e.to_string())?;
+                            if checkpoints.ends_task(id) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
+    finish(&mut emitter, execution).await
+}
+
+async fn finish(emitter: &mut Emitter, execution: ExecutionId) -> Result<Outcome, String> {
     debug!(%execution, "finishing outputs");
     emitter.finish().await?;
     debug!(%execution, "task finished");
@@ -250,6 +532,21 @@ impl Emitter {
             }
         }
         self.metrics.lock().watermark = Some(watermark);
+        Ok(())
+    }
+
+    /// Sends a checkpoint barrier on every channel of every output.
+    async fn emit_barrier(&mut self, barrier: &Barrier) -> Result<(), String> {
+        for output in &mut self.outputs {
+            for channel in &mut output.channels {
+                let waited = Instant::now();
+                channel
+                    .send_barrier(barrier)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.metrics.lock().backpressured_ms += waited.elapsed().as_millis() as u64;
+            }
+        }
         Ok(())
     }
 

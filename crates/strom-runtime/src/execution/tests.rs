@@ -62,14 +62,25 @@ fn slots(n: u32) -> Vec<SlotRef> {
         .collect()
 }
 
+fn coordinator() -> crate::checkpoint::Coordinator {
+    crate::checkpoint::Coordinator::new(
+        crate::checkpoint::CheckpointSettings::from_config(&strom_config::Configuration::new()),
+        "job",
+    )
+}
+
 fn deployed(parallelism: u32) -> (Execution, Vec<Action>) {
     let mut execution = Execution::new(
         JobId::from_u128(5),
         graph(parallelism),
         BTreeMap::new(),
         RestartStrategy::None,
+        coordinator(),
+        None,
     );
-    let actions = execution.deploy(slots(parallelism), |tm| Some(format!("{tm}:1")));
+    let actions = execution
+        .deploy(slots(parallelism), |tm| Some(format!("{tm}:1")), None)
+        .unwrap();
     (execution, actions)
 }
 
@@ -175,6 +186,8 @@ fn cancel_before_deployment_ends_at_once_and_stale_attempts_are_ignored() {
         graph(2),
         BTreeMap::new(),
         RestartStrategy::None,
+        coordinator(),
+        None,
     );
     assert!(execution.cancel().is_empty());
     assert_eq!(execution.status, JobStatus::Canceled);
@@ -221,8 +234,17 @@ fn a_restart_strategy_turns_failure_into_a_new_attempt() {
         delay: std::time::Duration::ZERO,
         used: 0,
     };
-    let mut execution = Execution::new(JobId::from_u128(5), graph(1), BTreeMap::new(), restart);
-    execution.deploy(slots(1), |tm| Some(format!("{tm}:1")));
+    let mut execution = Execution::new(
+        JobId::from_u128(5),
+        graph(1),
+        BTreeMap::new(),
+        restart,
+        coordinator(),
+        None,
+    );
+    execution
+        .deploy(slots(1), |tm| Some(format!("{tm}:1")), None)
+        .unwrap();
     for action in execution.taskmanager_lost("tm-0", "gone") {
         let Action::Cancel(_, id) = action else {
             panic!("expected a cancel")
@@ -240,7 +262,9 @@ fn a_restart_strategy_turns_failure_into_a_new_attempt() {
     assert!(execution.restart_due(now));
     execution.reset_for_restart(now);
     assert_eq!(execution.status, JobStatus::Created);
-    let actions = execution.deploy(slots(1), |tm| Some(format!("{tm}:1")));
+    let actions = execution
+        .deploy(slots(1), |tm| Some(format!("{tm}:1")), None)
+        .unwrap();
     let Action::Deploy(_, deployment) = &actions[0] else {
         panic!("expected a deployment")
     };

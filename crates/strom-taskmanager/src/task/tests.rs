@@ -161,8 +161,12 @@ fn start(
         outputs: vec![OutputDescriptor {
             partitioning: Partitioning::Forward,
             targets: vec![target(server, downstream, 0, 0)],
+            max_parallelism: 0,
         }],
         config: [(MARKER.to_owned(), "yes".to_owned())].into(),
+        max_parallelism: 0,
+        restore: None,
+        checkpointing: false,
     };
     let (updates, states) = mpsc::unbounded_channel();
     let metrics = Arc::new(Mutex::new(TaskMetrics::default()));
@@ -172,6 +176,7 @@ fn start(
         metrics: Arc::clone(&metrics),
         cancel: CancellationToken::new(),
         buffers_per_channel: 4,
+        control: super::ControlQueue::new(mpsc::unbounded_channel().1),
     };
     (tokio::spawn(run(deployment, ctx)), states, metrics)
 }
@@ -200,6 +205,7 @@ async fn next(sink: &mut InputGate) -> Vec<String> {
         }
         Frame::Watermark(w) => vec![format!("wm:{w}")],
         Frame::EndOfStream => vec!["end".into()],
+        Frame::Barrier(b) => vec![format!("barrier:{}", b.checkpoint_id)],
     }
 }
 

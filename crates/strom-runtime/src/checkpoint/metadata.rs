@@ -1,0 +1,278 @@
+//! A completed checkpoint's `_metadata` file: which state file each subtask wrote, with sizes
+//! and checksums, and the key groups of each vertex. Written last, after every subtask's file, so
+//! a folder without it is an incomplete checkpoint. Paths inside are relative to the folder, so
+//! a savepoint folder can be moved.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use strom_operators::state_file::{self, Written};
+use strom_rpc::{StateFileRef, TaskRestore};
+
+/// Name of the metadata file in a checkpoint folder.
+pub const METADATA: &str = "_metadata";
+
+/// A checkpoint or savepoint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The metadata is not valid.
+    #[error("checkpoint metadata {path} is not valid: {problem}")]
+    BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A state file is missing, truncated or corrupt.
+    #[error(transparent)]
+    StateFile(#[from] state_file::StateFileError),
+    /// The job does not fit the state.
+    #[error("cannot restore {path} into this job: {problem}")]
+    Mismatch {
+        /// The checkpoint folder.
+        path: PathBuf,
+        /// What does not fit.
+        problem: String,
+    },
+}
+
+/// One state file as the metadata records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// The subtask that wrote it.
+    pub subtask: u32,
+    /// File name, relative to the checkpoint folder.
+    pub file: String,
+    /// Bytes.
+    pub size: u64,
+    /// xxHash3-64 of the file.
+    pub checksum: u64,
+}
+
+/// The state of one vertex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VertexEntry {
+    /// Its parallelism when the checkpoint was taken.
+    pub parallelism: u32,
+    /// Its key groups.
+    pub max_parallelism: u32,
+    /// Files of the subtasks that have state.
+    pub files: Vec<FileEntry>,
+}
+
+/// The content of `_metadata`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    /// Format version (1).
+    pub version: u32,
+    /// The job.
+    pub job_id: String,
+    /// The checkpoint id.
+    pub checkpoint_id: u64,
+    /// Whether it is a savepoint.
+    pub savepoint: bool,
+    /// Trigger time, ms since the epoch.
+    pub timestamp: i64,
+    /// Vertices by id.
+    pub vertices: BTreeMap<String, VertexEntry>,
+}
+
+impl CheckpointMetadata {
+    /// The file entry for a state file a subtask acknowledged, relative to `location`.
+    pub fn entry(location: &Path, subtask: u32, state: &StateFileRef) -> FileEntry {
+        let path = Path::new(&state.path);
+        let file = path
+            .strip_prefix(location)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned();
+        FileEntry {
+            subtask,
+            file,
+            size: state.size,
+            checksum: state.checksum,
+        }
+    }
+
+    /// Writes `_metadata` into `location` durably.
+    pub fn write(&self, location: &Path) -> Result<PathBuf, CheckpointError> {
+        let path = location.join(METADATA);
+        let io = |source| CheckpointError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(location).map_err(io)?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| CheckpointError::BadMetadata {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?;
+        let temporary = location.join(format!("{METADATA}.tmp"));
+        let mut file = std::fs::File::create(&temporary).map_err(io)?;
+        file.write_all(&json).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&temporary, &path).map_err(io)?;
+        Ok(path)
+    }
+
+    /// Reads the metadata of the checkpoint at `location` (its folder or its `_metadata` file)
+    /// and checks every state file it lists (present, full size, checksum).
+    pub fn load_verified(location: &Path) -> Result<(PathBuf, Self), CheckpointError> {
+        let (folder, path) = if location.file_name().is_some_and(|n| n == METADATA) {
+            (
+                location.parent().unwrap_or(Path::new(".")).to_owned(),
+                location.to_owned(),
+            )
+        } else {
+            (location.to_owned(), location.join(METADATA))
+        };
+        let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let metadata: Self =
+            serde_json::from_slice(&bytes).map_err(|e| CheckpointError::BadMetadata {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
+        if metadata.version != 1 {
+            return Err(CheckpointError::BadMetadata {
+                path,
+                problem: format!("unknown version {}", metadata.version),
+            });
+        }
+        for vertex in metadata.vertices.values() {
+            for file in &vertex.files {
+                state_file::verify(&folder.join(&file.file), written(file))?;
+            }
+        }
+        Ok((folder, metadata))
+    }
+
+    /// What subtasks of vertex `vertex` restore from, and the vertex's key groups; `None` when
+    /// the checkpoint has no state for it. Fails when the new parallelism exceeds the key
+    /// groups.
+    pub fn restore_for(
+        &self,
+        folder: &Path,
+        vertex: &str,
+        parallelism: u32,
+    ) -> Result<Option<(TaskRestore, u32)>, CheckpointError> {
+        let Some(entry) = self.vertices.get(vertex) else {
+            return Ok(None);
+        };
+        if parallelism > entry.max_parallelism {
+            return Err(CheckpointError::Mismatch {
+                path: folder.to_owned(),
+                problem: format!(
+                    "vertex {vertex} has {} key groups (its max parallelism), it cannot run at parallelism {parallelism}",
+                    entry.max_parallelism
+                ),
+            });
+        }
+        let files = entry
+            .files
+            .iter()
+            .map(|f| StateFileRef {
+                path: folder.join(&f.file).to_string_lossy().into_owned(),
+                size: f.size,
+                checksum: f.checksum,
+            })
+            .collect();
+        Ok(Some((
+            TaskRestore {
+                checkpoint_id: self.checkpoint_id,
+                files,
+            },
+            entry.max_parallelism,
+        )))
+    }
+}
+
+fn written(file: &FileEntry) -> Written {
+    Written {
+        size: file.size,
+        checksum: file.checksum,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use strom_operators::{OperatorSnapshot, StateItem};
+
+    fn checkpoint(dir: &Path) -> CheckpointMetadata {
+        let state = OperatorSnapshot {
+            keyed: Vec::new(),
+            items: vec![StateItem {
+                namespace: 0,
+                bytes: b"split".to_vec(),
+            }],
+        };
+        let file = dir.join("v0-0.state");
+        let w = state_file::write(&file, &state).unwrap();
+        let reference = StateFileRef {
+            path: file.to_string_lossy().into_owned(),
+            size: w.size,
+            checksum: w.checksum,
+        };
+        CheckpointMetadata {
+            version: 1,
+            job_id: "job".into(),
+            checkpoint_id: 3,
+            savepoint: false,
+            timestamp: 1,
+            vertices: BTreeMap::from([(
+                "source".to_owned(),
+                VertexEntry {
+                    parallelism: 1,
+                    max_parallelism: 128,
+                    files: vec![CheckpointMetadata::entry(dir, 0, &reference)],
+                },
+            )]),
+        }
+    }
+
+    #[test]
+    fn metadata_round_trips_with_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = checkpoint(dir.path());
+        assert_eq!(metadata.vertices["source"].files[0].file, "v0-0.state");
+        let path = metadata.write(dir.path()).unwrap();
+        let (folder, loaded) = CheckpointMetadata::load_verified(&path).unwrap();
+        assert_eq!(loaded, metadata);
+        let (restore, max) = loaded.restore_for(&folder, "source", 4).unwrap().unwrap();
+        assert_eq!(max, 128);
+        assert_eq!(restore.checkpoint_id, 3);
+        assert!(restore.files[0].path.ends_with("v0-0.state"));
+        assert!(loaded.restore_for(&folder, "other", 4).unwrap().is_none());
+        let err = loaded.restore_for(&folder, "source", 129).unwrap_err();
+        assert!(err.to_string().contains("128 key groups"), "{err}");
+    }
+
+    #[test]
+    fn broken_checkpoints_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("_metadata"), "{err}");
+        checkpoint(dir.path()).write(dir.path()).unwrap();
+        let state = dir.path().join("v0-0.state");
+        let bytes = std::fs::read(&state).unwrap();
+        std::fs::write(&state, &bytes[..bytes.len() / 2]).unwrap();
+        let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("v0-0.state"), "{err}");
+        std::fs::write(dir.path().join(METADATA), b"{\"version\": 1").unwrap();
+        let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("not valid"), "{err}");
+    }
+}

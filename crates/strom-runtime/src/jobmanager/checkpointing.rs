@@ -1,0 +1,474 @@
+//! The JobManager's side of checkpoints: triggering, acknowledgements, completion (metadata,
+//! durable pointer, notification), savepoints, and choosing the state a (re)deployed job
+//! restores from. The decisions are the [`crate::checkpoint::Coordinator`]'s; this module does
+//! the messages and the I/O.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use strom_jobgraph::JobId;
+use strom_rpc::{CheckpointTrigger, ExecutionId, ExecutionState, ToTaskManager};
+use tracing::{info, warn};
+
+use super::{Command, Core};
+use crate::RuntimeError;
+use crate::checkpoint::metadata::{FileEntry, VertexEntry};
+use crate::checkpoint::{
+    Ack, CheckpointKind, CheckpointMetadata, CompletedCheckpoint, PendingCheckpoint, TaskKey,
+};
+use crate::execution::{Execution, JobStatus, Restore, SavepointStatus, epoch_millis};
+
+impl Core {
+    /// Periodic work: expire, abort what a non-running job had pending, trigger what is due.
+    pub(super) fn checkpoint_housekeeping(&mut self, now: Instant) {
+        let ids: Vec<JobId> = self.dispatcher.iter().map(|j| j.id).collect();
+        for id in ids {
+            let Some(job) = self.dispatcher.get_mut(&id) else {
+                continue;
+            };
+            if job.status != JobStatus::Running {
+                let reason = format!("the job is {}", job.status.as_str());
+                for aborted in job.checkpoints.abort_all(&reason) {
+                    note_savepoint_failure(job, &aborted, &reason);
+                }
+                continue;
+            }
+            for expired in job.checkpoints.expire(now) {
+                warn!(job = %id, checkpoint = expired.id, "checkpoint expired");
+                note_savepoint_failure(job, &expired, "expired");
+            }
+            if job.checkpoints.due(now) && all_running(job) {
+                self.trigger(id, CheckpointKind::Checkpoint, None);
+            }
+        }
+    }
+
+    /// Starts a checkpoint or savepoint of a running job: every subtask that has not finished
+    /// is asked to take part.
+    fn trigger(&mut self, id: JobId, kind: CheckpointKind, target: Option<PathBuf>) -> Option<u64> {
+        let job = self.dispatcher.get_mut(&id)?;
+        let mut tasks = BTreeSet::new();
+        let mut targets = Vec::new();
+        for (v, subtasks) in job.tasks.iter().enumerate() {
+            for (s, task) in subtasks.iter().enumerate() {
+                if task.state == ExecutionState::Finished {
+                    continue;
+                }
+                tasks.insert((v as u32, s as u32));
+                targets.push((
+                    task.taskmanager.clone(),
+                    job.execution_of(v as u32, s as u32),
+                ));
+            }
+        }
+        if tasks.is_empty() {
+            return None;
+        }
+        let timestamp = epoch_millis(SystemTime::now());
+        let (checkpoint_id, location) =
+            job.checkpoints
+                .trigger(Instant::now(), timestamp, kind, target, tasks);
+        tracing::debug!(job = %id, checkpoint = checkpoint_id, location = %location.display(), "triggering checkpoint");
+        let trigger = CheckpointTrigger {
+            checkpoint_id,
+            timestamp,
+            location: location.to_string_lossy().into_owned(),
+        };
+        for (taskmanager, execution) in targets {
+            if let Some(entry) = taskmanager.and_then(|tm| self.slots.get(&tm)) {
+                entry.send(ToTaskManager::TriggerCheckpoint {
+                    execution,
+                    trigger: trigger.clone(),
+                });
+            }
+        }
+        Some(checkpoint_id)
+    }
+
+    /// A user asked for a savepoint (REST, `strom savepoint`, `strom cancel --with-savepoint`).
+    pub(super) fn trigger_savepoint(
+        &mut self,
+        id: JobId,
+        target: Option<String>,
+        cancel: bool,
+    ) -> Result<String, RuntimeError> {
+        let job = self
+            .dispatcher
+            .get_mut(&id)
+            .ok_or(RuntimeError::JobNotFound(id))?;
+        if job.status.is_terminal() {
+            return Err(RuntimeError::JobEnded {
+                job: id,
+                state: job.status.as_str(),
+            });
+        }
+        if job.status != JobStatus::Running || !all_running(job) {
+            return Err(RuntimeError::Savepoint(format!(
+                "job {id} is {} and not every subtask runs yet; try again when it is RUNNING",
+                job.status.as_str()
+            )));
+        }
+        let target = target
+            .map(|t| crate::checkpoint::coordinator::strip_file_scheme(&t))
+            .or_else(|| job.checkpoints.settings().savepoint_dir.clone())
+            .ok_or_else(|| {
+                RuntimeError::Savepoint(
+                    "no target directory: give one or set state.savepoints.dir".into(),
+                )
+            })?;
+        let request = uuid::Uuid::new_v4().simple().to_string();
+        job.savepoints
+            .insert(request.clone(), SavepointStatus::InProgress);
+        let kind = CheckpointKind::Savepoint {
+            cancel,
+            request: request.clone(),
+        };
+        match self.trigger(id, kind, Some(target)) {
+            Some(checkpoint) => {
+                info!(job = %id, checkpoint, cancel, "savepoint triggered");
+                Ok(request)
+            }
+            None => Err(RuntimeError::Savepoint(format!(
+                "job {id} has no running subtask"
+            ))),
+        }
+    }
+
+    pub(super) fn on_checkpoint_ack(
+        &mut self,
+        execution: ExecutionId,
+        checkpoint_id: u64,
+        ack: Ack,
+    ) {
+        let Some(job) = self.dispatcher.get_mut(&execution.job) else {
+            return;
+        };
+        if !job.is_current(&execution) {
+            return;
+        }
+        if let Some(ready) =
+            job.checkpoints
+                .acknowledge(checkpoint_id, (execution.vertex, execution.subtask), ack)
+        {
+            self.complete(execution.job, ready);
+        }
+    }
+
+    pub(super) fn on_checkpoint_decline(
+        &mut self,
+        execution: ExecutionId,
+        checkpoint_id: u64,
+        reason: String,
+    ) {
+        let Some(job) = self.dispatcher.get_mut(&execution.job) else {
+            return;
+        };
+        if !job.is_current(&execution) {
+            return;
+        }
+        let reason = format!("declined by {execution}: {reason}");
+        warn!(job = %execution.job, checkpoint = checkpoint_id, %reason, "checkpoint declined");
+        if let Some(aborted) = job.checkpoints.abort(checkpoint_id, reason.clone()) {
+            note_savepoint_failure(job, &aborted, &reason);
+        }
+    }
+
+    /// A subtask finished: it counts as acknowledged for every pending checkpoint.
+    pub(super) fn on_task_finished(&mut self, execution: ExecutionId) {
+        let Some(job) = self.dispatcher.get_mut(&execution.job) else {
+            return;
+        };
+        if !job.is_current(&execution) {
+            return;
+        }
+        let key: TaskKey = (execution.vertex, execution.subtask);
+        for ready in job.checkpoints.task_finished(key) {
+            self.complete(execution.job, ready);
+        }
+    }
+
+    /// Every subtask acknowledged: write the metadata, record the checkpoint durably, then
+    /// tell the subtasks.
+    fn complete(&mut self, id: JobId, pending: PendingCheckpoint) {
+        let Some(job) = self.dispatcher.get_mut(&id) else {
+            return;
+        };
+        let metadata = metadata_of(job, &pending);
+        if let Err(e) = metadata.write(&pending.location) {
+            let reason = format!("cannot write the checkpoint metadata: {e}");
+            warn!(job = %id, checkpoint = pending.id, %reason, "checkpoint failed");
+            job.checkpoints.abort(pending.id, reason.clone());
+            note_savepoint_failure(job, &pending, &reason);
+            return;
+        }
+        let store = self
+            .checkpoint_store
+            .clone()
+            .filter(|_| !pending.kind.is_savepoint());
+        match store {
+            None => self.completed(id, pending),
+            Some(store) => {
+                let commands = self.commands.clone();
+                let job_id = id.to_string();
+                let pointer = pending.location.to_string_lossy().into_owned();
+                tokio::spawn(async move {
+                    let result = store.add(&job_id, pending.id, pointer.as_bytes()).await;
+                    let _ = commands
+                        .send(Command::Run(Box::new(move |core: &mut Core| match result {
+                            Ok(()) => core.completed(id, pending),
+                            Err(e) => {
+                                let reason =
+                                    format!("cannot record the checkpoint in the HA store: {e}");
+                                warn!(job = %id, checkpoint = pending.id, %reason, "checkpoint failed");
+                                if let Some(job) = core.dispatcher.get_mut(&id) {
+                                    job.checkpoints.counts.failed += 1;
+                                    note_savepoint_failure(job, &pending, &reason);
+                                }
+                            }
+                        })))
+                        .await;
+                });
+            }
+        }
+    }
+
+    /// The checkpoint is durable: notify, retain, discard the oldest, finish a savepoint.
+    fn completed(&mut self, id: JobId, pending: PendingCheckpoint) {
+        let retained = self
+            .dispatcher
+            .get(&id)
+            .map(|j| j.checkpoints.settings().retained)
+            .unwrap_or(1);
+        let Some(job) = self.dispatcher.get_mut(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        let checkpoint = CompletedCheckpoint {
+            id: pending.id,
+            savepoint: pending.kind.is_savepoint(),
+            location: pending.location.clone(),
+            timestamp: pending.timestamp,
+            completed_at: epoch_millis(SystemTime::now()),
+            duration: now.duration_since(pending.started),
+            state_size: pending.state_size(),
+            acknowledged: pending.acks.len() + pending.finished.len(),
+            max_alignment_ms: pending
+                .acks
+                .values()
+                .map(|a| a.alignment_ms)
+                .max()
+                .unwrap_or(0),
+        };
+        info!(
+            job = %id,
+            checkpoint = checkpoint.id,
+            savepoint = checkpoint.savepoint,
+            duration_ms = checkpoint.duration.as_millis() as u64,
+            bytes = checkpoint.state_size,
+            "checkpoint complete"
+        );
+        let discarded = job.checkpoints.completed(now, checkpoint);
+        let mut notify = Vec::new();
+        for (v, subtasks) in job.tasks.iter().enumerate() {
+            for (s, task) in subtasks.iter().enumerate() {
+                if task.state.is_terminal() {
+                    continue;
+                }
+                if let Some(tm) = &task.taskmanager {
+                    notify.push((tm.clone(), job.execution_of(v as u32, s as u32)));
+                }
+            }
+        }
+        let mut cancel = false;
+        if let CheckpointKind::Savepoint {
+            cancel: then_cancel,
+            request,
+        } = &pending.kind
+        {
+            job.savepoints.insert(
+                request.clone(),
+                SavepointStatus::Completed(pending.location.to_string_lossy().into_owned()),
+            );
+            cancel = *then_cancel;
+        }
+        for (tm, execution) in notify {
+            if let Some(entry) = self.slots.get(&tm) {
+                entry.send(ToTaskManager::CheckpointComplete {
+                    execution,
+                    checkpoint_id: pending.id,
+                });
+            }
+        }
+        if !discarded.is_empty() {
+            let folders: Vec<PathBuf> = discarded.into_iter().map(|c| c.location).collect();
+            let store = self.checkpoint_store.clone();
+            let job_id = id.to_string();
+            tokio::spawn(async move {
+                if let Some(store) = store
+                    && let Err(e) = store.remove_older_than(&job_id, retained).await
+                {
+                    warn!(job = %job_id, error = %e, "cannot trim checkpoint pointers");
+                }
+                let _ = tokio::task::spawn_blocking(move || {
+                    for folder in folders {
+                        if let Err(e) = std::fs::remove_dir_all(&folder) {
+                            warn!(folder = %folder.display(), error = %e, "cannot delete an old checkpoint");
+                        }
+                    }
+                })
+                .await;
+            });
+        }
+        if cancel {
+            info!(job = %id, "cancelling the job after its savepoint");
+            let _ = self.cancel(id);
+        }
+    }
+
+    /// The state a job deployed now restores from: the newest retained checkpoint that is
+    /// intact (falling back to older ones), else the savepoint it was submitted with. `Err` names
+    /// what is broken when nothing usable is left.
+    pub(super) fn restore_for_deploy(&mut self, id: JobId) -> Result<Option<Restore>, String> {
+        let Some(job) = self.dispatcher.get_mut(&id) else {
+            return Ok(None);
+        };
+        let mut problems = Vec::new();
+        for candidate in job.checkpoints.restore_candidates() {
+            match CheckpointMetadata::load_verified(&candidate.location) {
+                Ok((folder, metadata)) => {
+                    info!(job = %id, checkpoint = metadata.checkpoint_id, folder = %folder.display(), "restoring from checkpoint");
+                    return Ok(Some(restored(job, folder, metadata, false)));
+                }
+                Err(e) => {
+                    warn!(job = %id, checkpoint = candidate.id, error = %e, "checkpoint unusable; falling back to an older one");
+                    problems.push(format!("checkpoint {}: {e}", candidate.id));
+                    job.checkpoints.drop_retained(candidate.id);
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(format!(
+                "no usable checkpoint to restore from: {}",
+                problems.join("; ")
+            ));
+        }
+        let Some(path) = job.initial_restore.clone() else {
+            return Ok(None);
+        };
+        match CheckpointMetadata::load_verified(&path) {
+            Ok((folder, metadata)) => {
+                info!(job = %id, savepoint = %folder.display(), "restoring from savepoint");
+                Ok(Some(restored(job, folder, metadata, true)))
+            }
+            Err(e) => Err(format!(
+                "cannot restore from savepoint {}: {e}",
+                path.display()
+            )),
+        }
+    }
+
+    /// Loads the completed checkpoints the HA store holds for a recovered job.
+    pub(super) fn adopt_checkpoints(&mut self, id: JobId, pointers: Vec<(u64, Vec<u8>)>) {
+        let Some(job) = self.dispatcher.get_mut(&id) else {
+            return;
+        };
+        let completed = pointers
+            .into_iter()
+            .map(|(checkpoint, pointer)| CompletedCheckpoint {
+                id: checkpoint,
+                savepoint: false,
+                location: PathBuf::from(String::from_utf8_lossy(&pointer).into_owned()),
+                timestamp: 0,
+                completed_at: 0,
+                duration: std::time::Duration::ZERO,
+                state_size: 0,
+                acknowledged: 0,
+                max_alignment_ms: 0,
+            })
+            .collect::<Vec<_>>();
+        if !completed.is_empty() {
+            info!(job = %id, checkpoints = completed.len(), "recovered completed checkpoints");
+        }
+        job.checkpoints.adopt(completed);
+    }
+}
+
+impl Core {
+    pub(super) fn set_checkpoint_store(
+        &mut self,
+        store: Arc<dyn strom_ha::CheckpointPointerStore>,
+    ) {
+        self.checkpoint_store = Some(store);
+    }
+}
+
+fn restored(
+    job: &mut Execution,
+    folder: PathBuf,
+    metadata: CheckpointMetadata,
+    savepoint: bool,
+) -> Restore {
+    job.checkpoints.continue_after(metadata.checkpoint_id);
+    job.checkpoints.counts.restored += 1;
+    job.checkpoints.restored = Some((
+        metadata.checkpoint_id,
+        folder.clone(),
+        savepoint,
+        epoch_millis(SystemTime::now()),
+    ));
+    Restore { folder, metadata }
+}
+
+/// Whether every subtask runs or has finished (barriers can flow).
+fn all_running(job: &Execution) -> bool {
+    job.tasks
+        .iter()
+        .flatten()
+        .all(|t| matches!(t.state, ExecutionState::Running | ExecutionState::Finished))
+}
+
+fn note_savepoint_failure(job: &mut Execution, pending: &PendingCheckpoint, reason: &str) {
+    if let CheckpointKind::Savepoint { request, .. } = &pending.kind {
+        job.savepoints
+            .insert(request.clone(), SavepointStatus::Failed(reason.to_owned()));
+    }
+}
+
+fn metadata_of(job: &Execution, pending: &PendingCheckpoint) -> CheckpointMetadata {
+    let vertices = job
+        .graph
+        .vertices
+        .iter()
+        .enumerate()
+        .map(|(v, vertex)| {
+            let files: Vec<FileEntry> = pending
+                .acks
+                .iter()
+                .filter(|((av, _), _)| *av == v as u32)
+                .filter_map(|((_, s), ack)| {
+                    ack.state
+                        .as_ref()
+                        .map(|state| CheckpointMetadata::entry(&pending.location, *s, state))
+                })
+                .collect();
+            (
+                vertex.id.clone(),
+                VertexEntry {
+                    parallelism: vertex.parallelism(),
+                    max_parallelism: job.max_parallelism.get(v).copied().unwrap_or(128),
+                    files,
+                },
+            )
+        })
+        .collect();
+    CheckpointMetadata {
+        version: 1,
+        job_id: job.id.to_string(),
+        checkpoint_id: pending.id,
+        savepoint: pending.kind.is_savepoint(),
+        timestamp: pending.timestamp,
+        vertices,
+    }
+}
