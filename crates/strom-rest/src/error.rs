@@ -39,7 +39,7 @@ impl From<RuntimeError> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             RuntimeError::JobNotFound(_) => StatusCode::NOT_FOUND,
-            RuntimeError::JobEnded { .. } => StatusCode::CONFLICT,
+            RuntimeError::JobEnded { .. } | RuntimeError::Savepoint(_) => StatusCode::CONFLICT,
             RuntimeError::Disabled(_) => StatusCode::FORBIDDEN,
             RuntimeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             RuntimeError::Bind { .. } | RuntimeError::Driver(_) | RuntimeError::JobStore(_) => {

@@ -7,6 +7,7 @@
 //! `rest.server.max-content-length`. `/` serves the web UI, a single embedded page.
 
 mod auth;
+pub mod checkpoints;
 mod error;
 mod gate;
 mod handlers;
@@ -46,6 +47,19 @@ pub fn router(jobmanager: JobManagerHandle) -> Router {
         .route("/jobs/{jobid}/plan", get(handlers::plan))
         .route("/jobs/{jobid}/exceptions", get(handlers::exceptions))
         .route("/jobs/{jobid}/config", get(handlers::job_config))
+        .route("/jobs/{jobid}/checkpoints", get(checkpoints::checkpoints))
+        .route(
+            "/jobs/{jobid}/checkpoints/config",
+            get(checkpoints::checkpoints_config),
+        )
+        .route(
+            "/jobs/{jobid}/savepoints",
+            axum::routing::post(checkpoints::trigger_savepoint),
+        )
+        .route(
+            "/jobs/{jobid}/savepoints/{triggerid}",
+            get(checkpoints::savepoint_status),
+        )
         .route("/resourcemanager", get(handlers::resource_manager))
         .route("/mesos", get(handlers::resource_manager))
         .method_not_allowed_fallback(handlers::method_not_allowed);

@@ -17,6 +17,7 @@ mod ops;
 pub mod plan;
 mod runtime;
 mod script;
+mod state;
 mod translate;
 mod types;
 mod windows_tvf;

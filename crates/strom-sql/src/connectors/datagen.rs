@@ -6,6 +6,10 @@
 //! `number-of-rows` (bounded when set), `seed`, and per column `fields.<c>.kind`
 //! (`random` | `sequence`), `.min`, `.max`, `.length`, `.start`, `.end`, and for timestamps
 //! `.start` (first value), `.step` (milliseconds between rows) and `.max-past` (random lateness).
+//!
+//! State: the subtask's unfinished row stripes ([`super::stripes`]), so that a restore at any
+//! parallelism produces every remaining row exactly once. A subtask with several stripes takes
+//! a batch from each in turn; the rate limit stays per subtask (`rows-per-second / p`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,8 +21,11 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
 use arrow_schema::{DataType, Schema, SchemaRef};
-use strom_operators::{BATCH_ROWS, OperatorContext, OperatorError, Source, SourcePoll};
+use strom_operators::{
+    BATCH_ROWS, OperatorContext, OperatorError, OperatorSnapshot, RestoredState, Source, SourcePoll,
+};
 
+use super::stripes::{Stripe, restore_share};
 use super::{Traits, failure, number};
 use crate::types::from_millis;
 
@@ -201,13 +208,15 @@ pub(crate) struct Datagen {
     schema: SchemaRef,
     fields: Vec<FieldGen>,
     seed: u64,
-    subtask: u64,
-    parallelism: u64,
+    /// The rows still to produce.
+    stripes: Vec<Stripe>,
+    /// The stripe of the next batch.
+    turn: usize,
     /// Global row count, when bounded.
     total: Option<u64>,
     /// This subtask's rows per second.
     rate: Option<f64>,
-    /// Rows of this subtask emitted so far.
+    /// Rows of this subtask emitted since `started`.
     emitted: u64,
     started: Option<Instant>,
 }
@@ -237,8 +246,8 @@ impl Datagen {
             seed: number::<u64>(options, "seed")
                 .map_err(|(k, p)| failure(format!("{k}: {p}")))?
                 .unwrap_or(0),
-            subtask: u64::from(ctx.subtask),
-            parallelism,
+            stripes: vec![Stripe::initial(ctx.subtask, ctx.parallelism)],
+            turn: 0,
             total,
             rate: (rate > 0.0).then(|| rate / parallelism as f64),
             emitted: 0,
@@ -246,15 +255,11 @@ impl Datagen {
         })
     }
 
-    /// Rows this subtask produces in all, when bounded.
-    fn own_total(&self) -> Option<u64> {
-        self.total.map(|total| {
-            if total > self.subtask {
-                (total - self.subtask).div_ceil(self.parallelism)
-            } else {
-                0
-            }
-        })
+    /// Forgets the stripes with no rows left.
+    fn drop_finished(&mut self) {
+        if let Some(total) = self.total {
+            self.stripes.retain(|s| s.remaining(total) > 0);
+        }
     }
 
     fn column(&self, index: usize, rows: &[u64]) -> Result<ArrayRef, OperatorError> {
@@ -392,12 +397,15 @@ fn build<B: arrow_array::builder::ArrayBuilder>(
 impl Source for Datagen {
     fn poll_next(&mut self) -> Result<SourcePoll, OperatorError> {
         let started = *self.started.get_or_insert_with(Instant::now);
+        self.drop_finished();
+        if self.stripes.is_empty() {
+            return Ok(SourcePoll::Finished);
+        }
+        let index = self.turn % self.stripes.len();
+        let stripe = self.stripes[index];
         let mut wanted = BATCH_ROWS as u64;
-        if let Some(total) = self.own_total() {
-            wanted = wanted.min(total.saturating_sub(self.emitted));
-            if wanted == 0 {
-                return Ok(SourcePoll::Finished);
-            }
+        if let Some(total) = self.total {
+            wanted = wanted.min(stripe.remaining(total));
         }
         if let Some(rate) = self.rate {
             let due = (started.elapsed().as_secs_f64() * rate) as u64;
@@ -409,17 +417,36 @@ impl Source for Datagen {
             }
             wanted = wanted.min(allowed);
         }
-        let rows: Vec<u64> = (self.emitted..self.emitted + wanted)
-            .map(|i| i * self.parallelism + self.subtask)
+        let rows: Vec<u64> = (0..wanted)
+            .map(|k| stripe.next.saturating_add(k.saturating_mul(stripe.stride)))
             .collect();
         let columns = (0..self.schema.fields().len())
             .map(|i| self.column(i, &rows))
             .collect::<Result<Vec<_>, _>>()?;
         self.emitted += wanted;
+        self.stripes[index].next = stripe
+            .next
+            .saturating_add(wanted.saturating_mul(stripe.stride));
+        self.turn = index + 1;
         Ok(SourcePoll::Batch(RecordBatch::try_new(
             Arc::clone(&self.schema),
             columns,
         )?))
+    }
+
+    /// One item per unfinished stripe.
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
+        self.drop_finished();
+        Ok(OperatorSnapshot {
+            keyed: Vec::new(),
+            items: self.stripes.iter().map(Stripe::item).collect(),
+        })
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<(), OperatorError> {
+        self.stripes = restore_share(&state)?;
+        self.turn = 0;
+        Ok(())
     }
 }
 
@@ -429,12 +456,7 @@ mod tests {
     use arrow_schema::{Field, TimeUnit};
 
     fn ctx(subtask: u32, parallelism: u32) -> OperatorContext {
-        OperatorContext {
-            vertex_id: "v".into(),
-            subtask,
-            parallelism,
-            config: Default::default(),
-        }
+        OperatorContext::new("v", subtask, parallelism, Default::default())
     }
 
     fn drain(mut source: Datagen) -> Vec<RecordBatch> {
@@ -495,5 +517,71 @@ mod tests {
         assert_eq!(one.len(), 1000);
         assert_eq!(one, rows(3));
         assert!(validate(&options, &schema).unwrap().bounded);
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use arrow_array::Int64Array;
+    use arrow_schema::Field;
+
+    #[test]
+    fn restored_generators_produce_every_remaining_row_once() {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let options: BTreeMap<String, String> = [
+            ("connector", "datagen"),
+            ("rows-per-second", "0"),
+            ("number-of-rows", "50000"),
+            ("fields.id.kind", "sequence"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let ids = |batch: &RecordBatch| {
+            batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        for (from, to) in [(2u32, 4u32), (4, 2), (1, 3), (3, 3)] {
+            let mut seen = Vec::new();
+            let mut items = Vec::new();
+            for subtask in 0..from {
+                let ctx = OperatorContext::new("v", subtask, from, Default::default());
+                let mut source = Datagen::new(&options, Arc::clone(&schema), &ctx).unwrap();
+                for _ in 0..=subtask {
+                    if let SourcePoll::Batch(b) = source.poll_next().unwrap() {
+                        seen.extend(ids(&b));
+                    }
+                }
+                items.extend(source.snapshot(1).unwrap().items);
+            }
+            for subtask in 0..to {
+                let ctx = OperatorContext::new("v", subtask, to, Default::default());
+                let mut source = Datagen::new(&options, Arc::clone(&schema), &ctx).unwrap();
+                source
+                    .restore(RestoredState {
+                        checkpoint_id: 1,
+                        keyed: Vec::new(),
+                        items: items.clone(),
+                        subtask,
+                        parallelism: to,
+                    })
+                    .unwrap();
+                loop {
+                    match source.poll_next().unwrap() {
+                        SourcePoll::Batch(b) => seen.extend(ids(&b)),
+                        SourcePoll::Finished => break,
+                        _ => {}
+                    }
+                }
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..50_000).collect::<Vec<_>>(), "{from} -> {to}");
+        }
     }
 }

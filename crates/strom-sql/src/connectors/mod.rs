@@ -9,18 +9,24 @@
 //! | `nexmark` | Nexmark persons, auctions, bids | |
 //! | `print` | | standard output, Flink's `+I[...]` rendering |
 //! | `blackhole` | | discards |
+//!
+//! Checkpoints: `datagen` and `nexmark` keep rescalable positions ([`stripes`]), `filesystem`
+//! keeps its unfinished splits and commits sink files exactly once; `socket` cannot rewind and
+//! keeps no state (records read before a failure are not read again); `print` writes at least
+//! once (output after the last checkpoint is printed again after a restore).
 
 mod datagen;
 mod filesystem;
 mod nexmark;
 mod print;
 mod socket;
+mod stripes;
 
 use std::collections::BTreeMap;
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
-use strom_operators::{OperatorContext, OperatorError, Source};
+use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, RestoredState, Source};
 
 use crate::error::SqlError;
 use crate::plan::{SinkPlan, SourcePlan};
@@ -256,8 +262,27 @@ pub(crate) fn open_source(
 pub(crate) trait SinkWriter: Send {
     /// Writes a batch; updating sinks receive the row-kind column last.
     fn write(&mut self, batch: &RecordBatch) -> Result<(), OperatorError>;
-    /// The input has ended: flush and close.
+    /// The input has ended: flush and close (with checkpointing: flush only, the final
+    /// checkpoint commits).
     fn finish(&mut self) -> Result<(), OperatorError>;
+
+    /// The sink's state at checkpoint `checkpoint_id` (files to commit when it completes).
+    fn snapshot(&mut self, checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
+        let _ = checkpoint_id;
+        Ok(OperatorSnapshot::default())
+    }
+
+    /// Loads a checkpoint's state (the sink's namespace only), before the first batch.
+    fn restore(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint_id` is complete everywhere: commit what it covers.
+    fn checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<(), OperatorError> {
+        let _ = checkpoint_id;
+        Ok(())
+    }
 }
 
 /// Opens the sink of a vertex for one subtask.

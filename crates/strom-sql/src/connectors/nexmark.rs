@@ -9,6 +9,10 @@
 //! default 10,000,000), `max-events` (bounded when set; over all kinds), `rows-per-second`
 //! (wall-clock limit over all subtasks, default unlimited), `base-time`.
 //! Declared columns are matched by name, case-insensitively (`dateTime` or `datetime`).
+//!
+//! State: the subtask's unfinished event-number stripes ([`super::stripes`]); a restore at any
+//! parallelism produces every remaining event exactly once. Stripes that hold no event of the
+//! table (kinds repeat every 50 numbers: a stripe of stride 50 meets one kind only) are dropped.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,8 +21,11 @@ use std::time::{Duration, Instant};
 use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMillisecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
-use strom_operators::{BATCH_ROWS, OperatorContext, OperatorError, Source, SourcePoll};
+use strom_operators::{
+    BATCH_ROWS, OperatorContext, OperatorError, OperatorSnapshot, RestoredState, Source, SourcePoll,
+};
 
+use super::stripes::{Stripe, restore_share};
 use super::{Traits, failure, number};
 
 pub(super) const OPTIONS: &[&str] = &[
@@ -226,10 +233,10 @@ pub(crate) struct Nexmark {
     delay: f64,
     max_events: Option<u64>,
     rate: Option<f64>,
-    subtask: u64,
-    parallelism: u64,
-    /// Next event number of this subtask.
-    next: u64,
+    /// The event numbers still to produce.
+    stripes: Vec<Stripe>,
+    /// The stripe of the next batch.
+    turn: usize,
     emitted: u64,
     started: Option<Instant>,
 }
@@ -247,7 +254,7 @@ impl Nexmark {
             .map_err(fail)?
             .unwrap_or(10_000_000.0);
         let parallelism = u64::from(ctx.parallelism.max(1));
-        Ok(Self {
+        let mut nexmark = Self {
             table,
             schema,
             columns,
@@ -260,12 +267,23 @@ impl Nexmark {
                 .map_err(fail)?
                 .filter(|r| *r > 0.0)
                 .map(|r| r / parallelism as f64),
-            subtask: u64::from(ctx.subtask),
-            parallelism,
-            next: u64::from(ctx.subtask),
+            stripes: vec![Stripe::initial(ctx.subtask, ctx.parallelism)],
+            turn: 0,
             emitted: 0,
             started: None,
-        })
+        };
+        nexmark.drop_finished();
+        Ok(nexmark)
+    }
+
+    /// Forgets the stripes that will produce no event of the table: past `max-events`, or never
+    /// of its kind (kinds repeat every 50 numbers).
+    fn drop_finished(&mut self) {
+        let (table, max) = (self.table, self.max_events);
+        self.stripes.retain(|s| {
+            max.is_none_or(|max| s.remaining(max) > 0)
+                && (0..50u64).any(|i| table.owns(s.next.wrapping_add(i.wrapping_mul(s.stride))))
+        });
     }
 
     fn time(&self, n: u64) -> i64 {
@@ -353,19 +371,27 @@ impl Source for Nexmark {
             wanted = wanted.min(allowed);
         }
         let mut events = Vec::with_capacity(wanted as usize);
-        while (events.len() as u64) < wanted {
-            if self.max_events.is_some_and(|max| self.next >= max) {
-                break;
+        while events.is_empty() {
+            if self.stripes.is_empty() {
+                return Ok(SourcePoll::Finished);
             }
-            if self.table.owns(self.next) {
-                events.push(self.next);
+            let index = self.turn % self.stripes.len();
+            let stripe = &mut self.stripes[index];
+            while (events.len() as u64) < wanted {
+                if self.max_events.is_some_and(|max| stripe.next >= max) {
+                    break;
+                }
+                if self.table.owns(stripe.next) {
+                    events.push(stripe.next);
+                }
+                stripe.next = stripe.next.saturating_add(stripe.stride);
             }
-            self.next += self.parallelism;
+            self.turn = index + 1;
+            if events.is_empty() {
+                // Past `max-events`.
+                self.stripes.remove(index);
+            }
         }
-        if events.is_empty() {
-            return Ok(SourcePoll::Finished);
-        }
-        let _ = self.subtask;
         let fields = self.table.fields();
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for (position, &index) in self.columns.iter().enumerate() {
@@ -411,6 +437,22 @@ impl Source for Nexmark {
             arrays,
         )?))
     }
+
+    /// One item per unfinished stripe.
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
+        self.drop_finished();
+        Ok(OperatorSnapshot {
+            keyed: Vec::new(),
+            items: self.stripes.iter().map(Stripe::item).collect(),
+        })
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<(), OperatorError> {
+        self.stripes = restore_share(&state)?;
+        self.turn = 0;
+        self.drop_finished();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -420,6 +462,12 @@ mod tests {
     use arrow_schema::{Field, TimeUnit};
 
     fn bids(parallelism: u32) -> Vec<(i64, i64, i64)> {
+        bids_rescaled(parallelism, None)
+    }
+
+    /// Bids read at `parallelism`; with `then`, each subtask stops after a batch and the rest
+    /// is read by `then` subtasks restored from that checkpoint.
+    fn bids_rescaled(parallelism: u32, then: Option<u32>) -> Vec<(i64, i64, i64)> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("auction", DataType::Int64, true),
             Field::new("price", DataType::Int64, true),
@@ -440,26 +488,55 @@ mod tests {
         .collect();
         assert!(validate(&options, &schema).unwrap().bounded);
         let mut rows = Vec::new();
+        let mut take = |b: RecordBatch| {
+            let auction = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let price = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+            let time = arrow_cast::cast(b.column(2), &DataType::Int64).unwrap();
+            let time = time.as_any().downcast_ref::<Int64Array>().unwrap();
+            for i in 0..b.num_rows() {
+                rows.push((time.value(i), auction.value(i), price.value(i)));
+            }
+        };
+        let mut items = Vec::new();
         for subtask in 0..parallelism {
-            let ctx = OperatorContext {
-                vertex_id: "v".into(),
-                subtask,
-                parallelism,
-                config: Default::default(),
-            };
+            let ctx = OperatorContext::new("v", subtask, parallelism, Default::default());
             let mut source = Nexmark::new(&options, Arc::clone(&schema), &ctx).unwrap();
             while let SourcePoll::Batch(b) = source.poll_next().unwrap() {
-                let auction = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-                let price = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
-                let time = arrow_cast::cast(b.column(2), &DataType::Int64).unwrap();
-                let time = time.as_any().downcast_ref::<Int64Array>().unwrap();
-                for i in 0..b.num_rows() {
-                    rows.push((time.value(i), auction.value(i), price.value(i)));
+                take(b);
+                if then.is_some() {
+                    items.extend(source.snapshot(1).unwrap().items);
+                    break;
+                }
+            }
+        }
+        if let Some(to) = then {
+            for subtask in 0..to {
+                let ctx = OperatorContext::new("v", subtask, to, Default::default());
+                let mut source = Nexmark::new(&options, Arc::clone(&schema), &ctx).unwrap();
+                source
+                    .restore(strom_operators::RestoredState {
+                        checkpoint_id: 1,
+                        keyed: Vec::new(),
+                        items: items.clone(),
+                        subtask,
+                        parallelism: to,
+                    })
+                    .unwrap();
+                while let SourcePoll::Batch(b) = source.poll_next().unwrap() {
+                    take(b);
                 }
             }
         }
         rows.sort_unstable();
         rows
+    }
+
+    #[test]
+    fn restored_bids_are_each_produced_once() {
+        let one = bids(1);
+        for (from, to) in [(2, 4), (4, 2), (1, 3)] {
+            assert_eq!(bids_rescaled(from, Some(to)), one, "{from} -> {to}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use strom_operators::OperatorError;
 
 use crate::connectors::failure;
 use crate::plan::{AggregateFunction, AggregateSpec};
+use crate::state::{Decoder, Encoder, malformed};
 
 /// The running state of one aggregate of one group.
 #[derive(Debug, Clone)]
@@ -184,6 +185,93 @@ impl Acc {
     }
 }
 
+impl Acc {
+    /// Appends the state to `encoder`: a tag, then the numbers (floats by their bits) or the
+    /// scalar values (Arrow IPC), so that every type comes back exactly.
+    pub(crate) fn encode(&self, encoder: &mut Encoder) -> Result<(), OperatorError> {
+        let optional = |value: &Option<ScalarValue>| value.iter().cloned().collect::<Vec<_>>();
+        match self {
+            Self::Count(n) => {
+                encoder.u8(0).i64(*n);
+            }
+            Self::SumInt(v) => {
+                encoder.u8(1).u8(u8::from(v.is_some())).i64(v.unwrap_or(0));
+            }
+            Self::SumFloat(v) => {
+                encoder
+                    .u8(2)
+                    .u8(u8::from(v.is_some()))
+                    .f64(v.unwrap_or(0.0));
+            }
+            Self::SumAny(v) => {
+                encoder.u8(3).scalars(&optional(v))?;
+            }
+            Self::Min(v) => {
+                encoder.u8(4).scalars(&optional(v))?;
+            }
+            Self::Max(v) => {
+                encoder.u8(5).scalars(&optional(v))?;
+            }
+            Self::Avg { sum, count } => {
+                encoder.u8(6).f64(*sum).i64(*count);
+            }
+            Self::Distinct(set) => {
+                encoder
+                    .u8(7)
+                    .scalars(&set.iter().cloned().collect::<Vec<_>>())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what [`Acc::encode`] wrote.
+    pub(crate) fn decode(decoder: &mut Decoder<'_>) -> Result<Self, OperatorError> {
+        let single = |values: Vec<ScalarValue>| -> Result<Option<ScalarValue>, OperatorError> {
+            if values.len() > 1 {
+                return Err(malformed("aggregate with several values"));
+            }
+            Ok(values.into_iter().next())
+        };
+        Ok(match decoder.u8()? {
+            0 => Self::Count(decoder.i64()?),
+            1 => {
+                let some = decoder.u8()? == 1;
+                let v = decoder.i64()?;
+                Self::SumInt(some.then_some(v))
+            }
+            2 => {
+                let some = decoder.u8()? == 1;
+                let v = decoder.f64()?;
+                Self::SumFloat(some.then_some(v))
+            }
+            3 => Self::SumAny(single(decoder.scalars()?)?),
+            4 => Self::Min(single(decoder.scalars()?)?),
+            5 => Self::Max(single(decoder.scalars()?)?),
+            6 => Self::Avg {
+                sum: decoder.f64()?,
+                count: decoder.i64()?,
+            },
+            7 => Self::Distinct(decoder.scalars()?.into_iter().collect()),
+            _ => return Err(malformed("unknown aggregate")),
+        })
+    }
+}
+
+/// Encodes a list of aggregates.
+pub(crate) fn encode_accs(accs: &[Acc], encoder: &mut Encoder) -> Result<(), OperatorError> {
+    encoder.u32(accs.len() as u32);
+    for acc in accs {
+        acc.encode(encoder)?;
+    }
+    Ok(())
+}
+
+/// Decodes a list of aggregates.
+pub(crate) fn decode_accs(decoder: &mut Decoder<'_>) -> Result<Vec<Acc>, OperatorError> {
+    let n = decoder.u32()?;
+    (0..n).map(|_| Acc::decode(decoder)).collect()
+}
+
 fn scalar(array: &ArrayRef, row: usize) -> Result<ScalarValue, OperatorError> {
     ScalarValue::try_from_array(array, row).map_err(failure)
 }
@@ -267,5 +355,42 @@ mod tests {
             .map(|(a, t)| a.value(&t).unwrap().to_string())
             .collect();
         assert_eq!(read, ["3", "7", "1", "3", "2.3333333333333335", "2"]);
+    }
+
+    #[test]
+    fn every_aggregate_state_round_trips() {
+        let accs = vec![
+            Acc::Count(5),
+            Acc::SumInt(None),
+            Acc::SumInt(Some(-7)),
+            Acc::SumFloat(Some(0.1 + 0.2)),
+            Acc::SumAny(Some(ScalarValue::Decimal128(Some(1234), 12, 2))),
+            Acc::Min(None),
+            Acc::Max(Some(ScalarValue::Utf8(Some("z".into())))),
+            Acc::Avg {
+                sum: 1.0 / 3.0,
+                count: 3,
+            },
+            Acc::Distinct(HashSet::from([
+                ScalarValue::Int32(Some(1)),
+                ScalarValue::Int32(Some(2)),
+            ])),
+        ];
+        let mut encoder = Encoder::new();
+        encode_accs(&accs, &mut encoder).unwrap();
+        let bytes = encoder.finish();
+        let mut decoder = Decoder::new(&bytes);
+        let back = decode_accs(&mut decoder).unwrap();
+        assert!(decoder.is_empty());
+        assert_eq!(format!("{accs:?}").len(), format!("{back:?}").len());
+        for (a, b) in accs.iter().zip(&back) {
+            match (a, b) {
+                (Acc::Distinct(x), Acc::Distinct(y)) => assert_eq!(x, y),
+                (Acc::SumFloat(Some(x)), Acc::SumFloat(Some(y))) => {
+                    assert_eq!(x.to_bits(), y.to_bits())
+                }
+                _ => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+            }
+        }
     }
 }

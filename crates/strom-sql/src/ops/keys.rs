@@ -2,7 +2,7 @@
 //! aggregate) is one group: the row converter cannot count rows without a column, so a
 //! placeholder column of nulls stands in.
 
-use arrow::row::{Row, RowConverter, Rows, SortField};
+use arrow::row::{OwnedRow, Row, RowConverter, Rows, SortField};
 use arrow_array::{ArrayRef, new_null_array};
 use arrow_schema::DataType;
 use strom_operators::OperatorError;
@@ -34,6 +34,27 @@ impl KeyEncoder {
                 .convert_columns(&[new_null_array(&DataType::Null, rows)])?);
         }
         Ok(self.converter.convert_columns(columns)?)
+    }
+
+    /// A key from the bytes of a row this encoder made (checkpointed state).
+    pub(crate) fn row_from_bytes(&self, bytes: &[u8]) -> OwnedRow {
+        self.converter.parser().parse(bytes).owned()
+    }
+
+    /// The key group of every key in `rows`, as the upstream hash exchange on the key columns
+    /// (in this encoder's column order) routes it.
+    pub(crate) fn key_groups<'a>(
+        &self,
+        rows: impl IntoIterator<Item = Row<'a>>,
+        max_parallelism: u32,
+    ) -> Result<Vec<u32>, OperatorError> {
+        let rows: Vec<Row<'a>> = rows.into_iter().collect();
+        let count = rows.len();
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let columns = self.decode(rows)?;
+        crate::state::key_groups(columns, count, max_parallelism)
     }
 
     /// The key columns of `rows`.

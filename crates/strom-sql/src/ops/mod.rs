@@ -3,6 +3,12 @@
 //!
 //! Aggregates and windows are ours: DataFusion's operators are built for bounded batch input
 //! and have neither watermarks nor retraction output.
+//!
+//! State for checkpoints: the aggregates and the window join keep keyed entries, each in the
+//! key group the upstream hash exchange routes its key by (see [`crate::state::key_groups`]),
+//! plus one item per subtask with the watermark reached; on restore the watermark is the
+//! minimum over all items (every subtask saw the same watermarks, so this is the checkpoint's
+//! watermark). Calc and window assignment have no state.
 
 mod accumulate;
 mod calc;
@@ -14,7 +20,7 @@ mod window_join;
 mod windows;
 
 use arrow_array::RecordBatch;
-use strom_operators::OperatorError;
+use strom_operators::{OperatorError, OperatorSnapshot, RestoredState};
 
 pub(crate) use materialize::Materialize;
 pub(crate) use windows::event_times;
@@ -100,10 +106,23 @@ pub(crate) trait Step: Send {
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
         Ok(())
     }
+
+    /// The step's state at a checkpoint, taken between batches.
+    fn snapshot(&mut self) -> Result<OperatorSnapshot, OperatorError> {
+        Ok(OperatorSnapshot::default())
+    }
+
+    /// Loads a checkpoint's state (this step's namespace only), before the first batch.
+    fn restore(&mut self, _state: &RestoredState) -> Result<(), OperatorError> {
+        Ok(())
+    }
 }
 
-/// Creates the step for `spec`.
-pub(crate) fn build(spec: &plan::Step) -> Result<Box<dyn Step>, OperatorError> {
+/// Creates the step for `spec`; keyed state is cut into `max_parallelism` key groups.
+pub(crate) fn build(
+    spec: &plan::Step,
+    max_parallelism: u32,
+) -> Result<Box<dyn Step>, OperatorError> {
     Ok(match spec {
         plan::Step::Calc {
             input,
@@ -128,7 +147,10 @@ pub(crate) fn build(spec: &plan::Step) -> Result<Box<dyn Step>, OperatorError> {
             aggregates,
             output,
         } => Box::new(group_aggregate::GroupAggregate::new(
-            *keys, aggregates, output,
+            *keys,
+            aggregates,
+            output,
+            max_parallelism,
         )?),
         plan::Step::WindowAggregate {
             keys,
@@ -144,11 +166,17 @@ pub(crate) fn build(spec: &plan::Step) -> Result<Box<dyn Step>, OperatorError> {
             *window,
             aggregates,
             output,
+            max_parallelism,
         )?),
         plan::Step::WindowJoin {
             left,
             right,
             output,
-        } => Box::new(window_join::WindowJoin::new(left, right, output)?),
+        } => Box::new(window_join::WindowJoin::new(
+            left,
+            right,
+            output,
+            max_parallelism,
+        )?),
     })
 }

@@ -4,6 +4,12 @@
 //! Records for a window that has already fired are late: they are dropped and counted (the
 //! count is logged when the task ends). Tumbling and hopping windows are fixed and kept by end
 //! time; session windows are merged per key as records arrive.
+//!
+//! State: a keyed entry per open window and key (fixed windows: key = the row bytes of all
+//! group keys, window columns included, value = window end and accumulators) or per session key
+//! (key = the row bytes of the keys other than the window columns, value = its open sessions);
+//! the key groups are those of the hash exchange on the same columns. One item per subtask
+//! holds the watermark reached; a restored subtask takes the minimum over all items.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -12,13 +18,14 @@ use arrow::row::OwnedRow;
 use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
-use strom_operators::OperatorError;
+use strom_operators::{KeyedEntry, OperatorError, OperatorSnapshot, RestoredState, StateItem};
 
 use super::Step;
-use super::accumulate::{Acc, column};
+use super::accumulate::{Acc, column, decode_accs, encode_accs};
 use super::keys::KeyEncoder;
 use super::windows::{EventClock, event_times};
 use crate::plan::{AggregateSpec, WindowSpec};
+use crate::state::{Decoder, Encoder, malformed, min_watermark};
 
 /// The groups of one window: key bytes to the key row and its aggregates.
 type WindowGroups = HashMap<Box<[u8]>, (OwnedRow, Vec<Acc>)>;
@@ -43,7 +50,12 @@ pub(crate) struct WindowAggregate {
     fixed: BTreeMap<i64, WindowGroups>,
     sessions: HashMap<OwnedRow, Vec<Session>>,
     clock: EventClock,
+    max_parallelism: u32,
 }
+
+/// Value tags of the keyed entries.
+const FIXED: u8 = 0;
+const SESSIONS: u8 = 1;
 
 impl WindowAggregate {
     pub(crate) fn new(
@@ -53,6 +65,7 @@ impl WindowAggregate {
         window: WindowSpec,
         specs: &[AggregateSpec],
         output: &Schema,
+        max_parallelism: u32,
     ) -> Result<Self, OperatorError> {
         let session = matches!(window, WindowSpec::Session { .. });
         let converter = KeyEncoder::new(
@@ -74,6 +87,7 @@ impl WindowAggregate {
             fixed: BTreeMap::new(),
             sessions: HashMap::new(),
             clock: EventClock::new(),
+            max_parallelism,
         })
     }
 
@@ -252,6 +266,83 @@ impl Step for WindowAggregate {
         self.clock.report("window aggregate");
         self.fire(i64::MAX - 1, out)
     }
+
+    fn snapshot(&mut self) -> Result<OperatorSnapshot, OperatorError> {
+        let mut keys: Vec<&OwnedRow> = Vec::new();
+        let mut values = Vec::new();
+        for (end, groups) in &self.fixed {
+            for (key, accs) in groups.values() {
+                let mut value = Encoder::new();
+                value.u8(FIXED).i64(*end);
+                encode_accs(accs, &mut value)?;
+                keys.push(key);
+                values.push(value.finish());
+            }
+        }
+        for (key, sessions) in &self.sessions {
+            let mut value = Encoder::new();
+            value.u8(SESSIONS).u64(sessions.len() as u64);
+            for session in sessions {
+                value.i64(session.start).i64(session.end);
+                encode_accs(&session.accs, &mut value)?;
+            }
+            keys.push(key);
+            values.push(value.finish());
+        }
+        let groups = self
+            .converter
+            .key_groups(keys.iter().map(|k| k.row()), self.max_parallelism)?;
+        let keyed = keys
+            .into_iter()
+            .zip(values)
+            .zip(groups)
+            .map(|((key, value), key_group)| KeyedEntry {
+                namespace: 0,
+                key_group,
+                key: key.row().data().to_vec(),
+                value,
+            })
+            .collect();
+        Ok(OperatorSnapshot {
+            keyed,
+            items: vec![StateItem {
+                namespace: 0,
+                bytes: Encoder::new().i64(self.clock.watermark).finish(),
+            }],
+        })
+    }
+
+    fn restore(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
+        if let Some(watermark) = min_watermark(&state.items)? {
+            self.clock.watermark = watermark;
+        }
+        for entry in &state.keyed {
+            let mut decoder = Decoder::new(&entry.value);
+            let key = self.converter.row_from_bytes(&entry.key);
+            match decoder.u8()? {
+                FIXED if !self.session => {
+                    let end = decoder.i64()?;
+                    let accs = decode_accs(&mut decoder)?;
+                    self.fixed
+                        .entry(end)
+                        .or_default()
+                        .insert(entry.key.clone().into_boxed_slice(), (key, accs));
+                }
+                SESSIONS if self.session => {
+                    let count = decoder.u64()?;
+                    let sessions = self.sessions.entry(key).or_default();
+                    for _ in 0..count {
+                        let start = decoder.i64()?;
+                        let end = decoder.i64()?;
+                        let accs = decode_accs(&mut decoder)?;
+                        sessions.push(Session { start, end, accs });
+                    }
+                }
+                _ => return Err(malformed("window aggregate entry of another window kind")),
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -318,7 +409,7 @@ mod tests {
     #[test]
     fn fires_on_watermark_and_drops_late_records() {
         let window = WindowSpec::Tumble { size_ms: 10 };
-        let mut agg = WindowAggregate::new(3, 1, 2, window, &[count()], &schema()).unwrap();
+        let mut agg = WindowAggregate::new(3, 1, 2, window, &[count()], &schema(), 128).unwrap();
         let mut out = Vec::new();
         agg.process(
             batch(&[("a", 0, 10), ("a", 0, 10), ("b", 10, 20)]),
@@ -343,7 +434,7 @@ mod tests {
     #[test]
     fn a_late_record_joining_an_open_session_is_kept() {
         let window = WindowSpec::Session { gap_ms: 10 };
-        let mut agg = WindowAggregate::new(3, 1, 2, window, &[count()], &schema()).unwrap();
+        let mut agg = WindowAggregate::new(3, 1, 2, window, &[count()], &schema(), 128).unwrap();
         let mut out = Vec::new();
         agg.process(batch(&[("a", 20, 30)]), &mut out).unwrap();
         agg.on_watermark(20, &mut out).unwrap();
@@ -358,7 +449,7 @@ mod tests {
     #[test]
     fn sessions_merge_per_key() {
         let window = WindowSpec::Session { gap_ms: 5 };
-        let mut agg = WindowAggregate::new(3, 1, 2, window, &[count()], &schema()).unwrap();
+        let mut agg = WindowAggregate::new(3, 1, 2, window, &[count()], &schema(), 128).unwrap();
         let mut out = Vec::new();
         // Proto-windows [ts, ts + 5): 0, 3, 7 merge into [0, 12); 20 stands alone.
         agg.process(
@@ -379,5 +470,197 @@ mod tests {
             rows,
             vec![("a".into(), 0, 3), ("a".into(), 20, 1), ("b".into(), 1, 1)]
         );
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use crate::plan::AggregateFunction;
+    use crate::state::testing::{redistribute, route, sorted_rows};
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{Field, TimeUnit};
+
+    const MAX_PARALLELISM: u32 = 128;
+
+    fn output() -> Schema {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("window_start", ts.clone(), true),
+            Field::new("window_end", ts, true),
+            Field::new("g", DataType::Int64, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("mx", DataType::Int64, true),
+        ])
+    }
+
+    fn aggregate(window: WindowSpec) -> WindowAggregate {
+        let specs = [
+            AggregateSpec {
+                function: AggregateFunction::Count,
+                argument: None,
+                distinct: false,
+            },
+            AggregateSpec {
+                function: AggregateFunction::Max,
+                argument: Some(4),
+                distinct: false,
+            },
+        ];
+        // Keys: k, window_start, window_end, g.
+        WindowAggregate::new(4, 1, 2, window, &specs, &output(), MAX_PARALLELISM).unwrap()
+    }
+
+    /// Input rows (key, event time, group, value) with windows assigned as the window step does.
+    fn input(window: WindowSpec, rows: &[(&str, i64, i64, i64)]) -> RecordBatch {
+        let mut k = Vec::new();
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        let mut g = Vec::new();
+        let mut v = Vec::new();
+        for &(key, ts, group, value) in rows {
+            let windows: Vec<(i64, i64)> = match window {
+                WindowSpec::Tumble { size_ms } => {
+                    let start = ts - ts.rem_euclid(size_ms);
+                    vec![(start, start + size_ms)]
+                }
+                WindowSpec::Hop { slide_ms, size_ms } => {
+                    let mut out = Vec::new();
+                    let mut start = ts - ts.rem_euclid(slide_ms);
+                    while start > ts - size_ms {
+                        out.push((start, start + size_ms));
+                        start -= slide_ms;
+                    }
+                    out
+                }
+                WindowSpec::Session { gap_ms } => vec![(ts, ts + gap_ms)],
+            };
+            for (start, end) in windows {
+                k.push(key.to_owned());
+                starts.push(start);
+                ends.push(end);
+                g.push(group);
+                v.push(value);
+            }
+        }
+        RecordBatch::try_from_iter([
+            ("k", Arc::new(StringArray::from(k)) as ArrayRef),
+            (
+                "window_start",
+                Arc::new(TimestampMillisecondArray::from(starts)) as ArrayRef,
+            ),
+            (
+                "window_end",
+                Arc::new(TimestampMillisecondArray::from(ends)) as ArrayRef,
+            ),
+            ("g", Arc::new(Int64Array::from(g)) as ArrayRef),
+            ("v", Arc::new(Int64Array::from(v)) as ArrayRef),
+        ])
+        .unwrap()
+    }
+
+    fn rows(from: i64, to: i64) -> Vec<(&'static str, i64, i64, i64)> {
+        let keys = ["a", "b", "c", "d", "e"];
+        (from..to)
+            .map(|i| (keys[(i % 5) as usize], i * 7, i % 3, (i * 13) % 17))
+            .collect()
+    }
+
+    /// Phase A (rows 0..60, watermark 300), then phase B (rows 60..120 plus a late row for a
+    /// fired window, watermark 600, end of input).
+    fn phase_b(window: WindowSpec) -> Vec<RecordBatch> {
+        let mut b = rows(60, 120);
+        b.push(("a", 10, 0, 99));
+        vec![input(window, &b)]
+    }
+
+    fn check(window: WindowSpec, hash_key: &[&str]) {
+        let mut whole = aggregate(window);
+        let mut out = Vec::new();
+        whole
+            .process(input(window, &rows(0, 60)), &mut out)
+            .unwrap();
+        whole.on_watermark(300, &mut out).unwrap();
+        assert!(!out.is_empty());
+        out.clear();
+        for batch in phase_b(window) {
+            whole.process(batch, &mut out).unwrap();
+        }
+        whole.on_watermark(600, &mut out).unwrap();
+        whole.finish(&mut out).unwrap();
+        let expected = sorted_rows(&out);
+        assert!(whole.clock.late > 0, "{window:?}");
+
+        for (from, to) in [(1u32, 1u32), (2, 4), (4, 2)] {
+            let routed = route(
+                &input(window, &rows(0, 60)),
+                hash_key,
+                from,
+                MAX_PARALLELISM,
+            );
+            let snapshots: Vec<_> = routed
+                .into_iter()
+                .map(|batches| {
+                    let mut agg = aggregate(window);
+                    let mut out = Vec::new();
+                    for batch in batches {
+                        agg.process(batch, &mut out).unwrap();
+                    }
+                    agg.on_watermark(300, &mut out).unwrap();
+                    agg.snapshot().unwrap()
+                })
+                .collect();
+            let states = redistribute(&snapshots, to, MAX_PARALLELISM);
+            let mut got = Vec::new();
+            let mut late = 0;
+            let routed: Vec<Vec<RecordBatch>> = phase_b(window)
+                .iter()
+                .map(|b| route(b, hash_key, to, MAX_PARALLELISM))
+                .fold(vec![Vec::new(); to as usize], |mut acc, parts| {
+                    for (a, p) in acc.iter_mut().zip(parts) {
+                        a.extend(p);
+                    }
+                    acc
+                });
+            for (state, batches) in states.iter().zip(routed) {
+                let mut agg = aggregate(window);
+                agg.restore(state).unwrap();
+                assert_eq!(agg.clock.watermark, 300);
+                for batch in batches {
+                    agg.process(batch, &mut got).unwrap();
+                }
+                agg.on_watermark(600, &mut got).unwrap();
+                agg.finish(&mut got).unwrap();
+                late += agg.clock.late;
+            }
+            assert_eq!(sorted_rows(&got), expected, "{window:?} {from} -> {to}");
+            assert_eq!(late, whole.clock.late, "{window:?} {from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn tumbling_windows_restore_and_rescale() {
+        check(
+            WindowSpec::Tumble { size_ms: 50 },
+            &["k", "window_start", "window_end", "g"],
+        );
+    }
+
+    #[test]
+    fn hopping_windows_restore_and_rescale() {
+        check(
+            WindowSpec::Hop {
+                slide_ms: 25,
+                size_ms: 50,
+            },
+            &["k", "window_start", "window_end", "g"],
+        );
+    }
+
+    #[test]
+    fn session_windows_restore_and_rescale() {
+        // Sessions are partitioned by the keys other than the window columns.
+        check(WindowSpec::Session { gap_ms: 30 }, &["k", "g"]);
     }
 }

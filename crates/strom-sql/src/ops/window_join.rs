@@ -2,6 +2,13 @@
 //! joined when the watermark passes the window's end, as Flink's window join does. Each window's
 //! rows are buffered per input until then; rows for an already joined window are late and
 //! dropped. Inner join only.
+//!
+//! State: the buffered rows, one keyed entry per window, input and key (key = the row bytes of
+//! the join keys, which include the window columns; value = input, window end and the rows as
+//! Arrow IPC); the key group is that of the hash exchange on the join key columns, computed
+//! from the buffered rows themselves. One item per subtask holds the watermark reached; a
+//! restored subtask takes the minimum over all items. The order of buffered rows within a
+//! window is not kept (the output of a window comes in no particular order).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,11 +16,14 @@ use std::sync::Arc;
 use arrow::row::{RowConverter, SortField};
 use arrow_array::{Array, RecordBatch, UInt32Array};
 use arrow_schema::{Schema, SchemaRef};
-use strom_operators::OperatorError;
+use strom_operators::{KeyedEntry, OperatorError, OperatorSnapshot, RestoredState, StateItem};
 
 use super::Step;
 use super::windows::{EventClock, event_times};
 use crate::plan::JoinSide;
+use crate::state::{
+    Decoder, Encoder, batch_to_ipc, ipc_to_batches, key_groups, malformed, min_watermark,
+};
 
 pub(crate) struct WindowJoin {
     sides: [JoinSide; 2],
@@ -23,6 +33,7 @@ pub(crate) struct WindowJoin {
     /// Per window end, the buffered batches of each input.
     windows: BTreeMap<i64, [Vec<RecordBatch>; 2]>,
     clock: EventClock,
+    max_parallelism: u32,
 }
 
 impl WindowJoin {
@@ -30,6 +41,7 @@ impl WindowJoin {
         left: &JoinSide,
         right: &JoinSide,
         output: &Schema,
+        max_parallelism: u32,
     ) -> Result<Self, OperatorError> {
         let converter = RowConverter::new(
             left.keys
@@ -44,7 +56,54 @@ impl WindowJoin {
             converter,
             windows: BTreeMap::new(),
             clock: EventClock::new(),
+            max_parallelism,
         })
+    }
+
+    /// The keyed entries of the rows of input `side` buffered for the window ending at `end`.
+    fn entries(
+        &self,
+        side: usize,
+        end: i64,
+        batches: &[RecordBatch],
+        keyed: &mut Vec<KeyedEntry>,
+    ) -> Result<(), OperatorError> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let batch = arrow_select::concat::concat_batches(&self.schemas[side], batches)?;
+        let key_columns: Vec<arrow_array::ArrayRef> = self.sides[side]
+            .keys
+            .iter()
+            .map(|&k| Arc::clone(batch.column(k)))
+            .collect();
+        let groups = key_groups(key_columns.clone(), batch.num_rows(), self.max_parallelism)?;
+        let rows = self.converter.convert_columns(&key_columns)?;
+        // Per key: its key group and rows, in first-seen order.
+        let mut by_key: HashMap<&[u8], usize> = HashMap::new();
+        let mut keys: Vec<(&[u8], u32, Vec<u32>)> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let slot = *by_key.entry(row.data()).or_insert_with(|| {
+                keys.push((row.data(), groups[i], Vec::new()));
+                keys.len() - 1
+            });
+            keys[slot].2.push(i as u32);
+        }
+        for (key, key_group, indices) in keys {
+            let piece = arrow_select::take::take_record_batch(&batch, &UInt32Array::from(indices))?;
+            let value = Encoder::new()
+                .u8(side as u8)
+                .i64(end)
+                .bytes(&batch_to_ipc(&piece)?)
+                .finish();
+            keyed.push(KeyedEntry {
+                namespace: 0,
+                key_group,
+                key: key.to_vec(),
+                value,
+            });
+        }
+        Ok(())
     }
 
     fn join(
@@ -178,6 +237,39 @@ impl Step for WindowJoin {
         self.clock.report("window join");
         self.fire(i64::MAX - 1, out)
     }
+
+    fn snapshot(&mut self) -> Result<OperatorSnapshot, OperatorError> {
+        let mut keyed = Vec::new();
+        for (end, sides) in &self.windows {
+            for (side, batches) in sides.iter().enumerate() {
+                self.entries(side, *end, batches, &mut keyed)?;
+            }
+        }
+        Ok(OperatorSnapshot {
+            keyed,
+            items: vec![StateItem {
+                namespace: 0,
+                bytes: Encoder::new().i64(self.clock.watermark).finish(),
+            }],
+        })
+    }
+
+    fn restore(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
+        if let Some(watermark) = min_watermark(&state.items)? {
+            self.clock.watermark = watermark;
+        }
+        for entry in &state.keyed {
+            let mut decoder = Decoder::new(&entry.value);
+            let side = usize::from(decoder.u8()?);
+            if side > 1 {
+                return Err(malformed("window join input"));
+            }
+            let end = decoder.i64()?;
+            let batches = ipc_to_batches(decoder.bytes()?)?;
+            self.windows.entry(end).or_default()[side].extend(batches);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -237,7 +329,7 @@ mod tests {
             Field::new("b", DataType::Int64, true),
             Field::new("re", ts, true),
         ]);
-        let mut join = WindowJoin::new(&left, &right, &output).unwrap();
+        let mut join = WindowJoin::new(&left, &right, &output, 128).unwrap();
         let mut out = Vec::new();
         join.process_input(
             0,
@@ -271,5 +363,121 @@ mod tests {
         join.finish(&mut out).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(join.clock.late, 1);
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use crate::state::testing::{redistribute, route, sorted_rows};
+    use arrow_array::{Int64Array, TimestampMillisecondArray};
+    use arrow_schema::{DataType, Field, TimeUnit};
+
+    const MAX_PARALLELISM: u32 = 128;
+
+    fn side(value: &str) -> JoinSide {
+        JoinSide {
+            input: Schema::new(vec![
+                Field::new(value, DataType::Int64, true),
+                Field::new(
+                    "window_end",
+                    DataType::Timestamp(TimeUnit::Millisecond, None),
+                    true,
+                ),
+                Field::new("_k0", DataType::Int64, true),
+            ]),
+            keys: vec![1, 2],
+            window_end: 1,
+            columns: 2,
+        }
+    }
+
+    fn join() -> WindowJoin {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let output = Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("le", ts.clone(), true),
+            Field::new("b", DataType::Int64, true),
+            Field::new("re", ts, true),
+        ]);
+        WindowJoin::new(&side("a"), &side("b"), &output, MAX_PARALLELISM).unwrap()
+    }
+
+    /// Rows `from..to` of one input: windows ending at 10, 20, 30, keys 0..4, some null keys.
+    fn input(value: &str, from: i64, to: i64, salt: i64) -> RecordBatch {
+        let range = from..to;
+        RecordBatch::try_new(
+            Arc::new(side(value).input),
+            vec![
+                Arc::new(Int64Array::from_iter_values(
+                    range.clone().map(|i| i * 10 + salt),
+                )),
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    range.clone().map(|i| 10 + 10 * (i % 3)),
+                )),
+                Arc::new(Int64Array::from_iter(
+                    range.map(|i| (i % 11 != 0).then_some((i * salt) % 4)),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn buffered_rows_restore_and_rescale() {
+        let key = ["window_end", "_k0"];
+        let phase_a = [input("a", 0, 30, 1), input("b", 0, 30, 3)];
+        let phase_b = [input("a", 30, 60, 1), input("b", 30, 60, 3)];
+        let mut whole = join();
+        let mut out = Vec::new();
+        for (gate, batch) in phase_a.iter().enumerate() {
+            whole
+                .process_input(gate as u32, batch.clone(), &mut out)
+                .unwrap();
+        }
+        whole.on_watermark(9, &mut out).unwrap();
+        out.clear();
+        for (gate, batch) in phase_b.iter().enumerate() {
+            whole
+                .process_input(gate as u32, batch.clone(), &mut out)
+                .unwrap();
+        }
+        whole.finish(&mut out).unwrap();
+        let expected = sorted_rows(&out);
+        assert!(!expected.is_empty());
+        assert!(whole.clock.late > 0, "phase B has rows of the fired window");
+
+        for (from, to) in [(1u32, 1u32), (2, 3), (3, 2)] {
+            let mut snapshots = Vec::new();
+            for subtask in 0..from as usize {
+                let mut j = join();
+                let mut out = Vec::new();
+                for (gate, batch) in phase_a.iter().enumerate() {
+                    for piece in route(batch, &key, from, MAX_PARALLELISM).swap_remove(subtask) {
+                        j.process_input(gate as u32, piece, &mut out).unwrap();
+                    }
+                }
+                j.on_watermark(9, &mut out).unwrap();
+                snapshots.push(j.snapshot().unwrap());
+            }
+            let mut got = Vec::new();
+            let mut late = 0;
+            for (subtask, state) in redistribute(&snapshots, to, MAX_PARALLELISM)
+                .iter()
+                .enumerate()
+            {
+                let mut j = join();
+                j.restore(state).unwrap();
+                for (gate, batch) in phase_b.iter().enumerate() {
+                    for piece in route(batch, &key, to, MAX_PARALLELISM).swap_remove(subtask) {
+                        j.process_input(gate as u32, piece, &mut got).unwrap();
+                    }
+                }
+                j.finish(&mut got).unwrap();
+                late += j.clock.late;
+            }
+            assert_eq!(sorted_rows(&got), expected, "{from} -> {to}");
+            assert_eq!(late, whole.clock.late, "{from} -> {to}");
+        }
     }
 }

@@ -1,0 +1,233 @@
+//! `/jobs/:id/checkpoints` in Flink's shape, and savepoints: `POST /jobs/:id/savepoints`
+//! (Flink's trigger, with `target-directory` and `cancel-job`) and
+//! `GET /jobs/:id/savepoints/:triggerid` (Flink's asynchronous operation status).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use strom_runtime::JobManagerHandle;
+use strom_runtime::checkpoint::CompletedCheckpoint;
+use strom_runtime::execution::SavepointStatus;
+use strom_runtime::snapshot::CheckpointsView;
+
+use crate::error::ApiError;
+
+type Answer = Result<Json<Value>, ApiError>;
+
+fn job_id(text: &str) -> Result<strom_jobgraph::JobId, ApiError> {
+    text.parse()
+        .map_err(|e: strom_jobgraph::IdError| ApiError::bad_request(e.to_string()))
+}
+
+/// Flink's min/max/avg statistics block over `values`.
+fn stats(values: &[u64]) -> Value {
+    if values.is_empty() {
+        return json!({"min": 0, "max": 0, "avg": 0, "p50": "NaN", "p90": "NaN", "p95": "NaN", "p99": "NaN", "p999": "NaN"});
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize] as f64;
+    json!({
+        "min": sorted[0],
+        "max": sorted[sorted.len() - 1],
+        "avg": sorted.iter().sum::<u64>() / sorted.len() as u64,
+        "p50": at(0.5), "p90": at(0.9), "p95": at(0.95), "p99": at(0.99), "p999": at(0.999),
+    })
+}
+
+fn completed(c: &CompletedCheckpoint) -> Value {
+    json!({
+        "className": "completed",
+        "id": c.id,
+        "status": "COMPLETED",
+        "is_savepoint": c.savepoint,
+        "checkpoint_type": if c.savepoint { "SAVEPOINT" } else { "CHECKPOINT" },
+        "trigger_timestamp": c.timestamp,
+        "latest_ack_timestamp": c.completed_at,
+        "end_to_end_duration": c.duration.as_millis() as u64,
+        "state_size": c.state_size,
+        "checkpointed_size": c.state_size,
+        "num_subtasks": c.acknowledged,
+        "num_acknowledged_subtasks": c.acknowledged,
+        "alignment_buffered": 0,
+        "external_path": c.location.to_string_lossy(),
+        "discarded": false,
+    })
+}
+
+/// The JSON of `/jobs/:id/checkpoints`.
+pub fn render(view: &CheckpointsView) -> Value {
+    let mut history: Vec<Value> = view.completed.iter().map(completed).collect();
+    history.extend(view.failed.iter().map(|f| {
+        json!({
+            "className": "failed",
+            "id": f.id,
+            "status": "FAILED",
+            "is_savepoint": f.savepoint,
+            "checkpoint_type": if f.savepoint { "SAVEPOINT" } else { "CHECKPOINT" },
+            "trigger_timestamp": f.timestamp,
+            "num_subtasks": f.total,
+            "num_acknowledged_subtasks": f.acknowledged,
+            "failure_message": f.reason,
+        })
+    }));
+    history.extend(view.in_progress.iter().map(|p| {
+        json!({
+            "className": "in_progress",
+            "id": p.id,
+            "status": "IN_PROGRESS",
+            "is_savepoint": p.savepoint,
+            "checkpoint_type": if p.savepoint { "SAVEPOINT" } else { "CHECKPOINT" },
+            "trigger_timestamp": p.timestamp,
+            "state_size": p.state_size,
+            "num_subtasks": p.total,
+            "num_acknowledged_subtasks": p.acknowledged,
+        })
+    }));
+    // Newest first, as Flink lists them.
+    history.sort_by_key(|h| std::cmp::Reverse(h["id"].as_u64().unwrap_or(0)));
+    let sizes: Vec<u64> = view.completed.iter().map(|c| c.state_size).collect();
+    let durations: Vec<u64> = view
+        .completed
+        .iter()
+        .map(|c| c.duration.as_millis() as u64)
+        .collect();
+    let latest_checkpoint = view.completed.iter().rev().find(|c| !c.savepoint);
+    let latest_savepoint = view.completed.iter().rev().find(|c| c.savepoint);
+    let latest_failed = view.failed.last().map(|f| {
+        json!({"id": f.id, "failure_timestamp": f.timestamp, "failure_message": f.reason,
+               "is_savepoint": f.savepoint})
+    });
+    let restored = view.restored.as_ref().map(|(id, path, savepoint, at)| {
+        json!({"id": id, "restore_timestamp": at, "is_savepoint": savepoint,
+               "external_path": path.to_string_lossy()})
+    });
+    json!({
+        "counts": {
+            "restored": view.counts.restored,
+            "total": view.counts.completed + view.counts.failed + view.in_progress.len() as u64,
+            "in_progress": view.in_progress.len(),
+            "completed": view.counts.completed,
+            "failed": view.counts.failed,
+        },
+        "summary": {
+            "checkpointed_size": stats(&sizes),
+            "state_size": stats(&sizes),
+            "end_to_end_duration": stats(&durations),
+            "alignment_buffered": stats(&[]),
+            "processed_data": stats(&[]),
+            "persisted_data": stats(&[]),
+        },
+        "latest": {
+            "completed": latest_checkpoint.map(completed),
+            "savepoint": latest_savepoint.map(completed),
+            "failed": latest_failed,
+            "restored": restored,
+        },
+        "history": history,
+    })
+}
+
+pub(crate) async fn checkpoints(
+    State(jm): State<JobManagerHandle>,
+    Path(id): Path<String>,
+) -> Answer {
+    let id = job_id(&id)?;
+    let view = jm
+        .checkpoints(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Job {id} not found")))?;
+    Ok(Json(render(&view)))
+}
+
+pub(crate) async fn checkpoints_config(
+    State(jm): State<JobManagerHandle>,
+    Path(id): Path<String>,
+) -> Answer {
+    let id = job_id(&id)?;
+    let view = jm
+        .checkpoints(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Job {id} not found")))?;
+    Ok(Json(json!({
+        "mode": "exactly_once",
+        "interval": view.interval.map_or(i64::MAX, |d| d.as_millis() as i64),
+        "timeout": view.timeout.as_millis() as u64,
+        "min_pause": view.min_pause.as_millis() as u64,
+        "max_concurrent": view.max_concurrent,
+        "externalization": {"enabled": true, "delete_on_cancellation": false},
+        "state_backend": "HashMapStateBackend",
+        "checkpoint_storage": "FileSystemCheckpointStorage",
+        "unaligned_checkpoints": false,
+        "tolerable_failed_checkpoints": i32::MAX,
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct SavepointRequest {
+    target_directory: Option<String>,
+    #[serde(default)]
+    cancel_job: bool,
+    #[serde(default)]
+    format_type: Option<String>,
+}
+
+pub(crate) async fn trigger_savepoint(
+    State(jm): State<JobManagerHandle>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = job_id(&id)?;
+    let request: SavepointRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SavepointRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid savepoint request: {e}")))?
+    };
+    if let Some(format) = request
+        .format_type
+        .as_deref()
+        .filter(|f| !f.eq_ignore_ascii_case("canonical"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "unsupported savepoint format `{format}`: only CANONICAL"
+        )));
+    }
+    if request.cancel_job && !jm.config().get(&strom_config::options::WEB_CANCEL_ENABLE) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "job cancellation is disabled (web.cancel.enable: false)",
+        ));
+    }
+    let trigger = jm
+        .trigger_savepoint(id, request.target_directory, request.cancel_job)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "request-id": trigger }))))
+}
+
+pub(crate) async fn savepoint_status(
+    State(jm): State<JobManagerHandle>,
+    Path((id, trigger)): Path<(String, String)>,
+) -> Answer {
+    let id = job_id(&id)?;
+    let status = jm
+        .savepoint_status(id, trigger.clone())
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no savepoint request {trigger} for job {id}"))
+        })?;
+    Ok(Json(match status {
+        SavepointStatus::InProgress => json!({"status": {"id": "IN_PROGRESS"}}),
+        SavepointStatus::Completed(location) => {
+            json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}})
+        }
+        SavepointStatus::Failed(reason) => json!({
+            "status": {"id": "COMPLETED"},
+            "operation": {"failure-cause": {"class": "strom.SavepointFailed", "stack-trace": reason}}
+        }),
+    }))
+}
