@@ -37,8 +37,10 @@ pub(crate) enum Command {
     List(ClusterArgs),
     /// Show a job's state and vertices.
     Info(JobArgs),
-    /// Cancel a job.
-    Cancel(JobArgs),
+    /// Cancel a job (with `--with-savepoint`, after taking a savepoint).
+    Cancel(CancelArgs),
+    /// Take a savepoint of a running job and print its folder.
+    Savepoint(SavepointArgs),
     /// Print the effective configuration (secrets masked), or the reference with `--docs`.
     Config(ConfigArgs),
     /// Mesos session cluster: JobManager, REST API, artifact server and the Mesos scheduler.
@@ -75,6 +77,10 @@ pub(crate) struct RunArgs {
     /// Return after submission instead of following the job.
     #[arg(long, short = 'd')]
     pub(crate) detached: bool,
+    /// Restore the job's state from this savepoint or retained checkpoint (its folder or its
+    /// `_metadata` file); sets `execution.savepoint.path`.
+    #[arg(long = "from-savepoint", short = 's', value_name = "PATH")]
+    pub(crate) from_savepoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +101,23 @@ pub(crate) struct JobArgs {
     pub(crate) job_id: String,
     #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    #[command(flatten)]
+    pub(crate) job: JobArgs,
+    /// Take a savepoint first, into DIR or `state.savepoints.dir`; cancel once it is complete.
+    #[arg(long = "with-savepoint", short = 's', value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub(crate) with_savepoint: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SavepointArgs {
+    #[command(flatten)]
+    pub(crate) job: JobArgs,
+    /// Target folder (default: `state.savepoints.dir`).
+    pub(crate) dir: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +145,9 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => client::list(&config, args).await,
         Command::Info(args) => client::info(&config, args).await,
         Command::Cancel(args) => client::cancel(&config, args).await,
+        Command::Savepoint(args) => {
+            client::savepoint(&config, &args.job, args.dir.clone(), false).await
+        }
         Command::MesosAppmaster => mesos::appmaster(config, false).await,
         Command::MesosAppmasterJob => mesos::appmaster(config, true).await,
         Command::MesosTaskmanager => mesos::taskmanager(config).await,

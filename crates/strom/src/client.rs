@@ -6,7 +6,7 @@ use anyhow::{Context, anyhow};
 use serde_json::Value;
 use strom_config::{Configuration, options};
 
-use crate::cli::{ClusterArgs, JobArgs, RunArgs};
+use crate::cli::{CancelArgs, ClusterArgs, JobArgs, RunArgs};
 use crate::cluster::{describe_sinks, load_job, report_outcome};
 use crate::progress::{self, Progress};
 
@@ -93,6 +93,14 @@ pub(crate) async fn run(
         if !strom_config::is_sensitive(key) {
             job.config.insert(key.to_owned(), value.to_owned());
         }
+    }
+    if let Some(path) = &args.from_savepoint {
+        let path = std::path::absolute(path)
+            .with_context(|| format!("bad savepoint path {}", path.display()))?;
+        job.config.insert(
+            options::EXECUTION_SAVEPOINT_PATH.key().to_owned(),
+            path.to_string_lossy().into_owned(),
+        );
     }
     let sinks = describe_sinks(&job);
     let rest = Rest::new(config, &args.cluster)?;
@@ -192,8 +200,64 @@ pub(crate) async fn info(config: &Configuration, args: JobArgs) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// `strom cancel JOBID`.
-pub(crate) async fn cancel(config: &Configuration, args: JobArgs) -> anyhow::Result<ExitCode> {
+/// `strom savepoint JOBID [DIR]` and `strom cancel --with-savepoint`: triggers a savepoint, waits
+/// for it and prints its folder.
+pub(crate) async fn savepoint(
+    config: &Configuration,
+    args: &JobArgs,
+    dir: Option<String>,
+    cancel: bool,
+) -> anyhow::Result<ExitCode> {
+    check_id(&args.job_id)?;
+    let rest = Rest::new(config, &args.cluster)?;
+    let mut body = serde_json::json!({ "cancel-job": cancel });
+    if let Some(dir) = dir.filter(|d| !d.is_empty()) {
+        let dir = std::path::absolute(&dir).with_context(|| format!("bad folder {dir}"))?;
+        body["target-directory"] = Value::String(dir.to_string_lossy().into_owned());
+    }
+    let request = rest
+        .http
+        .post(format!("{}/jobs/{}/savepoints", rest.base, args.job_id))
+        .json(&body);
+    let answer = rest.send(request, "savepoint").await?;
+    let trigger = answer["request-id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the cluster answered without a request id"))?
+        .to_owned();
+    eprintln!("triggered savepoint of job {} ({trigger})", args.job_id);
+    let path = format!("/jobs/{}/savepoints/{trigger}", args.job_id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+    loop {
+        let status = rest.get(&path).await?;
+        if status["status"]["id"] == "COMPLETED" {
+            if let Some(location) = status["operation"]["location"].as_str() {
+                println!("{location}");
+                if cancel {
+                    eprintln!("savepoint complete; job {} is being cancelled", args.job_id);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let cause = status["operation"]["failure-cause"]["stack-trace"]
+                .as_str()
+                .unwrap_or("unknown cause");
+            return Err(anyhow!("savepoint of job {} failed: {cause}", args.job_id));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(anyhow!(
+                "savepoint of job {} did not complete within an hour",
+                args.job_id
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// `strom cancel JOBID [--with-savepoint [DIR]]`.
+pub(crate) async fn cancel(config: &Configuration, args: CancelArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = args.with_savepoint {
+        return savepoint(config, &args.job, Some(dir), true).await;
+    }
+    let args = args.job;
     check_id(&args.job_id)?;
     let rest = Rest::new(config, &args.cluster)?;
     let url = format!("{}/jobs/{}?mode=cancel", rest.base, args.job_id);

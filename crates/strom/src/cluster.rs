@@ -148,13 +148,21 @@ impl Bound {
     }
 }
 
-/// Starts the JobManager with `driver` and serves its REST API; with a job graph store, submitted
-/// jobs are stored for failover.
+/// What a highly available JobManager keeps outside itself.
+pub(crate) struct HaStores {
+    /// Submitted job graphs.
+    pub(crate) job_graphs: Arc<dyn JobGraphStore>,
+    /// Completed-checkpoint pointers.
+    pub(crate) checkpoints: Arc<dyn strom_ha::CheckpointPointerStore>,
+}
+
+/// Starts the JobManager with `driver` and serves its REST API; with high-availability stores,
+/// submitted jobs and their completed checkpoints are recorded for failover.
 pub(crate) async fn launch(
     bound: Bound,
     driver: Box<dyn ResourceManagerDriver>,
     min_workers: usize,
-    job_store: Option<Arc<dyn JobGraphStore>>,
+    stores: Option<HaStores>,
 ) -> anyhow::Result<Cluster> {
     let Bound {
         config,
@@ -164,8 +172,12 @@ pub(crate) async fn launch(
         ..
     } = bound;
     let mut jobmanager = JobManager::start(rpc, config, driver, min_workers).await?;
-    if let Some(store) = job_store {
-        jobmanager = jobmanager.with_job_store(store).await?;
+    if let Some(stores) = stores {
+        jobmanager = jobmanager
+            .with_job_store(stores.job_graphs)
+            .await?
+            .with_checkpoint_store(stores.checkpoints)
+            .await?;
     }
     rest.gate.activate(jobmanager.clone());
     Ok(Cluster {

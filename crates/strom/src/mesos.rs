@@ -152,8 +152,11 @@ pub(crate) async fn appmaster(
         fetch,
         store: Arc::clone(&ha.worker_store),
     })?;
-    let job_store = (ha.mode() != "none").then(|| Arc::clone(&ha.job_graphs));
-    let cluster = cluster::launch(bound, Box::new(driver), 0, job_store).await?;
+    let stores = (ha.mode() != "none").then(|| cluster::HaStores {
+        job_graphs: Arc::clone(&ha.job_graphs),
+        checkpoints: Arc::clone(&ha.checkpoints),
+    });
+    let cluster = cluster::launch(bound, Box::new(driver), 0, stores).await?;
     for (id, bytes) in ha
         .job_graphs
         .list()

@@ -1,0 +1,216 @@
+//! Exactly-once recovery end to end on a local cluster: TaskManagers killed with SIGKILL while a
+//! checkpointed SQL job writes through the two-phase-commit file sink; a savepoint taken at
+//! parallelism 2 and resumed at 4; corrupt checkpoint files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/lib.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::{LocalCluster, eventually};
+
+const ROWS: u64 = 1_500_000;
+
+/// A script with two INSERTs from one generated table: every row as it is (`ids`), and a
+/// 1 s tumbling-window count per key on event time (`windows`, keyed state behind a shuffle).
+fn script(dir: &Path, rate: u64, checkpointing: bool, parallelism: u32) -> PathBuf {
+    let settings = if checkpointing {
+        format!(
+            "SET 'execution.checkpointing.interval' = '300 ms';\n\
+             SET 'state.checkpoints.dir' = '{chk}';\n\
+             SET 'state.checkpoints.num-retained' = '2';\n\
+             SET 'restart-strategy.type' = 'fixed-delay';\n\
+             SET 'restart-strategy.fixed-delay.attempts' = '50';\n\
+             SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n",
+            chk = dir.join("checkpoints").display()
+        )
+    } else {
+        String::new()
+    };
+    let text = format!(
+        "SET 'parallelism.default' = '{parallelism}';\n{settings}\
+         CREATE TABLE src (id BIGINT, k INT, ts TIMESTAMP(3),\n\
+           WATERMARK FOR ts AS ts - INTERVAL '1' SECOND\n\
+         ) WITH ('connector' = 'datagen', 'number-of-rows' = '{ROWS}', 'rows-per-second' = '{rate}',\n\
+           'seed' = '3', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0',\n\
+           'fields.k.min' = '0', 'fields.k.max' = '9',\n\
+           'fields.ts.start' = '1700000000000', 'fields.ts.step' = '1', 'fields.ts.max-past' = '500');\n\
+         CREATE TABLE ids (id BIGINT, k INT) WITH ('connector' = 'filesystem', 'path' = '{ids}', 'format' = 'csv');\n\
+         CREATE TABLE windows (window_start TIMESTAMP(3), k INT, n BIGINT) WITH (\n\
+           'connector' = 'filesystem', 'path' = '{windows}', 'format' = 'csv');\n\
+         INSERT INTO ids SELECT id, k FROM src;\n\
+         INSERT INTO windows SELECT window_start, k, COUNT(*) FROM TABLE(\n\
+           TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k;\n",
+        ids = dir.join("ids").display(),
+        windows = dir.join("windows").display(),
+    );
+    let path = dir.join(if checkpointing {
+        "job.sql"
+    } else {
+        "reference.sql"
+    });
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Committed rows of every visible part file in `folder`, sorted.
+fn committed(folder: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("part-") {
+            rows.extend(
+                std::fs::read_to_string(&path)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Checks that `ids` holds every id below `ROWS` exactly once.
+fn assert_every_id_once(folder: &Path) {
+    let rows = committed(folder);
+    let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
+    for row in &rows {
+        let id: u64 = row.split(',').next().unwrap().parse().unwrap();
+        *counts.entry(id).or_default() += 1;
+    }
+    let duplicated = counts.values().filter(|c| **c > 1).count();
+    let missing = ROWS as usize - counts.len();
+    assert_eq!(
+        (rows.len(), duplicated, missing),
+        (ROWS as usize, 0, 0),
+        "rows, duplicated ids, missing ids"
+    );
+}
+
+fn checksum(rows: &[String]) -> u64 {
+    rows.iter().fold(0xcbf2_9ce4_8422_2325, |h, row| {
+        row.bytes()
+            .chain(std::iter::once(b'\n'))
+            .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    })
+}
+
+/// The window counts of a run without checkpoints or failures.
+fn reference_windows(dir: &Path) -> Vec<String> {
+    let reference = dir.join("reference");
+    std::fs::create_dir_all(&reference).unwrap();
+    let script = script(&reference, 0, false, 2);
+    let output = support::run(
+        &[
+            "local",
+            "--taskmanagers",
+            "2",
+            "-Drest.port=0",
+            "--run",
+            script.to_str().unwrap(),
+        ],
+        Duration::from_secs(300),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    committed(&reference.join("windows"))
+}
+
+async fn job_state(cluster: &LocalCluster, id: &str) -> Option<String> {
+    let job = cluster.get(&format!("/jobs/{id}")).await?;
+    job["state"].as_str().map(str::to_owned)
+}
+
+async fn completed_checkpoints(cluster: &LocalCluster, id: &str) -> u64 {
+    cluster
+        .get(&format!("/jobs/{id}/checkpoints"))
+        .await
+        .and_then(|c| c["counts"]["completed"].as_u64())
+        .unwrap_or(0)
+}
+
+async fn wait_finished(cluster: &LocalCluster, id: &str) {
+    let state = eventually(Duration::from_secs(300), "the job to end", || async {
+        job_state(cluster, id)
+            .await
+            .filter(|s| ["FINISHED", "FAILED", "CANCELED"].contains(&s.as_str()))
+    })
+    .await;
+    if state != "FINISHED" {
+        let exceptions = cluster.get(&format!("/jobs/{id}/exceptions")).await;
+        panic!("job ended {state}: {exceptions:?}");
+    }
+}
+
+/// Waits until the job runs with every subtask and has completed a checkpoint beyond `after`.
+async fn wait_checkpointed(cluster: &LocalCluster, id: &str, after: u64) -> u64 {
+    eventually(Duration::from_secs(120), "a new checkpoint", || async {
+        let done = completed_checkpoints(cluster, id).await;
+        let running = job_state(cluster, id).await.as_deref() == Some("RUNNING");
+        (running && done > after).then_some(done)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_through_taskmanager_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected_windows = reference_windows(dir.path());
+    assert!(expected_windows.len() > 100, "{}", expected_windows.len());
+    let script = script(dir.path(), 150_000, true, 2);
+    let mut cluster = LocalCluster::start(2, &[]);
+    let address = cluster.rest.trim_start_matches("http://").to_owned();
+    let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
+    let mut done = 0;
+    let mut kills = 0;
+    while kills < 5 {
+        done = wait_checkpointed(&cluster, &id, done).await;
+        if job_state(&cluster, &id).await.as_deref() != Some("RUNNING") {
+            break;
+        }
+        let taskmanagers = cluster.get("/taskmanagers").await.unwrap();
+        let pids: Vec<u64> = taskmanagers["taskmanagers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["pid"].as_u64())
+            .collect();
+        let Some(pid) = pids.get(kills % pids.len().max(1)) else {
+            continue;
+        };
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        kills += 1;
+        eprintln!("killed TaskManager {pid} after checkpoint {done} (kill {kills})");
+    }
+    assert_eq!(kills, 5, "the job ended before five kills");
+    wait_finished(&cluster, &id).await;
+    let checkpoints = cluster
+        .get(&format!("/jobs/{id}/checkpoints"))
+        .await
+        .unwrap();
+    assert!(
+        checkpoints["counts"]["restored"].as_u64().unwrap() >= 5,
+        "{checkpoints}"
+    );
+    assert_every_id_once(&dir.path().join("ids"));
+    let windows = committed(&dir.path().join("windows"));
+    assert_eq!(
+        (windows.len(), checksum(&windows)),
+        (expected_windows.len(), checksum(&expected_windows)),
+        "window counts differ from the run without failures"
+    );
+    cluster.stop();
+}
