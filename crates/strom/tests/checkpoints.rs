@@ -18,9 +18,19 @@ const ROWS: u64 = 1_500_000;
 /// A script with two INSERTs from one generated table: every row as it is (`ids`), and a
 /// 1 s tumbling-window count per key on event time (`windows`, keyed state behind a shuffle).
 fn script(dir: &Path, rate: u64, checkpointing: bool, parallelism: u32) -> PathBuf {
+    script_with(dir, rate, checkpointing, parallelism, "300 ms")
+}
+
+fn script_with(
+    dir: &Path,
+    rate: u64,
+    checkpointing: bool,
+    parallelism: u32,
+    interval: &str,
+) -> PathBuf {
     let settings = if checkpointing {
         format!(
-            "SET 'execution.checkpointing.interval' = '300 ms';\n\
+            "SET 'execution.checkpointing.interval' = '{interval}';\n\
              SET 'state.checkpoints.dir' = '{chk}';\n\
              SET 'state.checkpoints.num-retained' = '2';\n\
              SET 'restart-strategy.type' = 'fixed-delay';\n\
@@ -49,9 +59,9 @@ fn script(dir: &Path, rate: u64, checkpointing: bool, parallelism: u32) -> PathB
         windows = dir.join("windows").display(),
     );
     let path = dir.join(if checkpointing {
-        "job.sql"
+        format!("job-{parallelism}.sql")
     } else {
-        "reference.sql"
+        "reference.sql".to_owned()
     });
     std::fs::write(&path, text).unwrap();
     path
@@ -78,6 +88,15 @@ fn committed(folder: &Path) -> Vec<String> {
 
 /// Checks that `ids` holds every id below `ROWS` exactly once.
 fn assert_every_id_once(folder: &Path) {
+    assert_eq!(
+        id_counts(folder),
+        (ROWS as usize, 0, 0),
+        "rows, duplicated ids, missing ids"
+    );
+}
+
+/// Rows, ids seen more than once, and ids missing in `folder`.
+fn id_counts(folder: &Path) -> (usize, usize, usize) {
     let rows = committed(folder);
     let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
     for row in &rows {
@@ -86,11 +105,7 @@ fn assert_every_id_once(folder: &Path) {
     }
     let duplicated = counts.values().filter(|c| **c > 1).count();
     let missing = ROWS as usize - counts.len();
-    assert_eq!(
-        (rows.len(), duplicated, missing),
-        (ROWS as usize, 0, 0),
-        "rows, duplicated ids, missing ids"
-    );
+    (rows.len(), duplicated, missing)
 }
 
 fn checksum(rows: &[String]) -> u64 {
@@ -213,4 +228,163 @@ async fn exactly_once_through_taskmanager_kills() {
         "window counts differ from the run without failures"
     );
     cluster.stop();
+}
+
+fn strom_ok(args: &[&str]) -> String {
+    let output = support::run(args, Duration::from_secs(120));
+    assert!(
+        output.status.success(),
+        "strom {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoint_at_parallelism_2_resumes_at_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected_windows = reference_windows(dir.path());
+    let first = script(dir.path(), 100_000, true, 2);
+    let second = script(dir.path(), 0, true, 4);
+    let cluster = LocalCluster::start(4, &[]);
+    let address = cluster.rest.trim_start_matches("http://").to_owned();
+    let id = support::run_detached(&address, first.to_str().unwrap(), &[]);
+    wait_checkpointed(&cluster, &id, 2).await;
+    let savepoints = dir.path().join("savepoints");
+    let location = strom_ok(&[
+        "cancel",
+        &id,
+        "-m",
+        &address,
+        "--with-savepoint",
+        savepoints.to_str().unwrap(),
+    ]);
+    assert!(location.contains("savepoint-"), "{location}");
+    eventually(
+        Duration::from_secs(60),
+        "the job to be cancelled",
+        || async { (job_state(&cluster, &id).await.as_deref() == Some("CANCELED")).then_some(()) },
+    )
+    .await;
+    let (rows, duplicated, missing) = id_counts(&dir.path().join("ids"));
+    assert!(
+        rows > 0 && duplicated == 0 && missing > 0,
+        "{rows} {duplicated} {missing}"
+    );
+
+    // A truncated copy is refused, naming the file.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    for entry in std::fs::read_dir(&location).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, broken.join(path.file_name().unwrap())).unwrap();
+    }
+    let victim = std::fs::read_dir(&broken)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "state"))
+        .unwrap();
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    let bad = support::run_detached(
+        &address,
+        second.to_str().unwrap(),
+        &["--from-savepoint", broken.to_str().unwrap()],
+    );
+    let state = eventually(Duration::from_secs(60), "the job to fail", || async {
+        job_state(&cluster, &bad).await.filter(|s| s == "FAILED")
+    })
+    .await;
+    assert_eq!(state, "FAILED");
+    let job = cluster
+        .get(&format!("/jobs/{bad}/exceptions"))
+        .await
+        .unwrap();
+    let cause = job["root-exception"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        cause.contains(&name) && cause.contains("truncated"),
+        "{job}"
+    );
+
+    // The real one resumes at parallelism 4 and the results continue exactly.
+    let resumed = support::run_detached(
+        &address,
+        second.to_str().unwrap(),
+        &["--from-savepoint", &location],
+    );
+    wait_finished(&cluster, &resumed).await;
+    let detail = cluster.get(&format!("/jobs/{resumed}")).await.unwrap();
+    assert!(
+        detail["vertices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["parallelism"] == 4),
+        "{detail}"
+    );
+    let checkpoints = cluster
+        .get(&format!("/jobs/{resumed}/checkpoints"))
+        .await
+        .unwrap();
+    assert_eq!(checkpoints["latest"]["restored"]["is_savepoint"], true);
+    assert_every_id_once(&dir.path().join("ids"));
+    let windows = committed(&dir.path().join("windows"));
+    assert_eq!(
+        (windows.len(), checksum(&windows)),
+        (expected_windows.len(), checksum(&expected_windows)),
+        "window counts differ from the run without a savepoint"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_checkpoint_falls_back_to_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = script_with(dir.path(), 100_000, true, 2, "2 s");
+    let cluster = LocalCluster::start(2, &[]);
+    let address = cluster.rest.trim_start_matches("http://").to_owned();
+    let id = support::run_detached(&address, job.to_str().unwrap(), &[]);
+    let done = wait_checkpointed(&cluster, &id, 1).await;
+    // Right after a checkpoint completed (the next is 2 s away): break it and kill a worker.
+    let checkpoints = cluster
+        .get(&format!("/jobs/{id}/checkpoints"))
+        .await
+        .unwrap();
+    let latest = checkpoints["latest"]["completed"]["id"].as_u64().unwrap();
+    assert!(latest as usize >= done as usize);
+    let folder = PathBuf::from(
+        checkpoints["latest"]["completed"]["external_path"]
+            .as_str()
+            .unwrap(),
+    );
+    let mut corrupted = 0;
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "state") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[10] ^= 0xff;
+            std::fs::write(&path, bytes).unwrap();
+            corrupted += 1;
+        }
+    }
+    assert!(corrupted > 0);
+    let taskmanagers = cluster.get("/taskmanagers").await.unwrap();
+    let pid = taskmanagers["taskmanagers"][0]["pid"].as_u64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    wait_finished(&cluster, &id).await;
+    let checkpoints = cluster
+        .get(&format!("/jobs/{id}/checkpoints"))
+        .await
+        .unwrap();
+    let restored = checkpoints["latest"]["restored"]["id"].as_u64().unwrap();
+    assert!(restored < latest, "restored {restored}, corrupted {latest}");
+    // Nothing is lost; what the corrupt checkpoint had committed may be written again.
+    let (_, _, missing) = id_counts(&dir.path().join("ids"));
+    assert_eq!(missing, 0);
 }
