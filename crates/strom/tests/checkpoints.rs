@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{LocalCluster, eventually};
+use strom_testkit::Mesos;
+use support::{AppMaster, LocalCluster, eventually};
 
 const ROWS: u64 = 1_500_000;
 
@@ -140,40 +141,91 @@ fn reference_windows(dir: &Path) -> Vec<String> {
     committed(&reference.join("windows"))
 }
 
-async fn job_state(cluster: &LocalCluster, id: &str) -> Option<String> {
-    let job = cluster.get(&format!("/jobs/{id}")).await?;
+async fn get(rest: &str, path: &str) -> Option<serde_json::Value> {
+    let response = reqwest::get(format!("{rest}{path}")).await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+async fn job_state(rest: &str, id: &str) -> Option<String> {
+    let job = get(rest, &format!("/jobs/{id}")).await?;
     job["state"].as_str().map(str::to_owned)
 }
 
-async fn completed_checkpoints(cluster: &LocalCluster, id: &str) -> u64 {
-    cluster
-        .get(&format!("/jobs/{id}/checkpoints"))
+async fn completed_checkpoints(rest: &str, id: &str) -> u64 {
+    get(rest, &format!("/jobs/{id}/checkpoints"))
         .await
         .and_then(|c| c["counts"]["completed"].as_u64())
         .unwrap_or(0)
 }
 
-async fn wait_finished(cluster: &LocalCluster, id: &str) {
+async fn wait_finished(rest: &str, id: &str) {
     let state = eventually(Duration::from_secs(300), "the job to end", || async {
-        job_state(cluster, id)
+        job_state(rest, id)
             .await
             .filter(|s| ["FINISHED", "FAILED", "CANCELED"].contains(&s.as_str()))
     })
     .await;
     if state != "FINISHED" {
-        let exceptions = cluster.get(&format!("/jobs/{id}/exceptions")).await;
+        let exceptions = get(rest, &format!("/jobs/{id}/exceptions")).await;
         panic!("job ended {state}: {exceptions:?}");
     }
 }
 
 /// Waits until the job runs with every subtask and has completed a checkpoint beyond `after`.
-async fn wait_checkpointed(cluster: &LocalCluster, id: &str, after: u64) -> u64 {
+async fn wait_checkpointed(rest: &str, id: &str, after: u64) -> u64 {
     eventually(Duration::from_secs(120), "a new checkpoint", || async {
-        let done = completed_checkpoints(cluster, id).await;
-        let running = job_state(cluster, id).await.as_deref() == Some("RUNNING");
+        let done = completed_checkpoints(rest, id).await;
+        let running = job_state(rest, id).await.as_deref() == Some("RUNNING");
         (running && done > after).then_some(done)
     })
     .await
+}
+
+/// Kills a TaskManager with SIGKILL `kills` times, each time after the job has completed a new
+/// checkpoint, alternating between the TaskManagers; then waits for the job to finish.
+async fn kill_taskmanagers_while_running(rest: &str, id: &str, kills: usize) {
+    let mut done = 0;
+    let mut killed = 0;
+    while killed < kills {
+        done = wait_checkpointed(rest, id, done).await;
+        let taskmanagers = get(rest, "/taskmanagers").await.unwrap();
+        let pids: Vec<u64> = taskmanagers["taskmanagers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["pid"].as_u64())
+            .collect();
+        let Some(pid) = pids.get(killed % pids.len().max(1)) else {
+            continue;
+        };
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        killed += 1;
+        eprintln!("killed TaskManager {pid} after checkpoint {done} (kill {killed})");
+    }
+    wait_finished(rest, id).await;
+    let checkpoints = get(rest, &format!("/jobs/{id}/checkpoints")).await.unwrap();
+    assert!(
+        checkpoints["counts"]["restored"].as_u64().unwrap() >= kills as u64,
+        "{checkpoints}"
+    );
+}
+
+/// The job's committed output is exact: every id once, the same windows as the reference.
+fn assert_exact(dir: &Path, expected_windows: &[String]) {
+    assert_every_id_once(&dir.join("ids"));
+    let windows = committed(&dir.join("windows"));
+    assert_eq!(
+        (windows.len(), checksum(&windows)),
+        (expected_windows.len(), checksum(expected_windows)),
+        "window counts differ from the run without failures"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,49 +237,29 @@ async fn exactly_once_through_taskmanager_kills() {
     let mut cluster = LocalCluster::start(2, &[]);
     let address = cluster.rest.trim_start_matches("http://").to_owned();
     let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
-    let mut done = 0;
-    let mut kills = 0;
-    while kills < 5 {
-        done = wait_checkpointed(&cluster, &id, done).await;
-        if job_state(&cluster, &id).await.as_deref() != Some("RUNNING") {
-            break;
-        }
-        let taskmanagers = cluster.get("/taskmanagers").await.unwrap();
-        let pids: Vec<u64> = taskmanagers["taskmanagers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|t| t["pid"].as_u64())
-            .collect();
-        let Some(pid) = pids.get(kills % pids.len().max(1)) else {
-            continue;
-        };
-        let status = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        kills += 1;
-        eprintln!("killed TaskManager {pid} after checkpoint {done} (kill {kills})");
-    }
-    assert_eq!(kills, 5, "the job ended before five kills");
-    wait_finished(&cluster, &id).await;
-    let checkpoints = cluster
-        .get(&format!("/jobs/{id}/checkpoints"))
-        .await
-        .unwrap();
-    assert!(
-        checkpoints["counts"]["restored"].as_u64().unwrap() >= 5,
-        "{checkpoints}"
-    );
-    assert_every_id_once(&dir.path().join("ids"));
-    let windows = committed(&dir.path().join("windows"));
-    assert_eq!(
-        (windows.len(), checksum(&windows)),
-        (expected_windows.len(), checksum(&expected_windows)),
-        "window counts differ from the run without failures"
-    );
+    kill_taskmanagers_while_running(&cluster.rest, &id, 5).await;
+    assert_exact(dir.path(), &expected_windows);
     cluster.stop();
+}
+
+/// The same on the real Mesos: each killed TaskManager's task fails, the scheduler launches a
+/// replacement task, the job restores from its latest checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_through_taskmanager_kills_on_mesos() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected_windows = reference_windows(dir.path());
+    let mesos = Mesos::start().unwrap();
+    let am = AppMaster::start(
+        "mesos-appmaster",
+        mesos.url.authority(),
+        &["-Dheartbeat.interval=500 ms", "-Dheartbeat.timeout=5 s"],
+    );
+    am.framework_id().await;
+    // Parallelism 4 on 2-slot TaskManagers: two Mesos tasks.
+    let script = script(dir.path(), 100_000, true, 4);
+    let id = support::run_detached(&am.address(), script.to_str().unwrap(), &[]);
+    kill_taskmanagers_while_running(&am.rest, &id, 5).await;
+    assert_exact(dir.path(), &expected_windows);
 }
 
 fn strom_ok(args: &[&str]) -> String {
@@ -249,7 +281,7 @@ async fn savepoint_at_parallelism_2_resumes_at_4() {
     let cluster = LocalCluster::start(4, &[]);
     let address = cluster.rest.trim_start_matches("http://").to_owned();
     let id = support::run_detached(&address, first.to_str().unwrap(), &[]);
-    wait_checkpointed(&cluster, &id, 2).await;
+    wait_checkpointed(&cluster.rest, &id, 2).await;
     let savepoints = dir.path().join("savepoints");
     let location = strom_ok(&[
         "cancel",
@@ -263,7 +295,9 @@ async fn savepoint_at_parallelism_2_resumes_at_4() {
     eventually(
         Duration::from_secs(60),
         "the job to be cancelled",
-        || async { (job_state(&cluster, &id).await.as_deref() == Some("CANCELED")).then_some(()) },
+        || async {
+            (job_state(&cluster.rest, &id).await.as_deref() == Some("CANCELED")).then_some(())
+        },
     )
     .await;
     let (rows, duplicated, missing) = id_counts(&dir.path().join("ids"));
@@ -292,7 +326,9 @@ async fn savepoint_at_parallelism_2_resumes_at_4() {
         &["--from-savepoint", broken.to_str().unwrap()],
     );
     let state = eventually(Duration::from_secs(60), "the job to fail", || async {
-        job_state(&cluster, &bad).await.filter(|s| s == "FAILED")
+        job_state(&cluster.rest, &bad)
+            .await
+            .filter(|s| s == "FAILED")
     })
     .await;
     assert_eq!(state, "FAILED");
@@ -316,7 +352,7 @@ async fn savepoint_at_parallelism_2_resumes_at_4() {
         second.to_str().unwrap(),
         &["--from-savepoint", &location],
     );
-    wait_finished(&cluster, &resumed).await;
+    wait_finished(&cluster.rest, &resumed).await;
     let detail = cluster.get(&format!("/jobs/{resumed}")).await.unwrap();
     assert!(
         detail["vertices"]
@@ -347,7 +383,7 @@ async fn a_corrupt_checkpoint_falls_back_to_the_previous_one() {
     let cluster = LocalCluster::start(2, &[]);
     let address = cluster.rest.trim_start_matches("http://").to_owned();
     let id = support::run_detached(&address, job.to_str().unwrap(), &[]);
-    let done = wait_checkpointed(&cluster, &id, 1).await;
+    let done = wait_checkpointed(&cluster.rest, &id, 1).await;
     // Right after a checkpoint completed (the next is 2 s away): break it and kill a worker.
     let checkpoints = cluster
         .get(&format!("/jobs/{id}/checkpoints"))
@@ -377,7 +413,7 @@ async fn a_corrupt_checkpoint_falls_back_to_the_previous_one() {
         .args(["-9", &pid.to_string()])
         .status()
         .unwrap();
-    wait_finished(&cluster, &id).await;
+    wait_finished(&cluster.rest, &id).await;
     let checkpoints = cluster
         .get(&format!("/jobs/{id}/checkpoints"))
         .await
