@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use strom_testkit::Mesos;
+use strom_testkit::{Mesos, ZooKeeper};
 use support::{AppMaster, LocalCluster, eventually};
 
 const ROWS: u64 = 1_500_000;
@@ -423,4 +423,60 @@ async fn a_corrupt_checkpoint_falls_back_to_the_previous_one() {
     // Nothing is lost; what the corrupt checkpoint had committed may be written again.
     let (_, _, missing) = id_counts(&dir.path().join("ids"));
     assert_eq!(missing, 0);
+}
+
+/// High availability: the leader application master is killed with SIGKILL while a checkpointed
+/// job runs; the standby recovers the job graph and the completed-checkpoint pointers from
+/// ZooKeeper and resumes the job from the latest checkpoint, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_resumes_from_the_checkpoints_recorded_in_zookeeper() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected_windows = reference_windows(dir.path());
+    let zookeeper = ZooKeeper::start().unwrap();
+    let mesos = Mesos::start().unwrap();
+    let storage = dir.path().join("ha");
+    let ha = |port: u16| {
+        let quorum = format!(
+            "-Dhigh-availability.zookeeper.quorum={}",
+            zookeeper.connect_string()
+        );
+        let storage = format!("-Dhigh-availability.storageDir={}", storage.display());
+        AppMaster::start_on(
+            "mesos-appmaster",
+            mesos.url.authority(),
+            port,
+            &[
+                "-Dhigh-availability.type=zookeeper",
+                "-Dhigh-availability.cluster-id=checkpoints",
+                "-Dhigh-availability.zookeeper.client.session-timeout=4 s",
+                "-Dsecurity.cluster.secret=checkpoint-test-secret",
+                "-Dheartbeat.interval=500 ms",
+                "-Dheartbeat.timeout=5 s",
+                &quorum,
+                &storage,
+            ],
+        )
+    };
+    let mut leader = ha(support::free_port());
+    leader.framework_id().await;
+    let standby = ha(support::free_port());
+    let script = script(dir.path(), 100_000, true, 4);
+    let id = support::run_detached(&leader.address(), script.to_str().unwrap(), &[]);
+    let before = wait_checkpointed(&leader.rest, &id, 2).await;
+    leader.kill();
+    let restored = eventually(
+        Duration::from_secs(120),
+        "the standby to restore the job",
+        || async {
+            let checkpoints = get(&standby.rest, &format!("/jobs/{id}/checkpoints")).await?;
+            checkpoints["latest"]["restored"]["id"].as_u64()
+        },
+    )
+    .await;
+    assert!(
+        restored >= before,
+        "restored {restored}, completed {before}"
+    );
+    wait_finished(&standby.rest, &id).await;
+    assert_exact(dir.path(), &expected_windows);
 }
