@@ -371,6 +371,10 @@ pub enum ToTaskManager {
         execution: ExecutionId,
         /// The checkpoint.
         checkpoint_id: u64,
+        /// Stop after committing (the savepoint of `cancel --with-savepoint`): the subtask ends
+        /// as cancelled.
+        #[serde(default)]
+        stop: bool,
     },
     /// The TaskManager is released: stop everything and exit.
     Shutdown {

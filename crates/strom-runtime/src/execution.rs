@@ -420,6 +420,30 @@ impl Execution {
         Ok(actions)
     }
 
+    /// The current attempt (0, then one more per restart).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Stop after a savepoint: the job is cancelling, but its subtasks end on their own once they
+    /// have committed the savepoint (the cancel messages follow only if they do not).
+    pub fn begin_stop(&mut self) {
+        if !self.status.is_terminal() && self.status != JobStatus::Failing {
+            self.restart_at = None;
+            self.set_status(JobStatus::Cancelling);
+        }
+    }
+
+    /// Cancels what still runs of a stopping job (after its grace period).
+    pub fn finish_stop(&mut self) -> Vec<Action> {
+        if self.status != JobStatus::Cancelling {
+            return Vec::new();
+        }
+        let actions = self.cancel_running();
+        self.settle();
+        actions
+    }
+
     /// Whether `execution` belongs to this job's current attempt.
     pub fn is_current(&self, execution: &ExecutionId) -> bool {
         execution.job == self.id && execution.attempt == self.attempt

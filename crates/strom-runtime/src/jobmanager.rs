@@ -635,6 +635,11 @@ impl Core {
             };
             let needed = job.slots_needed();
             let waiting_since = job.waiting_since;
+            if job.checkpoints.recording() > 0 {
+                // A completed checkpoint is being recorded: restore from it, not an older one.
+                demand += needed;
+                continue;
+            }
             if self.slots.free_slots() >= needed {
                 let restore = match self.restore_for_deploy(id) {
                     Ok(restore) => restore,

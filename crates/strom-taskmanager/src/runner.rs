@@ -294,7 +294,27 @@ async fn session(
                             buffers_per_channel: settings.buffers_per_channel,
                             control: task::ControlQueue::new(control_rx),
                         };
-                        tokio::spawn(task::run(*deployment, ctx));
+                        let handle = tokio::spawn(task::run(*deployment, ctx));
+                        // A panicking task must still end as FAILED, or its job would wait forever.
+                        let updates = updates_tx.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = handle.await
+                                && e.is_panic()
+                            {
+                                let message = e
+                                    .into_panic()
+                                    .downcast::<String>()
+                                    .map(|s| *s)
+                                    .or_else(|p| p.downcast::<&str>().map(|s| (*s).to_owned()))
+                                    .unwrap_or_else(|_| "unknown panic".to_owned());
+                                let _ = updates.send(ToJobManager::TaskState(strom_rpc::TaskStateUpdate {
+                                    execution,
+                                    state: strom_rpc::ExecutionState::Failed,
+                                    error: Some(format!("the task panicked: {message}")),
+                                    metrics: TaskMetrics::default(),
+                                }));
+                            }
+                        });
                         tasks.insert(execution, Running { cancel, metrics, control });
                     }
                     Some(Ok(ToTaskManager::TriggerCheckpoint { execution, trigger })) => {
@@ -302,9 +322,9 @@ async fn session(
                             let _ = task.control.send(task::Control::Trigger(trigger));
                         }
                     }
-                    Some(Ok(ToTaskManager::CheckpointComplete { execution, checkpoint_id })) => {
+                    Some(Ok(ToTaskManager::CheckpointComplete { execution, checkpoint_id, stop })) => {
                         if let Some(task) = tasks.get(&execution) {
-                            let _ = task.control.send(task::Control::Complete(checkpoint_id));
+                            let _ = task.control.send(task::Control::Complete { checkpoint_id, stop });
                         }
                     }
                     Some(Ok(ToTaskManager::Cancel { execution })) => {

@@ -41,8 +41,14 @@ use crate::watermark::InputWatermarks;
 pub(crate) enum Control {
     /// Take part in a checkpoint.
     Trigger(CheckpointTrigger),
-    /// A checkpoint completed.
-    Complete(u64),
+    /// A checkpoint completed; with `stop`, the subtask ends (as cancelled) once it has
+    /// committed it.
+    Complete {
+        /// The checkpoint.
+        checkpoint_id: u64,
+        /// End after committing.
+        stop: bool,
+    },
 }
 
 /// The subtask's queue of [`Control`] messages, with room to put one back.
@@ -299,8 +305,14 @@ async fn execute(
                                 .store(&barrier, snapshot, started, 0, exhausted)
                                 .await;
                         }
-                        Control::Complete(id) => {
+                        Control::Complete {
+                            checkpoint_id: id,
+                            stop,
+                        } => {
                             source.checkpoint_complete(id).map_err(|e| e.to_string())?;
+                            if stop {
+                                return Ok(Outcome::Canceled);
+                            }
                             if exhausted && checkpoints.ends_task(id) {
                                 return finish(&mut emitter, execution).await;
                             }
@@ -358,8 +370,11 @@ async fn execute(
                                         checkpoints.triggers.insert(trigger.checkpoint_id, trigger);
                                     }
                                 }
-                                Control::Complete(id) => {
+                                Control::Complete { checkpoint_id: id, stop } => {
                                     operator.checkpoint_complete(id).map_err(|e| e.to_string())?;
+                                    if stop {
+                                        return Ok(Outcome::Canceled);
+                                    }
                                 }
                             }
                             continue;
@@ -453,10 +468,16 @@ async fn execute(
                                 .await;
                         }
                         Control::Trigger(_) => {}
-                        Control::Complete(id) => {
+                        Control::Complete {
+                            checkpoint_id: id,
+                            stop,
+                        } => {
                             operator
                                 .checkpoint_complete(id)
                                 .map_err(|e| e.to_string())?;
+                            if stop {
+                                return Ok(Outcome::Canceled);
+                            }
                             if checkpoints.ends_task(id) {
                                 break;
                             }

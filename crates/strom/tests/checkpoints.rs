@@ -283,6 +283,18 @@ async fn savepoint_at_parallelism_2_resumes_at_4() {
     let id = support::run_detached(&address, first.to_str().unwrap(), &[]);
     wait_checkpointed(&cluster.rest, &id, 2).await;
     let savepoints = dir.path().join("savepoints");
+    // A savepoint that leaves the job running commits nothing by itself.
+    let intermediate = strom_ok(&[
+        "savepoint",
+        &id,
+        savepoints.to_str().unwrap(),
+        "-m",
+        &address,
+    ]);
+    assert!(
+        Path::new(&intermediate).join("_metadata").is_file(),
+        "{intermediate}"
+    );
     let location = strom_ok(&[
         "cancel",
         &id,

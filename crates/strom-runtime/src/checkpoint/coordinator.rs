@@ -122,6 +122,8 @@ pub struct PendingCheckpoint {
     pub acks: BTreeMap<TaskKey, Ack>,
     /// Subtasks that acknowledged by finishing.
     pub finished: BTreeSet<TaskKey>,
+    /// The job attempt whose subtasks take part.
+    pub attempt: u32,
 }
 
 impl PendingCheckpoint {
@@ -208,6 +210,7 @@ pub struct Coordinator {
     pub counts: CheckpointCounts,
     /// The last restore: checkpoint id, location, whether a savepoint, when (ms).
     pub restored: Option<(u64, PathBuf, bool, i64)>,
+    recording: usize,
 }
 
 impl Coordinator {
@@ -225,6 +228,7 @@ impl Coordinator {
             failures: VecDeque::new(),
             counts: CheckpointCounts::default(),
             restored: None,
+            recording: 0,
         }
     }
 
@@ -286,6 +290,7 @@ impl Coordinator {
         kind: CheckpointKind,
         target: Option<PathBuf>,
         tasks: BTreeSet<TaskKey>,
+        attempt: u32,
     ) -> (u64, PathBuf) {
         let id = self.next_id;
         self.next_id += 1;
@@ -311,6 +316,7 @@ impl Coordinator {
                 awaiting: tasks,
                 acks: BTreeMap::new(),
                 finished: BTreeSet::new(),
+                attempt,
             },
         );
         (id, location)
@@ -394,7 +400,8 @@ impl Coordinator {
             .collect()
     }
 
-    fn record_failure(&mut self, pending: &PendingCheckpoint, reason: String) {
+    /// Records a checkpoint that left the pending set but could not be completed.
+    pub fn record_failure(&mut self, pending: &PendingCheckpoint, reason: String) {
         self.counts.failed += 1;
         self.failures.push_back(FailedCheckpoint {
             id: pending.id,
@@ -425,7 +432,13 @@ impl Coordinator {
             return Vec::new();
         }
         self.last_completion = Some(now);
-        self.retained.push_back(checkpoint);
+        // Completions recorded out of order (concurrent HA writes) still keep ids ascending.
+        let at = self
+            .retained
+            .iter()
+            .position(|c| c.id > checkpoint.id)
+            .unwrap_or(self.retained.len());
+        self.retained.insert(at, checkpoint);
         let mut discarded = Vec::new();
         while self.retained.len() > self.settings.retained {
             discarded.extend(self.retained.pop_front());
@@ -436,6 +449,21 @@ impl Coordinator {
     /// Retained checkpoints, newest first: the order to try them in when restoring.
     pub fn restore_candidates(&self) -> Vec<CompletedCheckpoint> {
         self.retained.iter().rev().cloned().collect()
+    }
+
+    /// Completions being recorded in the HA store; a job is not redeployed meanwhile, so that
+    /// it restores from the newest checkpoint whose files are still intact.
+    pub fn recording(&self) -> usize {
+        self.recording
+    }
+
+    /// One more (or one fewer) completion being recorded.
+    pub fn set_recording(&mut self, started: bool) {
+        if started {
+            self.recording += 1;
+        } else {
+            self.recording = self.recording.saturating_sub(1);
+        }
     }
 
     /// Forgets a retained checkpoint that turned out to be unusable.
@@ -508,7 +536,7 @@ mod tests {
         let now = Instant::now();
         let mut c = Coordinator::new(settings(), "job");
         assert!(c.due(now));
-        let (id, location) = c.trigger(now, 5, CheckpointKind::Checkpoint, None, tasks());
+        let (id, location) = c.trigger(now, 5, CheckpointKind::Checkpoint, None, tasks(), 0);
         assert_eq!((id, location), (1, PathBuf::from("/chk/job/chk-1")));
         assert!(!c.due(now + Duration::from_secs(5)), "max concurrent 1");
         assert!(c.acknowledge(1, (0, 0), ack()).is_none());
@@ -525,7 +553,7 @@ mod tests {
     fn interval_and_min_pause_gate_the_next_trigger() {
         let t0 = Instant::now();
         let mut c = Coordinator::new(settings(), "job");
-        c.trigger(t0, 0, CheckpointKind::Checkpoint, None, [(0, 0)].into());
+        c.trigger(t0, 0, CheckpointKind::Checkpoint, None, [(0, 0)].into(), 0);
         let done = c.acknowledge(1, (0, 0), ack()).unwrap();
         let t1 = t0 + Duration::from_millis(900);
         complete(&mut c, t1, &done);
@@ -548,7 +576,7 @@ mod tests {
     fn timeouts_abort_and_retention_discards_the_oldest() {
         let t0 = Instant::now();
         let mut c = Coordinator::new(settings(), "job");
-        c.trigger(t0, 0, CheckpointKind::Checkpoint, None, tasks());
+        c.trigger(t0, 0, CheckpointKind::Checkpoint, None, tasks(), 0);
         assert!(c.expire(t0 + Duration::from_secs(5)).is_empty());
         let expired = c.expire(t0 + Duration::from_secs(11));
         assert_eq!(expired.len(), 1);
@@ -560,7 +588,7 @@ mod tests {
         );
         let mut discarded = Vec::new();
         for _ in 0..3 {
-            let (id, _) = c.trigger(t0, 0, CheckpointKind::Checkpoint, None, [(0, 0)].into());
+            let (id, _) = c.trigger(t0, 0, CheckpointKind::Checkpoint, None, [(0, 0)].into(), 0);
             let done = c.acknowledge(id, (0, 0), ack()).unwrap();
             discarded.extend(complete(&mut c, t0, &done));
         }
@@ -580,7 +608,7 @@ mod tests {
             cancel: true,
             request: "abcd-ef01-2345-6789".into(),
         };
-        let (id, location) = c.trigger(t0, 0, kind, Some("/sp".into()), [(0, 0)].into());
+        let (id, location) = c.trigger(t0, 0, kind, Some("/sp".into()), [(0, 0)].into(), 0);
         assert_eq!(id, 42);
         assert_eq!(location, PathBuf::from("/sp/savepoint-012345-abcdef012345"));
         assert!(

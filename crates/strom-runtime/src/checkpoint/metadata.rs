@@ -152,6 +152,19 @@ impl CheckpointMetadata {
         }
         for vertex in metadata.vertices.values() {
             for file in &vertex.files {
+                // Only names inside the folder: a metadata file must not point anywhere else.
+                let plain = Path::new(&file.file)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !plain || file.file.is_empty() {
+                    return Err(CheckpointError::BadMetadata {
+                        path,
+                        problem: format!(
+                            "state file `{}` is not a name inside the folder",
+                            file.file
+                        ),
+                    });
+                }
                 state_file::verify(&folder.join(&file.file), written(file))?;
             }
         }
@@ -271,6 +284,11 @@ mod tests {
         std::fs::write(&state, &bytes[..bytes.len() / 2]).unwrap();
         let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
         assert!(err.to_string().contains("v0-0.state"), "{err}");
+        let mut escaping = checkpoint(dir.path());
+        escaping.vertices.get_mut("source").unwrap().files[0].file = "../v0-0.state".into();
+        escaping.write(dir.path()).unwrap();
+        let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("not a name inside"), "{err}");
         std::fs::write(dir.path().join(METADATA), b"{\"version\": 1").unwrap();
         let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
         assert!(err.to_string().contains("not valid"), "{err}");

@@ -20,6 +20,20 @@ use crate::checkpoint::{
 };
 use crate::execution::{Execution, JobStatus, Restore, SavepointStatus, epoch_millis};
 
+/// How long subtasks of a job stopped with a savepoint get to commit and end on their own.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Deletes the folder of a checkpoint that did not complete, in the background.
+fn discard(location: PathBuf) {
+    tokio::task::spawn_blocking(move || {
+        if location.exists()
+            && let Err(e) = std::fs::remove_dir_all(&location)
+        {
+            warn!(folder = %location.display(), error = %e, "cannot delete an aborted checkpoint");
+        }
+    });
+}
+
 impl Core {
     /// Periodic work: expire, abort what a non-running job had pending, trigger what is due.
     pub(super) fn checkpoint_housekeeping(&mut self, now: Instant) {
@@ -32,12 +46,14 @@ impl Core {
                 let reason = format!("the job is {}", job.status.as_str());
                 for aborted in job.checkpoints.abort_all(&reason) {
                     note_savepoint_failure(job, &aborted, &reason);
+                    discard(aborted.location);
                 }
                 continue;
             }
             for expired in job.checkpoints.expire(now) {
                 warn!(job = %id, checkpoint = expired.id, "checkpoint expired");
                 note_savepoint_failure(job, &expired, "expired");
+                discard(expired.location);
             }
             if job.checkpoints.due(now) && all_running(job) {
                 self.trigger(id, CheckpointKind::Checkpoint, None);
@@ -67,9 +83,10 @@ impl Core {
             return None;
         }
         let timestamp = epoch_millis(SystemTime::now());
+        let attempt = job.attempt();
         let (checkpoint_id, location) =
             job.checkpoints
-                .trigger(Instant::now(), timestamp, kind, target, tasks);
+                .trigger(Instant::now(), timestamp, kind, target, tasks, attempt);
         tracing::debug!(job = %id, checkpoint = checkpoint_id, location = %location.display(), "triggering checkpoint");
         let trigger = CheckpointTrigger {
             checkpoint_id,
@@ -172,6 +189,7 @@ impl Core {
         warn!(job = %execution.job, checkpoint = checkpoint_id, %reason, "checkpoint declined");
         if let Some(aborted) = job.checkpoints.abort(checkpoint_id, reason.clone()) {
             note_savepoint_failure(job, &aborted, &reason);
+            discard(aborted.location);
         }
     }
 
@@ -199,8 +217,9 @@ impl Core {
         if let Err(e) = metadata.write(&pending.location) {
             let reason = format!("cannot write the checkpoint metadata: {e}");
             warn!(job = %id, checkpoint = pending.id, %reason, "checkpoint failed");
-            job.checkpoints.abort(pending.id, reason.clone());
+            job.checkpoints.record_failure(&pending, reason.clone());
             note_savepoint_failure(job, &pending, &reason);
+            discard(pending.location);
             return;
         }
         let store = self
@@ -210,21 +229,28 @@ impl Core {
         match store {
             None => self.completed(id, pending),
             Some(store) => {
+                job.checkpoints.set_recording(true);
                 let commands = self.commands.clone();
                 let job_id = id.to_string();
                 let pointer = pending.location.to_string_lossy().into_owned();
                 tokio::spawn(async move {
                     let result = store.add(&job_id, pending.id, pointer.as_bytes()).await;
                     let _ = commands
-                        .send(Command::Run(Box::new(move |core: &mut Core| match result {
-                            Ok(()) => core.completed(id, pending),
-                            Err(e) => {
-                                let reason =
-                                    format!("cannot record the checkpoint in the HA store: {e}");
-                                warn!(job = %id, checkpoint = pending.id, %reason, "checkpoint failed");
-                                if let Some(job) = core.dispatcher.get_mut(&id) {
-                                    job.checkpoints.counts.failed += 1;
-                                    note_savepoint_failure(job, &pending, &reason);
+                        .send(Command::Run(Box::new(move |core: &mut Core| {
+                            if let Some(job) = core.dispatcher.get_mut(&id) {
+                                job.checkpoints.set_recording(false);
+                            }
+                            match result {
+                                Ok(()) => core.completed(id, pending),
+                                Err(e) => {
+                                    let reason = format!(
+                                        "cannot record the checkpoint in the HA store: {e}"
+                                    );
+                                    warn!(job = %id, checkpoint = pending.id, %reason, "checkpoint failed");
+                                    if let Some(job) = core.dispatcher.get_mut(&id) {
+                                        job.checkpoints.record_failure(&pending, reason.clone());
+                                        note_savepoint_failure(job, &pending, &reason);
+                                    }
                                 }
                             }
                         })))
@@ -270,34 +296,45 @@ impl Core {
             "checkpoint complete"
         );
         let discarded = job.checkpoints.completed(now, checkpoint);
+        // A savepoint that does not stop the job commits nothing: its pending output is
+        // committed by the next checkpoint (or by a restore from the savepoint). Otherwise a
+        // failover to the previous checkpoint would write that output a second time.
+        let stop = match &pending.kind {
+            CheckpointKind::Savepoint { cancel, request } => {
+                job.savepoints.insert(
+                    request.clone(),
+                    SavepointStatus::Completed(pending.location.to_string_lossy().into_owned()),
+                );
+                if *cancel { Some(true) } else { None }
+            }
+            CheckpointKind::Checkpoint => Some(false),
+        };
+        // Subtasks of a later attempt did not take part (the job restarted meanwhile).
+        let same_attempt = pending.attempt == job.attempt();
         let mut notify = Vec::new();
-        for (v, subtasks) in job.tasks.iter().enumerate() {
-            for (s, task) in subtasks.iter().enumerate() {
-                if task.state.is_terminal() {
-                    continue;
-                }
-                if let Some(tm) = &task.taskmanager {
-                    notify.push((tm.clone(), job.execution_of(v as u32, s as u32)));
+        if let Some(stop) = stop.filter(|_| same_attempt) {
+            if stop {
+                info!(job = %id, "stopping the job after its savepoint");
+                job.begin_stop();
+            }
+            for (v, subtasks) in job.tasks.iter().enumerate() {
+                for (s, task) in subtasks.iter().enumerate() {
+                    if task.state.is_terminal() {
+                        continue;
+                    }
+                    if let Some(tm) = &task.taskmanager {
+                        notify.push((tm.clone(), job.execution_of(v as u32, s as u32), stop));
+                    }
                 }
             }
         }
-        let mut cancel = false;
-        if let CheckpointKind::Savepoint {
-            cancel: then_cancel,
-            request,
-        } = &pending.kind
-        {
-            job.savepoints.insert(
-                request.clone(),
-                SavepointStatus::Completed(pending.location.to_string_lossy().into_owned()),
-            );
-            cancel = *then_cancel;
-        }
-        for (tm, execution) in notify {
+        let stopping = stop == Some(true) && same_attempt;
+        for (tm, execution, stop) in notify {
             if let Some(entry) = self.slots.get(&tm) {
                 entry.send(ToTaskManager::CheckpointComplete {
                     execution,
                     checkpoint_id: pending.id,
+                    stop,
                 });
             }
         }
@@ -321,9 +358,20 @@ impl Core {
                 .await;
             });
         }
-        if cancel {
-            info!(job = %id, "cancelling the job after its savepoint");
-            let _ = self.cancel(id);
+        if stopping {
+            // Subtasks stuck behind backpressure cannot see the stop: cancel what remains.
+            let commands = self.commands.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(STOP_GRACE).await;
+                let _ = commands
+                    .send(Command::Run(Box::new(move |core: &mut Core| {
+                        if let Some(job) = core.dispatcher.get_mut(&id) {
+                            let actions = job.finish_stop();
+                            core.apply(id, actions);
+                        }
+                    })))
+                    .await;
+            });
         }
     }
 

@@ -304,6 +304,8 @@ pub(crate) fn open_sink(
                 Box::new(crate::ops::Materialize::new(
                     Box::new(writer),
                     &plan.schema,
+                    ctx.subtask,
+                    ctx.parallelism,
                 )?)
             } else {
                 Box::new(writer)

@@ -29,10 +29,18 @@ pub(crate) struct Materialize {
     converter: RowConverter,
     /// How many times each row is in the table, in first-seen order.
     counts: HashMap<OwnedRow, (usize, i64)>,
+    /// This subtask and the parallelism, recorded with the table.
+    subtask: u32,
+    parallelism: u32,
 }
 
 impl Materialize {
-    pub(crate) fn new(inner: Box<dyn SinkWriter>, schema: &Schema) -> Result<Self, OperatorError> {
+    pub(crate) fn new(
+        inner: Box<dyn SinkWriter>,
+        schema: &Schema,
+        subtask: u32,
+        parallelism: u32,
+    ) -> Result<Self, OperatorError> {
         let converter = RowConverter::new(
             schema
                 .fields()
@@ -45,6 +53,8 @@ impl Materialize {
             schema: Arc::new(schema.clone()),
             converter,
             counts: HashMap::new(),
+            subtask,
+            parallelism,
         })
     }
 }
@@ -97,7 +107,11 @@ impl SinkWriter for Materialize {
 
     fn snapshot(&mut self, checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
         let mut table = Encoder::new();
-        table.u8(TABLE).u64(self.counts.len() as u64);
+        table
+            .u8(TABLE)
+            .u64(u64::from(self.subtask))
+            .u64(u64::from(self.parallelism))
+            .u64(self.counts.len() as u64);
         for (row, (order, count)) in &self.counts {
             table.bytes(row.row().data()).u64(*order as u64).i64(*count);
         }
@@ -137,16 +151,22 @@ impl SinkWriter for Materialize {
                 _ => return Err(malformed("materialized table item")),
             }
         }
-        if !tables.is_empty() && tables.len() != state.parallelism as usize {
-            return Err(failure(format!(
-                "an updating file sink keeps its table per subtask and cannot be restored at                  parallelism {} from a checkpoint taken at parallelism {}",
-                state.parallelism,
-                tables.len()
-            )));
-        }
-        if let Some(table) = tables.get(state.subtask as usize) {
+        // Each table names the subtask that wrote it; a subtask that had finished before the
+        // checkpoint left none (its results were all written).
+        let parser = self.converter.parser();
+        for table in tables {
             let mut decoder = Decoder::new(table);
-            let parser = self.converter.parser();
+            let (subtask, parallelism) = (decoder.u64()?, decoder.u64()?);
+            if parallelism != u64::from(state.parallelism) {
+                return Err(failure(format!(
+                    "an updating file sink keeps its table per subtask and cannot be restored at \
+                     parallelism {} from a checkpoint taken at parallelism {parallelism}",
+                    state.parallelism
+                )));
+            }
+            if subtask != u64::from(state.subtask) {
+                continue;
+            }
             for _ in 0..decoder.u64()? {
                 let row = parser.parse(decoder.bytes()?).owned();
                 let order = usize::try_from(decoder.u64()?).map_err(|_| malformed("order"))?;
@@ -216,7 +236,7 @@ mod tests {
     fn the_table_survives_a_restore_and_refuses_another_parallelism() {
         let written = Arc::new(Mutex::new(Vec::new()));
         let mut before =
-            Materialize::new(Box::new(Memory(Arc::clone(&written))), &schema()).unwrap();
+            Materialize::new(Box::new(Memory(Arc::clone(&written))), &schema(), 0, 1).unwrap();
         before
             .write(&changes(&[
                 ("a", 1, RowKind::Insert),
@@ -233,7 +253,7 @@ mod tests {
             parallelism: 1,
         };
         let mut after =
-            Materialize::new(Box::new(Memory(Arc::clone(&written))), &schema()).unwrap();
+            Materialize::new(Box::new(Memory(Arc::clone(&written))), &schema(), 0, 1).unwrap();
         after.restore(&state).unwrap();
         after
             .write(&changes(&[
@@ -257,7 +277,7 @@ mod tests {
         assert_eq!(table, [("b".to_owned(), 1), ("a".to_owned(), 2)]);
 
         let mut rescaled =
-            Materialize::new(Box::new(Memory(Arc::clone(&written))), &schema()).unwrap();
+            Materialize::new(Box::new(Memory(Arc::clone(&written))), &schema(), 0, 1).unwrap();
         let err = rescaled
             .restore(&RestoredState {
                 parallelism: 2,
