@@ -30,6 +30,9 @@ pub enum OperatorError {
     /// The spec needs an extension this process has not registered.
     #[error("this process cannot run SQL operators: no SQL extension registered")]
     NoExtension,
+    /// A checkpoint's state cannot be read back (truncated, or not what this operator wrote).
+    #[error("malformed checkpoint state: {0}")]
+    State(String),
     /// Arrow failed.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

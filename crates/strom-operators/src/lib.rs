@@ -15,6 +15,7 @@
 //! the process registers at start-up ([`register_extension`]); this keeps heavy engines out of the
 //! crates that do not need them.
 
+mod codec;
 mod error;
 mod file_source;
 mod generator;
@@ -23,6 +24,7 @@ pub mod partition;
 mod sinks;
 pub mod state;
 pub mod state_file;
+mod stripes;
 mod tokenize;
 
 use std::collections::BTreeMap;
@@ -233,9 +235,9 @@ pub fn instantiate(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instanc
         OperatorSpec::Tokenize { column } => {
             Instance::Operator(Box::new(tokenize::Tokenize::new(column)))
         }
-        OperatorSpec::KeyedCount { key, emit } => {
-            Instance::Operator(Box::new(keyed_count::KeyedCount::new(key, *emit)))
-        }
+        OperatorSpec::KeyedCount { key, emit } => Instance::Operator(Box::new(
+            keyed_count::KeyedCount::new(key, *emit, ctx.max_parallelism),
+        )),
         OperatorSpec::Print { format } => {
             Instance::Operator(Box::new(sinks::Print::new(*format, ctx)))
         }
