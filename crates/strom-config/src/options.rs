@@ -173,7 +173,8 @@ registry! {
         EXECUTION_SAVEPOINT_PATH: Option<String> = opt_none("execution.savepoint.path",
             "Savepoint or retained checkpoint (its folder or its `_metadata` file) a submitted job restores its state from.");
         STATE_BACKEND_TYPE: String = opt("state.backend.type", "hashmap",
-            "State backend holding operator state.");
+            "Where operator state lives between checkpoints: `hashmap` (memory) or `embedded-lsm` (an on-disk LSM tree per subtask, for state larger than memory; `rocksdb` is taken as `embedded-lsm`).")
+            .with_allowed_values(&["hashmap", "embedded-lsm", "rocksdb"]);
         RESTART_STRATEGY_TYPE: String = opt("restart-strategy.type", "none",
             "Restart strategy of failed jobs.")
             .with_allowed_values(&["none", "off", "disable", "fixed-delay", "fixeddelay", "failure-rate", "failurerate", "exponential-delay", "exponentialdelay"])

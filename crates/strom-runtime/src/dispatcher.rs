@@ -10,6 +10,9 @@ use crate::checkpoint::{CheckpointSettings, Coordinator};
 use crate::execution::Execution;
 use crate::restart::RestartStrategy;
 
+/// Cluster options that subtasks read from their job's configuration.
+const TASK_OPTIONS: &[&str] = &["state.backend.type", "pipeline.max-parallelism", "io.tmp.dirs"];
+
 /// Jobs known to the cluster, running and ended.
 #[derive(Debug, Default)]
 pub struct Dispatcher {
@@ -51,7 +54,16 @@ impl Dispatcher {
         cluster: &Configuration,
     ) -> Result<JobId, RuntimeError> {
         let (graph, restart, config) = Self::prepare(graph, cluster)?;
-        let job_config: BTreeMap<String, String> = graph.config.clone();
+        let mut job_config: BTreeMap<String, String> = graph.config.clone();
+        // Options the subtasks read from the job's configuration: the cluster's value applies
+        // unless the job sets its own.
+        for key in TASK_OPTIONS {
+            if !job_config.contains_key(*key)
+                && let Some(value) = config.get_raw(key)
+            {
+                job_config.insert((*key).to_owned(), value.to_owned());
+            }
+        }
         let checkpoints =
             Coordinator::new(CheckpointSettings::from_config(&config), id.to_string());
         let initial_restore = config
