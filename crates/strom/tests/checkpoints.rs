@@ -492,3 +492,69 @@ async fn a_standby_resumes_from_the_checkpoints_recorded_in_zookeeper() {
     wait_finished(&standby.rest, &id).await;
     assert_exact(dir.path(), &expected_windows);
 }
+
+/// A job graph (JSON) of the built-in operators: generator → keyed-count → file-sink.
+fn json_job(dir: &Path, out: &Path, rate: Option<u64>, checkpointing: bool) -> PathBuf {
+    let mut config = serde_json::json!({ "parallelism.default": "2" });
+    if checkpointing {
+        config["execution.checkpointing.interval"] = "300 ms".into();
+        config["state.checkpoints.dir"] = dir.join("checkpoints").to_string_lossy().into();
+        config["restart-strategy.type"] = "fixed-delay".into();
+        config["restart-strategy.fixed-delay.attempts"] = "50".into();
+        config["restart-strategy.fixed-delay.delay"] = "200 ms".into();
+    }
+    let mut generator =
+        serde_json::json!({ "type": "generator", "count": 600_000, "keys": 100, "seed": 42 });
+    if let Some(rate) = rate {
+        generator["rate"] = rate.into();
+    }
+    let graph = serde_json::json!({
+        "version": 1,
+        "job": {
+            "name": "json-counts",
+            "config": config,
+            "vertices": [
+                { "id": "source", "operator": generator },
+                { "id": "count", "operator": { "type": "keyed-count", "key": "key", "emit": "final" } },
+                { "id": "sink", "operator": { "type": "file-sink", "path": out.to_string_lossy(), "format": "csv" } }
+            ],
+            "edges": [
+                { "source": "source", "target": "count", "partitioning": { "hash": { "key": ["key"] } } },
+                { "source": "count", "target": "sink", "partitioning": "forward" }
+            ]
+        }
+    });
+    let path = dir.join(if checkpointing {
+        "job.json"
+    } else {
+        "reference.json"
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&graph).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_graph_operators_recover_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference_out = dir.path().join("reference-out");
+    let reference = json_job(dir.path(), &reference_out, None, false);
+    strom_ok(&[
+        "local",
+        "--taskmanagers",
+        "2",
+        "-Drest.port=0",
+        "--run",
+        reference.to_str().unwrap(),
+    ]);
+    let expected = committed(&reference_out);
+    assert_eq!(expected.len(), 100, "one final count per key");
+    let out = dir.path().join("out");
+    let job = json_job(dir.path(), &out, Some(60_000), true);
+    let mut cluster = LocalCluster::start(2, &[]);
+    let address = cluster.rest.trim_start_matches("http://").to_owned();
+    let id = support::run_detached(&address, job.to_str().unwrap(), &[]);
+    kill_taskmanagers_while_running(&cluster.rest, &id, 3).await;
+    let counts = committed(&out);
+    assert_eq!(counts, expected);
+    cluster.stop();
+}
