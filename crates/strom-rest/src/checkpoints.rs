@@ -159,7 +159,10 @@ pub(crate) async fn checkpoints_config(
         "min_pause": view.min_pause.as_millis() as u64,
         "max_concurrent": view.max_concurrent,
         "externalization": {"enabled": true, "delete_on_cancellation": false},
-        "state_backend": "HashMapStateBackend",
+        "state_backend": match view.state_backend.to_ascii_lowercase().as_str() {
+            "embedded-lsm" | "rocksdb" => "EmbeddedLsmStateBackend",
+            _ => "HashMapStateBackend",
+        },
         "checkpoint_storage": "FileSystemCheckpointStorage",
         "unaligned_checkpoints": false,
         "tolerable_failed_checkpoints": i32::MAX,

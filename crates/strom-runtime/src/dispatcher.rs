@@ -11,7 +11,11 @@ use crate::execution::Execution;
 use crate::restart::RestartStrategy;
 
 /// Cluster options that subtasks read from their job's configuration.
-const TASK_OPTIONS: &[&str] = &["state.backend.type", "pipeline.max-parallelism", "io.tmp.dirs"];
+const TASK_OPTIONS: &[&str] = &[
+    "state.backend.type",
+    "pipeline.max-parallelism",
+    "io.tmp.dirs",
+];
 
 /// Jobs known to the cluster, running and ended.
 #[derive(Debug, Default)]

@@ -228,6 +228,8 @@ pub struct CheckpointsView {
     pub max_concurrent: usize,
     /// Retained checkpoints.
     pub retained: usize,
+    /// `state.backend.type` of the job.
+    pub state_backend: String,
 }
 
 /// The checkpoint statistics of a job.
@@ -255,5 +257,10 @@ pub fn checkpoints_view(job: &crate::execution::Execution) -> CheckpointsView {
         min_pause: settings.min_pause,
         max_concurrent: settings.max_concurrent,
         retained: settings.retained,
+        state_backend: job
+            .config
+            .get("state.backend.type")
+            .cloned()
+            .unwrap_or_else(|| "hashmap".to_owned()),
     }
 }

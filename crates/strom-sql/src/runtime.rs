@@ -1,6 +1,9 @@
 //! A SQL vertex at run time: its source, its chain of steps and its sink, as one strom operator
 //! instance. Chaining happens here: batches go from step to step by function call.
 //!
+//! Keyed state lives in the backend `state.backend.type` names ([`ops::StateBackend`]); an
+//! unknown value fails the vertex at instantiation.
+//!
 //! Checkpoints: a vertex's state is its steps' (namespace = the step's index), its source's
 //! ([`NAMESPACE_SOURCE`]) and its sink's ([`NAMESPACE_SINK`]). A source vertex adds one item per
 //! subtask ([`NAMESPACE_SOURCE_CHAIN`]): the watermark generator (the maximum event time seen
@@ -31,11 +34,13 @@ pub fn instantiate(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instanc
     };
     let plan: VertexPlan = serde_json::from_value(plan.clone())
         .map_err(|e| failure(format!("malformed SQL vertex plan: {e}")))?;
+    // Checked for every vertex, so that a wrong value fails the job at its start.
+    let backend = ops::StateBackend::from_config(&ctx.config)?;
     let chain = Chain {
         steps: plan
             .steps
             .iter()
-            .map(|step| ops::build(step, ctx.max_parallelism))
+            .map(|step| ops::build(step, ctx, backend))
             .collect::<Result<_, _>>()?,
         sink: plan
             .sink
@@ -444,5 +449,106 @@ mod tests {
         let mut third = restore(2, 3);
         assert_eq!(third.max_time, i64::MIN);
         assert!(drain(&mut third).is_empty());
+    }
+
+    /// A group aggregate vertex: `SELECT word, COUNT(*) ... GROUP BY word`.
+    fn group_aggregate_spec() -> OperatorSpec {
+        use arrow_schema::{DataType, Field, Schema};
+        let plan = VertexPlan {
+            source: None,
+            steps: vec![crate::plan::Step::GroupAggregate {
+                keys: 1,
+                aggregates: vec![crate::plan::AggregateSpec {
+                    function: crate::plan::AggregateFunction::Count,
+                    argument: None,
+                    distinct: false,
+                }],
+                output: Schema::new(vec![
+                    Field::new("word", DataType::Utf8, true),
+                    Field::new("n", DataType::Int64, true),
+                    Field::new(crate::plan::ROW_KIND_COLUMN, DataType::Int8, false),
+                ]),
+            }],
+            sink: None,
+        };
+        OperatorSpec::Sql {
+            role: strom_jobgraph::SqlRole::Operator,
+            bounded: false,
+            columns: vec![
+                "word".into(),
+                "n".into(),
+                crate::plan::ROW_KIND_COLUMN.into(),
+            ],
+            plan: serde_json::to_value(&plan).unwrap(),
+            description: String::new(),
+        }
+    }
+
+    fn context(backend: &str, tmp: &std::path::Path) -> OperatorContext {
+        let config = [
+            ("state.backend.type".to_owned(), backend.to_owned()),
+            ("io.tmp.dirs".to_owned(), tmp.display().to_string()),
+        ]
+        .into();
+        OperatorContext::new("v7", 1, 2, config)
+    }
+
+    fn folders(tmp: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// `embedded-lsm` (or `rocksdb`) puts the group aggregate's state in a folder of its own
+    /// under `io.tmp.dirs`, removed when the operator is dropped; `hashmap` creates none.
+    #[test]
+    fn the_state_backend_comes_from_the_job_config() {
+        let words = || {
+            RecordBatch::try_from_iter([(
+                "word",
+                Arc::new(arrow_array::StringArray::from(vec!["a", "b", "a"])) as _,
+            )])
+            .unwrap()
+        };
+        for backend in ["embedded-lsm", "rocksdb", "hashmap"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let Instance::Operator(mut operator) =
+                instantiate(&group_aggregate_spec(), &context(backend, tmp.path())).unwrap()
+            else {
+                panic!("not an operator");
+            };
+            let created = folders(tmp.path());
+            if backend == "hashmap" {
+                assert!(created.is_empty(), "{created:?}");
+            } else {
+                assert_eq!(created.len(), 1, "{created:?}");
+                assert!(created[0].starts_with("strom-state-v7-1-0-"), "{created:?}");
+            }
+            let mut out = Vec::new();
+            operator.process(words(), &mut out).unwrap();
+            operator.process(words(), &mut out).unwrap();
+            let text: String = out.iter().map(connectors::render_for_tests).collect();
+            assert_eq!(
+                text, "+I[a, 2]\n+I[b, 1]\n-U[a, 2]\n+U[a, 4]\n-U[b, 1]\n+U[b, 2]\n",
+                "{backend}"
+            );
+            drop(operator);
+            assert!(folders(tmp.path()).is_empty(), "{backend}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_state_backend_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let error = instantiate(&group_aggregate_spec(), &context("rocks", tmp.path()))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid operator parameter: 'state.backend.type' = 'rocks' is not a state backend; \
+             allowed values: 'hashmap', 'embedded-lsm' ('rocksdb' is taken as 'embedded-lsm')"
+        );
+        assert!(folders(tmp.path()).is_empty());
     }
 }

@@ -558,3 +558,63 @@ async fn job_graph_operators_recover_exactly_once() {
     assert_eq!(counts, expected);
     cluster.stop();
 }
+
+/// An updating `GROUP BY` whose accumulators live in the embedded LSM backend, written into the
+/// materializing file sink, through TaskManager kills: the same table as a run in memory
+/// without failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_by_on_the_embedded_lsm_backend_recovers_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, settings: &str, rate: u64, out: &Path| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "SET 'parallelism.default' = '2';\n{settings}\
+                 CREATE TABLE src (id BIGINT, k INT) WITH ('connector' = 'datagen',\n\
+                   'number-of-rows' = '{ROWS}', 'rows-per-second' = '{rate}', 'seed' = '5',\n\
+                   'fields.id.kind' = 'sequence', 'fields.id.start' = '0',\n\
+                   'fields.k.min' = '0', 'fields.k.max' = '49999');\n\
+                 CREATE TABLE totals (k INT, n BIGINT, s BIGINT) WITH (\n\
+                   'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+                 INSERT INTO totals SELECT k, COUNT(*), SUM(id) FROM src GROUP BY k;\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let reference_out = dir.path().join("reference");
+    let reference = write("reference.sql", "", 0, &reference_out);
+    strom_ok(&[
+        "local",
+        "--taskmanagers",
+        "2",
+        "-Drest.port=0",
+        "--run",
+        reference.to_str().unwrap(),
+    ]);
+    let expected = committed(&reference_out);
+    assert_eq!(expected.len(), 50_000);
+    let out = dir.path().join("out");
+    let settings = format!(
+        "SET 'state.backend.type' = 'embedded-lsm';\n\
+         SET 'execution.checkpointing.interval' = '300 ms';\n\
+         SET 'state.checkpoints.dir' = '{}';\n\
+         SET 'restart-strategy.type' = 'fixed-delay';\n\
+         SET 'restart-strategy.fixed-delay.attempts' = '50';\n\
+         SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n",
+        dir.path().join("checkpoints").display()
+    );
+    let job = write("job.sql", &settings, 150_000, &out);
+    let mut cluster = LocalCluster::start(2, &[]);
+    let address = cluster.rest.trim_start_matches("http://").to_owned();
+    let id = support::run_detached(&address, job.to_str().unwrap(), &[]);
+    kill_taskmanagers_while_running(&cluster.rest, &id, 3).await;
+    let config = get(&cluster.rest, &format!("/jobs/{id}/checkpoints/config"))
+        .await
+        .unwrap();
+    assert_eq!(config["state_backend"], "EmbeddedLsmStateBackend");
+    assert_eq!(committed(&out), expected);
+    cluster.stop();
+}

@@ -9,19 +9,27 @@
 //! plus one item per subtask with the watermark reached; on restore the watermark is the
 //! minimum over all items (every subtask saw the same watermarks, so this is the checkpoint's
 //! watermark). Calc and window assignment have no state.
+//!
+//! Where state lives between checkpoints is Flink's `state.backend.type` ([`backend`]):
+//! `hashmap` (memory) or `embedded-lsm` (an LSM tree on local disk per subtask, [`lsm`]). Only
+//! the group aggregate, whose state grows with the number of keys for ever, uses the LSM so
+//! far; window state is freed as windows close.
 
 mod accumulate;
+mod backend;
 mod calc;
 mod group_aggregate;
 mod keys;
+mod lsm;
 mod materialize;
 mod window_aggregate;
 mod window_join;
 mod windows;
 
 use arrow_array::RecordBatch;
-use strom_operators::{OperatorError, OperatorSnapshot, RestoredState};
+use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, RestoredState};
 
+pub(crate) use backend::StateBackend;
 pub(crate) use materialize::Materialize;
 pub(crate) use windows::event_times;
 
@@ -118,11 +126,15 @@ pub(crate) trait Step: Send {
     }
 }
 
-/// Creates the step for `spec`; keyed state is cut into `max_parallelism` key groups.
+/// Creates the step for `spec` of the subtask of `ctx`; keyed state is cut into
+/// `ctx.max_parallelism` key groups and kept in `backend` (the group aggregate's; window
+/// operators keep theirs in memory).
 pub(crate) fn build(
     spec: &plan::Step,
-    max_parallelism: u32,
+    ctx: &OperatorContext,
+    backend: StateBackend,
 ) -> Result<Box<dyn Step>, OperatorError> {
+    let max_parallelism = ctx.max_parallelism;
     Ok(match spec {
         plan::Step::Calc {
             input,
@@ -151,6 +163,7 @@ pub(crate) fn build(
             aggregates,
             output,
             max_parallelism,
+            backend::KeyedStore::open(backend, ctx)?,
         )?),
         plan::Step::WindowAggregate {
             keys,
