@@ -311,6 +311,12 @@ pub enum ToJobManager {
         #[serde(default)]
         sync_ms: u64,
     },
+    /// A subtask's input is exhausted (a source finished, or every input ended) and it waits
+    /// for a checkpoint to commit its last output: the JobManager triggers one soon.
+    EndOfInput {
+        /// The subtask.
+        execution: ExecutionId,
+    },
     /// A subtask could not take part in a checkpoint.
     DeclineCheckpoint {
         /// The subtask.

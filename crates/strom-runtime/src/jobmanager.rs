@@ -501,6 +501,13 @@ impl Core {
                 checkpoint_id,
                 reason,
             } => self.on_checkpoint_decline(execution, checkpoint_id, reason),
+            ToJobManager::EndOfInput { execution } => {
+                if let Some(job) = self.dispatcher.get_mut(&execution.job)
+                    && job.is_current(&execution)
+                {
+                    job.checkpoints.request();
+                }
+            }
         }
     }
 

@@ -147,8 +147,9 @@ struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Writes `snapshot` for `barrier` and acknowledges (or declines when it cannot be written).
-    async fn store(
+    /// Writes `snapshot` for `barrier` in the background and then acknowledges (or declines when
+    /// it cannot be written).
+    fn store(
         &mut self,
         barrier: &Barrier,
         snapshot: OperatorSnapshot,
@@ -164,19 +165,40 @@ impl Checkpoints {
         let execution = self.execution;
         let id = barrier.checkpoint_id;
         let location = barrier.location.clone();
-        let message = tokio::task::spawn_blocking(move || {
-            snapshots::write_snapshot(execution, id, &location, &snapshot, started, alignment_ms)
-        })
-        .await
-        .unwrap_or_else(|e| ToJobManager::DeclineCheckpoint {
-            execution,
-            checkpoint_id: id,
-            reason: format!("snapshot writer failed: {e}"),
+        let updates = self.updates.clone();
+        // The snapshot is taken; writing it is the asynchronous phase (as in Flink): the
+        // subtask goes on processing, and the acknowledgement follows once the file is durable.
+        tokio::spawn(async move {
+            let message = tokio::task::spawn_blocking(move || {
+                snapshots::write_snapshot(
+                    execution,
+                    id,
+                    &location,
+                    &snapshot,
+                    started,
+                    alignment_ms,
+                )
+            })
+            .await
+            .unwrap_or_else(|e| ToJobManager::DeclineCheckpoint {
+                execution,
+                checkpoint_id: id,
+                reason: format!("snapshot writer failed: {e}"),
+            });
+            if let ToJobManager::DeclineCheckpoint { reason, .. } = &message {
+                warn!(%execution, checkpoint = id, %reason, "declining checkpoint");
+            }
+            let _ = updates.send(message);
         });
-        if let ToJobManager::DeclineCheckpoint { reason, .. } = &message {
-            warn!(%execution, checkpoint = id, %reason, "declining checkpoint");
+    }
+
+    /// Asks the JobManager for the final checkpoint now rather than after the interval.
+    fn input_ended(&self) {
+        if self.enabled {
+            let _ = self.updates.send(ToJobManager::EndOfInput {
+                execution: self.execution,
+            });
         }
-        let _ = self.updates.send(message);
     }
 
     /// Whether the completion of `id` ends the task.
@@ -301,9 +323,7 @@ async fn execute(
                                 .map_err(|e| e.to_string())?;
                             let barrier = barrier_of(&trigger);
                             emitter.emit_barrier(&barrier).await?;
-                            checkpoints
-                                .store(&barrier, snapshot, started, 0, exhausted)
-                                .await;
+                            checkpoints.store(&barrier, snapshot, started, 0, exhausted);
                         }
                         Control::Complete {
                             checkpoint_id: id,
@@ -347,7 +367,10 @@ async fn execute(
                         }
                     }
                     SourcePoll::Watermark(watermark) => emitter.emit_watermark(watermark).await?,
-                    SourcePoll::Finished => exhausted = true,
+                    SourcePoll::Finished => {
+                        exhausted = true;
+                        checkpoints.input_ended();
+                    }
                 }
             }
         }
@@ -397,9 +420,7 @@ async fn execute(
                                 .snapshot(barrier.checkpoint_id)
                                 .map_err(|e| e.to_string())?;
                             emitter.emit_barrier(&barrier).await?;
-                            checkpoints
-                                .store(&barrier, snapshot, started, alignment_ms, false)
-                                .await;
+                            checkpoints.store(&barrier, snapshot, started, alignment_ms, false);
                         }
                         Step::Process(event) => {
                             let risen = match event.frame {
@@ -446,6 +467,7 @@ async fn execute(
                 emitter.emit(batch).await?;
             }
             if checkpoints.enabled {
+                checkpoints.input_ended();
                 // The final checkpoint: triggers are answered at once, as by a source.
                 loop {
                     let control = match checkpoints.take_trigger() {
@@ -463,9 +485,7 @@ async fn execute(
                                 .map_err(|e| e.to_string())?;
                             let barrier = barrier_of(&trigger);
                             emitter.emit_barrier(&barrier).await?;
-                            checkpoints
-                                .store(&barrier, snapshot, started, 0, true)
-                                .await;
+                            checkpoints.store(&barrier, snapshot, started, 0, true);
                         }
                         Control::Trigger(_) => {}
                         Control::Complete {

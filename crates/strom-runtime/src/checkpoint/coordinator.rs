@@ -211,6 +211,7 @@ pub struct Coordinator {
     /// The last restore: checkpoint id, location, whether a savepoint, when (ms).
     pub restored: Option<(u64, PathBuf, bool, i64)>,
     recording: usize,
+    requested: bool,
 }
 
 impl Coordinator {
@@ -229,6 +230,7 @@ impl Coordinator {
             counts: CheckpointCounts::default(),
             restored: None,
             recording: 0,
+            requested: false,
         }
     }
 
@@ -263,10 +265,21 @@ impl Coordinator {
         }
     }
 
+    /// Asks for the next checkpoint as soon as the limits allow, without waiting for the
+    /// interval (a subtask waits for its final checkpoint).
+    pub fn request(&mut self) {
+        self.requested = true;
+    }
+
     /// Whether a periodic checkpoint is due at `now`.
     pub fn due(&self, now: Instant) -> bool {
         let Some(interval) = self.settings.interval else {
             return false;
+        };
+        let interval = if self.requested {
+            Duration::ZERO
+        } else {
+            interval
         };
         let periodic_pending = self
             .pending
@@ -304,6 +317,7 @@ impl Coordinator {
         };
         if !kind.is_savepoint() {
             self.last_trigger = Some(now);
+            self.requested = false;
         }
         self.pending.insert(
             id,
@@ -560,6 +574,19 @@ mod tests {
         assert!(!c.due(t0 + Duration::from_millis(950)), "interval");
         assert!(!c.due(t0 + Duration::from_millis(1200)), "min pause");
         assert!(c.due(t0 + Duration::from_millis(1400)));
+        c.trigger(t0, 0, CheckpointKind::Checkpoint, None, [(0, 0)].into(), 0);
+        let done = c.acknowledge(2, (0, 0), ack()).unwrap();
+        let t2 = t0 + Duration::from_millis(1500);
+        complete(&mut c, t2, &done);
+        c.request();
+        assert!(
+            !c.due(t2 + Duration::from_millis(100)),
+            "a request keeps the min pause"
+        );
+        assert!(
+            c.due(t2 + Duration::from_millis(600)),
+            "but not the interval"
+        );
         assert!(
             !Coordinator::new(
                 CheckpointSettings {

@@ -293,6 +293,8 @@ impl Core {
             savepoint = checkpoint.savepoint,
             duration_ms = checkpoint.duration.as_millis() as u64,
             bytes = checkpoint.state_size,
+            max_sync_ms = pending.acks.values().map(|a| a.sync_ms).max().unwrap_or(0),
+            max_alignment_ms = checkpoint.max_alignment_ms,
             "checkpoint complete"
         );
         let discarded = job.checkpoints.completed(now, checkpoint);
