@@ -12,7 +12,7 @@ against that of `seq 0 N-1`.
 (`mesos.sh start`), then `strom mesos-appmaster`. The killed TaskManager's task fails, and the
 scheduler launches a replacement task. Without --mesos, a `strom local` cluster is used.
 
-Usage: bench/exactly_once.py [--rows N] [--kills K] [--interval "1 s"] [--mesos]
+Usage: bench/exactly_once.py [--rows N] [--rate R] [--kills K] [--interval "1 s"] [--mesos]
 """
 import argparse, hashlib, json, os, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
@@ -50,6 +50,8 @@ def main():
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--interval", default="1 s")
+    parser.add_argument("--rate", type=int, default=1_000_000,
+                        help="rows per second over all subtasks, so that the kills land mid-job")
     parser.add_argument("--mesos", action="store_true")
     args = parser.parse_args()
     if not os.path.exists(BIN):
@@ -66,7 +68,7 @@ SET 'restart-strategy.type' = 'fixed-delay';
 SET 'restart-strategy.fixed-delay.attempts' = '100';
 SET 'restart-strategy.fixed-delay.delay' = '500 ms';
 CREATE TABLE src (id BIGINT, payload STRING) WITH ('connector' = 'datagen',
-  'number-of-rows' = '{args.rows}', 'rows-per-second' = '0', 'seed' = '11',
+  'number-of-rows' = '{args.rows}', 'rows-per-second' = '{args.rate}', 'seed' = '11',
   'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.payload.length' = '8');
 CREATE TABLE sink (id BIGINT, payload STRING) WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'csv');
 INSERT INTO sink SELECT id, payload FROM src;

@@ -87,7 +87,8 @@ impl OperatorContext {
 pub enum SourcePoll {
     /// A batch to emit.
     Batch(RecordBatch),
-    /// Nothing yet: poll again after this long.
+    /// Nothing yet: poll again after this long (zero: at once, after the task loop has looked
+    /// at its other work).
     Wait(Duration),
     /// No record with an event time (ms since the epoch) below this value will follow.
     Watermark(i64),

@@ -340,6 +340,11 @@ impl Source for SourceChain {
                         self.pending.extend(out.drain(..).map(Pending::Batch));
                         self.pending.push_back(Pending::Watermark(w));
                     }
+                    if self.pending.is_empty() {
+                        // Everything went into a chained sink: hand control back to the task
+                        // loop after each batch (checkpoint triggers, metrics, cancellation).
+                        return Ok(SourcePoll::Wait(std::time::Duration::ZERO));
+                    }
                 }
                 SourcePoll::Watermark(w) => {
                     self.chain.on_watermark(w, &mut out)?;

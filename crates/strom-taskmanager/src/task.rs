@@ -360,6 +360,7 @@ async fn execute(
                 }
                 match poll {
                     SourcePoll::Batch(batch) => emitter.emit(batch).await?,
+                    SourcePoll::Wait(pause) if pause.is_zero() => tokio::task::yield_now().await,
                     SourcePoll::Wait(pause) => {
                         tokio::select! {
                             _ = tokio::time::sleep(pause) => {}
