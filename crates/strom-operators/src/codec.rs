@@ -1,5 +1,6 @@
-//! The byte encoding of this crate's checkpoint state: little-endian fixed-width integers and
-//! length-prefixed byte strings, written by [`Encoder`] and read back by [`Decoder`].
+//! The byte encoding of operator checkpoint state (this crate's operators and the SQL ones):
+//! little-endian fixed-width integers and length-prefixed byte strings, written by [`Encoder`]
+//! and read back by [`Decoder`].
 //!
 //! Each operator documents its own layout in these terms; a decoder that runs out of bytes, or
 //! finds a value it cannot accept, fails with [`OperatorError::State`].
@@ -7,59 +8,78 @@
 use crate::OperatorError;
 
 /// State that cannot be read back.
-pub(crate) fn malformed(what: impl Into<String>) -> OperatorError {
+pub fn malformed(what: impl Into<String>) -> OperatorError {
     OperatorError::State(what.into())
 }
 
 /// Writes the encoding.
 #[derive(Debug, Default)]
-pub(crate) struct Encoder {
+pub struct Encoder {
     bytes: Vec<u8>,
 }
 
 impl Encoder {
-    pub(crate) fn new() -> Self {
+    /// An empty encoding.
+    pub fn new() -> Self {
         Self::default()
     }
 
-    pub(crate) fn u8(&mut self, value: u8) -> &mut Self {
+    /// Appends a byte.
+    pub fn u8(&mut self, value: u8) -> &mut Self {
         self.bytes.push(value);
         self
     }
 
-    pub(crate) fn u64(&mut self, value: u64) -> &mut Self {
+    /// Appends a `u32`.
+    pub fn u32(&mut self, value: u32) -> &mut Self {
         self.bytes.extend_from_slice(&value.to_le_bytes());
         self
     }
 
-    pub(crate) fn i64(&mut self, value: i64) -> &mut Self {
+    /// Appends a `u64`.
+    pub fn u64(&mut self, value: u64) -> &mut Self {
         self.bytes.extend_from_slice(&value.to_le_bytes());
         self
     }
 
-    pub(crate) fn bytes(&mut self, value: &[u8]) -> &mut Self {
+    /// Appends an `i64`.
+    pub fn i64(&mut self, value: i64) -> &mut Self {
+        self.bytes.extend_from_slice(&value.to_le_bytes());
+        self
+    }
+
+    /// Appends an `f64`, exactly (its bits).
+    pub fn f64(&mut self, value: f64) -> &mut Self {
+        self.u64(value.to_bits())
+    }
+
+    /// Appends a length-prefixed byte string.
+    pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
         self.u64(value.len() as u64);
         self.bytes.extend_from_slice(value);
         self
     }
 
-    pub(crate) fn str(&mut self, value: &str) -> &mut Self {
+    /// Appends a length-prefixed UTF-8 string.
+    pub fn str(&mut self, value: &str) -> &mut Self {
         self.bytes(value.as_bytes())
     }
 
-    pub(crate) fn finish(&mut self) -> Vec<u8> {
+    /// The encoding so far (the encoder is left empty).
+    pub fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.bytes)
     }
 }
 
 /// Reads what [`Encoder`] wrote.
 #[derive(Debug)]
-pub(crate) struct Decoder<'a> {
+pub struct Decoder<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Decoder<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+    /// A decoder over `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
         Self { bytes }
     }
 
@@ -78,29 +98,49 @@ impl<'a> Decoder<'a> {
         Ok(out)
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, OperatorError> {
+    /// Reads a byte.
+    pub fn u8(&mut self) -> Result<u8, OperatorError> {
         Ok(self.array::<1>()?[0])
     }
 
-    pub(crate) fn u64(&mut self) -> Result<u64, OperatorError> {
+    /// Reads a `u32`.
+    pub fn u32(&mut self) -> Result<u32, OperatorError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    /// Reads a `u64`.
+    pub fn u64(&mut self) -> Result<u64, OperatorError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    pub(crate) fn i64(&mut self) -> Result<i64, OperatorError> {
+    /// Reads an `i64`.
+    pub fn i64(&mut self) -> Result<i64, OperatorError> {
         Ok(i64::from_le_bytes(self.array()?))
     }
 
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], OperatorError> {
+    /// Reads an `f64`.
+    pub fn f64(&mut self) -> Result<f64, OperatorError> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+
+    /// Reads a length-prefixed byte string.
+    pub fn bytes(&mut self) -> Result<&'a [u8], OperatorError> {
         let len = usize::try_from(self.u64()?).map_err(|_| malformed("length"))?;
         self.take(len)
     }
 
-    pub(crate) fn str(&mut self) -> Result<&'a str, OperatorError> {
+    /// Reads a length-prefixed UTF-8 string.
+    pub fn str(&mut self) -> Result<&'a str, OperatorError> {
         std::str::from_utf8(self.bytes()?).map_err(|_| malformed("text that is not UTF-8"))
     }
 
+    /// Whether every byte was read.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// Fails unless every byte was read: an item of another layout is not silently accepted.
-    pub(crate) fn end(&self) -> Result<(), OperatorError> {
+    pub fn end(&self) -> Result<(), OperatorError> {
         if self.bytes.is_empty() {
             Ok(())
         } else {

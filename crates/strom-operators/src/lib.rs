@@ -15,7 +15,7 @@
 //! the process registers at start-up ([`register_extension`]); this keeps heavy engines out of the
 //! crates that do not need them.
 
-mod codec;
+pub mod codec;
 mod error;
 mod file_source;
 mod generator;
@@ -24,7 +24,7 @@ pub mod partition;
 mod sinks;
 pub mod state;
 pub mod state_file;
-mod stripes;
+pub mod stripes;
 mod tokenize;
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
-//! Rescalable positions of the generator: a stripe is the arithmetic sequence of sequence
-//! numbers `next, next + stride, ...` still to produce.
+//! Rescalable positions of generating sources (`generator` here, `datagen` and `nexmark` in SQL):
+//! a stripe is the arithmetic sequence of numbers `next, next + stride, ...` still to produce.
 //!
 //! At a fresh start subtask `s` of `p` owns the stripe `(s, p)`. A checkpoint stores one item
 //! per unfinished stripe, encoded as `next: u64, stride: u64` ([`crate::codec`]). On restore
@@ -14,23 +14,23 @@ use crate::codec::{Decoder, Encoder, malformed};
 use crate::{OperatorError, RestoredState, StateItem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stripe {
+pub struct Stripe {
     /// The next number to produce.
-    pub(crate) next: u64,
+    pub next: u64,
     /// The distance between numbers (at least 1).
-    pub(crate) stride: u64,
+    pub stride: u64,
 }
 
 impl Stripe {
     /// Subtask `subtask`'s stripe of a fresh start.
-    pub(crate) fn initial(subtask: u32, parallelism: u32) -> Self {
+    pub fn initial(subtask: u32, parallelism: u32) -> Self {
         Self {
             next: u64::from(subtask),
             stride: u64::from(parallelism.max(1)),
         }
     }
 
-    pub(crate) fn item(&self) -> StateItem {
+    pub fn item(&self) -> StateItem {
         StateItem {
             namespace: 0,
             bytes: Encoder::new().u64(self.next).u64(self.stride).finish(),
@@ -65,7 +65,7 @@ impl Stripe {
     }
 
     /// How many numbers below `end` the stripe still has (`None`: unbounded).
-    pub(crate) fn remaining(&self, end: Option<u64>) -> u64 {
+    pub fn remaining(&self, end: Option<u64>) -> u64 {
         match end {
             None => u64::MAX,
             Some(end) if self.next >= end => 0,
@@ -75,7 +75,7 @@ impl Stripe {
 }
 
 /// This subtask's stripes from a checkpoint's items (see the module documentation).
-pub(crate) fn restore_share(state: &RestoredState) -> Result<Vec<Stripe>, OperatorError> {
+pub fn restore_share(state: &RestoredState) -> Result<Vec<Stripe>, OperatorError> {
     let all = state
         .items
         .iter()

@@ -17,58 +17,21 @@ use strom_operators::partition::{hash_rows, key_group};
 /// Namespace of a source vertex's own state (watermark generator, batches not yet emitted).
 pub(crate) const NAMESPACE_SOURCE_CHAIN: u32 = (1 << 16) + 2;
 
+pub(crate) use strom_operators::codec::{Decoder, Encoder};
+
 /// A state encoding that cannot be read back.
 pub(crate) fn malformed(what: &str) -> OperatorError {
-    OperatorError::Failed(format!("malformed checkpoint state: {what}"))
+    strom_operators::codec::malformed(what)
 }
 
-/// Writes the length-prefixed binary encoding.
-#[derive(Debug, Default)]
-pub(crate) struct Encoder {
-    bytes: Vec<u8>,
+/// Scalar values in the shared state codec: one Arrow IPC column (exact for every type).
+pub(crate) trait ScalarCodec {
+    /// Writes scalars of one type; none is an empty byte string.
+    fn scalars(&mut self, values: &[ScalarValue]) -> Result<&mut Self, OperatorError>;
 }
 
-impl Encoder {
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
-    pub(crate) fn u8(&mut self, value: u8) -> &mut Self {
-        self.bytes.push(value);
-        self
-    }
-
-    pub(crate) fn u32(&mut self, value: u32) -> &mut Self {
-        self.bytes.extend_from_slice(&value.to_le_bytes());
-        self
-    }
-
-    pub(crate) fn u64(&mut self, value: u64) -> &mut Self {
-        self.bytes.extend_from_slice(&value.to_le_bytes());
-        self
-    }
-
-    pub(crate) fn i64(&mut self, value: i64) -> &mut Self {
-        self.bytes.extend_from_slice(&value.to_le_bytes());
-        self
-    }
-
-    pub(crate) fn f64(&mut self, value: f64) -> &mut Self {
-        self.u64(value.to_bits())
-    }
-
-    pub(crate) fn bytes(&mut self, value: &[u8]) -> &mut Self {
-        self.u64(value.len() as u64);
-        self.bytes.extend_from_slice(value);
-        self
-    }
-
-    pub(crate) fn str(&mut self, value: &str) -> &mut Self {
-        self.bytes(value.as_bytes())
-    }
-
-    /// Scalars of one type, as an Arrow IPC column (exact for every type); none is empty.
-    pub(crate) fn scalars(&mut self, values: &[ScalarValue]) -> Result<&mut Self, OperatorError> {
+impl ScalarCodec for Encoder {
+    fn scalars(&mut self, values: &[ScalarValue]) -> Result<&mut Self, OperatorError> {
         if values.is_empty() {
             return Ok(self.bytes(&[]));
         }
@@ -77,89 +40,25 @@ impl Encoder {
         let batch = single_column(array)?;
         Ok(self.bytes(&batch_to_ipc(&batch)?))
     }
-
-    pub(crate) fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.bytes)
-    }
 }
 
-/// Reads what [`Encoder`] wrote.
-#[derive(Debug)]
-pub(crate) struct Decoder<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Decoder<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes }
+/// Reads what [`ScalarCodec::scalars`] wrote.
+pub(crate) fn read_scalars(decoder: &mut Decoder<'_>) -> Result<Vec<ScalarValue>, OperatorError> {
+    let bytes = decoder.bytes()?;
+    if bytes.is_empty() {
+        return Ok(Vec::new());
     }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], OperatorError> {
-        if self.bytes.len() < n {
-            return Err(malformed("truncated"));
+    let mut values = Vec::new();
+    for batch in ipc_to_batches(bytes)? {
+        let column = batch.column(0);
+        for row in 0..column.len() {
+            values.push(
+                ScalarValue::try_from_array(column, row)
+                    .map_err(|e| malformed(&format!("value: {e}")))?,
+            );
         }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Ok(head)
     }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], OperatorError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8, OperatorError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32, OperatorError> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    pub(crate) fn u64(&mut self) -> Result<u64, OperatorError> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    pub(crate) fn i64(&mut self) -> Result<i64, OperatorError> {
-        Ok(i64::from_le_bytes(self.array()?))
-    }
-
-    pub(crate) fn f64(&mut self) -> Result<f64, OperatorError> {
-        Ok(f64::from_bits(self.u64()?))
-    }
-
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], OperatorError> {
-        let len = usize::try_from(self.u64()?).map_err(|_| malformed("length"))?;
-        self.take(len)
-    }
-
-    pub(crate) fn str(&mut self) -> Result<&'a str, OperatorError> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| malformed("text"))
-    }
-
-    pub(crate) fn scalars(&mut self) -> Result<Vec<ScalarValue>, OperatorError> {
-        let bytes = self.bytes()?;
-        if bytes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut values = Vec::new();
-        for batch in ipc_to_batches(bytes)? {
-            let column = batch.column(0);
-            for row in 0..column.len() {
-                values.push(
-                    ScalarValue::try_from_array(column, row)
-                        .map_err(|e| malformed(&format!("value: {e}")))?,
-                );
-            }
-        }
-        Ok(values)
-    }
-
-    /// Whether everything was read.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
+    Ok(values)
 }
 
 fn single_column(array: ArrayRef) -> Result<RecordBatch, OperatorError> {
@@ -229,7 +128,7 @@ pub(crate) fn round_trip_scalars(values: &[ScalarValue]) -> Vec<ScalarValue> {
     #[allow(clippy::unwrap_used)]
     let bytes = Encoder::new().scalars(values).unwrap().finish();
     #[allow(clippy::unwrap_used)]
-    Decoder::new(&bytes).scalars().unwrap()
+    read_scalars(&mut Decoder::new(&bytes)).unwrap()
 }
 
 #[cfg(test)]

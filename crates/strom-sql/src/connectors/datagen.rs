@@ -7,7 +7,7 @@
 //! (`random` | `sequence`), `.min`, `.max`, `.length`, `.start`, `.end`, and for timestamps
 //! `.start` (first value), `.step` (milliseconds between rows) and `.max-past` (random lateness).
 //!
-//! State: the subtask's unfinished row stripes ([`super::stripes`]), so that a restore at any
+//! State: the subtask's unfinished row stripes ([`strom_operators::stripes`]), so that a restore at any
 //! parallelism produces every remaining row exactly once. A subtask with several stripes takes
 //! a batch from each in turn; the rate limit stays per subtask (`rows-per-second / p`).
 
@@ -25,9 +25,9 @@ use strom_operators::{
     BATCH_ROWS, OperatorContext, OperatorError, OperatorSnapshot, RestoredState, Source, SourcePoll,
 };
 
-use super::stripes::{Stripe, restore_share};
 use super::{Traits, failure, number};
 use crate::types::from_millis;
+use strom_operators::stripes::{Stripe, restore_share};
 
 pub(super) const OPTIONS: &[&str] = &[
     "connector",
@@ -258,7 +258,7 @@ impl Datagen {
     /// Forgets the stripes with no rows left.
     fn drop_finished(&mut self) {
         if let Some(total) = self.total {
-            self.stripes.retain(|s| s.remaining(total) > 0);
+            self.stripes.retain(|s| s.remaining(Some(total)) > 0);
         }
     }
 
@@ -405,7 +405,7 @@ impl Source for Datagen {
         let stripe = self.stripes[index];
         let mut wanted = BATCH_ROWS as u64;
         if let Some(total) = self.total {
-            wanted = wanted.min(stripe.remaining(total));
+            wanted = wanted.min(stripe.remaining(Some(total)));
         }
         if let Some(rate) = self.rate {
             let due = (started.elapsed().as_secs_f64() * rate) as u64;

@@ -20,7 +20,6 @@ mod filesystem;
 mod nexmark;
 mod print;
 mod socket;
-mod stripes;
 
 use std::collections::BTreeMap;
 

@@ -10,7 +10,7 @@
 //! (wall-clock limit over all subtasks, default unlimited), `base-time`.
 //! Declared columns are matched by name, case-insensitively (`dateTime` or `datetime`).
 //!
-//! State: the subtask's unfinished event-number stripes ([`super::stripes`]); a restore at any
+//! State: the subtask's unfinished event-number stripes ([`strom_operators::stripes`]); a restore at any
 //! parallelism produces every remaining event exactly once. Stripes that hold no event of the
 //! table (kinds repeat every 50 numbers: a stripe of stride 50 meets one kind only) are dropped.
 
@@ -25,8 +25,8 @@ use strom_operators::{
     BATCH_ROWS, OperatorContext, OperatorError, OperatorSnapshot, RestoredState, Source, SourcePoll,
 };
 
-use super::stripes::{Stripe, restore_share};
 use super::{Traits, failure, number};
+use strom_operators::stripes::{Stripe, restore_share};
 
 pub(super) const OPTIONS: &[&str] = &[
     "connector",
@@ -281,7 +281,7 @@ impl Nexmark {
     fn drop_finished(&mut self) {
         let (table, max) = (self.table, self.max_events);
         self.stripes.retain(|s| {
-            max.is_none_or(|max| s.remaining(max) > 0)
+            max.is_none_or(|max| s.remaining(Some(max)) > 0)
                 && (0..50u64).any(|i| table.owns(s.next.wrapping_add(i.wrapping_mul(s.stride))))
         });
     }

@@ -9,7 +9,7 @@ use strom_operators::OperatorError;
 
 use crate::connectors::failure;
 use crate::plan::{AggregateFunction, AggregateSpec};
-use crate::state::{Decoder, Encoder, malformed};
+use crate::state::{Decoder, Encoder, ScalarCodec, malformed, read_scalars};
 
 /// The running state of one aggregate of one group.
 #[derive(Debug, Clone)]
@@ -244,14 +244,14 @@ impl Acc {
                 let v = decoder.f64()?;
                 Self::SumFloat(some.then_some(v))
             }
-            3 => Self::SumAny(single(decoder.scalars()?)?),
-            4 => Self::Min(single(decoder.scalars()?)?),
-            5 => Self::Max(single(decoder.scalars()?)?),
+            3 => Self::SumAny(single(read_scalars(decoder)?)?),
+            4 => Self::Min(single(read_scalars(decoder)?)?),
+            5 => Self::Max(single(read_scalars(decoder)?)?),
             6 => Self::Avg {
                 sum: decoder.f64()?,
                 count: decoder.i64()?,
             },
-            7 => Self::Distinct(decoder.scalars()?.into_iter().collect()),
+            7 => Self::Distinct(read_scalars(decoder)?.into_iter().collect()),
             _ => return Err(malformed("unknown aggregate")),
         })
     }
