@@ -20,6 +20,7 @@ mod error;
 mod file_source;
 mod generator;
 mod keyed_count;
+pub mod part_files;
 pub mod partition;
 mod sinks;
 pub mod state;

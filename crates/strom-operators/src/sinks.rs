@@ -5,18 +5,17 @@
 //! with checkpointing it writes exactly once by two-phase commit, see [`FileSink`] for the files
 //! and its state layout.
 
-use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use strom_jobgraph::SinkFormat;
 
-use crate::codec::{Decoder, Encoder, malformed};
-use crate::{Operator, OperatorContext, OperatorError, OperatorSnapshot, RestoredState, StateItem};
+use crate::part_files::{PendingFiles, in_progress_name};
+use crate::{Operator, OperatorContext, OperatorError, OperatorSnapshot, RestoredState};
 
 /// Renders row `row` of `batch` in `format` (no trailing newline).
 pub fn render_row(
@@ -166,8 +165,8 @@ enum Mode {
         /// The number of the next file this instance opens.
         next_file: u64,
         current: Option<OpenFile>,
-        /// Closed files waiting for their checkpoint to complete, oldest first.
-        pending: Vec<PendingFile>,
+        /// Closed files waiting for their checkpoint to complete.
+        pending: PendingFiles,
     },
 }
 
@@ -175,49 +174,6 @@ struct OpenFile {
     /// The final name.
     name: String,
     writer: BufWriter<File>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PendingFile {
-    /// The final name.
-    name: String,
-    /// The checkpoint whose completion commits it.
-    checkpoint: u64,
-}
-
-const IN_PROGRESS: &str = ".inprogress";
-
-fn in_progress_name(name: &str) -> String {
-    format!(".{name}{IN_PROGRESS}")
-}
-
-/// The attempt of an in-progress name `.part-a<attempt>-….inprogress`.
-fn attempt_of(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(".part-a")?;
-    if !name.ends_with(IN_PROGRESS) {
-        return None;
-    }
-    rest.split('-').next()?.parse().ok()
-}
-
-impl PendingFile {
-    fn item(&self) -> StateItem {
-        StateItem {
-            namespace: 0,
-            bytes: Encoder::new().str(&self.name).u64(self.checkpoint).finish(),
-        }
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Self, OperatorError> {
-        let mut decoder = Decoder::new(bytes);
-        let name = decoder.str()?.to_owned();
-        let checkpoint = decoder.u64()?;
-        decoder.end()?;
-        if !name.starts_with("part-") || name.contains(['/', '\\']) {
-            return Err(malformed(format!("pending file name `{name}`")));
-        }
-        Ok(Self { name, checkpoint })
-    }
 }
 
 /// Eight hex digits that differ between instances (process-random hasher keys, time, process).
@@ -231,12 +187,6 @@ fn random_token(ctx: &OperatorContext) -> String {
         .map_or(0, |d| d.as_nanos());
     hasher.write_u128(now);
     format!("{:08x}", hasher.finish() as u32)
-}
-
-fn sync_folder(folder: &Path) -> Result<(), OperatorError> {
-    File::open(folder)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| OperatorError::io("cannot sync folder", &folder.to_string_lossy(), e))
 }
 
 impl FileSink {
@@ -253,7 +203,7 @@ impl FileSink {
                 token: random_token(ctx),
                 next_file: 0,
                 current: None,
-                pending: Vec::new(),
+                pending: PendingFiles::new(folder.clone(), ctx.subtask, ctx.attempt),
             }
         } else {
             let path = folder
@@ -274,59 +224,6 @@ impl FileSink {
             attempt: ctx.attempt,
             mode,
         })
-    }
-
-    fn shown(&self, name: &str) -> String {
-        self.folder.join(name).to_string_lossy().into_owned()
-    }
-
-    /// Renames a pending file to its final name; false when it was committed already.
-    fn commit(&self, file: &PendingFile) -> Result<bool, OperatorError> {
-        let from = self.folder.join(in_progress_name(&file.name));
-        let to = self.folder.join(&file.name);
-        match std::fs::rename(&from, &to) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if to.exists() {
-                    Ok(false)
-                } else {
-                    Err(OperatorError::Failed(format!(
-                        "cannot commit `{}` of checkpoint {}: neither it nor `{}` exists; its \
-                         records would be lost",
-                        to.display(),
-                        file.checkpoint,
-                        from.display()
-                    )))
-                }
-            }
-            Err(e) => Err(OperatorError::io(
-                "cannot commit (rename) output file",
-                &from.to_string_lossy(),
-                e,
-            )),
-        }
-    }
-
-    /// Deletes the in-progress files of earlier attempts that no restored item lists.
-    fn clean_up(&self, listed: &BTreeSet<String>) -> Result<(), OperatorError> {
-        let folder = self.folder.to_string_lossy();
-        let entries = std::fs::read_dir(&self.folder)
-            .map_err(|e| OperatorError::io("cannot list output folder", &folder, e))?;
-        for entry in entries {
-            let entry =
-                entry.map_err(|e| OperatorError::io("cannot list output folder", &folder, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(attempt) = attempt_of(&name) else {
-                continue;
-            };
-            if attempt < self.attempt && !listed.contains(&name) {
-                tracing::debug!(file = %name, "deleting an uncommitted file of an earlier attempt");
-                std::fs::remove_file(entry.path()).map_err(|e| {
-                    OperatorError::io("cannot delete uncommitted file", &self.shown(&name), e)
-                })?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -435,14 +332,11 @@ impl Operator for FileSink {
                 .get_ref()
                 .sync_all()
                 .map_err(|e| OperatorError::io("cannot sync", &path, e))?;
-            pending.push(PendingFile {
-                name: file.name,
-                checkpoint: checkpoint_id,
-            });
+            pending.add(file.name, checkpoint_id);
         }
         Ok(OperatorSnapshot {
             keyed: Vec::new(),
-            items: pending.iter().map(PendingFile::item).collect(),
+            items: pending.items(),
         })
     }
 
@@ -451,41 +345,16 @@ impl Operator for FileSink {
         let Mode::TwoPhase { pending, .. } = &mut self.mode else {
             return Ok(());
         };
-        let (done, waiting): (Vec<PendingFile>, Vec<PendingFile>) = std::mem::take(pending)
-            .into_iter()
-            .partition(|file| file.checkpoint <= checkpoint_id);
-        *pending = waiting;
-        if done.is_empty() {
-            return Ok(());
-        }
-        for file in &done {
-            self.commit(file)?;
-        }
-        sync_folder(&self.folder)
+        pending.commit_up_to(checkpoint_id)
     }
 
     /// Commits this subtask's share of the restored pending files; subtask 0 also deletes the
     /// uncommitted files of earlier attempts.
     fn restore(&mut self, state: RestoredState) -> Result<(), OperatorError> {
-        if !matches!(self.mode, Mode::TwoPhase { .. }) {
-            return Ok(());
+        match &mut self.mode {
+            Mode::TwoPhase { pending, .. } => pending.restore(&state),
+            Mode::Plain { .. } => Ok(()),
         }
-        let mut committed = false;
-        for item in state.share() {
-            committed |= self.commit(&PendingFile::decode(&item.bytes)?)?;
-        }
-        if committed {
-            sync_folder(&self.folder)?;
-        }
-        if self.subtask == 0 {
-            let listed = state
-                .items
-                .iter()
-                .map(|item| PendingFile::decode(&item.bytes).map(|f| in_progress_name(&f.name)))
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            self.clean_up(&listed)?;
-        }
-        Ok(())
     }
 }
 
@@ -493,7 +362,9 @@ impl Operator for FileSink {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::StateItem;
     use arrow_array::{Int64Array, StringArray};
+    use std::path::Path;
     use std::sync::Arc;
 
     fn batch() -> RecordBatch {
@@ -668,7 +539,10 @@ mod tests {
             );
         }
         // An item whose files are gone cannot be restored; the error names the file.
-        let name = PendingFile::decode(&items[0].bytes).unwrap().name;
+        let name = crate::codec::Decoder::new(&items[0].bytes)
+            .str()
+            .unwrap()
+            .to_owned();
         std::fs::remove_file(dir.path().join(&name)).unwrap();
         let mut sink = FileSink::create(out, SinkFormat::Csv, &checkpointing(0, 1, 2)).unwrap();
         let err = sink
@@ -677,7 +551,7 @@ mod tests {
         assert!(err.to_string().contains(&name), "{err}");
         let bad = StateItem {
             namespace: 0,
-            bytes: Encoder::new().str("../x").u64(1).finish(),
+            bytes: crate::codec::Encoder::new().str("../x").u64(1).finish(),
         };
         assert!(sink.restore(restored(vec![bad], 0, 1)).is_err());
     }

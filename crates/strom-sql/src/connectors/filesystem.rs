@@ -11,7 +11,7 @@
 //! restore each subtask takes a round-robin share, so at any parallelism every remaining row is
 //! read exactly once (the files must not change in between).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Cursor, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -28,6 +28,7 @@ use strom_operators::{
 
 use super::{SinkWriter, failure};
 use crate::state::{Decoder, Encoder};
+use strom_operators::part_files::{PendingFiles, in_progress_name};
 
 pub(super) const OPTIONS: &[&str] = &["connector", "path", "format", "csv.field-delimiter"];
 
@@ -410,7 +411,6 @@ pub(crate) struct FileSink {
     format: Format,
     schema: SchemaRef,
     subtask: u32,
-    attempt: u32,
     mode: SinkMode,
 }
 
@@ -423,7 +423,7 @@ enum SinkMode {
         token: String,
         next_file: u64,
         current: Option<OpenFile>,
-        pending: Vec<PendingFile>,
+        pending: PendingFiles,
     },
 }
 
@@ -431,53 +431,6 @@ struct OpenFile {
     name: String,
     writer: Writer,
     rows: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PendingFile {
-    /// The final name; the in-progress name is derived from it.
-    name: String,
-    checkpoint: u64,
-}
-
-const IN_PROGRESS: &str = ".inprogress";
-
-fn in_progress_name(name: &str) -> String {
-    format!(".{name}{IN_PROGRESS}")
-}
-
-impl PendingFile {
-    fn encode(&self) -> Vec<u8> {
-        Encoder::new().str(&self.name).u64(self.checkpoint).finish()
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Self, OperatorError> {
-        let mut decoder = Decoder::new(bytes);
-        let name = decoder.str()?.to_owned();
-        if name.contains(['/', '\\']) || name.starts_with('.') {
-            return Err(crate::state::malformed("pending file name"));
-        }
-        Ok(Self {
-            name,
-            checkpoint: decoder.u64()?,
-        })
-    }
-}
-
-/// The attempt of an in-progress file name `.part-a<attempt>-...`.
-fn attempt_of(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(".part-a")?;
-    if !name.ends_with(IN_PROGRESS) {
-        return None;
-    }
-    let digits = rest.split('-').next()?;
-    digits.parse().ok()
-}
-
-fn sync_folder(folder: &Path) -> Result<(), OperatorError> {
-    File::open(folder)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| failure(format!("cannot sync folder `{}`: {e}", folder.display())))
 }
 
 impl FileSink {
@@ -496,7 +449,7 @@ impl FileSink {
                 token: format!("a{}-{:08x}", ctx.attempt, rand::random::<u32>()),
                 next_file: 0,
                 current: None,
-                pending: Vec::new(),
+                pending: PendingFiles::new(folder.clone(), ctx.subtask, ctx.attempt),
             }
         } else {
             let path = folder.join(format!("part-{}-0.{}", ctx.subtask, format.extension()));
@@ -510,57 +463,8 @@ impl FileSink {
             format,
             schema,
             subtask: ctx.subtask,
-            attempt: ctx.attempt,
             mode,
         })
-    }
-
-    /// Renames a pending file to its final name; false when it was committed already.
-    fn commit(&self, file: &PendingFile) -> Result<bool, OperatorError> {
-        let from = self.folder.join(in_progress_name(&file.name));
-        let to = self.folder.join(&file.name);
-        match std::fs::rename(&from, &to) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if std::fs::metadata(&to).is_ok() {
-                    Ok(false)
-                } else {
-                    Err(failure(format!(
-                        "cannot commit `{}` of checkpoint {}: neither it nor `{}` exists; its \
-                         records would be lost",
-                        to.display(),
-                        file.checkpoint,
-                        from.display()
-                    )))
-                }
-            }
-            Err(e) => Err(failure(format!(
-                "cannot rename `{}` to `{}`: {e}",
-                from.display(),
-                to.display()
-            ))),
-        }
-    }
-
-    /// Deletes the in-progress files of earlier attempts that no restored item lists.
-    fn clean_up(&self, listed: &BTreeSet<String>) -> Result<(), OperatorError> {
-        let folder = self.folder.display();
-        let entries = std::fs::read_dir(&self.folder)
-            .map_err(|e| failure(format!("cannot list `{folder}`: {e}")))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| failure(format!("cannot list `{folder}`: {e}")))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(attempt) = attempt_of(&name) else {
-                continue;
-            };
-            if attempt < self.attempt && !listed.contains(&name) {
-                tracing::debug!(file = %name, "deleting an uncommitted file of an earlier attempt");
-                std::fs::remove_file(entry.path()).map_err(|e| {
-                    failure(format!("cannot delete `{}`: {e}", entry.path().display()))
-                })?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -635,21 +539,12 @@ impl SinkWriter for FileSink {
                 File::open(&path)
                     .and_then(|f| f.sync_all())
                     .map_err(|e| failure(format!("cannot sync `{}`: {e}", path.display())))?;
-                pending.push(PendingFile {
-                    name: file.name,
-                    checkpoint: checkpoint_id,
-                });
+                pending.add(file.name, checkpoint_id);
             }
         }
         Ok(OperatorSnapshot {
             keyed: Vec::new(),
-            items: pending
-                .iter()
-                .map(|file| StateItem {
-                    namespace: 0,
-                    bytes: file.encode(),
-                })
-                .collect(),
+            items: pending.items(),
         })
     }
 
@@ -657,41 +552,14 @@ impl SinkWriter for FileSink {
         let SinkMode::TwoPhase { pending, .. } = &mut self.mode else {
             return Ok(());
         };
-        let done: Vec<PendingFile> = pending
-            .iter()
-            .filter(|file| file.checkpoint <= checkpoint_id)
-            .cloned()
-            .collect();
-        pending.retain(|file| file.checkpoint > checkpoint_id);
-        if done.is_empty() {
-            return Ok(());
-        }
-        for file in &done {
-            self.commit(file)?;
-        }
-        sync_folder(&self.folder)
+        pending.commit_up_to(checkpoint_id)
     }
 
     fn restore(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
-        if !matches!(self.mode, SinkMode::TwoPhase { .. }) {
-            return Ok(());
+        match &mut self.mode {
+            SinkMode::TwoPhase { pending, .. } => pending.restore(state),
+            SinkMode::Plain { .. } => Ok(()),
         }
-        let mut committed = false;
-        for item in state.share() {
-            committed |= self.commit(&PendingFile::decode(&item.bytes)?)?;
-        }
-        if committed {
-            sync_folder(&self.folder)?;
-        }
-        if self.subtask == 0 {
-            let listed = state
-                .items
-                .iter()
-                .map(|item| PendingFile::decode(&item.bytes).map(|f| in_progress_name(&f.name)))
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            self.clean_up(&listed)?;
-        }
-        Ok(())
     }
 }
 
@@ -936,7 +804,7 @@ mod checkpoint_tests {
             );
         }
         // An item whose files are gone cannot be restored.
-        let name = PendingFile::decode(&items[0].bytes).unwrap().name;
+        let name = Decoder::new(&items[0].bytes).str().unwrap().to_owned();
         std::fs::remove_file(dir.path().join(&name)).unwrap();
         let mut sink = FileSink::create(&options, schema(), &ctx(0, 1, 2)).unwrap();
         let err = sink
