@@ -137,10 +137,7 @@ impl Source for Generator {
     /// One item per unfinished stripe.
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
         self.drop_finished();
-        Ok(OperatorSnapshot {
-            keyed: Vec::new(),
-            items: self.stripes.iter().map(Stripe::item).collect(),
-        })
+        Ok(crate::stripes::snapshot_of(&self.stripes))
     }
 
     /// This subtask's share of every old subtask's stripes; none left: finished.

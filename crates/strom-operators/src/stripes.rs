@@ -74,6 +74,14 @@ impl Stripe {
     }
 }
 
+/// The snapshot of a source's stripes: one item per stripe, no keyed state.
+pub fn snapshot_of(stripes: &[Stripe]) -> crate::OperatorSnapshot {
+    crate::OperatorSnapshot {
+        keyed: Vec::new(),
+        items: stripes.iter().map(Stripe::item).collect(),
+    }
+}
+
 /// This subtask's stripes from a checkpoint's items (see the module documentation).
 pub fn restore_share(state: &RestoredState) -> Result<Vec<Stripe>, OperatorError> {
     let all = state

@@ -441,10 +441,7 @@ impl Source for Nexmark {
     /// One item per unfinished stripe.
     fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
         self.drop_finished();
-        Ok(OperatorSnapshot {
-            keyed: Vec::new(),
-            items: self.stripes.iter().map(Stripe::item).collect(),
-        })
+        Ok(strom_operators::stripes::snapshot_of(&self.stripes))
     }
 
     fn restore(&mut self, state: RestoredState) -> Result<(), OperatorError> {
