@@ -92,10 +92,18 @@ pub fn write(path: &Path, snapshot: &OperatorSnapshot) -> Result<Written, StateF
         std::fs::create_dir_all(parent).map_err(io)?;
     }
     let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary).map_err(io)?;
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(io)?;
+    let written = std::fs::File::create(&temporary)
+        .and_then(|mut file| {
+            file.write_all(&bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(e) = written {
+        // A half-written file on a full disk would keep the space the next checkpoint needs;
+        // the JobManager may already have deleted the checkpoint's folder.
+        let _ = std::fs::remove_file(&temporary);
+        return Err(io(e));
+    }
     Ok(Written {
         size: bytes.len() as u64,
         checksum: checksum_of(&bytes),
@@ -324,5 +332,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The final name is taken by a folder that is not empty, so the rename fails.
+        let path = dir.path().join("v-0.state");
+        std::fs::create_dir_all(path.join("occupied")).unwrap();
+        let error = write(&path, &snapshot()).unwrap_err();
+        assert!(matches!(error, StateFileError::Io { .. }), "{error}");
+        assert!(!path.with_extension("tmp").exists());
     }
 }
