@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of strom on this machine, installing what the tests need first:
 # the real Apache Mesos 1.11 master and agent (../shared/mesos), built once per machine, and
-# Debian's ZooKeeper server (zookeeperd; tests start their own servers, not the system service).
+# Debian's ZooKeeper server (zookeeperd; tests start their own servers, not the system service),
+# and Debian's Chromium with its WebDriver (the web UI is tested in a headless browser).
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,12 +15,19 @@ if [ ! -x "$STROM_MESOS_PREFIX/bin/mesos-local" ] || [ ! -x "$STROM_MESOS_PREFIX
   PREFIX="$STROM_MESOS_PREFIX" MESOS_HOME="$STROM_MESOS_PREFIX" bash "$mesos_sh" build
 fi
 
+apt_get() { if [ "$(id -u)" -eq 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
+# Package lists may be missing or stale: update once and retry when the first try fails.
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt_get install -y --no-install-recommends "$@" \
+    || { apt_get update && DEBIAN_FRONTEND=noninteractive apt_get install -y --no-install-recommends "$@"; }
+}
 if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
   echo "== installing zookeeperd (ZooKeeper server for the high-availability tests)"
-  apt_get() { if [ "$(id -u)" -eq 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
-  # Package lists may be missing or stale: update once and retry when the first try fails.
-  DEBIAN_FRONTEND=noninteractive apt_get install -y --no-install-recommends zookeeperd \
-    || { apt_get update && DEBIAN_FRONTEND=noninteractive apt_get install -y --no-install-recommends zookeeperd; }
+  apt_install zookeeperd
+fi
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+  echo "== installing chromium and chromium-driver (browser tests of the web UI)"
+  apt_install chromium chromium-driver fonts-dejavu-core
 fi
 
 echo "== cargo test"

@@ -32,6 +32,12 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
         let status = match &error {
@@ -42,6 +48,7 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::JobEnded { .. } | RuntimeError::Savepoint(_) => StatusCode::CONFLICT,
             RuntimeError::Disabled(_) => StatusCode::FORBIDDEN,
             RuntimeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            RuntimeError::TaskManagerUnavailable(_) => StatusCode::GATEWAY_TIMEOUT,
             RuntimeError::Bind { .. } | RuntimeError::Driver(_) | RuntimeError::JobStore(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -24,6 +24,7 @@ use crate::error::ApiError;
 pub struct RestGate {
     active: Arc<OnceLock<Router>>,
     leader: Arc<RwLock<Option<String>>>,
+    options: crate::RestOptions,
 }
 
 impl std::fmt::Debug for RestGate {
@@ -35,9 +36,19 @@ impl std::fmt::Debug for RestGate {
 }
 
 impl RestGate {
+    /// A gate whose API, once active, has `options`.
+    pub fn new(options: crate::RestOptions) -> Self {
+        Self {
+            options,
+            ..Self::default()
+        }
+    }
+
     /// Serves the JobManager's API from now on.
     pub fn activate(&self, jobmanager: JobManagerHandle) {
-        let _ = self.active.set(crate::router(jobmanager));
+        let _ = self
+            .active
+            .set(crate::router_with(jobmanager, self.options.clone()));
     }
 
     /// The leader's REST URL while this process is a standby (`None`: unknown).

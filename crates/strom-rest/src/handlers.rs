@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use strom_config::{HIDDEN_CONTENT, options};
@@ -71,6 +72,31 @@ pub(crate) async fn taskmanager(
         .find(|tm| tm.id == id)
         .ok_or_else(|| ApiError::not_found(format!("TaskManager {id} not found")))?;
     Ok(Json(model::taskmanager(tm)))
+}
+
+/// Flink's `/taskmanagers/:id/log` answers the log file as text; strom keeps the newest lines in
+/// the TaskManager's memory and answers them the same way.
+pub(crate) async fn taskmanager_log(
+    State(jm): State<JobManagerHandle>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lines = jm
+        .taskmanager_log(id.clone(), std::time::Duration::from_secs(5))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("TaskManager {id} not found")))?;
+    let mut text = lines.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
+
+pub(crate) async fn metrics(
+    State(jm): State<JobManagerHandle>,
+    axum::Extension(meters): axum::Extension<strom_metrics::Meters>,
+) -> Result<impl IntoResponse, ApiError> {
+    let text = crate::metrics::render(&jm, &meters).await?;
+    Ok(([(header::CONTENT_TYPE, strom_metrics::CONTENT_TYPE)], text))
 }
 
 pub(crate) async fn jobs(State(jm): State<JobManagerHandle>) -> Answer {

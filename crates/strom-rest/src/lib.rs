@@ -4,30 +4,62 @@
 //! served both at the root and under `/v1`, so Flink tooling and habits carry over. Errors are
 //! Flink's `{"errors": ["..."]}` with 400 for bad requests, 404 for unknown paths and ids, 405 for
 //! wrong methods and 500 for internal failures; request bodies are capped by
-//! `rest.server.max-content-length`. `/` serves the web UI, a single embedded page.
+//! `rest.server.max-content-length`. `/` serves the web UI (embedded assets, see [`ui`]);
+//! `/metrics` the JobManager's metrics in Prometheus text.
 
 mod auth;
 pub mod checkpoints;
 mod error;
 mod gate;
 mod handlers;
+pub mod metrics;
 mod model;
+mod sql;
 mod ui;
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
 use strom_config::options;
+use strom_jobgraph::JobGraph;
 use strom_runtime::JobManagerHandle;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use gate::{RestGate, serve_gate};
 
+/// Compiles a SQL script into a job graph, for `POST /jobs/sql`. The binary provides it: the
+/// SQL front end (DataFusion) is heavy, and the REST API should not depend on it.
+pub type SqlCompiler = Arc<
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<JobGraph, String>> + Send>> + Send + Sync,
+>;
+
+/// What the REST API can do beyond the JobManager's own operations.
+#[derive(Clone, Default)]
+pub struct RestOptions {
+    /// The SQL front end; without it `POST /jobs/sql` answers 501.
+    pub sql: Option<SqlCompiler>,
+}
+
+impl std::fmt::Debug for RestOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestOptions")
+            .field("sql", &self.sql.is_some())
+            .finish()
+    }
+}
+
 /// The REST API's routes over a JobManager.
 pub fn router(jobmanager: JobManagerHandle) -> Router {
+    router_with(jobmanager, RestOptions::default())
+}
+
+/// The REST API's routes over a JobManager, with `options`.
+pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router {
     let limit = jobmanager
         .config()
         .get(&options::REST_SERVER_MAX_CONTENT_LENGTH);
@@ -41,7 +73,9 @@ pub fn router(jobmanager: JobManagerHandle) -> Router {
         .route("/jobmanager/config", get(handlers::jobmanager_config))
         .route("/taskmanagers", get(handlers::taskmanagers))
         .route("/taskmanagers/{id}", get(handlers::taskmanager))
+        .route("/taskmanagers/{id}/log", get(handlers::taskmanager_log))
         .route("/jobs", get(handlers::jobs).post(handlers::submit))
+        .route("/jobs/sql", post(sql::submit))
         .route("/jobs/overview", get(handlers::jobs_overview))
         .route("/jobs/{jobid}", get(handlers::job).patch(handlers::cancel))
         .route("/jobs/{jobid}/plan", get(handlers::plan))
@@ -62,12 +96,16 @@ pub fn router(jobmanager: JobManagerHandle) -> Router {
         )
         .route("/resourcemanager", get(handlers::resource_manager))
         .route("/mesos", get(handlers::resource_manager))
+        .route("/metrics", get(handlers::metrics))
         .method_not_allowed_fallback(handlers::method_not_allowed);
     Router::new()
         .route("/", get(ui::index))
+        .route("/ui/{asset}", get(ui::asset))
         .merge(api.clone())
         .nest("/v1", api)
         .fallback(handlers::not_found)
+        .layer(Extension(options))
+        .layer(Extension(strom_metrics::Meters::default()))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             token,

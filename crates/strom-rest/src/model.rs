@@ -115,6 +115,7 @@ pub(crate) fn taskmanager(tm: &TaskManagerView) -> Value {
         "labels": tm.labels,
         "mesosTaskId": tm.labels.get("mesos.task-id"),
         "mesosAgentHost": tm.labels.get("mesos.agent-host"),
+        "metricsPort": tm.labels.get("metrics.prom.port").and_then(|p| p.parse::<u16>().ok()),
     })
 }
 
@@ -131,6 +132,7 @@ pub(crate) fn job_overview(job: &JobSummary) -> Value {
         "last-modification": job.last_modification,
         "tasks": task_counts(&job.tasks, true),
         "pending-operators": 0,
+        "restarts": job.restarts,
     })
 }
 
@@ -159,12 +161,15 @@ fn vertex(v: &VertexView) -> Value {
             "accumulated-idle-time": 0,
             "accumulated-busy-time": v.metrics.busy_ms as f64,
         },
+        "watermark": v.metrics.watermark,
         "subtasks": v.subtasks.iter().map(|s| json!({
             "subtask": s.subtask,
             "status": s.state,
             "taskmanager-id": s.taskmanager,
             "read-records": s.metrics.records_in,
             "write-records": s.metrics.records_out,
+            "accumulated-backpressured-time": s.metrics.backpressured_ms,
+            "watermark": s.metrics.watermark,
         })).collect::<Vec<_>>(),
     })
 }
@@ -240,6 +245,7 @@ pub(crate) fn job(job: &JobDetail) -> Value {
         "name": s.name,
         "isStoppable": false,
         "state": s.state,
+        "restarts": s.restarts,
         "job-type": if s.bounded { "BATCH" } else { "STREAMING" },
         "schedulerType": "Default",
         "start-time": s.start_time,

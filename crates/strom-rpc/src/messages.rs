@@ -317,6 +317,13 @@ pub enum ToJobManager {
         /// The subtask.
         execution: ExecutionId,
     },
+    /// The answer to [`ToTaskManager::RequestLog`]: the newest log lines, oldest first.
+    LogTail {
+        /// The request answered.
+        request: u64,
+        /// The lines, without their line ends.
+        lines: Vec<String>,
+    },
     /// A subtask could not take part in a checkpoint.
     DeclineCheckpoint {
         /// The subtask.
@@ -386,6 +393,11 @@ pub enum ToTaskManager {
     Shutdown {
         /// Why.
         reason: String,
+    },
+    /// Send the last lines of the log ([`ToJobManager::LogTail`]), for the web UI.
+    RequestLog {
+        /// Echoed in the answer.
+        request: u64,
     },
 }
 

@@ -25,6 +25,9 @@ pub enum RuntimeError {
     /// The operation is disabled by configuration.
     #[error("{0} is disabled by configuration")]
     Disabled(&'static str),
+    /// A TaskManager did not answer a request.
+    #[error("{0}")]
+    TaskManagerUnavailable(String),
     /// The JobManager has shut down.
     #[error("the JobManager is shutting down")]
     ShuttingDown,

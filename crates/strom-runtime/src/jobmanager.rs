@@ -142,6 +142,7 @@ impl JobManager {
             dispatcher: Dispatcher::default(),
             heartbeat_seq: 0,
             last_heartbeat_sent: Instant::now(),
+            log_requests: LogRequests::default(),
         };
         let now = Instant::now();
         for worker in recovered {
@@ -329,6 +330,41 @@ impl JobManagerHandle {
             .await
     }
 
+    /// The newest log lines of a TaskManager (`None`: no such TaskManager), asked of it over
+    /// its connection and answered within `timeout`.
+    pub async fn taskmanager_log(
+        &self,
+        id: String,
+        timeout: Duration,
+    ) -> Result<Option<Vec<String>>, RuntimeError> {
+        let answer = self
+            .query(move |core| {
+                let entry = core.slots.get(&id)?;
+                let (tx, rx) = oneshot::channel();
+                let requests = &mut core.log_requests;
+                requests.next += 1;
+                let request = requests.next;
+                // Requests of a TaskManager that never answers are dropped when it is lost.
+                requests.waiting.insert(request, (id.clone(), tx));
+                entry.send(ToTaskManager::RequestLog { request });
+                Some(rx)
+            })
+            .await?;
+        let Some(answer) = answer else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(lines)) => Ok(Some(lines)),
+            Ok(Err(_)) => Err(RuntimeError::TaskManagerUnavailable(
+                "the TaskManager was lost before it sent its log".into(),
+            )),
+            Err(_) => Err(RuntimeError::TaskManagerUnavailable(format!(
+                "the TaskManager did not send its log within {}",
+                strom_config::format_duration(timeout)
+            ))),
+        }
+    }
+
     /// The resource-manager driver's own state (`/mesos` on Mesos).
     pub async fn driver_status(&self) -> Result<serde_json::Value, RuntimeError> {
         self.query(|core| core.driver.describe()).await
@@ -358,6 +394,14 @@ pub(crate) struct Core {
     dispatcher: Dispatcher,
     heartbeat_seq: u64,
     last_heartbeat_sent: Instant,
+    log_requests: LogRequests,
+}
+
+/// Log requests sent to TaskManagers and not answered yet.
+#[derive(Default)]
+struct LogRequests {
+    next: u64,
+    waiting: BTreeMap<u64, (String, oneshot::Sender<Vec<String>>)>,
 }
 
 impl Core {
@@ -501,6 +545,11 @@ impl Core {
                 checkpoint_id,
                 reason,
             } => self.on_checkpoint_decline(execution, checkpoint_id, reason),
+            ToJobManager::LogTail { request, lines } => {
+                if let Some((_, answer)) = self.log_requests.waiting.remove(&request) {
+                    let _ = answer.send(lines);
+                }
+            }
             ToJobManager::EndOfInput { execution } => {
                 if let Some(job) = self.dispatcher.get_mut(&execution.job)
                     && job.is_current(&execution)
@@ -550,6 +599,7 @@ impl Core {
             return;
         };
         warn!(taskmanager = %id, %reason, "taskmanager lost");
+        self.log_requests.waiting.retain(|_, (tm, _)| tm != id);
         entry.send(ToTaskManager::Shutdown {
             reason: reason.to_owned(),
         });
@@ -857,6 +907,7 @@ fn summary(job: &Execution) -> JobSummary {
         last_modification: job.timestamps.values().copied().max().unwrap_or(0),
         tasks: job.task_counts(),
         bounded: job.graph.is_bounded(),
+        restarts: job.restarts,
     }
 }
 

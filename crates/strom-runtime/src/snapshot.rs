@@ -76,6 +76,8 @@ pub struct JobSummary {
     pub tasks: BTreeMap<&'static str, usize>,
     /// Whether every source is bounded.
     pub bounded: bool,
+    /// Restarts since submission (failover).
+    pub restarts: u32,
 }
 
 /// One vertex of a job.

@@ -27,6 +27,9 @@ pub enum TaskManagerError {
     /// The JobManager connection failed or went silent.
     #[error("lost the JobManager: {0}")]
     JobManagerLost(String),
+    /// A configuration value is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The process that started this TaskManager (the local driver) is gone.
     #[error("the process that started this TaskManager exited")]
     ParentGone,

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::TaskManagerError;
+use crate::metrics::{RunningTasks, TaskEntry};
 use crate::task::{self, TaskContext};
 
 /// What a TaskManager is, from its configuration.
@@ -48,15 +49,26 @@ pub struct TaskManagerSettings {
     pub leader: Option<tokio::sync::watch::Receiver<Option<String>>>,
     /// `security.cluster.secret`: proves to the JobManager that this TaskManager belongs.
     pub cluster_secret: Option<String>,
+    /// The Prometheus reporter's port or range (`metrics.reporter.prom.port`); `None`: off.
+    pub metrics_port: Option<strom_metrics::PortSpec>,
+    /// The process's recent log lines, answered to the JobManager's log requests.
+    pub log_tail: Option<crate::LogTail>,
 }
 
 impl TaskManagerSettings {
     /// Reads the settings from a configuration.
-    pub fn from_config(config: &Configuration) -> Self {
+    pub fn from_config(config: &Configuration) -> Result<Self, TaskManagerError> {
         let resource_id = config
             .get(&options::TASKMANAGER_RESOURCE_ID)
             .unwrap_or_else(|| format!("taskmanager-{}-{:06x}", std::process::id(), rand_suffix()));
-        Self {
+        let metrics_port = strom_metrics::reporter_port(
+            config.get(&options::METRICS_REPORTER_PROM_PORT),
+            config
+                .get_raw("metrics.reporter.prom.factory.class")
+                .map(str::to_owned),
+        )
+        .map_err(|e| TaskManagerError::Config(format!("metrics.reporter.prom.port: {e}")))?;
+        Ok(Self {
             jobmanager: format!(
                 "{}:{}",
                 config.get(&options::JOBMANAGER_RPC_ADDRESS),
@@ -83,7 +95,9 @@ impl TaskManagerSettings {
             cluster_secret: config
                 .get(&options::SECURITY_CLUSTER_SECRET)
                 .filter(|s| !s.is_empty()),
-        }
+            metrics_port,
+            log_tail: None,
+        })
     }
 }
 
@@ -149,6 +163,9 @@ async fn connect(
     }
 }
 
+/// The registration label carrying the Prometheus reporter's bound port.
+pub const METRICS_PORT_LABEL: &str = "metrics.prom.port";
+
 struct Running {
     cancel: CancellationToken,
     metrics: Arc<Mutex<TaskMetrics>>,
@@ -184,13 +201,38 @@ pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> 
             address: bind.clone(),
             source,
         })?;
+    let running = RunningTasks::default();
+    let mut settings = settings;
+    if let Some(spec) = settings.metrics_port {
+        let listener = spec
+            .bind(&settings.bind_host)
+            .await
+            .map_err(|e| TaskManagerError::Config(format!("metrics.reporter.prom.port: {e}")))?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        info!(port, "prometheus reporter listening");
+        settings
+            .labels
+            .insert(METRICS_PORT_LABEL.to_owned(), port.to_string());
+        let running = running.clone();
+        let (resource_id, slots) = (settings.resource_id.clone(), settings.slots);
+        let meters = strom_metrics::Meters::default();
+        tokio::spawn(async move {
+            let render = move || {
+                let text = running.render(&resource_id, slots, &meters);
+                async move { text }
+            };
+            if let Err(e) = strom_metrics::serve(listener, render, std::future::pending()).await {
+                warn!(error = %e, "prometheus reporter stopped");
+            }
+        });
+    }
     let mut next = Some(socket);
     loop {
         let socket = match next.take() {
             Some(socket) => socket,
             None => connect(&settings, parent).await?,
         };
-        match session(&settings, &host, &data, socket, parent).await {
+        match session(&settings, &host, &data, socket, parent, &running).await {
             Err(TaskManagerError::JobManagerLost(reason)) => {
                 warn!(%reason, "lost the jobmanager; registering again");
             }
@@ -206,6 +248,7 @@ async fn session(
     data: &DataServer,
     socket: TcpStream,
     parent: u32,
+    running: &RunningTasks,
 ) -> Result<(), TaskManagerError> {
     let (mut incoming, mut outgoing) = strom_rpc::split::<ToTaskManager, ToJobManager>(socket);
     let lost = |e: strom_rpc::RpcError| TaskManagerError::JobManagerLost(e.to_string());
@@ -283,6 +326,9 @@ async fn session(
                     Some(Ok(ToTaskManager::Deploy(deployment))) => {
                         let execution = deployment.execution;
                         info!(%execution, vertex = %deployment.vertex_id, operator = deployment.operator.kind(), "deploying task");
+                        let deployment_job_name = deployment.job_name.clone();
+                        let deployment_vertex_id = deployment.vertex_id.clone();
+                        let deployment_operator = deployment.operator.kind();
                         let cancel = CancellationToken::new();
                         let metrics = Arc::new(Mutex::new(TaskMetrics::default()));
                         let (control, control_rx) = mpsc::unbounded_channel();
@@ -315,6 +361,12 @@ async fn session(
                                 }));
                             }
                         });
+                        running.insert(execution, TaskEntry {
+                            job_name: deployment_job_name,
+                            vertex_id: deployment_vertex_id,
+                            operator: deployment_operator,
+                            metrics: Arc::clone(&metrics),
+                        });
                         tasks.insert(execution, Running { cancel, metrics, control });
                     }
                     Some(Ok(ToTaskManager::TriggerCheckpoint { execution, trigger })) => {
@@ -337,6 +389,12 @@ async fn session(
                         info!(%reason, "released by the jobmanager");
                         break Ok(());
                     }
+                    Some(Ok(ToTaskManager::RequestLog { request })) => {
+                        let lines = settings.log_tail.as_ref().map(crate::LogTail::lines).unwrap_or_default();
+                        if let Err(e) = outgoing.send(&ToJobManager::LogTail { request, lines }).await {
+                            break Err(lost(e));
+                        }
+                    }
                     Some(Ok(other)) => warn!(message = ?other, "unexpected message from the jobmanager"),
                     Some(Err(e)) => break Err(lost(e)),
                     None => break Err(TaskManagerError::JobManagerLost("connection closed".into())),
@@ -347,6 +405,7 @@ async fn session(
                     && state.state.is_terminal()
                 {
                     tasks.remove(&state.execution);
+                    running.remove(&state.execution);
                 }
                 if let Err(e) = outgoing.send(&update).await {
                     break Err(lost(e));
@@ -367,5 +426,6 @@ async fn session(
     for task in tasks.values() {
         task.cancel.cancel();
     }
+    running.clear();
     result
 }

@@ -127,7 +127,10 @@ pub(crate) struct ConfigArgs {
     pub(crate) docs: bool,
 }
 
-pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+pub(crate) async fn dispatch(
+    cli: Cli,
+    log_tail: Option<strom_taskmanager::LogTail>,
+) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Config(args) if args.docs => {
             print!("{}", strom_config::render_docs_markdown());
@@ -139,7 +142,7 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Local(args) => cluster::local(config, args).await,
         Command::Jobmanager => cluster::jobmanager(config).await,
-        Command::Taskmanager => cluster::taskmanager(config).await,
+        Command::Taskmanager => cluster::taskmanager(config, log_tail).await,
         Command::Run(args) => client::run(&config, args, &cli.dynamic).await,
         Command::Compile(args) => compile(&config, args).await,
         Command::List(args) => client::list(&config, args).await,
@@ -150,7 +153,7 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::MesosAppmaster => mesos::appmaster(config, false).await,
         Command::MesosAppmasterJob => mesos::appmaster(config, true).await,
-        Command::MesosTaskmanager => mesos::taskmanager(config).await,
+        Command::MesosTaskmanager => mesos::taskmanager(config, log_tail).await,
         Command::Config(_) => {
             for (key, value) in config.masked() {
                 println!("{key}: {value}");

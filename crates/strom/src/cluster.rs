@@ -9,7 +9,7 @@ use strom_config::{Configuration, options};
 use strom_jobgraph::{JobGraph, OperatorSpec};
 
 use strom_ha::JobGraphStore;
-use strom_rest::RestGate;
+use strom_rest::{RestGate, RestOptions};
 use strom_runtime::driver::ResourceManagerDriver;
 use strom_runtime::local_driver::{EXIT_WITH_PARENT_ENV, LocalDriver, LocalDriverSettings};
 use strom_runtime::{JobManager, JobManagerHandle};
@@ -100,7 +100,7 @@ pub(crate) async fn bind(mut config: Configuration, own_secret: bool) -> anyhow:
     }
     write_private(&config_file, for_taskmanagers.to_yaml().as_bytes())
         .with_context(|| format!("cannot write {}", config_file.display()))?;
-    let gate = RestGate::default();
+    let gate = RestGate::new(rest_options());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn({
         let gate = gate.clone();
@@ -126,6 +126,70 @@ pub(crate) async fn bind(mut config: Configuration, own_secret: bool) -> anyhow:
         rpc,
         rest,
     })
+}
+
+/// The REST API's extras: SQL scripts submitted from the web UI (`POST /jobs/sql`) are compiled
+/// here, relative paths resolving against this process's working folder.
+fn rest_options() -> RestOptions {
+    let sql: strom_rest::SqlCompiler = Arc::new(|script: String| {
+        Box::pin(async move {
+            let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            let compiled = strom_sql::compile(&script, &base, "sql-job")
+                .await
+                .map_err(|e| e.to_string())?;
+            if compiled.explain {
+                return Err(
+                    "EXPLAIN shows a plan and runs nothing: use `strom compile --explain`"
+                        .to_owned(),
+                );
+            }
+            Ok(compiled.graph)
+        })
+    });
+    RestOptions { sql: Some(sql) }
+}
+
+/// With `metrics.reporter.prom.port` (or the reporter's factory class) configured, the
+/// JobManager's metrics are also served on that port, as Flink's Prometheus reporter does.
+async fn start_metrics_reporter(jobmanager: &JobManagerHandle) -> anyhow::Result<()> {
+    let config = jobmanager.config();
+    let spec = strom_metrics::reporter_port(
+        config.get(&options::METRICS_REPORTER_PROM_PORT),
+        config
+            .get_raw("metrics.reporter.prom.factory.class")
+            .map(str::to_owned),
+    )
+    .context("metrics.reporter.prom.port")?;
+    let Some(spec) = spec else {
+        return Ok(());
+    };
+    let host = config
+        .get(&options::JOBMANAGER_BIND_HOST)
+        .unwrap_or_else(|| "0.0.0.0".into());
+    let listener = spec
+        .bind(&host)
+        .await
+        .context("cannot start the Prometheus reporter (metrics.reporter.prom.port)")?;
+    tracing::info!(
+        port = listener.local_addr().map(|a| a.port()).unwrap_or(0),
+        "prometheus reporter listening"
+    );
+    let jobmanager = jobmanager.clone();
+    let meters = strom_metrics::Meters::default();
+    tokio::spawn(async move {
+        let render = move || {
+            let (jobmanager, meters) = (jobmanager.clone(), meters.clone());
+            async move {
+                strom_rest::metrics::render(&jobmanager, &meters)
+                    .await
+                    .unwrap_or_else(|e| format!("# the JobManager did not answer: {e}\n"))
+            }
+        };
+        if let Err(e) = strom_metrics::serve(listener, render, std::future::pending()).await {
+            tracing::warn!(error = %e, "prometheus reporter stopped");
+        }
+    });
+    Ok(())
 }
 
 /// Writes a file only its owner can read (it holds the cluster secret).
@@ -180,6 +244,7 @@ pub(crate) async fn launch(
             .await?;
     }
     rest.gate.activate(jobmanager.clone());
+    start_metrics_reporter(&jobmanager).await?;
     Ok(Cluster {
         jobmanager,
         rest_port,
@@ -369,8 +434,13 @@ pub(crate) async fn jobmanager(config: Configuration) -> anyhow::Result<ExitCode
 }
 
 /// `strom taskmanager`.
-pub(crate) async fn taskmanager(config: Configuration) -> anyhow::Result<ExitCode> {
-    run_taskmanager(TaskManagerSettings::from_config(&config), &config).await
+pub(crate) async fn taskmanager(
+    config: Configuration,
+    log_tail: Option<strom_taskmanager::LogTail>,
+) -> anyhow::Result<ExitCode> {
+    let mut settings = TaskManagerSettings::from_config(&config)?;
+    settings.log_tail = log_tail;
+    run_taskmanager(settings, &config).await
 }
 
 /// Runs a TaskManager; with ZooKeeper high availability it follows the elected leader.

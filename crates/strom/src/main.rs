@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // TaskManagers are this binary: they run SQL vertices through the extension.
     strom_sql::register();
-    settings::init_logging(&cli);
+    let log_tail = settings::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::dispatch(cli)) {
+    match runtime.block_on(cli::dispatch(cli, log_tail)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

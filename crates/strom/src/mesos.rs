@@ -222,13 +222,17 @@ async fn serve(
 }
 
 /// `strom mesos-taskmanager`: a TaskManager that reports its Mesos task and agent.
-pub(crate) async fn taskmanager(config: Configuration) -> anyhow::Result<ExitCode> {
-    let mut settings = TaskManagerSettings::from_config(&config);
+pub(crate) async fn taskmanager(
+    config: Configuration,
+    log_tail: Option<strom_taskmanager::LogTail>,
+) -> anyhow::Result<ExitCode> {
+    let mut settings = TaskManagerSettings::from_config(&config)?;
+    settings.log_tail = log_tail;
     let mut labels = BTreeMap::new();
     labels.insert("mesos.task-id".to_owned(), settings.resource_id.clone());
     if let Ok(host) = std::env::var(AGENT_HOST_ENV) {
         labels.insert("mesos.agent-host".to_owned(), host);
     }
-    settings.labels = labels;
+    settings.labels.extend(labels);
     cluster::run_taskmanager(settings, &config).await
 }

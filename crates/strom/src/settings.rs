@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use strom_config::{Configuration, LoadOptions};
+use strom_taskmanager::LogTail;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
@@ -23,7 +24,9 @@ pub(crate) fn load(cli: &Cli) -> anyhow::Result<Configuration> {
 }
 
 /// Servers log at `info`, clients and `local --run` at `warn`; `RUST_LOG` overrides.
-pub(crate) fn init_logging(cli: &Cli) {
+/// Sets up logging to standard error; a TaskManager also keeps its newest lines in memory, for
+/// the web UI's log view, and gets that [`LogTail`] back.
+pub(crate) fn init_logging(cli: &Cli) -> Option<LogTail> {
     let default = match &cli.command {
         Command::Jobmanager
         | Command::Taskmanager
@@ -34,8 +37,34 @@ pub(crate) fn init_logging(cli: &Cli) {
         _ => "warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if matches!(
+        cli.command,
+        Command::Taskmanager | Command::MesosTaskmanager
+    ) {
+        let tail = LogTail::default();
+        let for_writer = tail.clone();
+        builder
+            .with_writer(move || Tee(std::io::stderr(), for_writer.writer()))
+            .init();
+        Some(tail)
+    } else {
+        builder.with_writer(std::io::stderr).init();
+        None
+    }
+}
+
+/// Writes every log line to both.
+struct Tee<A, B>(A, B);
+
+impl<A: std::io::Write, B: std::io::Write> std::io::Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The tail keeps what it can; standard error decides how much was written.
+        let _ = self.1.write_all(buf);
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
