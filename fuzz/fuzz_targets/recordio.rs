@@ -8,7 +8,9 @@ use strom_mesos::recordio::RecordIoDecoder;
 use tokio_util::codec::Decoder;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&chunk, data)) = data.split_first() else { return };
+    let Some((&chunk, data)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(chunk).max(1);
     let mut decoder = RecordIoDecoder::new(1 << 20);
     let mut buffer = BytesMut::new();
