@@ -10,10 +10,13 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// A series not observed for this long is forgotten (its job or subtask has gone).
 const FORGET_AFTER: Duration = Duration::from_secs(600);
 
+/// A counter's values at successive scrapes, oldest first.
+type Samples = VecDeque<(Instant, u64)>;
+
 /// Rates of named counters, shared by the scrapes of one endpoint.
 #[derive(Debug, Clone, Default)]
 pub struct Meters {
-    series: Arc<parking_lot::Mutex<HashMap<String, VecDeque<(Instant, u64)>>>>,
+    series: Arc<parking_lot::Mutex<HashMap<String, Samples>>>,
 }
 
 impl Meters {
