@@ -28,7 +28,11 @@ use strom_mesos::types::Offer;
 use strom_mesos::{AgentId, OfferId, TaskId};
 
 use crate::error::ParamsError;
-use crate::matching::{MatchedResources, ResourcePool, TaskRequirements};
+use crate::matching::{MatchedResources, ResourcePool, TaskRequirements, offer_meets_constraints};
+
+mod held;
+
+use held::{HeldOffer, HeldOffers};
 
 /// A TaskManager waiting for resources.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,19 +72,32 @@ impl Decision {
     }
 }
 
+/// A pending request; its requirements are those of group `group`.
 #[derive(Debug, Clone)]
-struct HeldOffer {
-    offer: Offer,
-    received: Instant,
+struct Pending {
+    task_id: TaskId,
+    group: usize,
+}
+
+/// Requirements shared by pending requests (usually all of them: one TaskManager shape).
+#[derive(Debug, Clone)]
+struct Group {
+    requirements: TaskRequirements,
+    pending: usize,
 }
 
 /// Pending TaskManager requests and the offers held for them.
+///
+/// Invariant after every call: no held agent's pooled offers fit any pending request (else it
+/// would have been launched), so an offers event only needs to match the agents it touches,
+/// and a request whose requirements are already pending needs no matching at all.
 #[derive(Debug, Clone)]
 pub struct LaunchCoordinator {
     role: String,
     unused_offer_expiration: Duration,
-    pending: VecDeque<LaunchRequest>,
-    held: Vec<HeldOffer>,
+    pending: VecDeque<Pending>,
+    groups: Vec<Group>,
+    held: HeldOffers,
 }
 
 impl LaunchCoordinator {
@@ -91,7 +108,8 @@ impl LaunchCoordinator {
             role: role.into(),
             unused_offer_expiration,
             pending: VecDeque::new(),
-            held: Vec::new(),
+            groups: Vec::new(),
+            held: HeldOffers::default(),
         }
     }
 
@@ -134,119 +152,143 @@ impl LaunchCoordinator {
             tracing::debug!(task = %request.task_id, "launch request already pending");
             return Decision::default();
         }
-        self.pending.push_back(request);
-        self.schedule()
+        let group = match self
+            .groups
+            .iter()
+            .position(|group| group.requirements == request.requirements)
+        {
+            Some(index) => index,
+            None => {
+                self.groups.push(Group {
+                    requirements: request.requirements,
+                    pending: 0,
+                });
+                self.groups.len() - 1
+            }
+        };
+        let already_waiting = self.groups[group].pending > 0;
+        self.groups[group].pending += 1;
+        self.pending.push_back(Pending {
+            task_id: request.task_id,
+            group,
+        });
+        if already_waiting {
+            // Identical requests are waiting, so no held agent fits this one either.
+            return Decision::default();
+        }
+        let agents = self.held.agents();
+        self.schedule(agents)
     }
 
-    /// Withdraws a pending request; returns the held offers to decline when it was the last.
+    /// Withdraws a pending request; returns the held offers to decline: all of them when it
+    /// was the last, else those only it could use (by its constraints).
     pub fn remove(&mut self, task_id: &TaskId) -> Vec<OfferId> {
-        self.pending.retain(|request| &request.task_id != task_id);
+        let groups = &mut self.groups;
+        self.pending.retain(|request| {
+            let keep = &request.task_id != task_id;
+            if !keep {
+                groups[request.group].pending -= 1;
+            }
+            keep
+        });
         if self.pending.is_empty() {
-            self.held.drain(..).map(|held| held.offer.id).collect()
-        } else {
-            Vec::new()
+            self.groups.clear();
         }
+        self.release_unpromising()
     }
 
-    /// New offers: matches the pending requests against them and the held offers.
+    /// New offers: matches the pending requests against them and the held offers of their
+    /// agents.
     pub fn on_offers(&mut self, offers: Vec<Offer>, now: Instant) -> Decision {
+        let mut agents = Vec::with_capacity(offers.len());
         for offer in offers {
-            self.held.retain(|held| held.offer.id != offer.id);
-            self.held.push(HeldOffer {
-                offer,
-                received: now,
-            });
+            agents.push(offer.agent_id.clone());
+            self.held.insert(offer, now);
         }
-        self.schedule()
+        let agents = self.held.in_arrival_order(agents);
+        self.schedule(agents)
     }
 
     /// The master rescinded an offer; returns whether it was held.
     pub fn on_rescind(&mut self, offer_id: &OfferId) -> bool {
-        let before = self.held.len();
-        self.held.retain(|held| &held.offer.id != offer_id);
-        self.held.len() != before
+        self.held.remove(offer_id).is_some()
     }
 
     /// The subscription is gone: every held offer is void (not declined). Requests stay.
     pub fn on_disconnect(&mut self) {
-        self.held.clear();
+        self.held.drain();
     }
 
     /// Removes and returns the held offers older than the expiration, to be declined.
     pub fn expire(&mut self, now: Instant) -> Vec<OfferId> {
         let expiration = self.unused_offer_expiration;
-        let (expired, kept) = self
-            .held
-            .drain(..)
-            .partition(|held| now.saturating_duration_since(held.received) >= expiration);
-        self.held = kept;
-        expired
+        self.held
+            .remove_where(|held: &HeldOffer| {
+                now.saturating_duration_since(held.received) >= expiration
+            })
             .into_iter()
-            .map(|held: HeldOffer| held.offer.id)
+            .map(|held| held.offer.id)
             .collect()
     }
 
-    /// Matches pending requests against held offers, then releases what is not worth holding.
-    fn schedule(&mut self) -> Decision {
+    /// Matches pending requests against the held offers of `agents` (in that order), then
+    /// releases what is not worth holding.
+    fn schedule(&mut self, agents: Vec<AgentId>) -> Decision {
         let mut decision = Decision::default();
-        for agent_id in self.agents_in_arrival_order() {
+        for agent_id in agents {
             if self.pending.is_empty() {
                 break;
             }
             if let Some(plan) = self.schedule_agent(&agent_id) {
-                let used = &plan.offer_ids;
-                self.held.retain(|held| !used.contains(&held.offer.id));
+                for offer_id in &plan.offer_ids {
+                    self.held.remove(offer_id);
+                }
                 decision.launches.push(plan);
             }
+        }
+        if self.pending.is_empty() {
+            self.groups.clear();
         }
         decision.decline = self.release_unpromising();
         debug_assert!(self.held.is_empty() || !self.pending.is_empty());
         decision
     }
 
-    fn agents_in_arrival_order(&self) -> Vec<AgentId> {
-        let mut agents: Vec<AgentId> = Vec::new();
-        for held in &self.held {
-            if !agents.contains(&held.offer.agent_id) {
-                agents.push(held.offer.agent_id.clone());
-            }
-        }
-        agents
-    }
-
     /// Carves as many pending requests as fit out of the agent's held offers.
     fn schedule_agent(&mut self, agent_id: &AgentId) -> Option<LaunchPlan> {
-        let offers = self
-            .held
-            .iter()
-            .map(|held| &held.offer)
-            .filter(|offer| &offer.agent_id == agent_id);
-        let mut pool = ResourcePool::new(&self.role, offers);
+        let mut pool = ResourcePool::new(&self.role, self.held.of_agent(agent_id));
+        let live_groups = self.groups.iter().filter(|group| group.pending > 0).count();
+        let mut failed = vec![false; self.groups.len()];
+        let mut failed_count = 0;
         let mut tasks = Vec::new();
-        let mut failed: Vec<TaskRequirements> = Vec::new();
-        let mut still_pending = VecDeque::new();
-        for request in self.pending.drain(..) {
-            // Requests are usually identical: once one does not fit, the same will not either.
-            if failed.contains(&request.requirements) {
-                still_pending.push_back(request);
+        let mut taken = Vec::new();
+        for (index, request) in self.pending.iter().enumerate() {
+            // Once every kind of pending request failed to fit, none of the rest will.
+            if failed_count == live_groups {
+                break;
+            }
+            if failed[request.group] {
                 continue;
             }
-            match pool.carve(&request.requirements) {
-                Ok(matched) => tasks.push((request.task_id, matched)),
+            match pool.carve(&self.groups[request.group].requirements) {
+                Ok(matched) => {
+                    tasks.push((request.task_id.clone(), matched));
+                    taken.push(index);
+                }
                 Err(mismatch) => {
                     tracing::debug!(
                         agent = %agent_id, task = %request.task_id, %mismatch,
                         "offers do not fit"
                     );
-                    failed.push(request.requirements.clone());
-                    still_pending.push_back(request);
+                    failed[request.group] = true;
+                    failed_count += 1;
                 }
             }
         }
-        self.pending = still_pending;
         if tasks.is_empty() {
             return None;
         }
+        self.remove_pending_at(&taken);
         tracing::debug!(
             agent = %agent_id, host = pool.hostname(), tasks = tasks.len(),
             "matched offers"
@@ -259,20 +301,45 @@ impl LaunchCoordinator {
         })
     }
 
+    /// Removes the pending requests at the ascending `indices`.
+    fn remove_pending_at(&mut self, indices: &[usize]) {
+        let mut indices = indices.iter().peekable();
+        let mut index = 0;
+        let groups = &mut self.groups;
+        self.pending.retain(|request| {
+            let taken = indices.next_if_eq(&&index).is_some();
+            index += 1;
+            if taken {
+                groups[request.group].pending -= 1;
+            }
+            !taken
+        });
+    }
+
     /// Removes the held offers that cannot serve any pending request, returning their IDs.
     fn release_unpromising(&mut self) -> Vec<OfferId> {
-        let role = &self.role;
-        let pending = &self.pending;
-        let (release, keep): (Vec<HeldOffer>, Vec<HeldOffer>) =
-            self.held.drain(..).partition(|held| {
-                let pool = ResourcePool::new(role, [&held.offer]);
-                !pending.iter().any(|request| {
-                    pool.check_constraints(&request.requirements.constraints)
-                        .is_ok()
+        let live: Vec<&TaskRequirements> = self
+            .groups
+            .iter()
+            .filter(|group| group.pending > 0)
+            .map(|group| &group.requirements)
+            .collect();
+        if live
+            .iter()
+            .any(|requirements| requirements.constraints.is_empty())
+        {
+            // An unconstrained request could use any offer.
+            return Vec::new();
+        }
+        self.held
+            .remove_where(|held| {
+                !live.iter().any(|requirements| {
+                    offer_meets_constraints(&held.offer, &requirements.constraints)
                 })
-            });
-        self.held = keep;
-        release.into_iter().map(|held| held.offer.id).collect()
+            })
+            .into_iter()
+            .map(|held| held.offer.id)
+            .collect()
     }
 }
 

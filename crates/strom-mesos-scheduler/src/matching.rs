@@ -164,28 +164,7 @@ impl ResourcePool {
 
     /// Whether the agent meets every constraint; the first one it does not is the error.
     pub fn check_constraints(&self, constraints: &[HostConstraint]) -> Result<(), Mismatch> {
-        for constraint in constraints {
-            let actual = if constraint.attribute == HOSTNAME_ATTRIBUTE {
-                Some(self.hostname.clone())
-            } else {
-                self.attributes
-                    .iter()
-                    .find(|attribute| attribute.name == constraint.attribute)
-                    .map(attribute_text)
-            };
-            let met = actual
-                .as_deref()
-                .is_some_and(|actual| attribute_equals(actual, &constraint.value));
-            if !met {
-                return Err(Mismatch::Constraint {
-                    hostname: self.hostname.clone(),
-                    attribute: constraint.attribute.clone(),
-                    wanted: constraint.value.clone(),
-                    actual,
-                });
-            }
-        }
-        Ok(())
+        check_constraints(&self.hostname, &self.attributes, constraints)
     }
 
     /// Checks that the pool can host `requirements`, then takes the resources: scalars in the
@@ -328,6 +307,42 @@ pub fn match_offer(
     requirements: &TaskRequirements,
 ) -> Result<MatchedResources, Mismatch> {
     ResourcePool::new(role, [offer]).carve(requirements)
+}
+
+/// Whether an offer's agent meets every constraint, without pooling its resources.
+pub(crate) fn offer_meets_constraints(offer: &Offer, constraints: &[HostConstraint]) -> bool {
+    check_constraints(&offer.hostname, &offer.attributes, constraints).is_ok()
+}
+
+/// Whether the agent `hostname` with `attributes` meets every constraint; the first one it
+/// does not is the error.
+fn check_constraints(
+    hostname: &str,
+    attributes: &[Attribute],
+    constraints: &[HostConstraint],
+) -> Result<(), Mismatch> {
+    for constraint in constraints {
+        let actual = if constraint.attribute == HOSTNAME_ATTRIBUTE {
+            Some(hostname.to_owned())
+        } else {
+            attributes
+                .iter()
+                .find(|attribute| attribute.name == constraint.attribute)
+                .map(attribute_text)
+        };
+        let met = actual
+            .as_deref()
+            .is_some_and(|actual| attribute_equals(actual, &constraint.value));
+        if !met {
+            return Err(Mismatch::Constraint {
+                hostname: hostname.to_owned(),
+                attribute: constraint.attribute.clone(),
+                wanted: constraint.value.clone(),
+                actual,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `Some(reserved)` if a framework of `role` can use the resource, `None` if not.

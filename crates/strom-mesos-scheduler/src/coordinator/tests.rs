@@ -293,3 +293,64 @@ fn from_config_reads_role_and_expiration() {
         Some(now + Duration::from_secs(10))
     );
 }
+
+#[test]
+fn removing_a_constrained_request_releases_the_offers_only_it_could_use() {
+    let mut coordinator = coordinator();
+    let zone = |value: &str| Attribute {
+        name: "az".into(),
+        kind: ValueType::Text,
+        scalar: None,
+        ranges: None,
+        set: None,
+        text: Some(Text {
+            value: value.into(),
+        }),
+    };
+    let constraint = |value: &str| HostConstraint {
+        attribute: "az".into(),
+        value: value.into(),
+    };
+    let mut in_a = request("tm-a");
+    in_a.requirements.constraints = vec![constraint("a")];
+    let mut in_b = request("tm-b");
+    in_b.requirements.constraints = vec![constraint("b")];
+    coordinator.add(in_a);
+    coordinator.add(in_b);
+    let mut small_a = offer("o1", "a1", vec![Resource::scalar("cpus", 0.5)]);
+    small_a.attributes = vec![zone("a")];
+    let mut small_b = offer("o2", "a2", vec![Resource::scalar("cpus", 0.5)]);
+    small_b.attributes = vec![zone("b")];
+    let decision = coordinator.on_offers(vec![small_a, small_b], Instant::now());
+    assert!(decision.is_empty());
+    assert_eq!(coordinator.held_offers(), 2);
+    assert_eq!(coordinator.remove(&TaskId::new("tm-a")), ids(&["o1"]));
+    assert_eq!(coordinator.held_offers(), 1);
+    assert_eq!(coordinator.remove(&TaskId::new("tm-b")), ids(&["o2"]));
+}
+
+#[test]
+fn offers_of_many_agents_place_requests_in_agent_arrival_order() {
+    let mut coordinator = coordinator();
+    for task in 0..6 {
+        coordinator.add(request(&format!("tm-{task}")));
+    }
+    let now = Instant::now();
+    // Three agents each hold half a TaskManager; a second offer completes each in turn.
+    let half = |id: &str, agent: &str| offer(id, agent, basic(0.5, 512.0, (31000, 31001)));
+    let decision = coordinator.on_offers(
+        vec![half("o1", "a1"), half("o2", "a2"), half("o3", "a3")],
+        now,
+    );
+    assert!(decision.is_empty());
+    let decision = coordinator.on_offers(vec![half("o4", "a3"), half("o5", "a1")], now);
+    let placed: Vec<(&str, Vec<&str>)> = decision
+        .launches
+        .iter()
+        .map(|plan| (plan.agent_id.value.as_str(), tasks(plan)))
+        .collect();
+    assert_eq!(placed, [("a1", vec!["tm-0"]), ("a3", vec!["tm-1"])]);
+    assert_eq!(decision.launches[0].offer_ids, ids(&["o1", "o5"]));
+    assert_eq!(coordinator.held_offers(), 1, "a2's half is still held");
+    assert_eq!(coordinator.pending().count(), 4);
+}
