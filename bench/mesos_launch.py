@@ -1,122 +1,92 @@
 #!/usr/bin/env python3
 """Scheduler figures on the real Mesos 1.11 from ../shared/mesos.
 
-For N TaskManagers (1 slot, 1 cpu, 256 MiB each) it starts a Mesos master with enough agents,
-starts `strom mesos-appmaster` (release build), submits a job of parallelism N at once, and
-reports:
-  * AM start -> N TaskManagers registered (wall clock, seconds);
-  * per TaskManager, offer accepted ("launching taskmanager" log line) -> registered;
-  * resident memory of the AM and of one idle TaskManager.
-Usage: bench/mesos_launch.py [N ...]   (default: 2 8)
+For each N (TaskManagers of 1 slot, 1 cpu, 256 MiB) it starts a Mesos master with `--agents`
+agents sized so the N TaskManagers spread over them, starts `strom mesos-appmaster` (release
+build), submits a job of parallelism N as soon as the REST API answers, and reports:
+  * AM start -> N TaskManagers registered (wall clock);
+  * per TaskManager, offer accepted ("launching taskmanager" log line) -> registered
+    (min / median / max);
+  * resident memory of the AM with N TaskManagers, and of one TaskManager idle after the job
+    is cancelled.
+Usage: bench/mesos_launch.py [--agents A] [--runs R] [N ...]   (default: --agents 1, N = 1 4 16)
 """
-import json, os, re, shutil, socket, subprocess, sys, tempfile, time, urllib.request
-from datetime import datetime
+import argparse, math, os, re, statistics, sys, tempfile, time, shutil, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MESOS_SH = os.path.join(ROOT, "..", "shared", "mesos", "mesos.sh")
-PREFIX = os.environ.get("STROM_MESOS_PREFIX", os.path.join(tempfile.gettempdir(), "strom-mesos-prefix"))
-BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "strom")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mesos_common import AppMaster, Mesos, check_release_build, free_port, job_file, rss_kib, stamp, wait_for
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def agent_resources(n, agents):
+    # Each agent fits ceil(N / agents) TaskManagers, so the coordinator (which fills an agent
+    # before the next) spreads them over ceil(N / per_agent) agents.
+    per_agent = math.ceil(n / agents)
+    return f"cpus:{per_agent};mem:{max(1024, 320 * per_agent)};disk:8192;ports:[31000-32000]"
 
 
-def get(url):
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.load(r)
-
-
-def rss_kib(pid):
+def run(n, agents):
+    mesos = Mesos(agents, agent_resources(n, agents))
+    home = tempfile.mkdtemp(prefix="strom-bench-launch-")
+    am = AppMaster(mesos, free_port(), os.path.join(home, "am.log"))
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-
-
-def stamp(line):
-    m = re.match(r"(\S+Z)", line)
-    return datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp() if m else None
-
-
-def run(n):
-    # One agent big enough for N TaskManagers: agents of the local Mesos share one IP address and
-    # one port range, so TaskManagers on two of them could be offered the same port.
-    agents = 1
-    home = tempfile.mkdtemp(prefix="strom-bench-mesos-")
-    mport = free_port()
-    env = dict(os.environ, PREFIX=PREFIX, MESOS_HOME=home, MESOS_PORT=str(mport), NUM_AGENTS=str(agents), SKIP_APT="1",
-               AGENT_RESOURCES=f"cpus:{max(4, n)};mem:{max(4096, 512 * n)};disk:8192;ports:[31000-32000]")
-    subprocess.run(["bash", MESOS_SH, "start"], env=env, check=True, capture_output=True)
-    rest = free_port()
-    log = open(os.path.join(home, "am.log"), "w+")
-    job = json.load(open(os.path.join(ROOT, "examples", "unbounded-count.json")))
-    job["job"]["config"]["parallelism.default"] = str(n)
-    job_file = os.path.join(home, "job.json")
-    json.dump(job, open(job_file, "w"))
-    t0 = time.time()
-    am = subprocess.Popen([BIN, "mesos-appmaster", f"-Dmesos.master=127.0.0.1:{mport}", "-Djobmanager.rpc.address=127.0.0.1",
-                           "-Djobmanager.rpc.port=0", f"-Drest.port={rest}", "-Dtaskmanager.numberOfTaskSlots=1",
-                           "-Dmesos.resourcemanager.tasks.cpus=1", "-Dtaskmanager.memory.process.size=256m"],
-                          stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ, RUST_LOG="info", NO_COLOR="1"))
-    try:
-        while True:
-            try:
-                get(f"http://127.0.0.1:{rest}/overview")
-                break
-            except OSError:
-                time.sleep(0.01)
-        subprocess.run([BIN, "run", job_file, "-m", f"127.0.0.1:{rest}", "--detached"], check=True, capture_output=True)
-        deadline = time.time() + 120
-        while get(f"http://127.0.0.1:{rest}/overview")["taskmanagers"] < n:
-            if time.time() > deadline:
-                log.flush(); log.seek(0)
-                raise SystemExit(f"N={n}: TaskManagers did not register in 120 s\n" + log.read()[-3000:])
-            time.sleep(0.01)
-        registered = time.time() - t0
-        am_rss = rss_kib(am.pid)
-        tms = get(f"http://127.0.0.1:{rest}/taskmanagers")["taskmanagers"]
-        log.flush(); log.seek(0)
-        text = re.sub(r"\x1b\[[0-9;]*m", "", log.read())
+        am.wait_rest()
+        am.submit(job_file(home, n))
+        try:
+            wait_for(f"N={n}: {n} TaskManagers to register",
+                     lambda: (am.get("/overview") or {}).get("taskmanagers", 0) >= n, 120)
+        except TimeoutError as e:
+            raise SystemExit(f"{e}\n{am.log_text()[-3000:]}")
+        registered = time.time() - am.started
+        am_rss = rss_kib(am.child.pid)
+        tms = am.get("/taskmanagers")["taskmanagers"]
+        text = am.log_text()
         launched, joined = {}, {}
         for line in text.splitlines():
             m = re.search(r"launching taskmanager task=(taskmanager-\d+)", line)
-            if m: launched[m.group(1)] = stamp(line)
+            if m:
+                launched[m.group(1)] = stamp(line)
             m = re.search(r"taskmanager registered taskmanager=(taskmanager-\d+)", line)
-            if m: joined[m.group(1)] = stamp(line)
+            if m:
+                joined[m.group(1)] = stamp(line)
         latencies = sorted(joined[t] - launched[t] for t in joined if t in launched)
-        # Idle TaskManager memory: cancel the job, let them idle a moment.
-        jobs = get(f"http://127.0.0.1:{rest}/jobs")["jobs"]
-        for j in jobs:
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{rest}/jobs/{j['id']}?mode=cancel", method="PATCH"))
-        time.sleep(1)
-        tm_rss = rss_kib(tms[0]["pid"])
-        return dict(n=n, agents=agents, registered=registered, lat_min=latencies[0], lat_med=latencies[len(latencies) // 2],
-                    lat_max=latencies[-1], am_rss=am_rss, tm_rss=tm_rss)
+        used_agents = len({t.get("slave_id") for t in mesos.state()["frameworks"][0]["tasks"]
+                           if t["state"] == "TASK_RUNNING"})
+        # Idle TaskManager memory: cancel the job and wait until no slot is taken.
+        for j in am.get("/jobs")["jobs"]:
+            urllib.request.urlopen(urllib.request.Request(f"http://{am.rest}/jobs/{j['id']}?mode=cancel",
+                                                          method="PATCH"), timeout=5)
+        wait_for("the slots to be freed", lambda: (am.get("/overview") or {}).get("slots-available") == n, 30)
+        tm_rss = [r for r in (rss_kib(t["pid"]) for t in tms if t.get("pid")) if r]
+        return dict(n=n, agents=agents, used_agents=used_agents, registered=registered, latencies=latencies,
+                    am_rss=am_rss, tm_rss=max(tm_rss) if tm_rss else None)
     finally:
-        am.terminate()
-        try:
-            am.wait(30)
-        except subprocess.TimeoutExpired:
-            am.kill()
-        subprocess.run(["bash", MESOS_SH, "stop"], env=env, capture_output=True)
+        am.stop()
+        mesos.stop()
         shutil.rmtree(home, ignore_errors=True)
 
 
 def main():
-    ns = [int(a) for a in sys.argv[1:]] or [2, 8]
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "strom"], cwd=ROOT, check=True)
-    print(f"machine: {os.cpu_count()} cores; Mesos 1.11 local master+agents; TaskManager = 1 cpu, 256 MiB, 1 slot")
-    print(f"{'N':>3} {'agents':>6} {'AM start -> N registered':>25} {'offer->registered min/med/max':>32} {'AM RSS':>9} {'idle TM RSS':>12}")
-    for n in ns:
-        r = run(n)
-        print(f"{r['n']:>3} {r['agents']:>6} {r['registered']:>24.2f}s {r['lat_min']:>13.3f}/{r['lat_med']:.3f}/{r['lat_max']:.3f} s "
-              f"{(r['am_rss'] or 0) / 1024:>7.1f}M {(r['tm_rss'] or 0) / 1024:>10.1f}M")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=1, help="Mesos agents (1..10)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per N; the table shows the median run")
+    parser.add_argument("n", type=int, nargs="*", default=[1, 4, 16])
+    args = parser.parse_args()
+    if not 1 <= args.agents <= 10:
+        parser.error(f"--agents {args.agents}: must be 1..10")
+    check_release_build()
+    print(f"machine: {os.cpu_count()} cores; Mesos 1.11 local master + {args.agents} agent(s); "
+          "TaskManager = 1 cpu, 256 MiB, 1 slot")
+    print("|  N | agents used | AM start → N registered | offer accepted → registered (min / median / max) "
+          "| AM RSS | idle TaskManager RSS (max) |")
+    print("|---:|------------:|------------------------:|--------------------------------------------------:"
+          "|-------:|---------------------------:|")
+    for n in args.n:
+        runs = sorted((run(n, args.agents) for _ in range(args.runs)), key=lambda r: r["registered"])
+        r = runs[len(runs) // 2]
+        lat = r["latencies"]
+        print(f"| {r['n']:>2} | {r['used_agents']:>2} of {r['agents']:<2} | {r['registered']:>21.2f} s "
+              f"| {lat[0]:.2f} / {statistics.median(lat):.2f} / {lat[-1]:.2f} s "
+              f"| {(r['am_rss'] or 0) / 1024:.1f} MiB | {(r['tm_rss'] or 0) / 1024:.1f} MiB |", flush=True)
 
 
 if __name__ == "__main__":
