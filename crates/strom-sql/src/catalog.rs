@@ -12,14 +12,19 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast;
 
 use crate::error::SqlError;
-use crate::plan::WindowSpec;
-use crate::script::TableDdl;
+use crate::exprs;
+use crate::plan::{ComputedColumns, NamedExpr, WindowSpec};
+use crate::script::{ColumnKind, TableDdl};
 use crate::types;
 
 /// A table created by the script.
 #[derive(Debug, Clone)]
 pub(crate) struct TableDef {
+    /// All columns, computed ones included, in declared order.
     pub(crate) schema: Schema,
+    /// With computed columns: the columns the connector reads, and how the table's columns are
+    /// computed from them.
+    pub(crate) computed: Option<(Schema, ComputedColumns)>,
     pub(crate) options: BTreeMap<String, String>,
     /// Event-time column index and watermark delay.
     pub(crate) watermark: Option<(usize, i64)>,
@@ -40,6 +45,13 @@ pub(crate) const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "win
 pub(crate) struct Catalog {
     pub(crate) tables: HashMap<String, TableDef>,
     pub(crate) windows: HashMap<String, WindowTvf>,
+}
+
+impl TableDef {
+    /// The columns the connector reads.
+    pub(crate) fn physical(&self) -> &Schema {
+        self.computed.as_ref().map_or(&self.schema, |(p, _)| p)
+    }
 }
 
 impl Catalog {
@@ -70,15 +82,22 @@ impl Catalog {
         if self.tables.contains_key(&ddl.name) {
             return Err(plan_error(format!("table `{}` is created twice", ddl.name)));
         }
-        let mut fields = Vec::new();
-        for column in &ddl.columns {
-            if fields.iter().any(|f: &Field| f.name() == &column.name) {
+        let mut physical = Vec::new();
+        for (i, column) in ddl.columns.iter().enumerate() {
+            if ddl.columns[..i].iter().any(|c| c.name == column.name) {
                 return Err(plan_error(format!(
                     "table `{}` has column `{}` twice",
                     ddl.name, column.name
                 )));
             }
-            let written = column.data_type.to_string();
+            let ColumnKind::Physical {
+                data_type,
+                nullable,
+            } = &column.kind
+            else {
+                continue;
+            };
+            let written = data_type.to_string();
             let data_type =
                 types::arrow_type(&written).ok_or_else(|| SqlError::UnsupportedType {
                     table: ddl.name.clone(),
@@ -86,9 +105,10 @@ impl Catalog {
                     data_type: written,
                     supported: types::SUPPORTED,
                 })?;
-            fields.push(Field::new(&column.name, data_type, column.nullable));
+            physical.push(Field::new(&column.name, data_type, *nullable));
         }
-        let schema = Schema::new(fields);
+        let physical = Schema::new(physical);
+        let (schema, computed) = computed_columns(&ddl, physical).map_err(plan_error)?;
         let watermark = match &ddl.watermark {
             None => None,
             Some((column, expr)) => {
@@ -122,6 +142,7 @@ impl Catalog {
             ddl.name.clone(),
             TableDef {
                 schema,
+                computed,
                 options,
                 watermark,
             },
@@ -160,6 +181,62 @@ impl Catalog {
         self.windows.insert(name.clone(), tvf);
         Ok(name)
     }
+}
+
+/// The table's schema and, when some columns are computed, the connector's columns and the
+/// projection from them. The expressions are planned as the TaskManager will plan them.
+fn computed_columns(
+    ddl: &TableDdl,
+    physical: Schema,
+) -> Result<(Schema, Option<(Schema, ComputedColumns)>), String> {
+    if !ddl
+        .columns
+        .iter()
+        .any(|c| matches!(c.kind, ColumnKind::Computed(_)))
+    {
+        return Ok((physical, None));
+    }
+    let session = exprs::session();
+    let mut project = Vec::new();
+    let mut fields = Vec::new();
+    for column in &ddl.columns {
+        match &column.kind {
+            ColumnKind::Physical { .. } => {
+                let index = physical.index_of(&column.name).map_err(|e| e.to_string())?;
+                fields.push(physical.field(index).clone());
+                project.push(NamedExpr {
+                    name: column.name.clone(),
+                    sql: exprs::column_sql(&column.name),
+                });
+            }
+            ColumnKind::Computed(expr) => {
+                let sql = expr.to_string();
+                let planned = exprs::physical(&session, &sql, &physical).map_err(|e| {
+                    format!(
+                        "table `{}`: computed column `{}`: {e}",
+                        ddl.name, column.name
+                    )
+                })?;
+                let data_type = planned.data_type(&physical).map_err(|e| {
+                    format!(
+                        "table `{}`: computed column `{}`: {e}",
+                        ddl.name, column.name
+                    )
+                })?;
+                fields.push(Field::new(&column.name, data_type, true));
+                project.push(NamedExpr {
+                    name: column.name.clone(),
+                    sql,
+                });
+            }
+        }
+    }
+    let schema = Schema::new(fields);
+    let computed = ComputedColumns {
+        project,
+        output: schema.clone(),
+    };
+    Ok((schema, Some((physical, computed))))
 }
 
 fn register(ctx: &SessionContext, name: &str, schema: &Schema) -> Result<(), String> {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Schema};
-use datafusion::common::DFSchema;
+use datafusion::common::{Column, DFSchema};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::physical_expr::PhysicalExpr;
@@ -22,6 +22,13 @@ pub(crate) fn session() -> SessionState {
             false,
         );
     SessionContext::new_with_config(config).state()
+}
+
+/// A reference to column `name` as SQL text.
+pub(crate) fn column_sql(name: &str) -> String {
+    datafusion::sql::unparser::expr_to_sql(&Expr::Column(Column::new_unqualified(name)))
+        .map(|e| e.to_string())
+        .unwrap_or_else(|_| name.to_owned())
 }
 
 /// Plans `sql` over `input` into a physical expression.

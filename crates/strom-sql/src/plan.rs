@@ -50,13 +50,27 @@ impl ConnectorPlan {
 pub struct SourcePlan {
     /// Connector and options.
     pub connector: ConnectorPlan,
-    /// The table's columns.
+    /// The columns the connector reads.
     pub schema: Schema,
-    /// `WATERMARK FOR column AS column - delay`.
+    /// The table's computed columns (`name AS expr`): every column of the table in declared
+    /// order, as expressions over the connector's columns, applied to each batch as it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed: Option<ComputedColumns>,
+    /// `WATERMARK FOR column AS column - delay`, on the table's columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<WatermarkPlan>,
     /// Whether the source ends on its own.
     pub bounded: bool,
+}
+
+/// A table's columns computed from the columns its connector reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputedColumns {
+    /// Every column of the table, over the connector's columns.
+    pub project: Vec<NamedExpr>,
+    /// The table's columns.
+    pub output: Schema,
 }
 
 /// Bounded out-of-orderness watermarks on an event-time column.

@@ -52,6 +52,11 @@ pub fn instantiate(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instanc
     Ok(match &plan.source {
         Some(source) => Instance::Source(Box::new(SourceChain {
             source: connectors::open_source(source, ctx)?,
+            computed: source
+                .computed
+                .as_ref()
+                .map(|c| ops::Calc::new(&source.schema, None, Some(&c.project), &c.output, false))
+                .transpose()?,
             watermark: source.watermark.clone(),
             chain,
             pending: VecDeque::new(),
@@ -218,6 +223,8 @@ enum Pending {
 /// A source vertex: the connector, watermark generation, then the chain.
 struct SourceChain {
     source: Box<dyn Source>,
+    /// The table's computed columns, added to each batch the connector reads.
+    computed: Option<ops::Calc>,
     watermark: Option<WatermarkPlan>,
     chain: Chain,
     pending: VecDeque<Pending>,
@@ -332,6 +339,17 @@ impl Source for SourceChain {
             let mut out = Vec::new();
             match self.source.poll_next()? {
                 SourcePoll::Batch(batch) => {
+                    let batch = match &mut self.computed {
+                        Some(computed) => {
+                            let mut with = Vec::with_capacity(1);
+                            ops::Step::process(computed, batch, &mut with)?;
+                            match with.pop() {
+                                Some(batch) => batch,
+                                None => continue,
+                            }
+                        }
+                        None => batch,
+                    };
                     let watermark = self.advance(&batch)?;
                     self.chain.process(batch, &mut out)?;
                     self.pending.extend(out.drain(..).map(Pending::Batch));
@@ -380,6 +398,7 @@ mod tests {
 
     fn source_chain() -> SourceChain {
         SourceChain {
+            computed: None,
             source: Box::new(Done),
             watermark: None,
             chain: Chain {

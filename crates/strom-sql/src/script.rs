@@ -52,8 +52,19 @@ pub(crate) struct TableDdl {
 #[derive(Debug)]
 pub(crate) struct ColumnDdl {
     pub(crate) name: String,
-    pub(crate) data_type: ast::DataType,
-    pub(crate) nullable: bool,
+    pub(crate) kind: ColumnKind,
+}
+
+/// What a column holds.
+#[derive(Debug)]
+pub(crate) enum ColumnKind {
+    /// Read by the connector.
+    Physical {
+        data_type: ast::DataType,
+        nullable: bool,
+    },
+    /// `name AS expr`: computed from the physical columns of each row as it is read.
+    Computed(ast::Expr),
 }
 
 /// Splits and parses a script; statements are numbered from 1 in errors.
@@ -260,6 +271,16 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
             let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
         } else {
             let column = normalize_ident(&parser.parse_identifier()?);
+            if parser.parse_keyword(Keyword::AS) {
+                columns.push(ColumnDdl {
+                    name: column,
+                    kind: ColumnKind::Computed(parser.parse_expr()?),
+                });
+                if !parser.consume_token(&Token::Comma) {
+                    break;
+                }
+                continue;
+            }
             let data_type = parser.parse_data_type()?;
             let mut nullable = true;
             loop {
@@ -274,16 +295,18 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
                 }
             }
             let next = parser.peek_token();
-            if is_word(&next.token, "AS") || is_word(&next.token, "METADATA") {
+            if is_word(&next.token, "METADATA") {
                 return Err(ParserError::ParserError(format!(
-                    "computed and metadata columns are not supported (column `{column}`) at {}",
+                    "metadata columns are not supported (column `{column}`) at {}",
                     next.span.start
                 )));
             }
             columns.push(ColumnDdl {
                 name: column,
-                data_type,
-                nullable,
+                kind: ColumnKind::Physical {
+                    data_type,
+                    nullable,
+                },
             });
         }
         if !parser.consume_token(&Token::Comma) {
@@ -358,13 +381,35 @@ mod tests {
         };
         assert_eq!(table.name, "bids");
         assert_eq!(table.columns.len(), 3);
-        assert!(!table.columns[1].nullable);
+        assert!(matches!(
+            table.columns[1].kind,
+            ColumnKind::Physical {
+                nullable: false,
+                ..
+            }
+        ));
         assert_eq!(table.watermark.as_ref().unwrap().0, "ts");
         assert_eq!(table.options, vec![("connector".into(), "datagen".into())]);
         assert!(matches!(
             statements[2],
             Statement::Query { explain: false, .. }
         ));
+    }
+
+    #[test]
+    fn parses_computed_columns() {
+        let script = "CREATE TABLE t (ts_ms BIGINT, ts AS TO_TIMESTAMP_MILLIS(ts_ms), v INT,\n\
+              WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen')";
+        let Statement::CreateTable(table) = &parse(script).unwrap()[0] else {
+            panic!()
+        };
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["ts_ms", "ts", "v"]);
+        let ColumnKind::Computed(expr) = &table.columns[1].kind else {
+            panic!("{:?}", table.columns[1])
+        };
+        assert_eq!(expr.to_string(), "TO_TIMESTAMP_MILLIS(ts_ms)");
+        assert!(matches!(table.columns[2].kind, ColumnKind::Physical { .. }));
     }
 
     #[test]

@@ -203,6 +203,11 @@ impl Translator<'_> {
         let (connector, schema) = match table {
             Some(name) => {
                 let definition = self.catalog.table(name)?;
+                if definition.computed.is_some() {
+                    return Err(self.unsupported(format!(
+                        "INSERT INTO `{name}`: a table with computed columns is read-only"
+                    )));
+                }
                 let mut options = definition.options.clone();
                 connectors::validate(
                     name,
@@ -319,12 +324,16 @@ impl Translator<'_> {
         let traits = connectors::validate(
             table,
             &mut options,
-            &definition.schema,
+            definition.physical(),
             Usage::Source,
             self.base,
         )?;
         self.unbounded |= !traits.bounded;
         let schema = definition.schema.clone();
+        let (read, computed) = match &definition.computed {
+            Some((physical, computed)) => (physical.clone(), Some(computed.clone())),
+            None => (schema.clone(), None),
+        };
         let vertex = self.builder.add(PendingVertex {
             kind: "source",
             names: vec![format!("Source: {table}")],
@@ -334,7 +343,8 @@ impl Translator<'_> {
                         table: table.to_owned(),
                         options,
                     },
-                    schema: schema.clone(),
+                    schema: read,
+                    computed,
                     watermark: definition
                         .watermark
                         .map(|(column, delay_ms)| WatermarkPlan { column, delay_ms }),
@@ -1055,7 +1065,5 @@ impl Translator<'_> {
 
 /// A column reference as the unparser writes it.
 fn column_sql(name: &str) -> String {
-    datafusion::sql::unparser::expr_to_sql(&Expr::Column(Column::new_unqualified(name)))
-        .map(|e| e.to_string())
-        .unwrap_or_else(|_| name.to_owned())
+    exprs::column_sql(name)
 }

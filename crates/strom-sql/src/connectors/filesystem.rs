@@ -1,9 +1,9 @@
 //! `filesystem`: CSV, JSON lines and Parquet files.
 //!
-//! As a source, `path` is a file or a folder (files starting with `.` or `_` are skipped). Text
-//! files are cut into byte ranges, one per subtask, so that even a single file is read in
-//! parallel: a line belongs to the range its first byte lies in. Parquet files are assigned
-//! whole, round robin. As a sink, each subtask writes `part-<subtask>-0.<format>` in the folder
+//! As a source, `path` is a file or a folder (files starting with `.` or `_` are skipped). When
+//! the files divide evenly among the subtasks, and always for Parquet, files are assigned whole,
+//! round robin. Otherwise text files are cut into byte ranges, one per subtask, so that even a
+//! single file is read in parallel: a line belongs to the range its first byte lies in. As a sink, each subtask writes `part-<subtask>-0.<format>` in the folder
 //! `path`; with checkpointing, exactly once through hidden in-progress files committed when a
 //! checkpoint completes (see [`FileSink`]).
 //!
@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Cursor, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -166,7 +166,9 @@ impl FileSource {
         let parallelism = u64::from(ctx.parallelism.max(1));
         let subtask = u64::from(ctx.subtask);
         let mut splits = VecDeque::new();
-        if format == Format::Parquet {
+        // With as many files for each subtask, whole files: one reader per file keeps each file's
+        // order (time-ordered part files keep every subtask's watermark close to its data).
+        if format == Format::Parquet || files.len() as u64 % parallelism == 0 {
             for (i, file) in files.into_iter().enumerate() {
                 if i as u64 % parallelism == subtask {
                     splits.push_back(Split {
@@ -216,44 +218,52 @@ impl FileSource {
                 .map_err(|e| failure(format!("`{name}`: {e}")))?;
             return Ok(Box::new(reader.map(move |batch| conform(batch?, &schema))));
         }
-        let bytes = read_lines(&split.file, split.start, split.end).map_err(io)?;
-        let cursor = Cursor::new(bytes);
+        let lines = open_lines(&split.file, split.start, split.end).map_err(io)?;
         Ok(match self.format {
             Format::Csv(delimiter) => Box::new(
                 arrow::csv::ReaderBuilder::new(schema)
                     .with_header(false)
                     .with_delimiter(delimiter)
                     .with_batch_size(BATCH_ROWS)
-                    .build(cursor)?,
+                    .build_buffered(lines)?,
             ),
             _ => Box::new(
                 arrow::json::ReaderBuilder::new(schema)
                     .with_batch_size(BATCH_ROWS)
-                    .build(cursor)?,
+                    .build(lines)?,
             ),
         })
     }
 }
 
-/// The lines that start in `[start, end)`, read whole.
-fn read_lines(path: &Path, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut position = start.saturating_sub(1);
-    reader.seek(SeekFrom::Start(position))?;
+/// A streaming reader of the lines that start in `[start, end)` (`end` may lie past the end of
+/// the file): read as the parser asks, so memory stays at the buffer's size, not the range's.
+fn open_lines(path: &Path, start: u64, end: u64) -> std::io::Result<impl BufRead + use<>> {
+    let from = line_start_at(path, start)?;
+    let to = line_start_at(path, end)?;
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(from))?;
+    Ok(BufReader::with_capacity(
+        1 << 20,
+        file.take(to.saturating_sub(from)),
+    ))
+}
+
+/// The offset of the first line that starts at or after `offset` (the file's length if none).
+fn line_start_at(path: &Path, offset: u64) -> std::io::Result<u64> {
+    if offset == 0 {
+        return Ok(0);
+    }
+    let mut reader = BufReader::with_capacity(64 << 10, File::open(path)?);
+    let len = reader.get_ref().metadata()?.len();
+    if offset >= len {
+        return Ok(len);
+    }
+    // A line starts at `offset` when the byte before it ends a line.
+    reader.seek(SeekFrom::Start(offset - 1))?;
     let mut skipped = Vec::new();
-    if start > 0 {
-        // Skip the line that began before `start` (or the newline just before it).
-        position += reader.read_until(b'\n', &mut skipped)? as u64;
-    }
-    let mut bytes = Vec::with_capacity((end.saturating_sub(position)) as usize + 256);
-    while position < end {
-        let read = reader.read_until(b'\n', &mut bytes)?;
-        if read == 0 {
-            break;
-        }
-        position += read as u64;
-    }
-    Ok(bytes)
+    let read = reader.read_until(b'\n', &mut skipped)? as u64;
+    Ok((offset - 1 + read).min(len))
 }
 
 /// Parquet columns in the declared order and types.
@@ -566,6 +576,7 @@ impl SinkWriter for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn byte_ranges_cover_each_line_once() {
@@ -577,7 +588,15 @@ mod tests {
         for parts in [1u64, 2, 3, 7] {
             let mut joined = Vec::new();
             for p in 0..parts {
-                joined.extend(read_lines(&file, len * p / parts, len * (p + 1) / parts).unwrap());
+                let end = if p + 1 == parts {
+                    u64::MAX
+                } else {
+                    len * (p + 1) / parts
+                };
+                open_lines(&file, len * p / parts, end)
+                    .unwrap()
+                    .read_to_end(&mut joined)
+                    .unwrap();
             }
             assert_eq!(String::from_utf8(joined).unwrap(), text, "{parts} parts");
         }

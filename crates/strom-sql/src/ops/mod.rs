@@ -30,6 +30,7 @@ use arrow_array::RecordBatch;
 use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, RestoredState};
 
 pub(crate) use backend::StateBackend;
+pub(crate) use calc::Calc;
 pub(crate) use materialize::Materialize;
 pub(crate) use windows::event_times;
 
