@@ -11,6 +11,7 @@ of parallelism P (P TaskManager tasks of 1 slot) that runs until cancelled; once
     ZooKeeper session to expire (`--session-timeout`).
 Each mode is repeated `--runs` times on the same cluster (each new master is the next one killed).
 Usage: bench/mesos_failover.py [--runs R] [--parallelism P] [--session-timeout "4 s"] [--mode restart|standby|both]
+STROM_BIN names the strom binary (default: $CARGO_TARGET_DIR/release/strom).
 """
 import argparse, os, shutil, statistics, sys, tempfile, time
 

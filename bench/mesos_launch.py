@@ -10,6 +10,7 @@ build), submits a job of parallelism N as soon as the REST API answers, and repo
   * resident memory of the AM with N TaskManagers, and of one TaskManager idle after the job
     is cancelled.
 Usage: bench/mesos_launch.py [--agents A] [--runs R] [N ...]   (default: --agents 1, N = 1 4 16)
+STROM_BIN names the strom binary (default: $CARGO_TARGET_DIR/release/strom).
 """
 import argparse, math, os, re, statistics, sys, tempfile, time, shutil, urllib.request
 
