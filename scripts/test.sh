@@ -25,6 +25,10 @@ if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
   echo "== installing zookeeperd (ZooKeeper server for the high-availability tests)"
   apt_install zookeeperd
 fi
+if ! command -v ip >/dev/null; then
+  echo "== installing iproute2 (network namespaces for the partition test)"
+  apt_install iproute2
+fi
 if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
   echo "== installing chromium and chromium-driver (browser tests of the web UI)"
   apt_install chromium chromium-driver fonts-dejavu-core
