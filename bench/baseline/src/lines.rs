@@ -75,7 +75,7 @@ mod tests {
         let mut seen = Vec::new();
         for_each_record(text.as_bytes(), |w, ts| seen.push((w.to_vec(), ts))).unwrap();
         assert_eq!(seen.len(), 300_000);
-        assert_eq!(seen[299_999], (b"w1".to_vec(), 299_999));
+        assert_eq!(seen[299_999], (b"w0".to_vec(), 299_999));
         assert!(seen.iter().enumerate().all(|(i, (_, ts))| *ts == i as i64));
     }
 

@@ -286,6 +286,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn computed_columns_are_computed_in_the_source_and_carry_the_watermark() {
+        let graph = graph(
+            "CREATE TABLE events (k STRING, ts_ms BIGINT, ts AS TO_TIMESTAMP_MILLIS(ts_ms),\n\
+               WATERMARK FOR ts AS ts - INTERVAL '1' MILLISECOND)\n\
+               WITH ('connector' = 'filesystem', 'path' = '/tmp/e.csv', 'format' = 'csv');\n\
+             SELECT k, window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' SECOND))\n\
+               GROUP BY k, window_start, window_end;",
+        )
+        .await;
+        let source = plan(&graph, 0).source.unwrap();
+        let read: Vec<&str> = source
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(
+            read,
+            ["k", "ts_ms"],
+            "the connector reads the physical columns"
+        );
+        let computed = source.computed.unwrap();
+        assert_eq!(computed.project.len(), 3);
+        assert!(matches!(
+            computed.output.field(2).data_type(),
+            arrow_schema::DataType::Timestamp(..)
+        ));
+        let watermark = source.watermark.unwrap();
+        assert_eq!((watermark.column, watermark.delay_ms), (2, 1));
+    }
+
+    #[tokio::test]
     async fn sessions_are_partitioned_by_their_other_keys() {
         let graph = graph(
             "SELECT item, window_start, COUNT(*), SUM(item) FROM TABLE(SESSION(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY item, window_start, window_end;",
