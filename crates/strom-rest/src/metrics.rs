@@ -275,10 +275,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("strom_mesos_workers{state=\"Launched\"} 2.0"),
+            text.contains("strom_mesos_workers{state=\"Launched\"} 2\n"),
             "{text}"
         );
-        assert!(text.contains("strom_mesos_connected 1.0"), "{text}");
+        assert!(text.contains("strom_mesos_connected 1\n"), "{text}");
     }
 
     #[test]

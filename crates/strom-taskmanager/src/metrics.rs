@@ -183,10 +183,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("vertex_id=\"count\""), "{text}");
-        assert!(text.contains("subtask=\"1\"} 5"), "{text}");
+        assert!(text.contains("vertex_id=\"count\"} 5"), "{text}");
         metrics.lock().records_in = 8;
         let text = running.render("tm-1", 2, &meters);
-        assert!(text.contains("subtask=\"1\"} 8"), "{text}");
+        assert!(text.contains("vertex_id=\"count\"} 8"), "{text}");
         assert!(
             text.contains("strom_task_records_out_per_second{"),
             "{text}"
