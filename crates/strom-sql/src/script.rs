@@ -64,7 +64,7 @@ pub(crate) enum ColumnKind {
         nullable: bool,
     },
     /// `name AS expr`: computed from the physical columns of each row as it is read.
-    Computed(ast::Expr),
+    Computed(Box<ast::Expr>),
 }
 
 /// Splits and parses a script; statements are numbered from 1 in errors.
@@ -274,7 +274,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
             if parser.parse_keyword(Keyword::AS) {
                 columns.push(ColumnDdl {
                     name: column,
-                    kind: ColumnKind::Computed(parser.parse_expr()?),
+                    kind: ColumnKind::Computed(Box::new(parser.parse_expr()?)),
                 });
                 if !parser.consume_token(&Token::Comma) {
                     break;

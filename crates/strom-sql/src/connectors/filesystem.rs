@@ -168,7 +168,7 @@ impl FileSource {
         let mut splits = VecDeque::new();
         // With as many files for each subtask, whole files: one reader per file keeps each file's
         // order (time-ordered part files keep every subtask's watermark close to its data).
-        if format == Format::Parquet || files.len() as u64 % parallelism == 0 {
+        if format == Format::Parquet || (files.len() as u64).is_multiple_of(parallelism) {
             for (i, file) in files.into_iter().enumerate() {
                 if i as u64 % parallelism == subtask {
                     splits.push_back(Split {
