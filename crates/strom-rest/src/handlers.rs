@@ -165,16 +165,23 @@ pub(crate) async fn job_config(
     })))
 }
 
+/// `web.submit.enable: false` refuses every submission, job graph or SQL.
+pub(crate) fn check_submission_enabled(jm: &JobManagerHandle) -> Result<(), ApiError> {
+    if jm.config().get(&options::WEB_SUBMIT_ENABLE) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "job submission is disabled (web.submit.enable: false)",
+        ))
+    }
+}
+
 pub(crate) async fn submit(
     State(jm): State<JobManagerHandle>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !jm.config().get(&options::WEB_SUBMIT_ENABLE) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "job submission is disabled (web.submit.enable: false)",
-        ));
-    }
+    check_submission_enabled(&jm)?;
     let graph = strom_jobgraph::from_json(&body, "request body")
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let id = jm.submit(graph).await?;

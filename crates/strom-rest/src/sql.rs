@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use strom_config::options;
 use strom_runtime::JobManagerHandle;
 
 use crate::RestOptions;
@@ -47,12 +46,7 @@ pub(crate) async fn submit(
     Extension(rest): Extension<RestOptions>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !jm.config().get(&options::WEB_SUBMIT_ENABLE) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "job submission is disabled (web.submit.enable: false)",
-        ));
-    }
+    crate::handlers::check_submission_enabled(&jm)?;
     let submission = parse(&body)?;
     let compiler = rest.sql.ok_or_else(|| {
         ApiError::new(
