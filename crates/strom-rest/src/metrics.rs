@@ -62,7 +62,7 @@ pub async fn render(jm: &JobManagerHandle, meters: &Meters) -> Result<String, Ap
     jobs.sort_by_key(|j| std::cmp::Reverse(j.start_time));
     let ended = ["FINISHED", "FAILED", "CANCELED"];
     let mut ended_seen = 0;
-    let now = epoch_millis();
+    let now = crate::model::now();
     for summary in jobs {
         if ended.contains(&summary.state) {
             ended_seen += 1;
@@ -244,13 +244,6 @@ fn uptime(start: i64, end: i64, now: i64) -> f64 {
     }
     let until = if end > 0 { end } else { now };
     (until - start).max(0) as f64 / 1000.0
-}
-
-fn epoch_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ const TASK_STATES: [&str; 10] = [
     "RECONCILING",
 ];
 
-fn now() -> i64 {
+/// Wall-clock time, ms since the epoch.
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
