@@ -43,6 +43,20 @@ impl Acc {
         }
     }
 
+    /// The state of the same aggregate with no rows yet.
+    pub(crate) fn empty_like(&self) -> Self {
+        match self {
+            Self::Count(_) => Self::Count(0),
+            Self::SumInt(_) => Self::SumInt(None),
+            Self::SumFloat(_) => Self::SumFloat(None),
+            Self::SumAny(_) => Self::SumAny(None),
+            Self::Min(_) => Self::Min(None),
+            Self::Max(_) => Self::Max(None),
+            Self::Avg { .. } => Self::Avg { sum: 0.0, count: 0 },
+            Self::Distinct(_) => Self::Distinct(HashSet::new()),
+        }
+    }
+
     /// Adds row `row` of `argument` (`None` for `COUNT(*)`).
     pub(crate) fn update(
         &mut self,

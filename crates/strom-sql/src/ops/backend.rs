@@ -3,7 +3,7 @@
 //! - `hashmap` (the default): a hash map in memory, of decoded accumulators.
 //! - `embedded-lsm` (Flink's `rocksdb` is taken as an alias): an LSM tree on local disk per
 //!   subtask ([`super::lsm`]), so state can outgrow memory; a key's accumulators are read,
-//!   updated and written back once per input batch.
+//!   updated and written back once per emitted mini-batch.
 //!
 //! Both backends snapshot the same keyed entries (key bytes, encoded accumulators) in the same
 //! order (by key bytes), so a checkpoint or savepoint taken with one restores into the other.
@@ -11,6 +11,8 @@
 //! their state in memory whatever the setting.
 
 use std::collections::{BTreeMap, HashMap};
+
+use foldhash::fast::RandomState;
 
 use strom_operators::{OperatorContext, OperatorError};
 
@@ -54,11 +56,11 @@ impl StateBackend {
 
 /// The accumulators of every key of a group aggregate, in the chosen backend.
 ///
-/// Per input batch each key of the batch is [taken](KeyedStore::take) and
-/// [put](KeyedStore::put) back once; [`KeyedStore::commit`] ends the batch.
+/// Per emitted mini-batch each of its keys is [updated](KeyedStore::update) once;
+/// [`KeyedStore::commit`] ends the mini-batch.
 pub(crate) enum KeyedStore {
-    /// Decoded accumulators by key bytes.
-    Memory(HashMap<Box<[u8]>, Vec<Acc>>),
+    /// Decoded accumulators by key bytes (foldhash: SipHash dominated lookups of short keys).
+    Memory(HashMap<Box<[u8]>, Vec<Acc>, RandomState>),
     /// Encoded accumulators by key bytes, on disk.
     Lsm(LsmStore),
 }
@@ -77,30 +79,37 @@ impl KeyedStore {
 
     /// A new, empty store in memory.
     pub(crate) fn memory() -> Self {
-        Self::Memory(HashMap::new())
+        Self::Memory(HashMap::default())
     }
 
-    /// The accumulators of `key`, `None` for a key not seen yet. Put them back with
-    /// [`KeyedStore::put`].
-    pub(crate) fn take(&mut self, key: &[u8]) -> Result<Option<Vec<Acc>>, OperatorError> {
-        match self {
-            Self::Memory(map) => Ok(map.get_mut(key).map(std::mem::take)),
-            Self::Lsm(store) => store.get(key)?.map(|bytes| decode(&bytes)).transpose(),
-        }
-    }
-
-    /// Stores the accumulators of `key`.
-    pub(crate) fn put(&mut self, key: &[u8], accs: Vec<Acc>) -> Result<(), OperatorError> {
+    /// Updates the accumulators of `key` in place with `update`, which is told whether the key
+    /// had any (if not, it gets an empty list to fill). Memory updates in place, with one
+    /// lookup; the LSM reads, decodes, and stages the new value.
+    pub(crate) fn update<R>(
+        &mut self,
+        key: &[u8],
+        update: impl FnOnce(&mut Vec<Acc>, bool) -> Result<R, OperatorError>,
+    ) -> Result<R, OperatorError> {
         match self {
             Self::Memory(map) => match map.get_mut(key) {
-                Some(slot) => *slot = accs,
+                Some(accs) => update(accs, true),
                 None => {
+                    let mut accs = Vec::new();
+                    let result = update(&mut accs, false)?;
                     map.insert(key.into(), accs);
+                    Ok(result)
                 }
             },
-            Self::Lsm(store) => store.put(key, encode(&accs)?),
+            Self::Lsm(store) => {
+                let (mut accs, existed) = match store.get(key)? {
+                    Some(bytes) => (decode(&bytes)?, true),
+                    None => (Vec::new(), false),
+                };
+                let result = update(&mut accs, existed)?;
+                store.put(key, encode(&accs)?);
+                Ok(result)
+            }
         }
-        Ok(())
     }
 
     /// Ends an input batch: what was put becomes visible to the next batch.
@@ -130,11 +139,12 @@ impl KeyedStore {
         }
     }
 
-    /// Loads restored entries: each key once, with its encoded accumulators and the same
-    /// decoded (the LSM keeps the bytes, memory the decoded ones). Call before the first batch.
+    /// Loads restored entries: each key once, with its accumulators and, when at hand, the
+    /// same encoded (the LSM keeps the bytes, memory the decoded ones). Call before the first
+    /// batch.
     pub(crate) fn restore<'a>(
         &mut self,
-        entries: impl IntoIterator<Item = Result<(&'a [u8], &'a [u8], Vec<Acc>), OperatorError>>,
+        entries: impl IntoIterator<Item = Result<(&'a [u8], Option<&'a [u8]>, Vec<Acc>), OperatorError>>,
     ) -> Result<(), OperatorError> {
         match self {
             Self::Memory(map) => {
@@ -146,8 +156,12 @@ impl KeyedStore {
             }
             Self::Lsm(store) => {
                 for (i, entry) in entries.into_iter().enumerate() {
-                    let (key, value, _) = entry?;
-                    store.put(key, value.to_vec());
+                    let (key, value, accs) = entry?;
+                    let value = match value {
+                        Some(value) => value.to_vec(),
+                        None => encode(&accs)?,
+                    };
+                    store.put(key, value);
                     if (i + 1) % RESTORE_BATCH == 0 {
                         store.commit()?;
                     }
@@ -158,7 +172,7 @@ impl KeyedStore {
     }
 }
 
-fn encode(accs: &[Acc]) -> Result<Vec<u8>, OperatorError> {
+pub(crate) fn encode(accs: &[Acc]) -> Result<Vec<u8>, OperatorError> {
     let mut encoder = Encoder::new();
     encode_accs(accs, &mut encoder)?;
     Ok(encoder.finish())

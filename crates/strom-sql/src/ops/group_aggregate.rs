@@ -1,45 +1,84 @@
 //! `GROUP BY` without a window: an updating result per key.
 //!
-//! After each input batch, every key whose result changed is emitted: `+I` the first time,
-//! then `-U` (the previous result) and `+U` (the new one), as Flink's group aggregate does with
-//! mini-batches. Keys are encoded with Arrow's row format so that any key types work.
+//! Input is gathered into mini-batches ([`super::mini_batch`]: Flink's `table.exec.mini-batch.*`
+//! options). When a mini-batch is emitted, every key whose result changed in it is emitted
+//! once: `+I` the first time, then `-U` (the previous result) and `+U` (the new one), as Flink's
+//! group aggregate does with mini-batches. Keys are encoded with Arrow's row format so that any
+//! key types work.
 //!
-//! Per input batch, the rows are grouped by key in memory, then each distinct key's
-//! accumulators are taken from the [`KeyedStore`] (memory or the embedded LSM, by
-//! `state.backend.type`), updated with the key's rows in input order and put back. The result
-//! last emitted for a key is not stored: it is the value of the accumulators before the
-//! batch, because after every batch each key's emitted result equals its accumulators' value.
+//! While a mini-batch fills, each row's key is hashed once to a dense group id
+//! ([`GroupTable`]) and the rows update typed per-group partial aggregates ([`Partials`]); the
+//! state store is not touched. On emission each distinct key's accumulators are taken from the
+//! [`KeyedStore`] (memory or the embedded LSM, by `state.backend.type`), merged with the key's
+//! partial aggregates and put back, and the results are built with typed Arrow builders. The
+//! result last emitted for a key is not stored: it is the value of the accumulators before the
+//! merge, because after every emission each key's emitted result equals its accumulators' value.
 //!
 //! State: one keyed entry per key (key = the row-format bytes of the key, value = the encoded
-//! accumulators), the same from both backends, in key-byte order.
+//! accumulators), the same from both backends, in key-byte order. A checkpoint taken while a
+//! mini-batch is open keeps it: a key with buffered input has [`PENDING`], whether a result
+//! was emitted for it, and its partial aggregates after its accumulators; a restore re-opens
+//! the mini-batch, so that its results are emitted, once, after the restore. One item per
+//! subtask holds the number of records in the open mini-batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 
-use arrow_array::{ArrayRef, Int8Array, RecordBatch};
-use arrow_schema::{Schema, SchemaRef};
-use datafusion::common::ScalarValue;
-use strom_operators::OperatorError;
+use arrow::row::Rows;
+use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch, StringArray, UInt32Array};
+use arrow_schema::{DataType, Schema, SchemaRef};
+use strom_operators::{
+    BATCH_ROWS, KeyedEntry, OperatorError, OperatorSnapshot, RestoredState, StateItem,
+};
 
-use strom_operators::{KeyedEntry, OperatorSnapshot, RestoredState};
-
-use super::accumulate::{Acc, column};
-use super::backend::{KeyedStore, decode};
+use super::accumulate::{Acc, decode_accs, encode_accs};
+use super::backend::{KeyedStore, encode};
+use super::group_table::GroupTable;
 use super::keys::KeyEncoder;
+use super::mini_batch::MiniBatch;
+use super::partials::{Partials, ResultColumn, Value};
 use super::{RowKind, Step};
+use crate::connectors::failure;
 use crate::plan::AggregateSpec;
-use crate::state::malformed;
+use crate::state::{Decoder, Encoder, malformed};
 
 /// Keys whose key groups a snapshot computes at once.
 const SNAPSHOT_CHUNK: usize = 4096;
+
+/// Tags a checkpointed key whose input of the open mini-batch follows its accumulators.
+const PENDING: u8 = 1;
 
 pub(crate) struct GroupAggregate {
     keys: usize,
     specs: Vec<AggregateSpec>,
     output: SchemaRef,
+    /// The output types of the aggregates.
+    aggregate_types: Vec<DataType>,
     converter: KeyEncoder,
     store: KeyedStore,
     max_parallelism: u32,
+    mini_batch: MiniBatch,
+    /// The keys of the open mini-batch.
+    groups: GroupTable,
+    /// Their partial aggregates; made at the first batch (or restored mini-batch), when the
+    /// argument types are known.
+    partials: Option<Partials>,
+    /// Records in the open mini-batch, and when its first arrived.
+    buffered: usize,
+    since: Option<Instant>,
+    /// Group ids of the current batch's rows (kept for its allocation).
+    ids: Vec<u32>,
+    /// The key is one `STRING` column: groups hold the strings, not their row encoding.
+    strings: bool,
+}
+
+/// The keys of the open mini-batch's groups, as the state and the output need them.
+struct GroupKeys {
+    /// Row-format keys, in string mode (else the group table holds them).
+    rows: Option<Rows>,
+    /// The key column, in string mode.
+    column: Option<ArrayRef>,
 }
 
 impl GroupAggregate {
@@ -49,6 +88,7 @@ impl GroupAggregate {
         output: &Schema,
         max_parallelism: u32,
         store: KeyedStore,
+        mini_batch: MiniBatch,
     ) -> Result<Self, OperatorError> {
         let converter = KeyEncoder::new(
             output.fields()[..keys]
@@ -56,21 +96,53 @@ impl GroupAggregate {
                 .map(|f| f.data_type().clone())
                 .collect(),
         )?;
+        let strings = keys == 1 && output.field(0).data_type() == &DataType::Utf8;
+        let aggregate_types = output.fields()[keys..keys + specs.len()]
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
         Ok(Self {
             keys,
             specs: specs.to_vec(),
             output: Arc::new(output.clone()),
+            aggregate_types,
             converter,
             store,
             max_parallelism,
+            mini_batch,
+            groups: GroupTable::default(),
+            partials: None,
+            buffered: 0,
+            since: None,
+            ids: Vec::new(),
+            strings,
         })
     }
 
-    fn aggregate_types(&self) -> Vec<arrow_schema::DataType> {
-        self.output.fields()[self.keys..self.keys + self.specs.len()]
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect()
+    /// The keys of the open mini-batch's groups.
+    fn group_keys(&self) -> Result<GroupKeys, OperatorError> {
+        if !self.strings {
+            return Ok(GroupKeys {
+                rows: None,
+                column: None,
+            });
+        }
+        let column: ArrayRef = Arc::new(self.groups.strings()?);
+        let rows = self
+            .converter
+            .encode(std::slice::from_ref(&column), self.groups.len())?;
+        Ok(GroupKeys {
+            rows: Some(rows),
+            column: Some(column),
+        })
+    }
+
+    /// The state key (row-format bytes) of group `g`.
+    fn state_key<'a>(&'a self, keys: &'a GroupKeys, g: usize) -> &'a [u8] {
+        match &keys.rows {
+            Some(rows) => rows.row(g).data(),
+            None => self.groups.key(g),
+        }
     }
 
     /// Keyed entries of `chunk` (key bytes and encoded accumulators), appended to `keyed`.
@@ -96,52 +168,131 @@ impl GroupAggregate {
         }
         Ok(())
     }
-}
 
-/// The distinct keys of a batch, in order of first appearance, and the rows of each.
-struct BatchKeys {
-    /// The first row of each key.
-    first_rows: Vec<usize>,
-    /// Row indices grouped by key, ascending within a key.
-    rows: Vec<usize>,
-    /// Where each key's rows start in `rows`; one more entry than keys.
-    offsets: Vec<usize>,
-}
-
-impl BatchKeys {
-    fn new(keys: &arrow::row::Rows) -> Self {
-        let mut index: HashMap<&[u8], usize> = HashMap::new();
-        let mut first_rows = Vec::new();
-        let mut key_of_row = Vec::with_capacity(keys.num_rows());
-        for (i, row) in keys.iter().enumerate() {
-            let key = *index.entry(row.data()).or_insert_with(|| {
-                first_rows.push(i);
-                first_rows.len() - 1
-            });
-            key_of_row.push(key);
-        }
-        let mut offsets = vec![0; first_rows.len() + 1];
-        for &key in &key_of_row {
-            offsets[key + 1] += 1;
-        }
-        for k in 0..first_rows.len() {
-            offsets[k + 1] += offsets[k];
-        }
-        let mut next = offsets.clone();
-        let mut rows = vec![0; key_of_row.len()];
-        for (row, &key) in key_of_row.iter().enumerate() {
-            rows[next[key]] = row;
-            next[key] += 1;
-        }
-        Self {
-            first_rows,
-            rows,
-            offsets,
-        }
+    /// The checkpointed value of buffered group `g`: its accumulators (`committed`, encoded;
+    /// `None` if no result was emitted for it yet), then its partial aggregates.
+    fn pending_value(
+        &self,
+        g: usize,
+        committed: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, OperatorError> {
+        let partials = self
+            .partials
+            .as_ref()
+            .ok_or_else(|| failure("a buffered key without aggregates"))?;
+        let emitted = committed.is_some();
+        let mut value = match committed {
+            Some(bytes) => bytes,
+            None => encode(&[])?,
+        };
+        let mut tail = Encoder::new();
+        tail.u8(PENDING).u8(u8::from(emitted));
+        encode_accs(&partials.get(g), &mut tail)?;
+        value.extend_from_slice(&tail.finish());
+        Ok(value)
     }
 
-    fn rows_of(&self, key: usize) -> &[usize] {
-        &self.rows[self.offsets[key]..self.offsets[key + 1]]
+    /// Emits the open mini-batch: each key's net change since the last emission.
+    fn emit(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
+        self.buffered = 0;
+        self.since = None;
+        if self.groups.is_empty() {
+            return Ok(());
+        }
+        let groups = self.groups.len();
+        let keys = self.group_keys()?;
+        let partials = self
+            .partials
+            .as_mut()
+            .ok_or_else(|| failure("a buffered key without aggregates"))?;
+        // Each key: a `-U`/`+U` pair at most.
+        let mut out_groups = Vec::with_capacity(2 * groups);
+        let mut kinds = Vec::with_capacity(2 * groups);
+        let mut results: Vec<ResultColumn> = self
+            .aggregate_types
+            .iter()
+            .map(|t| ResultColumn::new(t, 2 * groups))
+            .collect();
+        let types = &self.aggregate_types;
+        let aggregates = self.specs.len();
+        let read = |accs: &[Acc], into: &mut Vec<Value>| -> Result<(), OperatorError> {
+            into.clear();
+            for (acc, t) in accs.iter().zip(types) {
+                into.push(Value::of(acc, t)?);
+            }
+            Ok(())
+        };
+        let mut previous = Vec::with_capacity(aggregates);
+        let mut new = Vec::with_capacity(aggregates);
+        for g in 0..groups {
+            let key = match &keys.rows {
+                Some(rows) => rows.row(g).data(),
+                None => self.groups.key(g),
+            };
+            let emitted = self.store.update(key, |accs, emitted| {
+                if emitted {
+                    if accs.len() != aggregates {
+                        return Err(malformed(
+                            "group aggregate with another number of aggregates",
+                        ));
+                    }
+                    read(accs, &mut previous)?;
+                } else {
+                    *accs = partials.empty();
+                }
+                partials.merge_into(g, accs)?;
+                read(accs, &mut new)?;
+                Ok(emitted)
+            })?;
+            if emitted {
+                if previous == new {
+                    continue;
+                }
+                out_groups.push(g);
+                kinds.push(RowKind::UpdateBefore.code());
+                for (column, value) in results.iter_mut().zip(&previous) {
+                    column.push(value)?;
+                }
+                kinds.push(RowKind::UpdateAfter.code());
+            } else {
+                kinds.push(RowKind::Insert.code());
+            }
+            out_groups.push(g);
+            for (column, value) in results.iter_mut().zip(&new) {
+                column.push(value)?;
+            }
+        }
+        self.store.commit()?;
+        if !kinds.is_empty() {
+            let mut columns = match &keys.column {
+                Some(column) => {
+                    let indices =
+                        UInt32Array::from_iter_values(out_groups.iter().map(|&g| g as u32));
+                    vec![arrow_select::take::take(column, &indices, None)?]
+                }
+                None => {
+                    let parser = self.converter.parser();
+                    self.converter
+                        .decode(out_groups.iter().map(|&g| parser.parse(self.groups.key(g))))?
+                }
+            };
+            for column in results {
+                columns.push(column.finish()?);
+            }
+            columns.push(Arc::new(Int8Array::from(kinds)));
+            let batch = RecordBatch::try_new(Arc::clone(&self.output), columns)?;
+            // Batches of the usual size for whatever follows (network frames, sinks).
+            let rows = batch.num_rows();
+            let mut offset = 0;
+            while offset < rows {
+                let length = BATCH_ROWS.min(rows - offset);
+                out.push(batch.slice(offset, length));
+                offset += length;
+            }
+        }
+        self.groups.clear();
+        partials.clear();
+        Ok(())
     }
 }
 
@@ -151,118 +302,195 @@ impl Step for GroupAggregate {
         batch: RecordBatch,
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
-        let rows = self
-            .converter
-            .encode(&batch.columns()[..self.keys], batch.num_rows())?;
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
         let arguments: Vec<Option<&ArrayRef>> = self
             .specs
             .iter()
             .map(|s| s.argument.map(|i| batch.column(i)))
             .collect();
-        let aggregate_types = self.aggregate_types();
-        let keys = BatchKeys::new(&rows);
-        let mut out_keys = Vec::new();
-        let mut out_values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.specs.len()];
-        let mut kinds = Vec::new();
-        let values = |accs: &[Acc]| {
-            accs.iter()
-                .zip(&aggregate_types)
-                .map(|(acc, t)| acc.value(t))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        for (k, &first) in keys.first_rows.iter().enumerate() {
-            let key = rows.row(first).data();
-            let (mut accs, previous) = match self.store.take(key)? {
-                Some(accs) => {
-                    let previous = values(&accs)?;
-                    (accs, Some(previous))
-                }
-                None => (
-                    self.specs
-                        .iter()
-                        .zip(&arguments)
-                        .map(|(s, a)| Acc::new(s, a.map(|a| a.data_type())))
-                        .collect(),
-                    None,
-                ),
-            };
-            if accs.len() != self.specs.len() {
-                return Err(malformed(
-                    "group aggregate with another number of aggregates",
-                ));
-            }
-            for &row in keys.rows_of(k) {
-                for (acc, argument) in accs.iter_mut().zip(&arguments) {
-                    acc.update(*argument, row)?;
-                }
-            }
-            let new = values(&accs)?;
-            self.store.put(key, accs)?;
-            if previous.as_ref() == Some(&new) {
-                continue;
-            }
-            if let Some(previous) = previous {
-                out_keys.push(first);
-                kinds.push(RowKind::UpdateBefore.code());
-                for (column, value) in out_values.iter_mut().zip(previous) {
-                    column.push(value);
-                }
-                kinds.push(RowKind::UpdateAfter.code());
-            } else {
-                kinds.push(RowKind::Insert.code());
-            }
-            out_keys.push(first);
-            for (column, value) in out_values.iter_mut().zip(new) {
-                column.push(value);
-            }
+        let partials = self.partials.get_or_insert_with(|| {
+            let types: Vec<Option<&DataType>> =
+                arguments.iter().map(|a| a.map(|a| a.data_type())).collect();
+            Partials::new(&self.specs, &types)
+        });
+        self.ids.clear();
+        if self.strings {
+            let strings = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| failure("a STRING key column of another type"))?;
+            self.groups.intern_strings(strings, &mut self.ids);
+        } else {
+            let keys = self.converter.encode(&batch.columns()[..self.keys], rows)?;
+            self.groups.intern(&keys, &mut self.ids);
         }
-        self.store.commit()?;
-        if kinds.is_empty() {
-            return Ok(());
+        partials.resize(self.groups.len());
+        partials.update(&self.ids, &arguments)?;
+        self.buffered += rows;
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if self.mini_batch.after_batch(rows, self.buffered, since) {
+            self.emit(out)?;
         }
-        let mut columns = self
-            .converter
-            .decode(out_keys.iter().map(|&row| rows.row(row)))?;
-        for (values, data_type) in out_values.into_iter().zip(&aggregate_types) {
-            columns.push(column(values, data_type)?);
-        }
-        columns.push(Arc::new(Int8Array::from(kinds)));
-        out.push(RecordBatch::try_new(Arc::clone(&self.output), columns)?);
         Ok(())
     }
 
+    fn on_watermark(
+        &mut self,
+        _watermark: i64,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        match self.since {
+            Some(since) if self.mini_batch.latency_passed(since) => self.emit(out),
+            _ => Ok(()),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
+        self.emit(out)
+    }
+
     fn snapshot(&mut self) -> Result<OperatorSnapshot, OperatorError> {
+        // Buffered keys, in key order, to merge into the store's (ordered) scan.
+        let keys = self.group_keys()?;
+        let mut pending: Vec<usize> = (0..self.groups.len()).collect();
+        pending.sort_unstable_by(|&a, &b| self.state_key(&keys, a).cmp(self.state_key(&keys, b)));
+        let mut pending = pending.into_iter().peekable();
         let mut keyed = Vec::new();
         let mut chunk = Vec::with_capacity(SNAPSHOT_CHUNK);
-        self.store.scan(|key, value| {
+        let this = &*self;
+        let mut add = |chunk: &mut Vec<(Vec<u8>, Vec<u8>)>, key: &[u8], value: Vec<u8>| {
             chunk.push((key.to_vec(), value));
             if chunk.len() == SNAPSHOT_CHUNK {
-                self.flush_entries(&mut chunk, &mut keyed)?;
+                this.flush_entries(chunk, &mut keyed)?;
             }
-            Ok(())
+            Ok::<_, OperatorError>(())
+        };
+        self.store.scan(|key, value| {
+            while let Some(&g) = pending.peek() {
+                let buffered = this.state_key(&keys, g);
+                if buffered > key {
+                    break;
+                }
+                pending.next();
+                if buffered == key {
+                    return add(&mut chunk, key, this.pending_value(g, Some(value))?);
+                }
+                add(&mut chunk, buffered, this.pending_value(g, None)?)?;
+            }
+            add(&mut chunk, key, value)
         })?;
+        for g in pending {
+            add(
+                &mut chunk,
+                this.state_key(&keys, g),
+                this.pending_value(g, None)?,
+            )?;
+        }
+        drop(add);
         self.flush_entries(&mut chunk, &mut keyed)?;
-        Ok(OperatorSnapshot {
-            keyed,
-            items: Vec::new(),
-        })
+        // How full the open mini-batch is, so that a restore emits it when this one would.
+        let items = if self.buffered > 0 {
+            let mut item = Encoder::new();
+            item.u64(self.buffered as u64);
+            vec![StateItem {
+                namespace: 0,
+                bytes: item.finish(),
+            }]
+        } else {
+            Vec::new()
+        };
+        Ok(OperatorSnapshot { keyed, items })
     }
 
     fn restore(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
         let aggregates = self.specs.len();
         let mut seen = HashSet::with_capacity(state.keyed.len());
-        self.store.restore(state.keyed.iter().map(|entry| {
-            let accs = decode(&entry.value)?;
-            if accs.len() != aggregates {
+        let mut buffered = Vec::new();
+        self.store.restore(state.keyed.iter().filter_map(|entry| {
+            let restored = (|| {
+                if !seen.insert(entry.key.as_slice()) {
+                    return Err(malformed("a group aggregate key restored twice"));
+                }
+                let mut decoder = Decoder::new(&entry.value);
+                let accs = decode_accs(&mut decoder)?;
+                let mut emitted = true;
+                let mut plain = Some(entry.value.as_slice());
+                if !decoder.is_empty() {
+                    if decoder.u8()? != PENDING {
+                        return Err(malformed("aggregate state with trailing bytes"));
+                    }
+                    emitted = decoder.u8()? == 1;
+                    let partial = decode_accs(&mut decoder)?;
+                    if !decoder.is_empty() {
+                        return Err(malformed("aggregate state with trailing bytes"));
+                    }
+                    buffered.push((entry.key.as_slice(), partial));
+                    plain = None;
+                }
+                if !emitted {
+                    return Ok(None);
+                }
+                if accs.len() != aggregates {
+                    return Err(malformed(
+                        "group aggregate with another number of aggregates",
+                    ));
+                }
+                Ok(Some((entry.key.as_slice(), plain, accs)))
+            })();
+            restored.transpose()
+        }))?;
+        let strings = if self.strings && !buffered.is_empty() {
+            let parser = self.converter.parser();
+            let column = self
+                .converter
+                .decode(buffered.iter().map(|(key, _)| parser.parse(key)))?
+                .pop()
+                .ok_or_else(|| failure("a restored key without its column"))?;
+            Some(column)
+        } else {
+            None
+        };
+        let strings = strings
+            .as_ref()
+            .map(|c| {
+                c.as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| failure("a STRING key column of another type"))
+            })
+            .transpose()?;
+        for (i, (key, partial)) in buffered.into_iter().enumerate() {
+            if partial.len() != aggregates {
                 return Err(malformed(
                     "group aggregate with another number of aggregates",
                 ));
             }
-            if !seen.insert(entry.key.as_slice()) {
-                return Err(malformed("a group aggregate key restored twice"));
-            }
-            Ok((entry.key.as_slice(), entry.value.as_slice(), accs))
-        }))
+            let partials = self
+                .partials
+                .get_or_insert_with(|| Partials::like(&self.specs, &partial));
+            let g = match strings {
+                Some(strings) => self
+                    .groups
+                    .intern_string(strings.is_valid(i).then(|| strings.value(i).as_bytes())),
+                None => self.groups.intern_key(key).0,
+            };
+            partials.set(g as usize, partial)?;
+        }
+        let mut records = 0u64;
+        for item in state.share() {
+            let mut decoder = Decoder::new(&item.bytes);
+            records = records.saturating_add(decoder.u64()?);
+            decoder.end()?;
+        }
+        if !self.groups.is_empty() {
+            // The mini-batch goes on; its latency counts from the restore.
+            self.since = Some(Instant::now());
+            self.buffered = usize::try_from(records).unwrap_or(usize::MAX);
+        }
+        Ok(())
     }
 }
 
@@ -284,7 +512,15 @@ mod tests {
             argument: None,
             distinct: false,
         };
-        let mut agg = GroupAggregate::new(0, &[spec], &output, 128, KeyedStore::memory()).unwrap();
+        let mut agg = GroupAggregate::new(
+            0,
+            &[spec],
+            &output,
+            128,
+            KeyedStore::memory(),
+            MiniBatch::PER_BATCH,
+        )
+        .unwrap();
         let input = RecordBatch::try_new(
             Arc::new(Schema::new(vec![Field::new("w", DataType::Utf8, true)])),
             vec![Arc::new(StringArray::from(vec!["a", "b", "c"]))],
@@ -312,7 +548,15 @@ mod tests {
             argument: None,
             distinct: false,
         };
-        let mut agg = GroupAggregate::new(1, &[spec], &output, 128, KeyedStore::memory()).unwrap();
+        let mut agg = GroupAggregate::new(
+            1,
+            &[spec],
+            &output,
+            128,
+            KeyedStore::memory(),
+            MiniBatch::PER_BATCH,
+        )
+        .unwrap();
         let input = |words: &[&str]| {
             RecordBatch::try_new(
                 Arc::new(Schema::new(vec![Field::new("word", DataType::Utf8, true)])),
@@ -376,7 +620,15 @@ mod checkpoint_tests {
                 distinct: false,
             },
         ];
-        GroupAggregate::new(2, &specs, &output(), MAX_PARALLELISM, KeyedStore::memory()).unwrap()
+        GroupAggregate::new(
+            2,
+            &specs,
+            &output(),
+            MAX_PARALLELISM,
+            KeyedStore::memory(),
+            MiniBatch::PER_BATCH,
+        )
+        .unwrap()
     }
 
     /// Rows `from..to`: 40 keys of two columns.
@@ -569,7 +821,15 @@ mod backend_tests {
     fn aggregate(backend: StateBackend, distinct: bool, tmp: &std::path::Path) -> GroupAggregate {
         let (specs, output) = aggregates(distinct);
         let store = KeyedStore::open(backend, &ctx(tmp)).unwrap();
-        GroupAggregate::new(2, &specs, &output, MAX_PARALLELISM, store).unwrap()
+        GroupAggregate::new(
+            2,
+            &specs,
+            &output,
+            MAX_PARALLELISM,
+            store,
+            MiniBatch::PER_BATCH,
+        )
+        .unwrap()
     }
 
     fn run(agg: &mut GroupAggregate, batches: &[RecordBatch]) -> Vec<RecordBatch> {
@@ -621,8 +881,15 @@ mod backend_tests {
         assert_eq!(lsm.snapshot().unwrap(), memory);
         // Key groups as the memory path has always computed them: all keys at once.
         let (specs, output) = aggregates(false);
-        let fresh =
-            GroupAggregate::new(2, &specs, &output, MAX_PARALLELISM, KeyedStore::memory()).unwrap();
+        let fresh = GroupAggregate::new(
+            2,
+            &specs,
+            &output,
+            MAX_PARALLELISM,
+            KeyedStore::memory(),
+            MiniBatch::PER_BATCH,
+        )
+        .unwrap();
         let rows: Vec<_> = memory
             .keyed
             .iter()
@@ -726,5 +993,270 @@ mod backend_tests {
                 .unwrap_err();
             assert!(error.to_string().contains("restored twice"), "{error}");
         }
+    }
+}
+
+/// Mini-batches: one net change per key, kept by checkpoints.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod mini_batch_tests {
+    use super::*;
+    use crate::ops::backend::StateBackend;
+    use crate::plan::AggregateFunction;
+    use crate::state::testing::{redistribute, route, sorted_rows};
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::Field;
+    use strom_operators::OperatorContext;
+
+    const MAX_PARALLELISM: u32 = 128;
+
+    fn output() -> Schema {
+        Schema::new(vec![
+            Field::new("word", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("total", DataType::Int64, true),
+            Field::new("mx", DataType::Int64, true),
+            Field::new(crate::plan::ROW_KIND_COLUMN, DataType::Int8, false),
+        ])
+    }
+
+    fn aggregate(
+        backend: StateBackend,
+        mini_batch: MiniBatch,
+        tmp: &std::path::Path,
+    ) -> GroupAggregate {
+        let spec = |function, argument| AggregateSpec {
+            function,
+            argument,
+            distinct: false,
+        };
+        let specs = [
+            spec(AggregateFunction::Count, None),
+            spec(AggregateFunction::Sum, Some(1)),
+            spec(AggregateFunction::Max, Some(1)),
+        ];
+        let config = [("io.tmp.dirs".to_owned(), tmp.display().to_string())].into();
+        let store = KeyedStore::open(backend, &OperatorContext::new("agg", 0, 1, config)).unwrap();
+        GroupAggregate::new(1, &specs, &output(), MAX_PARALLELISM, store, mini_batch).unwrap()
+    }
+
+    fn words(rows: &[(&str, i64)]) -> RecordBatch {
+        RecordBatch::try_from_iter([
+            (
+                "word",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef,
+            ),
+            (
+                "v",
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn text(batches: &[RecordBatch]) -> String {
+        batches
+            .iter()
+            .map(crate::connectors::render_for_tests)
+            .collect()
+    }
+
+    #[test]
+    fn a_mini_batch_emits_each_keys_net_change_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut agg = aggregate(StateBackend::HashMap, MiniBatch::records(100), tmp.path());
+        let mut out = Vec::new();
+        agg.process(words(&[("a", 1), ("b", 5)]), &mut out).unwrap();
+        agg.process(words(&[("a", 2), ("a", 1)]), &mut out).unwrap();
+        assert!(out.is_empty(), "{}", text(&out));
+        agg.finish(&mut out).unwrap();
+        assert_eq!(text(&out), "+I[a, 3, 4, 2]\n+I[b, 1, 5, 5]\n");
+        out.clear();
+        agg.process(words(&[("b", 1), ("c", 7), ("b", 2)]), &mut out)
+            .unwrap();
+        agg.process(words(&[("a", 0)]), &mut out).unwrap();
+        agg.finish(&mut out).unwrap();
+        assert_eq!(
+            text(&out),
+            "-U[b, 1, 5, 5]\n+U[b, 3, 8, 5]\n+I[c, 1, 7, 7]\n-U[a, 3, 4, 2]\n+U[a, 4, 4, 2]\n"
+        );
+        out.clear();
+        agg.finish(&mut out).unwrap();
+        assert!(out.is_empty(), "nothing is left to emit");
+    }
+
+    #[test]
+    fn a_full_mini_batch_is_emitted_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut agg = aggregate(StateBackend::HashMap, MiniBatch::records(4), tmp.path());
+        let mut out = Vec::new();
+        agg.process(words(&[("a", 1), ("b", 1), ("a", 1)]), &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        agg.process(words(&[("a", 1)]), &mut out).unwrap();
+        assert_eq!(text(&out), "+I[a, 3, 3, 1]\n+I[b, 1, 1, 1]\n");
+    }
+
+    #[test]
+    fn flinks_options_reach_the_operator() {
+        let config: std::collections::BTreeMap<String, String> = [
+            (super::super::mini_batch::ENABLED_KEY, "true"),
+            (super::super::mini_batch::LATENCY_KEY, "1 h"),
+            (super::super::mini_batch::SIZE_KEY, "3"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        let mini_batch = MiniBatch::from_config(&config, 1).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut agg = aggregate(StateBackend::HashMap, mini_batch, tmp.path());
+        let mut out = Vec::new();
+        agg.process(words(&[("a", 1), ("b", 1)]), &mut out).unwrap();
+        assert!(out.is_empty());
+        agg.process(words(&[("a", 1)]), &mut out).unwrap();
+        assert_eq!(text(&out), "+I[a, 2, 2, 1]\n+I[b, 1, 1, 1]\n");
+    }
+
+    /// A workload of 200 batches over 50 keys, with values that change the maximum rarely.
+    fn workload() -> Vec<RecordBatch> {
+        (0..200i64)
+            .map(|b| {
+                let rows: Vec<(String, i64)> = (0..7)
+                    .map(|i| (format!("w{}", (b * 7 + i * i) % 50), (b * 31 + i) % 97))
+                    .collect();
+                let rows: Vec<(&str, i64)> = rows.iter().map(|(w, v)| (w.as_str(), *v)).collect();
+                words(&rows)
+            })
+            .collect()
+    }
+
+    fn run(agg: &mut GroupAggregate, batches: &[RecordBatch], end: bool) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        for batch in batches {
+            agg.process(batch.clone(), &mut out).unwrap();
+        }
+        if end {
+            agg.finish(&mut out).unwrap();
+        }
+        out
+    }
+
+    /// The final result of every key, from an updating changelog.
+    fn final_results(batches: &[RecordBatch]) -> Vec<String> {
+        let mut table = std::collections::BTreeMap::new();
+        for line in text(batches).lines() {
+            let (kind, row) = line.split_at(2);
+            let key = row.split(',').next().unwrap().to_owned();
+            match kind {
+                "+I" | "+U" => {
+                    table.insert(key, row.to_owned());
+                }
+                _ => {
+                    assert_eq!(table.remove(&key).as_deref(), Some(row), "{line}");
+                }
+            }
+        }
+        table.into_values().collect()
+    }
+
+    /// Mini-batches change how often a key is emitted, never the results.
+    #[test]
+    fn mini_batches_reach_the_results_of_batch_by_batch_emission() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = workload();
+        let mut per_batch = aggregate(StateBackend::HashMap, MiniBatch::PER_BATCH, tmp.path());
+        let expected = run(&mut per_batch, &input, true);
+        for size in [5, 64, 1000] {
+            for backend in [StateBackend::HashMap, StateBackend::EmbeddedLsm] {
+                let mut agg = aggregate(backend, MiniBatch::records(size), tmp.path());
+                let got = run(&mut agg, &input, true);
+                assert_eq!(final_results(&got), final_results(&expected), "{size}");
+                let rows: usize = got.iter().map(RecordBatch::num_rows).sum();
+                let all: usize = expected.iter().map(RecordBatch::num_rows).sum();
+                assert!(size == 5 || rows < all / 2, "{size}: {rows} rows of {all}");
+            }
+        }
+    }
+
+    /// A checkpoint in the middle of a mini-batch keeps it: after a restore, into either
+    /// backend and at another parallelism, the output goes on exactly as without the failure.
+    #[test]
+    fn a_checkpoint_keeps_the_open_mini_batch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = workload();
+        let (first, second) = input.split_at(77);
+        let mini_batch = MiniBatch::records(60);
+        let mut whole = aggregate(StateBackend::HashMap, mini_batch, tmp.path());
+        run(&mut whole, first, false);
+        assert!(
+            !whole.groups.is_empty(),
+            "the mini-batch is open at the checkpoint"
+        );
+        let expected = run(&mut whole, second, true);
+        let backends = [StateBackend::HashMap, StateBackend::EmbeddedLsm];
+        let mut snapshots = Vec::new();
+        for from in backends {
+            let mut before = aggregate(from, mini_batch, tmp.path());
+            run(&mut before, first, false);
+            let snapshot = before.snapshot().unwrap();
+            assert!(
+                snapshot.keyed.windows(2).all(|w| w[0].key < w[1].key),
+                "in key order"
+            );
+            snapshots.push(snapshot.clone());
+            for to in backends {
+                let mut after = aggregate(to, mini_batch, tmp.path());
+                after
+                    .restore(&redistribute(&[snapshot.clone()], 1, MAX_PARALLELISM)[0])
+                    .unwrap();
+                let got = run(&mut after, second, true);
+                assert_eq!(text(&got), text(&expected), "{from:?} -> {to:?}");
+            }
+        }
+        assert_eq!(
+            snapshots[0], snapshots[1],
+            "both backends snapshot the same entries"
+        );
+        // Rescaled to 3 subtasks: each key's pending input lands with its state.
+        let states = redistribute(&snapshots[..1], 3, MAX_PARALLELISM);
+        let mut got = Vec::new();
+        for (subtask, state) in states.iter().enumerate() {
+            let mut agg = aggregate(StateBackend::HashMap, mini_batch, tmp.path());
+            agg.restore(state).unwrap();
+            let mut mine = Vec::new();
+            for batch in second {
+                mine.extend(route(batch, &["word"], 3, MAX_PARALLELISM).swap_remove(subtask));
+            }
+            got.extend(run(&mut agg, &mine, true));
+        }
+        assert_eq!(final_results(&got), final_results(&expected));
+        assert!(sorted_rows(&got).len() > final_results(&got).len());
+    }
+
+    #[test]
+    fn a_restored_mini_batch_is_emitted_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut before = aggregate(StateBackend::HashMap, MiniBatch::records(100), tmp.path());
+        let mut out = Vec::new();
+        before.process(words(&[("a", 1)]), &mut out).unwrap();
+        before.finish(&mut out).unwrap();
+        before
+            .process(words(&[("a", 2), ("b", 3)]), &mut out)
+            .unwrap();
+        let state = redistribute(&[before.snapshot().unwrap()], 1, MAX_PARALLELISM).remove(0);
+        let mut after = aggregate(
+            StateBackend::EmbeddedLsm,
+            MiniBatch::records(100),
+            tmp.path(),
+        );
+        after.restore(&state).unwrap();
+        let mut out = Vec::new();
+        after.finish(&mut out).unwrap();
+        assert_eq!(
+            text(&out),
+            "-U[a, 1, 1, 1]\n+U[a, 2, 3, 2]\n+I[b, 1, 3, 3]\n"
+        );
+        out.clear();
+        after.finish(&mut out).unwrap();
+        assert!(out.is_empty());
     }
 }

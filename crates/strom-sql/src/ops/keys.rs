@@ -2,7 +2,7 @@
 //! aggregate) is one group: the row converter cannot count rows without a column, so a
 //! placeholder column of nulls stands in.
 
-use arrow::row::{OwnedRow, Row, RowConverter, Rows, SortField};
+use arrow::row::{OwnedRow, Row, RowConverter, RowParser, Rows, SortField};
 use arrow_array::{ArrayRef, new_null_array};
 use arrow_schema::DataType;
 use strom_operators::OperatorError;
@@ -39,6 +39,11 @@ impl KeyEncoder {
     /// A key from the bytes of a row this encoder made (checkpointed state).
     pub(crate) fn row_from_bytes(&self, bytes: &[u8]) -> OwnedRow {
         self.converter.parser().parse(bytes).owned()
+    }
+
+    /// Reads keys from the bytes of rows this encoder made, without copying them.
+    pub(crate) fn parser(&self) -> RowParser {
+        self.converter.parser()
     }
 
     /// The key group of every key in `rows`, as the upstream hash exchange on the key columns

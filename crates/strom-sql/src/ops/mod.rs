@@ -10,6 +10,10 @@
 //! minimum over all items (every subtask saw the same watermarks, so this is the checkpoint's
 //! watermark). Calc and window assignment have no state.
 //!
+//! The group aggregate emits per mini-batch of input ([`mini_batch`]: Flink's
+//! `table.exec.mini-batch.*` options), hashing keys to dense group ids ([`group_table`]) and
+//! aggregating into typed columns ([`partials`]) before it touches its state.
+//!
 //! Where state lives between checkpoints is Flink's `state.backend.type` ([`backend`]):
 //! `hashmap` (memory) or `embedded-lsm` (an LSM tree on local disk per subtask, [`lsm`]). Only
 //! the group aggregate, whose state grows with the number of keys for ever, uses the LSM so
@@ -19,9 +23,12 @@ mod accumulate;
 mod backend;
 mod calc;
 mod group_aggregate;
+mod group_table;
 mod keys;
 mod lsm;
 mod materialize;
+mod mini_batch;
+mod partials;
 mod window_aggregate;
 mod window_join;
 mod windows;
@@ -165,6 +172,7 @@ pub(crate) fn build(
             output,
             max_parallelism,
             backend::KeyedStore::open(backend, ctx)?,
+            mini_batch::MiniBatch::from_config(&ctx.config, ctx.parallelism)?,
         )?),
         plan::Step::WindowAggregate {
             keys,
