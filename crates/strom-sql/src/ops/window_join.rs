@@ -481,3 +481,289 @@ mod checkpoint_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod pipeline_tests {
+    //! The window join fed by window aggregates, in the order the runtime delivers batches and
+    //! watermarks across vertices: an aggregate emits a window's rows just before forwarding the
+    //! watermark that fired it, so downstream window operators take those rows (none late) and
+    //! fire the window on that same watermark. Nexmark q8 and q5 in miniature.
+
+    use super::*;
+    use crate::ops::window_aggregate::WindowAggregate;
+    use crate::plan::{AggregateFunction, AggregateSpec, WindowSpec};
+    use arrow_array::{ArrayRef, Int64Array, TimestampMillisecondArray};
+    use arrow_schema::{DataType, Field, TimeUnit};
+
+    fn ts() -> DataType {
+        DataType::Timestamp(TimeUnit::Millisecond, None)
+    }
+
+    fn fields(names: &[&str]) -> Vec<Field> {
+        names
+            .iter()
+            .map(|n| {
+                let data_type = if n.starts_with("window") {
+                    ts()
+                } else {
+                    DataType::Int64
+                };
+                Field::new(*n, data_type, true)
+            })
+            .collect()
+    }
+
+    /// `(key, event time)` rows with their windows assigned: `key, window_start, window_end`.
+    fn windowed(window: WindowSpec, rows: &[(i64, i64)]) -> RecordBatch {
+        let (mut keys, mut starts, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+        for &(key, time) in rows {
+            let (slide, size) = match window {
+                WindowSpec::Tumble { size_ms } => (size_ms, size_ms),
+                WindowSpec::Hop { slide_ms, size_ms } => (slide_ms, size_ms),
+                WindowSpec::Session { .. } => unreachable!("fixed windows only"),
+            };
+            let mut start = time - time.rem_euclid(slide);
+            while start > time - size {
+                keys.push(key);
+                starts.push(start);
+                ends.push(start + size);
+                start -= slide;
+            }
+        }
+        RecordBatch::try_new(
+            Arc::new(Schema::new(fields(&["k", "window_start", "window_end"]))),
+            vec![
+                Arc::new(Int64Array::from(keys)) as ArrayRef,
+                Arc::new(TimestampMillisecondArray::from(starts)),
+                Arc::new(TimestampMillisecondArray::from(ends)),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn int(batch: &RecordBatch, column: usize, row: usize) -> i64 {
+        let column = batch.column(column);
+        if let Some(values) = column.as_any().downcast_ref::<Int64Array>() {
+            return values.value(row);
+        }
+        column
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap()
+            .value(row)
+    }
+
+    /// The given columns of every row, sorted.
+    fn rows(batches: &[RecordBatch], columns: &[usize]) -> Vec<Vec<i64>> {
+        let mut rows: Vec<Vec<i64>> = batches
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_rows())
+                    .map(move |r| columns.iter().map(|&c| int(b, c, r)).collect::<Vec<i64>>())
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    fn count() -> AggregateSpec {
+        AggregateSpec {
+            function: AggregateFunction::Count,
+            argument: None,
+            distinct: false,
+        }
+    }
+
+    /// Persons and auctions per 10 ms tumbling window, joined on id = seller and the window.
+    struct Q8Pipeline {
+        persons: WindowAggregate,
+        auctions: WindowAggregate,
+        join: WindowJoin,
+        out: Vec<RecordBatch>,
+    }
+
+    impl Q8Pipeline {
+        fn new() -> Self {
+            let window = WindowSpec::Tumble { size_ms: 10 };
+            let side = Schema::new(fields(&["k", "window_start", "window_end"]));
+            // GROUP BY k, window_start, window_end: no aggregate functions.
+            let aggregate = || WindowAggregate::new(3, 1, 2, window, &[], &side, 128).unwrap();
+            let join_side = JoinSide {
+                input: side.clone(),
+                keys: vec![0, 1, 2],
+                window_end: 2,
+                columns: 3,
+            };
+            let output = Schema::new(fields(&[
+                "k",
+                "window_start",
+                "window_end",
+                "seller",
+                "window_start2",
+                "window_end2",
+            ]));
+            Self {
+                persons: aggregate(),
+                auctions: aggregate(),
+                join: WindowJoin::new(&join_side, &join_side, &output, 128).unwrap(),
+                out: Vec::new(),
+            }
+        }
+
+        /// A watermark through the aggregates into the join; `None` is the end of the input.
+        fn watermark(&mut self, watermark: Option<i64>) {
+            for (side, aggregate) in [(0, &mut self.persons), (1, &mut self.auctions)] {
+                let mut emitted = Vec::new();
+                match watermark {
+                    Some(w) => aggregate.on_watermark(w, &mut emitted).unwrap(),
+                    None => aggregate.finish(&mut emitted).unwrap(),
+                }
+                for batch in emitted {
+                    self.join.process_input(side, batch, &mut self.out).unwrap();
+                }
+            }
+            match watermark {
+                Some(w) => self.join.on_watermark(w, &mut self.out).unwrap(),
+                None => self.join.finish(&mut self.out).unwrap(),
+            }
+        }
+    }
+
+    #[test]
+    fn window_aggregates_joined_per_window_as_nexmark_q8() {
+        let window = WindowSpec::Tumble { size_ms: 10 };
+        let mut q8 = Q8Pipeline::new();
+        let mut ignored = Vec::new();
+        // Person 1 twice and person 2 in [0, 10); person 3 and person 1 in [10, 20).
+        q8.persons
+            .process(
+                windowed(window, &[(1, 1), (1, 3), (2, 5), (3, 12)]),
+                &mut ignored,
+            )
+            .unwrap();
+        // Seller 1 twice and seller 3 in [0, 10); seller 3 and seller 2 in [10, 20).
+        q8.auctions
+            .process(
+                windowed(window, &[(1, 2), (1, 8), (3, 4), (3, 15), (2, 16)]),
+                &mut ignored,
+            )
+            .unwrap();
+        q8.watermark(Some(8));
+        assert!(q8.out.is_empty(), "[0, 10) is open at watermark 8");
+        q8.watermark(Some(9));
+        // Each person and seller once per window, so one row per match.
+        assert_eq!(rows(&q8.out, &[0, 1]), vec![vec![1, 0]]);
+        q8.persons
+            .process(windowed(window, &[(1, 14)]), &mut ignored)
+            .unwrap();
+        q8.watermark(None);
+        assert_eq!(rows(&q8.out, &[0, 1]), vec![vec![1, 0], vec![3, 10]]);
+        assert!(ignored.is_empty());
+        assert_eq!(q8.join.clock.late, 0, "aggregate results are never late");
+    }
+
+    #[test]
+    fn a_maximum_per_window_over_window_counts_joined_back_as_nexmark_q5() {
+        let window = WindowSpec::Hop {
+            slide_ms: 5,
+            size_ms: 10,
+        };
+        // COUNT(*) per auction and window: auction, window_start, window_end, num.
+        let counts_schema = Schema::new(fields(&["k", "window_start", "window_end", "num"]));
+        let mut counts =
+            WindowAggregate::new(3, 1, 2, window, &[count()], &counts_schema, 128).unwrap();
+        // MAX(num) per window over the counts: window_start, window_end, maxn.
+        let max_schema = Schema::new(fields(&["window_start", "window_end", "maxn"]));
+        let max = AggregateSpec {
+            function: AggregateFunction::Max,
+            argument: Some(2),
+            distinct: false,
+        };
+        let mut maxima = WindowAggregate::new(2, 0, 1, window, &[max], &max_schema, 128).unwrap();
+        let left = JoinSide {
+            input: counts_schema.clone(),
+            keys: vec![1, 2],
+            window_end: 2,
+            columns: 4,
+        };
+        let right = JoinSide {
+            input: max_schema.clone(),
+            keys: vec![0, 1],
+            window_end: 1,
+            columns: 3,
+        };
+        let output = Schema::new(
+            counts_schema
+                .fields()
+                .iter()
+                .chain(max_schema.fields())
+                .map(|f| f.as_ref().clone())
+                .collect::<Vec<_>>(),
+        );
+        let mut join = WindowJoin::new(&left, &right, &output, 128).unwrap();
+        let mut joined = Vec::new();
+        let mut step = |watermark: Option<i64>,
+                        counts: &mut WindowAggregate,
+                        maxima: &mut WindowAggregate,
+                        joined: &mut Vec<RecordBatch>| {
+            let mut emitted = Vec::new();
+            match watermark {
+                Some(w) => counts.on_watermark(w, &mut emitted).unwrap(),
+                None => counts.finish(&mut emitted).unwrap(),
+            }
+            for batch in emitted {
+                // CountBids keeps num, window_start, window_end; AuctionBids all columns.
+                let mut none = Vec::new();
+                maxima
+                    .process(batch.project(&[1, 2, 3]).unwrap(), &mut none)
+                    .unwrap();
+                assert!(none.is_empty());
+                join.process_input(0, batch, joined).unwrap();
+            }
+            let mut emitted = Vec::new();
+            match watermark {
+                Some(w) => maxima.on_watermark(w, &mut emitted).unwrap(),
+                None => maxima.finish(&mut emitted).unwrap(),
+            }
+            for batch in emitted {
+                join.process_input(1, batch, joined).unwrap();
+            }
+            match watermark {
+                Some(w) => join.on_watermark(w, joined).unwrap(),
+                None => join.finish(joined).unwrap(),
+            }
+        };
+        // Windows [-5, 5): a1 2, a2 1; [0, 10): a1 2, a2 3, a3 2; [5, 15): a2 2, a3 2, a1 1;
+        // [10, 20): a1 1.
+        let bids = [(1, 1), (1, 2), (2, 3), (2, 6), (2, 7), (3, 8), (3, 9)];
+        let mut none = Vec::new();
+        counts.process(windowed(window, &bids), &mut none).unwrap();
+        step(Some(4), &mut counts, &mut maxima, &mut joined);
+        let hot = |batches: &[RecordBatch]| {
+            // num >= maxn, as the filter after the join: (auction, window_start, num).
+            rows(batches, &[0, 1, 3, 6])
+                .into_iter()
+                .filter(|r| r[2] >= r[3])
+                .map(|r| r[..3].to_vec())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(hot(&joined), vec![vec![1, -5, 2]], "[-5, 5) at watermark 4");
+        counts
+            .process(windowed(window, &[(1, 12)]), &mut none)
+            .unwrap();
+        step(None, &mut counts, &mut maxima, &mut joined);
+        assert!(none.is_empty());
+        assert_eq!(
+            hot(&joined),
+            vec![
+                vec![1, -5, 2],
+                vec![1, 10, 1],
+                vec![2, 0, 3],
+                vec![2, 5, 2],
+                vec![3, 5, 2],
+            ],
+            "ties all win, as with Flink's >="
+        );
+        assert_eq!(join.clock.late, 0);
+    }
+}
