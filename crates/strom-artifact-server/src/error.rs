@@ -86,32 +86,7 @@ pub enum ArtifactError {
         #[source]
         source: io::Error,
     },
-    /// A TLS PEM file cannot be read or parsed.
-    #[error("cannot read tls {kind} file `{path}`")]
-    TlsPem {
-        /// `certificate` or `private key`.
-        kind: &'static str,
-        /// The PEM file.
-        path: PathBuf,
-        /// The underlying read or parse error.
-        #[source]
-        source: rustls::pki_types::pem::Error,
-    },
-    /// The TLS certificate file holds no certificate.
-    #[error("tls certificate file `{path}` contains no certificate")]
-    NoCertificate {
-        /// The PEM file.
-        path: PathBuf,
-    },
-    /// rustls rejected the certificate chain or key.
-    #[error("invalid tls certificate `{cert}` or key `{key}`")]
-    Tls {
-        /// The certificate chain file.
-        cert: PathBuf,
-        /// The private key file.
-        key: PathBuf,
-        /// The rustls error.
-        #[source]
-        source: rustls::Error,
-    },
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] strom_http::TlsError),
 }

@@ -44,8 +44,8 @@ mod handler;
 mod registry;
 mod remote_path;
 mod server;
-mod tls;
 
 pub use error::{ArtifactError, RemotePathError};
 pub use registry::{Artifact, ArtifactUri};
-pub use server::{ArtifactServer, ArtifactServerConfig, TlsFiles};
+pub use server::{ArtifactServer, ArtifactServerConfig};
+pub use strom_http::TlsFiles;

@@ -1,47 +1,25 @@
-//! The running server: binding, the accept loop, connection handling and shutdown.
-//!
-//! The accept loop is written by hand instead of using `axum::serve`. `axum::serve` takes a
-//! [`axum::serve::Listener`] whose `accept` yields ready connections one at a time, so a TLS
-//! listener would run each handshake inside `accept` and one slow or silent client would stall
-//! every other fetch. Here every accepted socket gets its own task that does the TLS handshake
-//! (bounded by [`TLS_HANDSHAKE_TIMEOUT`]) and then serves HTTP/1.1 with hyper; plain HTTP takes
-//! the same path minus the handshake, so both schemes share one shutdown story.
+//! The running server: binding, the URL prefix and shutdown; connections are served by
+//! [`strom_http::serve`].
 //!
 //! As in Flink, connections are closed after each response (`Connection: close`): the fetcher
 //! makes one request per URI, and no idle keep-alive connections linger. Shutdown stops accepting,
-//! lets in-flight downloads finish for up to [`SHUTDOWN_GRACE`] and then aborts the rest.
+//! lets in-flight downloads finish for a few seconds and then aborts the rest.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
-use tokio_rustls::TlsAcceptor;
+use strom_http::{ServeOptions, TlsFiles};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::error::ArtifactError;
 use crate::handler::{self, AppState};
 use crate::registry::{self, Artifact, ArtifactUri, Content, Entry, Registry};
-use crate::{remote_path, tls};
-
-/// Longest a client may take to complete the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest a client may take to send the request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long shutdown waits for in-flight downloads.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+use crate::remote_path;
 
 /// Where and how to run the artifact server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,15 +31,6 @@ pub struct ArtifactServerConfig {
     pub advertised_host: String,
     /// Serve HTTPS with this certificate when set.
     pub tls: Option<TlsFiles>,
-}
-
-/// PEM files for HTTPS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// Certificate chain, leaf first.
-    pub cert_pem: PathBuf,
-    /// Private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_pem: PathBuf,
 }
 
 /// A running artifact server. Clones are handles to the same server; it stops on
@@ -90,7 +59,11 @@ impl ArtifactServer {
     /// Binds `config.bind` and starts serving under a fresh random URL prefix.
     pub async fn start(config: ArtifactServerConfig) -> Result<Self, ArtifactError> {
         let host = url_host(&config.advertised_host)?;
-        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(strom_http::tls::acceptor)
+            .transpose()?;
         let bind_error = |source| ArtifactError::Bind {
             addr: config.bind,
             source,
@@ -108,8 +81,14 @@ impl ArtifactServer {
         });
         let stop = CancellationToken::new();
         let accept_task = tokio::spawn(
-            accept_loop(listener, tls, router, stop.clone())
-                .instrument(debug_span!("artifact_server", %local_addr)),
+            strom_http::serve(
+                listener,
+                tls,
+                router,
+                stop.clone(),
+                ServeOptions::new("artifact").keep_alive(false),
+            )
+            .instrument(debug_span!("artifact_server", %local_addr)),
         );
         info!(%local_addr, base_url, tls = config.tls.is_some(), "artifact server started");
         Ok(Self {
@@ -253,86 +232,6 @@ fn url_host(host: &str) -> Result<String, ArtifactError> {
         };
     }
     Ok(host.to_owned())
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    router: Router,
-    stop: CancellationToken,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let connection = serve_connection(stream, tls.clone(), router.clone(), stop.clone());
-                    connections.spawn(connection.instrument(debug_span!("artifact_connection", %peer)));
-                }
-                Err(err) => {
-                    warn!(error = %err, "cannot accept artifact connection");
-                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
-                }
-            },
-            Some(joined) = connections.join_next(), if !connections.is_empty() => {
-                if let Err(err) = joined {
-                    warn!(error = %err, "artifact connection task failed");
-                }
-            }
-        }
-    }
-    drop(listener);
-    let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        warn!(
-            remaining = connections.len(),
-            "aborting artifact downloads still running at shutdown"
-        );
-        connections.shutdown().await;
-    }
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    tls: Option<TlsAcceptor>,
-    router: Router,
-    stop: CancellationToken,
-) {
-    let Some(acceptor) = tls else {
-        return serve_http(stream, router, stop).await;
-    };
-    let handshake = tokio::select! {
-        () = stop.cancelled() => return,
-        handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => handshake,
-    };
-    match handshake {
-        Ok(Ok(stream)) => serve_http(stream, router, stop).await,
-        Ok(Err(err)) => debug!(error = %err, "tls handshake failed"),
-        Err(_elapsed) => debug!("tls handshake timed out"),
-    }
-}
-
-async fn serve_http<Io>(io: Io, router: Router, stop: CancellationToken)
-where
-    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(false)
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
-    let mut connection = std::pin::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = stop.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(err) = result {
-        debug!(error = %err, "artifact connection ended with an error");
-    }
 }
 
 #[cfg(test)]

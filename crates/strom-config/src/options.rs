@@ -214,6 +214,8 @@ registry! {
             "PEM file with the REST endpoint's certificate chain.");
         SECURITY_SSL_REST_KEY_FILE: Option<String> = opt_none("security.ssl.rest.key-file",
             "PEM file with the REST endpoint's private key.");
+        SECURITY_SSL_REST_TRUST_CERT_FILE: Option<String> = opt_none("security.ssl.rest.trust-cert-file",
+            "PEM file with the certificates (e.g. the CA) that job clients trust for the REST endpoint; the system's roots when unset.");
         REST_AUTH_TOKEN: Option<String> = opt_none("rest.auth.token",
             "Bearer token REST clients must present; no authentication when unset.");
         SECURITY_CLUSTER_SECRET: Option<String> = opt_none("security.cluster.secret",

@@ -5,7 +5,6 @@
 //! The listener is bound when the process starts (so its port is known and health checks get an
 //! answer), long before a standby application master may become the leader.
 
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
@@ -13,8 +12,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parking_lot::RwLock;
+use strom_http::{ServeOptions, TlsAcceptor};
 use strom_runtime::JobManagerHandle;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::error::ApiError;
@@ -92,14 +93,14 @@ impl RestGate {
     }
 }
 
-/// Serves `gate` on `listener` until `shutdown` completes.
+/// Serves `gate` on `listener`, over HTTPS when `tls` is set (`security.ssl.rest.enabled`),
+/// until `stop` fires.
 pub async fn serve_gate(
     listener: TcpListener,
     gate: RestGate,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+    tls: Option<TlsAcceptor>,
+    stop: CancellationToken,
+) {
     let app = Router::new().fallback(move |request: Request<Body>| gate.clone().answer(request));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    strom_http::serve(listener, tls, app, stop, ServeOptions::new("rest")).await;
 }

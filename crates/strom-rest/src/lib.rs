@@ -27,7 +27,6 @@ use axum::{Extension, Router};
 use strom_config::options;
 use strom_jobgraph::JobGraph;
 use strom_runtime::JobManagerHandle;
-use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use gate::{RestGate, serve_gate};
@@ -112,15 +111,4 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
             auth::require_token,
         ))
         .with_state(jobmanager)
-}
-
-/// Serves the API on `listener` until `shutdown` completes.
-pub async fn serve(
-    jobmanager: JobManagerHandle,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(jobmanager))
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -31,12 +31,9 @@ impl Rest {
         let base = if address.starts_with("http://") || address.starts_with("https://") {
             address.trim_end_matches('/').to_owned()
         } else {
-            format!("http://{address}")
+            format!("{}://{address}", crate::tls::rest_scheme(config))
         };
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let http = crate::tls::rest_client(config)?;
         let token = config
             .get(&options::REST_AUTH_TOKEN)
             .filter(|t| !t.is_empty());

@@ -15,6 +15,7 @@ use strom_runtime::local_driver::{EXIT_WITH_PARENT_ENV, LocalDriver, LocalDriver
 use strom_runtime::{JobManager, JobManagerHandle};
 use strom_taskmanager::TaskManagerSettings;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::LocalArgs;
 use crate::progress::{self, Progress};
@@ -46,7 +47,7 @@ pub(crate) struct Cluster {
 struct RestServer {
     gate: RestGate,
     task: tokio::task::JoinHandle<()>,
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: CancellationToken,
     _work: WorkDir,
 }
 
@@ -86,6 +87,10 @@ pub(crate) async fn bind(mut config: Configuration, own_secret: bool) -> anyhow:
         .await
         .with_context(|| format!("cannot listen on {rest_bind} (rest.port)"))?;
     let rest_port = listener.local_addr()?.port();
+    let tls = crate::tls::rest_tls_files(&config)?
+        .map(|files| strom_http::tls::acceptor(&files))
+        .transpose()
+        .context("cannot set up TLS for the REST endpoint (security.ssl.rest.*)")?;
     config.set_option(&options::REST_PORT, rest_port);
     let work =
         WorkDir(std::env::temp_dir().join(format!("strom-{}-{rpc_port}", std::process::id())));
@@ -101,18 +106,13 @@ pub(crate) async fn bind(mut config: Configuration, own_secret: bool) -> anyhow:
     write_private(&config_file, for_taskmanagers.to_yaml().as_bytes())
         .with_context(|| format!("cannot write {}", config_file.display()))?;
     let gate = RestGate::new(rest_options());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let gate = gate.clone();
-        async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            if let Err(e) = strom_rest::serve_gate(listener, gate, shutdown).await {
-                tracing::error!(error = %e, "rest server failed");
-            }
-        }
-    });
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(strom_rest::serve_gate(
+        listener,
+        gate.clone(),
+        tls,
+        stop.clone(),
+    ));
     let rest = RestServer {
         gate,
         task,
@@ -281,7 +281,7 @@ async fn start_local_cluster(
 impl Cluster {
     pub(crate) async fn stop(self) {
         self.jobmanager.shutdown().await;
-        let _ = self.rest.stop.send(());
+        self.rest.stop.cancel();
         let _ = self.rest.task.await;
     }
 }
@@ -320,10 +320,11 @@ pub(crate) async fn local(mut config: Configuration, args: LocalArgs) -> anyhow:
         None => None,
     };
     let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
+    let scheme = crate::tls::rest_scheme(&config);
     let cluster =
         start_local_cluster(config, taskmanagers, job.as_ref().map(|_| "warn"), true).await?;
     eprintln!(
-        "strom local cluster: {taskmanagers} TaskManager(s), web UI and REST API at http://127.0.0.1:{}",
+        "strom local cluster: {taskmanagers} TaskManager(s), web UI and REST API at {scheme}://127.0.0.1:{}",
         cluster.rest_port
     );
     let Some(job) = job else {

@@ -11,6 +11,7 @@ mod cluster;
 mod mesos;
 mod progress;
 mod settings;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use strom_artifact_server::{Artifact, ArtifactServer, ArtifactServerConfig, TlsFiles};
+use strom_artifact_server::{Artifact, ArtifactServer, ArtifactServerConfig};
 use strom_config::{Configuration, options};
 use strom_ha::{HaServices, LeaderInfo};
 use strom_mesos_scheduler::driver::{AGENT_HOST_ENV, MesosDriver, MesosDriverSettings};
@@ -28,21 +28,11 @@ async fn start_artifact_server(config: &Configuration) -> anyhow::Result<Artifac
     let bind = format!("{host}:{port}")
         .parse()
         .with_context(|| format!("invalid artifact server address {host}:{port}"))?;
-    let ssl = config.get(&options::MESOS_RESOURCEMANAGER_ARTIFACTSERVER_SSL_ENABLED)
-        && config.get(&options::SECURITY_SSL_REST_ENABLED);
-    let tls = match (
-        ssl,
-        config.get(&options::SECURITY_SSL_REST_CERT_FILE),
-        config.get(&options::SECURITY_SSL_REST_KEY_FILE),
-    ) {
-        (false, _, _) => None,
-        (true, Some(cert), Some(key)) => Some(TlsFiles {
-            cert_pem: cert.into(),
-            key_pem: key.into(),
-        }),
-        (true, _, _) => bail!(
-            "TLS for the artifact server needs `security.ssl.rest.cert-file` and `security.ssl.rest.key-file`"
-        ),
+    // As in Flink, the artifact server uses TLS iff REST does, unless turned off on its own.
+    let tls = if config.get(&options::MESOS_RESOURCEMANAGER_ARTIFACTSERVER_SSL_ENABLED) {
+        crate::tls::rest_tls_files(config)?
+    } else {
+        None
     };
     let advertised_host = config.get(&options::JOBMANAGER_RPC_ADDRESS);
     Ok(ArtifactServer::start(ArtifactServerConfig {
@@ -105,7 +95,11 @@ pub(crate) async fn appmaster(
     }
     let bound = cluster::bind(config, own_secret).await?;
     let address = bound.config.get(&options::JOBMANAGER_RPC_ADDRESS);
-    let webui_url = format!("http://{address}:{}", bound.rest_port);
+    let webui_url = format!(
+        "{}://{address}:{}",
+        crate::tls::rest_scheme(&bound.config),
+        bound.rest_port
+    );
     let rpc_port = bound.config.get(&options::JOBMANAGER_RPC_PORT);
     let info = LeaderInfo::new(format!("{address}:{rpc_port}"), webui_url.clone());
     // This process holds the REST endpoint now: a leader that published it is dead.

@@ -1,32 +1,69 @@
-//! TLS for the artifact server: loads a PEM certificate chain and private key into a rustls
-//! acceptor.
+//! TLS from PEM files: a certificate chain and private key loaded into a rustls acceptor.
 //!
 //! The crypto provider is rustls' `ring` provider, chosen explicitly rather than through the
 //! process-wide default: other crates of the process (reqwest) may enable aws-lc-rs as well, and
 //! with two providers compiled in rustls refuses to pick a default.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::TlsAcceptor;
+pub use tokio_rustls::TlsAcceptor;
 
-use crate::error::ArtifactError;
-use crate::server::TlsFiles;
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert_pem: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: PathBuf,
+}
 
-/// Builds the acceptor for `files`. The fetcher speaks HTTP/1.1 only, so that is the only ALPN
+/// Why a certificate or key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file cannot be read or parsed.
+    #[error("cannot read tls {kind} file `{path}`")]
+    Pem {
+        /// `certificate` or `private key`.
+        kind: &'static str,
+        /// The PEM file.
+        path: PathBuf,
+        /// The underlying read or parse error.
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("tls certificate file `{path}` contains no certificate")]
+    NoCertificate {
+        /// The PEM file.
+        path: PathBuf,
+    },
+    /// rustls rejected the certificate chain or key (e.g. a key of another certificate).
+    #[error("invalid tls certificate `{cert}` or key `{key}`")]
+    Rejected {
+        /// The certificate chain file.
+        cert: PathBuf,
+        /// The private key file.
+        key: PathBuf,
+        /// The rustls error.
+        #[source]
+        source: rustls::Error,
+    },
+}
+
+/// Builds the acceptor for `files`. Both servers speak HTTP/1.1 only, so that is the only ALPN
 /// protocol offered.
-pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ArtifactError> {
+pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     let certs = load_certs(&files.cert_pem)?;
-    let key =
-        PrivateKeyDer::from_pem_file(&files.key_pem).map_err(|source| ArtifactError::TlsPem {
-            kind: "private key",
-            path: files.key_pem.clone(),
-            source,
-        })?;
-    let tls_error = |source| ArtifactError::Tls {
+    let key = PrivateKeyDer::from_pem_file(&files.key_pem).map_err(|source| TlsError::Pem {
+        kind: "private key",
+        path: files.key_pem.clone(),
+        source,
+    })?;
+    let rejected = |source| TlsError::Rejected {
         cert: files.cert_pem.clone(),
         key: files.key_pem.clone(),
         source,
@@ -34,16 +71,16 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ArtifactError> {
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
-            .map_err(tls_error)?
+            .map_err(rejected)?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(tls_error)?;
+            .map_err(rejected)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ArtifactError> {
-    let pem_error = |source| ArtifactError::TlsPem {
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem_error = |source| TlsError::Pem {
         kind: "certificate",
         path: path.to_owned(),
         source,
@@ -53,7 +90,7 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ArtifactError
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_error)?;
     if certs.is_empty() {
-        return Err(ArtifactError::NoCertificate {
+        return Err(TlsError::NoCertificate {
             path: path.to_owned(),
         });
     }
@@ -95,7 +132,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ArtifactError::TlsPem {
+                TlsError::Pem {
                     kind: "certificate",
                     ..
                 }
@@ -106,10 +143,7 @@ mod tests {
 
         let empty = files(dir.path(), "", "");
         let err = acceptor(&empty).err().unwrap();
-        assert!(
-            matches!(err, ArtifactError::NoCertificate { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, TlsError::NoCertificate { .. }), "{err:?}");
     }
 
     #[test]
@@ -123,6 +157,6 @@ mod tests {
             &other.signing_key.serialize_pem(),
         );
         let err = acceptor(&files).err().unwrap();
-        assert!(matches!(err, ArtifactError::Tls { .. }), "{err:?}");
+        assert!(matches!(err, TlsError::Rejected { .. }), "{err:?}");
     }
 }
