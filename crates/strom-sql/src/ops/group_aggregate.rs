@@ -390,7 +390,6 @@ impl Step for GroupAggregate {
                 this.pending_value(g, None)?,
             )?;
         }
-        drop(add);
         self.flush_entries(&mut chunk, &mut keyed)?;
         // How full the open mini-batch is, so that a restore emits it when this one would.
         let items = if self.buffered > 0 {
@@ -1212,7 +1211,7 @@ mod mini_batch_tests {
             for to in backends {
                 let mut after = aggregate(to, mini_batch, tmp.path());
                 after
-                    .restore(&redistribute(&[snapshot.clone()], 1, MAX_PARALLELISM)[0])
+                    .restore(&redistribute(std::slice::from_ref(&snapshot), 1, MAX_PARALLELISM)[0])
                     .unwrap();
                 let got = run(&mut after, second, true);
                 // The same rows; within an emission the restored keys come in key order.
