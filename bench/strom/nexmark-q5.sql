@@ -2,8 +2,8 @@
 -- with the most bids. Flink's Nexmark text. strom plans it as Flink does: a window aggregate
 -- (COUNT per auction and window), a window aggregate over its results (MAX per window), and a
 -- window join of the two on the window with num >= maxn as a filter.
--- bench/harness/nexmark.py runs this text after the DDL of `bid` (nexmark connector, watermark
--- dateTime - 4 s); the unit tests of crates/strom-sql check that the two stay the same.
+-- bench/harness/nexmark.py reads this file and runs it after the DDL of `bid` (nexmark
+-- connector, watermark dateTime - 4 s).
 CREATE TABLE sink (auction BIGINT, num BIGINT) WITH ('connector' = 'blackhole');
 INSERT INTO sink
 SELECT AuctionBids.auction, AuctionBids.num

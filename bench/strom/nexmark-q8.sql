@@ -1,9 +1,8 @@
 -- Nexmark q8 (monitor new users): people who opened an auction in the 10 s tumbling window in
 -- which they registered. Flink's Nexmark text. strom plans it as Flink does: two window
 -- aggregates (people, sellers) joined in a window join on id = seller and the window.
--- bench/harness/nexmark.py runs this text after the DDL of `person` and `auction` (nexmark
--- connector, watermark dateTime - 4 s); the unit tests of crates/strom-sql check that the two
--- stay the same.
+-- bench/harness/nexmark.py reads this file and runs it after the DDL of `person` and `auction`
+-- (nexmark connector, watermark dateTime - 4 s).
 CREATE TABLE sink (id BIGINT, name STRING, stime TIMESTAMP(3)) WITH ('connector' = 'blackhole');
 INSERT INTO sink
 SELECT P.id, P.name, P.starttime
