@@ -205,7 +205,7 @@ fn window_join_matches_datafusion_in_batch() {
             )
             .await
             .unwrap();
-        csv_rows(frame.collect().await.unwrap())
+        support::csv_rows(frame.collect().await.unwrap())
     });
     assert!(oracle.len() > 1000, "{}", oracle.len());
     assert_eq!(streamed.len(), oracle.len());
@@ -259,28 +259,7 @@ async fn batch_oracle(events: &Path) -> Vec<String> {
         )
         .await
         .unwrap();
-    csv_rows(frame.collect().await.unwrap())
-}
-
-/// Batches as sorted CSV lines, as the file sink writes them.
-fn csv_rows(batches: Vec<strom_sql::datafusion::arrow::record_batch::RecordBatch>) -> Vec<String> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        let text = strom_sql::datafusion::arrow::csv::WriterBuilder::new().with_header(false);
-        let mut buffer = Vec::new();
-        {
-            let mut writer = text.build(&mut buffer);
-            writer.write(&batch).unwrap();
-        }
-        rows.extend(
-            String::from_utf8(buffer)
-                .unwrap()
-                .lines()
-                .map(str::to_owned),
-        );
-    }
-    rows.sort();
-    rows
+    support::csv_rows(frame.collect().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use strom_sql::datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use strom_sql::datafusion::arrow::record_batch::RecordBatch;
 use strom_sql::datafusion::prelude::{CsvReadOptions, SessionContext};
 
 const Q8: &str = include_str!("../../../bench/strom/nexmark-q8.sql");
@@ -125,32 +124,10 @@ async fn oracle(dir: &Path) -> (Vec<String>, Vec<String>) {
     let mut results = Vec::new();
     for query in [q8, q5] {
         let frame = ctx.sql(query).await.unwrap();
-        results.push(csv_rows(frame.collect().await.unwrap()));
+        results.push(support::csv_rows(frame.collect().await.unwrap()));
     }
     let q5 = results.pop().unwrap();
     (results.pop().unwrap(), q5)
-}
-
-/// Batches as sorted CSV lines, as the file sink writes them.
-fn csv_rows(batches: Vec<RecordBatch>) -> Vec<String> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        let mut buffer = Vec::new();
-        {
-            let mut writer = strom_sql::datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(false)
-                .build(&mut buffer);
-            writer.write(&batch).unwrap();
-        }
-        rows.extend(
-            String::from_utf8(buffer)
-                .unwrap()
-                .lines()
-                .map(str::to_owned),
-        );
-    }
-    rows.sort();
-    rows
 }
 
 #[test]

@@ -270,3 +270,28 @@ pub fn run_detached(address: &str, job: &str, extra: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
+
+/// Batches as sorted CSV lines, as the file sink writes them (to compare a job's output with
+/// DataFusion's batch result).
+pub fn csv_rows(
+    batches: Vec<strom_sql::datafusion::arrow::record_batch::RecordBatch>,
+) -> Vec<String> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let mut buffer = Vec::new();
+        {
+            let mut writer = strom_sql::datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(false)
+                .build(&mut buffer);
+            writer.write(&batch).unwrap();
+        }
+        rows.extend(
+            String::from_utf8(buffer)
+                .unwrap()
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    rows.sort();
+    rows
+}
