@@ -22,6 +22,7 @@
 mod accumulate;
 mod backend;
 mod calc;
+mod fixed_windows;
 mod group_aggregate;
 mod group_table;
 mod keys;

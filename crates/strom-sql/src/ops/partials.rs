@@ -273,6 +273,11 @@ impl Partials {
         self.columns.iter().map(|c| c.get(g)).collect()
     }
 
+    /// Aggregate `a`'s partial state of group `g`, left in place.
+    pub(crate) fn acc(&self, a: usize, g: usize) -> Acc {
+        self.columns[a].get(g)
+    }
+
     /// Sets group `g`'s partial states (a restored mini-batch).
     pub(crate) fn set(&mut self, g: usize, accs: Vec<Acc>) -> Result<(), OperatorError> {
         if accs.len() != self.columns.len() {

@@ -5,13 +5,16 @@
 //! count is logged when the task ends). Tumbling and hopping windows are fixed and kept by end
 //! time; session windows are merged per key as records arrive.
 //!
+//! Fixed windows aggregate a batch at a time into typed columns ([`FixedWindows`]); sessions
+//! keep [`Acc`]s per key and merge them record by record.
+//!
 //! State: a keyed entry per open window and key (fixed windows: key = the row bytes of all
 //! group keys, window columns included, value = window end and accumulators) or per session key
 //! (key = the row bytes of the keys other than the window columns, value = its open sessions);
 //! the key groups are those of the hash exchange on the same columns. One item per subtask
 //! holds the watermark reached; a restored subtask takes the minimum over all items.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::row::OwnedRow;
@@ -22,13 +25,11 @@ use strom_operators::{KeyedEntry, OperatorError, OperatorSnapshot, RestoredState
 
 use super::Step;
 use super::accumulate::{Acc, column, decode_accs, encode_accs};
+use super::fixed_windows::FixedWindows;
 use super::keys::KeyEncoder;
 use super::windows::{EventClock, event_times};
 use crate::plan::{AggregateSpec, WindowSpec};
 use crate::state::{Decoder, Encoder, malformed, min_watermark};
-
-/// The groups of one window: key bytes to the key row and its aggregates.
-type WindowGroups = HashMap<Box<[u8]>, (OwnedRow, Vec<Acc>)>;
 
 struct Session {
     start: i64,
@@ -40,14 +41,12 @@ pub(crate) struct WindowAggregate {
     keys: usize,
     window_start: usize,
     window_end: usize,
-    session: bool,
     specs: Vec<AggregateSpec>,
     output: SchemaRef,
-    /// Fixed windows: all key columns; sessions: the keys other than the window columns.
+    /// Sessions: the keys other than the window columns.
     converter: KeyEncoder,
-    /// Per window end, per key (row bytes): the key row and the aggregates. Looking up by bytes
-    /// spares an allocation per record; the owned row is made once per group.
-    fixed: BTreeMap<i64, WindowGroups>,
+    /// Tumbling and hopping windows (`None` for sessions).
+    fixed: Option<FixedWindows>,
     sessions: HashMap<OwnedRow, Vec<Session>>,
     clock: EventClock,
     max_parallelism: u32,
@@ -72,19 +71,22 @@ impl WindowAggregate {
             output.fields()[..keys]
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| !session || (*i != window_start && *i != window_end))
+                .filter(|(i, _)| *i != window_start && *i != window_end)
                 .map(|(_, f)| f.data_type().clone())
                 .collect(),
         )?;
+        let output = Arc::new(output.clone());
+        let fixed = (!session)
+            .then(|| FixedWindows::new(keys, window_start, window_end, specs, Arc::clone(&output)))
+            .transpose()?;
         Ok(Self {
             keys,
             window_start,
             window_end,
-            session,
             specs: specs.to_vec(),
-            output: Arc::new(output.clone()),
+            output,
             converter,
-            fixed: BTreeMap::new(),
+            fixed,
             sessions: HashMap::new(),
             clock: EventClock::new(),
             max_parallelism,
@@ -101,8 +103,12 @@ impl WindowAggregate {
 
     /// Emits every window whose end is at most `limit + 1`.
     fn fire(&mut self, limit: i64, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
+        if let Some(fixed) = &mut self.fixed {
+            out.extend(fixed.fire(limit)?);
+            return Ok(());
+        }
         let mut results: Vec<(OwnedRow, i64, i64, Vec<Acc>)> = Vec::new();
-        if self.session {
+        {
             for (key, sessions) in &mut self.sessions {
                 let mut open = Vec::new();
                 for session in sessions.drain(..) {
@@ -116,14 +122,6 @@ impl WindowAggregate {
             }
             self.sessions.retain(|_, s| !s.is_empty());
             results.sort_by_key(|r| (r.2, r.1));
-        } else {
-            let keep = self.fixed.split_off(&limit.saturating_add(2));
-            let done = std::mem::replace(&mut self.fixed, keep);
-            for (end, groups) in done {
-                for (_, (key, accs)) in groups {
-                    results.push((key, 0, end, accs));
-                }
-            }
         }
         if results.is_empty() {
             return Ok(());
@@ -135,7 +133,7 @@ impl WindowAggregate {
             .collect();
         let key_columns = self.converter.decode(results.iter().map(|r| r.0.row()))?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
-        if self.session {
+        {
             let mut others = key_columns.into_iter();
             for i in 0..self.keys {
                 let values: Vec<i64> = if i == self.window_start {
@@ -156,8 +154,6 @@ impl WindowAggregate {
                     arrow_cast::cast(&array, wanted)?
                 });
             }
-        } else {
-            columns.extend(key_columns);
         }
         for (a, data_type) in aggregate_types.iter().enumerate() {
             let values = results
@@ -177,6 +173,9 @@ impl Step for WindowAggregate {
         batch: RecordBatch,
         _out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
+        if let Some(fixed) = &mut self.fixed {
+            return fixed.process(&batch, &mut self.clock);
+        }
         let arguments: Vec<Option<&ArrayRef>> = self
             .specs
             .iter()
@@ -187,7 +186,7 @@ impl Step for WindowAggregate {
         let key_columns: Vec<ArrayRef> = batch.columns()[..self.keys]
             .iter()
             .enumerate()
-            .filter(|(i, _)| !self.session || (*i != self.window_start && *i != self.window_end))
+            .filter(|(i, _)| *i != self.window_start && *i != self.window_end)
             .map(|(_, c)| Arc::clone(c))
             .collect();
         let rows = self.converter.encode(&key_columns, batch.num_rows())?;
@@ -195,58 +194,37 @@ impl Step for WindowAggregate {
             let (Some(start), Some(end)) = (starts[i], ends[i]) else {
                 continue;
             };
-            if self.session {
-                // As in Flink, a record is late only if no open session takes it in.
-                let joins_open = self.sessions.get(&row.owned()).is_some_and(|sessions| {
-                    sessions.iter().any(|s| s.start <= end && start <= s.end)
-                });
-                if !joins_open && self.clock.drop_late(end) {
-                    continue;
-                }
-                let mut merged = Session {
-                    start,
-                    end,
-                    accs: self.new_accs(&arguments),
-                };
-                for (acc, argument) in merged.accs.iter_mut().zip(&arguments) {
-                    acc.update(*argument, i)?;
-                }
-                let sessions = self.sessions.entry(row.owned()).or_default();
-                let mut kept = Vec::with_capacity(sessions.len());
-                for session in sessions.drain(..) {
-                    if session.start <= merged.end && merged.start <= session.end {
-                        merged.start = merged.start.min(session.start);
-                        merged.end = merged.end.max(session.end);
-                        for (acc, other) in merged.accs.iter_mut().zip(session.accs) {
-                            acc.merge(other)?;
-                        }
-                    } else {
-                        kept.push(session);
+            // As in Flink, a record is late only if no open session takes it in.
+            let joins_open = self
+                .sessions
+                .get(&row.owned())
+                .is_some_and(|sessions| sessions.iter().any(|s| s.start <= end && start <= s.end));
+            if !joins_open && self.clock.drop_late(end) {
+                continue;
+            }
+            let mut merged = Session {
+                start,
+                end,
+                accs: self.new_accs(&arguments),
+            };
+            for (acc, argument) in merged.accs.iter_mut().zip(&arguments) {
+                acc.update(*argument, i)?;
+            }
+            let sessions = self.sessions.entry(row.owned()).or_default();
+            let mut kept = Vec::with_capacity(sessions.len());
+            for session in sessions.drain(..) {
+                if session.start <= merged.end && merged.start <= session.end {
+                    merged.start = merged.start.min(session.start);
+                    merged.end = merged.end.max(session.end);
+                    for (acc, other) in merged.accs.iter_mut().zip(session.accs) {
+                        acc.merge(other)?;
                     }
-                }
-                kept.push(merged);
-                *sessions = kept;
-            } else {
-                if self.clock.drop_late(end) {
-                    continue;
-                }
-                let groups = self.fixed.entry(end).or_default();
-                if !groups.contains_key(row.as_ref()) {
-                    let fresh = self
-                        .specs
-                        .iter()
-                        .zip(&arguments)
-                        .map(|(s, a)| Acc::new(s, a.map(|a| a.data_type())))
-                        .collect();
-                    groups.insert(row.as_ref().into(), (row.owned(), fresh));
-                }
-                let Some((_, accs)) = groups.get_mut(row.as_ref()) else {
-                    continue;
-                };
-                for (acc, argument) in accs.iter_mut().zip(&arguments) {
-                    acc.update(*argument, i)?;
+                } else {
+                    kept.push(session);
                 }
             }
+            kept.push(merged);
+            *sessions = kept;
         }
         Ok(())
     }
@@ -268,17 +246,18 @@ impl Step for WindowAggregate {
     }
 
     fn snapshot(&mut self) -> Result<OperatorSnapshot, OperatorError> {
+        let items = vec![StateItem {
+            namespace: 0,
+            bytes: Encoder::new().i64(self.clock.watermark).finish(),
+        }];
+        if let Some(fixed) = &self.fixed {
+            return Ok(OperatorSnapshot {
+                keyed: fixed.snapshot(FIXED, self.max_parallelism)?,
+                items,
+            });
+        }
         let mut keys: Vec<&OwnedRow> = Vec::new();
         let mut values = Vec::new();
-        for (end, groups) in &self.fixed {
-            for (key, accs) in groups.values() {
-                let mut value = Encoder::new();
-                value.u8(FIXED).i64(*end);
-                encode_accs(accs, &mut value)?;
-                keys.push(key);
-                values.push(value.finish());
-            }
-        }
         for (key, sessions) in &self.sessions {
             let mut value = Encoder::new();
             value.u8(SESSIONS).u64(sessions.len() as u64);
@@ -303,32 +282,32 @@ impl Step for WindowAggregate {
                 value,
             })
             .collect();
-        Ok(OperatorSnapshot {
-            keyed,
-            items: vec![StateItem {
-                namespace: 0,
-                bytes: Encoder::new().i64(self.clock.watermark).finish(),
-            }],
-        })
+        Ok(OperatorSnapshot { keyed, items })
     }
 
     fn restore(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
         if let Some(watermark) = min_watermark(&state.items)? {
             self.clock.watermark = watermark;
         }
+        if let Some(fixed) = &mut self.fixed {
+            let entries = state
+                .keyed
+                .iter()
+                .map(|entry| {
+                    let mut decoder = Decoder::new(&entry.value);
+                    match decoder.u8()? {
+                        FIXED => Ok((entry.key.as_slice(), decoder)),
+                        _ => Err(malformed("window aggregate entry of another window kind")),
+                    }
+                })
+                .collect::<Result<Vec<_>, OperatorError>>()?;
+            return fixed.restore(entries);
+        }
         for entry in &state.keyed {
             let mut decoder = Decoder::new(&entry.value);
             let key = self.converter.row_from_bytes(&entry.key);
             match decoder.u8()? {
-                FIXED if !self.session => {
-                    let end = decoder.i64()?;
-                    let accs = decode_accs(&mut decoder)?;
-                    self.fixed
-                        .entry(end)
-                        .or_default()
-                        .insert(entry.key.clone().into_boxed_slice(), (key, accs));
-                }
-                SESSIONS if self.session => {
+                SESSIONS => {
                     let count = decoder.u64()?;
                     let sessions = self.sessions.entry(key).or_default();
                     for _ in 0..count {
@@ -349,7 +328,7 @@ impl Step for WindowAggregate {
 mod tests {
     use super::*;
     use crate::plan::AggregateFunction;
-    use arrow_array::{Int64Array, StringArray};
+    use arrow_array::{Array, Int64Array, StringArray};
     use arrow_schema::{Field, TimeUnit};
 
     fn schema() -> Schema {
@@ -429,6 +408,71 @@ mod tests {
         agg.finish(&mut out).unwrap();
         assert_eq!(counts(&out), vec![("b".into(), 10, 1)]);
         assert_eq!(agg.clock.late, 1);
+    }
+
+    #[test]
+    fn a_batch_spanning_windows_counts_each_window_and_the_null_key() {
+        let window = WindowSpec::Tumble { size_ms: 10 };
+        let mut agg = WindowAggregate::new(3, 1, 2, window, &[count()], &schema(), 128).unwrap();
+        let mut out = Vec::new();
+        let s = schema();
+        let input = RecordBatch::try_new(
+            Arc::new(Schema::new(s.fields()[..3].to_vec())),
+            vec![
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    None,
+                    Some("a"),
+                    Some("b"),
+                    None,
+                    Some("a"),
+                ])),
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(0),
+                    Some(0),
+                    Some(10),
+                    None,
+                    Some(10),
+                    Some(0),
+                ])),
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(10),
+                    Some(10),
+                    Some(20),
+                    Some(10),
+                    Some(20),
+                    Some(10),
+                ])),
+            ],
+        )
+        .unwrap();
+        agg.process(input, &mut out).unwrap();
+        agg.on_watermark(9, &mut out).unwrap();
+        let first: Vec<_> = out
+            .iter()
+            .flat_map(|b| {
+                let k = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+                let n = b.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
+                (0..b.num_rows())
+                    .map(|i| (k.is_valid(i).then(|| k.value(i).to_owned()), n.value(i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // The row without a window start has no window.
+        assert_eq!(first, vec![(Some("a".into()), 2), (None, 1)]);
+        out.clear();
+        agg.finish(&mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].num_rows(), 2);
+        assert_eq!(
+            out[0]
+                .column(2)
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .unwrap()
+                .value(0),
+            20
+        );
     }
 
     #[test]

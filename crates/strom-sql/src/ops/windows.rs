@@ -130,12 +130,19 @@ impl Step for AssignWindows {
         if take.is_empty() {
             return Ok(());
         }
-        let indices = UInt32Array::from(take);
-        let mut columns = batch
-            .columns()
-            .iter()
-            .map(|c| arrow_select::take::take(c.as_ref(), &indices, None))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Tumbling and session windows keep every row with an event time once, in order: when
+        // none was dropped the input columns are the output's as they are.
+        let mut columns =
+            if take.len() == batch.num_rows() && !matches!(self.window, WindowSpec::Hop { .. }) {
+                batch.columns().to_vec()
+            } else {
+                let indices = UInt32Array::from(take);
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| arrow_select::take::take(c.as_ref(), &indices, None))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
         let times: Vec<i64> = ends.iter().map(|e| e.saturating_sub(1)).collect();
         columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
         columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
