@@ -133,14 +133,19 @@ async fn connect(
     parent: u32,
 ) -> Result<TcpStream, TaskManagerError> {
     let deadline = tokio::time::Instant::now() + settings.registration_timeout;
-    let mut delay = Duration::from_millis(50);
+    const FIRST_DELAY: Duration = Duration::from_millis(50);
+    // Short cap: a JobManager coming back (or a standby taking over) should be found within a
+    // fraction of a second, not after a long doubling sleep.
+    const MAX_DELAY: Duration = Duration::from_millis(500);
+    let mut leader = settings.leader.clone();
+    let mut delay = FIRST_DELAY;
     loop {
         if settings.exit_with_parent && std::os::unix::process::parent_id() != parent {
             return Err(TaskManagerError::ParentGone);
         }
-        let address = match &settings.leader {
+        let address = match leader.as_mut() {
             Some(leader) => leader
-                .borrow()
+                .borrow_and_update()
                 .clone()
                 .unwrap_or_else(|| settings.jobmanager.clone()),
             None => settings.jobmanager.clone(),
@@ -156,8 +161,20 @@ async fn connect(
             }
             Err(e) => {
                 warn!(jobmanager = %address, error = %e, "jobmanager not reachable yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                match leader.as_mut() {
+                    // A new leader is tried at once rather than after the backoff sleep.
+                    Some(leader) => tokio::select! {
+                        _ = tokio::time::sleep(delay) => delay = (delay * 2).min(MAX_DELAY),
+                        changed = leader.changed() => match changed {
+                            Ok(()) => delay = FIRST_DELAY,
+                            Err(_) => tokio::time::sleep(delay).await,
+                        },
+                    },
+                    None => {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(MAX_DELAY);
+                    }
+                }
             }
         }
     }
