@@ -4,7 +4,7 @@
 Starts a real ZooKeeper and a Mesos master, an HA `strom mesos-appmaster` (release build), and a job
 of parallelism P (P TaskManager tasks of 1 slot) that runs until cancelled; once it is RUNNING:
   * restart: `kill -9` the leader and start a new application master on the same REST port (as
-    Marathon or systemd restart a master in place); time from the kill to the job RUNNING again on
+    Marathon or systemd restart a master in place); time from the kill to the job and all its subtasks RUNNING again on
     the new master, with the same framework and the same TaskManagers (no extra Mesos task);
   * standby: a second application master on another port waits as standby; `kill -9` the leader;
     time from the kill to the job RUNNING on the standby, which first waits for the dead leader's
@@ -32,8 +32,12 @@ def running_tasks(mesos):
 
 
 def job_running(am, job):
+    """The job RUNNING with every subtask RUNNING (deployed again on the TaskManagers)."""
     state = am.get(f"/jobs/{job}")
-    return state is not None and state.get("state") == "RUNNING"
+    if state is None or state.get("state") != "RUNNING":
+        return False
+    counts = state.get("status-counts") or {}
+    return counts.get("RUNNING", 0) > 0 and counts.get("RUNNING", 0) == sum(counts.values())
 
 
 def wait_job_running(am, job, what, limit=60):
