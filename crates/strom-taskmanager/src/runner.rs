@@ -357,7 +357,14 @@ async fn session(
                             buffers_per_channel: settings.buffers_per_channel,
                             control: task::ControlQueue::new(control_rx),
                         };
-                        let handle = tokio::spawn(task::run(*deployment, ctx));
+                        // A thread of its own per subtask, as Flink's task threads: on the
+                        // shared workers a subtask that woke its downstream consumer kept it
+                        // queued behind itself (tokio's LIFO slot), so pipeline stages of one
+                        // TaskManager alternated on a core instead of running side by side.
+                        let runtime = tokio::runtime::Handle::current();
+                        let handle = tokio::task::spawn_blocking(move || {
+                            runtime.block_on(task::run(*deployment, ctx))
+                        });
                         // A panicking task must still end as FAILED, or its job would wait forever.
                         let updates = updates_tx.clone();
                         tokio::spawn(async move {
