@@ -31,6 +31,19 @@ use crate::state::{Decoder, Encoder, key_groups, malformed};
 /// No window: the row is late or has no event time.
 const NONE: u32 = u32::MAX;
 
+/// The key columns other than `window_start` and `window_end`, in order.
+pub(crate) fn other_keys(
+    keys: &[ArrayRef],
+    window_start: usize,
+    window_end: usize,
+) -> Vec<ArrayRef> {
+    keys.iter()
+        .enumerate()
+        .filter(|(i, _)| *i != window_start && *i != window_end)
+        .map(|(_, c)| Arc::clone(c))
+        .collect()
+}
+
 /// One open window's groups and aggregates.
 struct Window {
     start: i64,
@@ -160,12 +173,11 @@ impl FixedWindows {
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
         ids.resize(rows, 0);
-        let key_columns: Vec<ArrayRef> = batch.columns()[..self.keys]
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != self.window_start && *i != self.window_end)
-            .map(|(_, c)| Arc::clone(c))
-            .collect();
+        let key_columns = other_keys(
+            &batch.columns()[..self.keys],
+            self.window_start,
+            self.window_end,
+        );
         if self.strings {
             let words = key_columns[0]
                 .as_any()
@@ -356,12 +368,7 @@ impl FixedWindows {
                 .get(self.window_start)
                 .ok_or_else(|| malformed("window aggregate entry without a window start"))?,
         )?;
-        let rest: Vec<ArrayRef> = columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != self.window_start && *i != self.window_end)
-            .map(|(_, c)| Arc::clone(c))
-            .collect();
+        let rest = other_keys(&columns, self.window_start, self.window_end);
         let rows = self.rest.encode(&rest, keys.len())?;
         let words = if self.strings {
             Some(

@@ -25,7 +25,7 @@ use strom_operators::{KeyedEntry, OperatorError, OperatorSnapshot, RestoredState
 
 use super::Step;
 use super::accumulate::{Acc, column, decode_accs, encode_accs};
-use super::fixed_windows::FixedWindows;
+use super::fixed_windows::{FixedWindows, other_keys};
 use super::keys::KeyEncoder;
 use super::windows::{EventClock, event_times};
 use crate::plan::{AggregateSpec, WindowSpec};
@@ -183,12 +183,11 @@ impl Step for WindowAggregate {
             .collect();
         let starts = event_times(batch.column(self.window_start))?;
         let ends = event_times(batch.column(self.window_end))?;
-        let key_columns: Vec<ArrayRef> = batch.columns()[..self.keys]
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != self.window_start && *i != self.window_end)
-            .map(|(_, c)| Arc::clone(c))
-            .collect();
+        let key_columns = other_keys(
+            &batch.columns()[..self.keys],
+            self.window_start,
+            self.window_end,
+        );
         let rows = self.converter.encode(&key_columns, batch.num_rows())?;
         for (i, row) in rows.iter().enumerate() {
             let (Some(start), Some(end)) = (starts[i], ends[i]) else {
