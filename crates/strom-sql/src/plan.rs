@@ -59,6 +59,10 @@ pub struct SourcePlan {
     /// `WATERMARK FOR column AS column - delay`, on the table's columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<WatermarkPlan>,
+    /// The columns of `schema` the query uses, in order, when the planner pushed the scan's
+    /// projection into the connector (`filesystem` only): its batches hold just these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<Vec<usize>>,
     /// Whether the source ends on its own.
     pub bounded: bool,
 }

@@ -360,6 +360,7 @@ impl Translator<'_> {
                     watermark: definition
                         .watermark
                         .map(|(column, delay_ms)| WatermarkPlan { column, delay_ms }),
+                    projection: None,
                     bounded: traits.bounded,
                 }),
                 steps: Vec::new(),
@@ -417,7 +418,10 @@ impl Translator<'_> {
         if scan.filters.iter().any(|_| true) || scan.fetch.is_some() {
             return Err(self.unsupported("pushed-down scan filters or limits"));
         }
-        if let Some(indices) = &scan.projection {
+        if let Some(indices) = &scan.projection
+            && self.project_source(&mut stream, indices)
+        {
+        } else if let Some(indices) = &scan.projection {
             let project: Vec<NamedExpr> = indices
                 .iter()
                 .map(|&i| {
@@ -454,6 +458,35 @@ impl Translator<'_> {
             stream.schema = output;
         }
         Ok(stream)
+    }
+
+    /// Hands a projection to the source of `stream` when its connector reads only the
+    /// wanted columns (a CSV file parses and builds no other column): the `filesystem`
+    /// connector, with nothing computed from the columns read and no watermark on them, and
+    /// nothing chained after the source yet.
+    fn project_source(&mut self, stream: &mut Stream, indices: &[usize]) -> bool {
+        let v = &mut self.builder.vertices[stream.vertex];
+        let Some(source) = v.plan.source.as_mut() else {
+            return false;
+        };
+        let pushable = v.plan.steps.is_empty()
+            && source.connector.connector() == "filesystem"
+            && source.computed.is_none()
+            && source.watermark.is_none()
+            && !indices.is_empty()
+            && indices.windows(2).all(|w| w[0] < w[1])
+            && indices.len() < source.schema.fields().len();
+        if pushable {
+            source.projection = Some(indices.to_vec());
+            stream.schema = Schema::new(
+                indices
+                    .iter()
+                    .map(|&i| stream.schema.field(i).clone())
+                    .collect::<Vec<_>>(),
+            );
+            v.columns = names(&stream.schema);
+        }
+        pushable
     }
 
     /// `expr` over the plan's input, with columns renamed to the stream's, as SQL text.
@@ -524,6 +557,28 @@ impl Translator<'_> {
                         && stream.schema.field(i).data_type() == projection.schema.field(i).data_type())
             });
         if identity {
+            return Ok(stream);
+        }
+        // Plain columns of a bare source, unrenamed: the connector may read just those.
+        let columns: Option<Vec<usize>> = (!stream.updating && stream.window.is_none())
+            .then(|| {
+                projection
+                    .expr
+                    .iter()
+                    .enumerate()
+                    .map(|(i, expr)| match expr {
+                        Expr::Column(column) => input_schema
+                            .index_of_column(column)
+                            .ok()
+                            .filter(|&c| stream.schema.field(c).name() == &out_names[i]),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .flatten();
+        if let Some(indices) = columns
+            && self.project_source(&mut stream, &indices)
+        {
             return Ok(stream);
         }
         let mut project = Vec::new();
@@ -676,7 +731,7 @@ impl Translator<'_> {
     }
 
     fn aggregate_once(&mut self, aggregate: &Aggregate) -> Result<Stream, SqlError> {
-        let input = self.translate(&aggregate.input)?;
+        let mut input = self.translate(&aggregate.input)?;
         if input.updating {
             return Err(self.unsupported(
                 "aggregating an updating result (an aggregate over a GROUP BY) is not supported; \
@@ -796,7 +851,22 @@ impl Translator<'_> {
                         && e.sql == column_sql(field.name())
                         && out.data_type() == field.data_type()
                 });
-        if !identity {
+        // Plain input columns of a bare source: the connector may read just those.
+        let plain: Option<Vec<usize>> = (!identity && input.window.is_none())
+            .then(|| {
+                pre.iter()
+                    .zip(pre_schema.fields())
+                    .map(|(e, out)| {
+                        let i = input.schema.index_of(&e.name).ok()?;
+                        (e.sql == column_sql(&e.name)
+                            && input.schema.field(i).data_type() == out.data_type())
+                        .then_some(i)
+                    })
+                    .collect()
+            })
+            .flatten();
+        let pushed = plain.is_some_and(|indices| self.project_source(&mut input, &indices));
+        if !identity && !pushed {
             self.builder.push_step(
                 input.vertex,
                 Step::Calc {
@@ -1443,6 +1513,57 @@ mod tests {
              GROUP BY auction, window_start, window_end;",
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_csv_scan_reads_only_the_columns_the_query_uses() {
+        let words = "CREATE TABLE words (word STRING, ts_ms BIGINT, n INT)\n\
+              WITH ('connector' = 'filesystem', 'path' = '/tmp/w.csv', 'format' = 'csv');\n\
+            CREATE TABLE counts (word STRING, cnt BIGINT) WITH ('connector' = 'blackhole');\n";
+        let wc = graph(&format!(
+            "{words}INSERT INTO counts SELECT word, COUNT(*) FROM words GROUP BY word;"
+        ))
+        .await;
+        let reader = plans(&wc).into_iter().find(|p| p.source.is_some()).unwrap();
+        let source = reader.source.unwrap();
+        assert_eq!(source.projection, Some(vec![0]));
+        assert_eq!(
+            source.schema.fields().len(),
+            3,
+            "the connector still parses by position"
+        );
+        assert!(
+            reader.steps.is_empty(),
+            "no Calc left to cut the columns: {:?}",
+            reader.steps
+        );
+        // All columns, or a watermark on them: nothing to push down.
+        let all = graph(&format!(
+            "{words}CREATE TABLE copy (word STRING, ts_ms BIGINT, n INT) WITH ('connector' = 'blackhole');\n\
+             INSERT INTO copy SELECT * FROM words;"
+        ))
+        .await;
+        assert_eq!(
+            plans(&all)
+                .into_iter()
+                .find_map(|p| p.source)
+                .unwrap()
+                .projection,
+            None
+        );
+        let nexmark = graph(&format!(
+            "{words}INSERT INTO counts SELECT name, COUNT(*) FROM person GROUP BY name;"
+        ))
+        .await;
+        assert_eq!(
+            plans(&nexmark)
+                .into_iter()
+                .find_map(|p| p.source)
+                .unwrap()
+                .projection,
+            None,
+            "only the filesystem connector projects"
+        );
     }
 
     fn plans_of_kind(graph: &JobGraph, kind: impl Fn(&Step) -> bool) -> bool {

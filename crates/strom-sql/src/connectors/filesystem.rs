@@ -152,6 +152,9 @@ pub(crate) struct FileSource {
     splits: VecDeque<Split>,
     /// The reader of the first split and the rows it still has to skip.
     current: Option<(Batches, u64)>,
+    /// The columns of `schema` the query reads (pushed down by the planner): a CSV reader
+    /// builds only these; JSON and Parquet batches are cut down after reading.
+    projection: Option<Vec<usize>>,
 }
 
 impl FileSource {
@@ -202,7 +205,20 @@ impl FileSource {
             format,
             splits,
             current: None,
+            projection: None,
         })
+    }
+
+    /// Reads only the columns `indices` of the table's schema, in that order.
+    pub(crate) fn project(mut self, indices: Vec<usize>) -> Result<Self, OperatorError> {
+        if let Some(bad) = indices.iter().find(|&&i| i >= self.schema.fields().len()) {
+            return Err(failure(format!(
+                "projected column {bad} is not among the table's {} columns",
+                self.schema.fields().len()
+            )));
+        }
+        self.projection = Some(indices);
+        Ok(self)
     }
 
     fn open(&self, split: &Split) -> Result<Batches, OperatorError> {
@@ -216,22 +232,36 @@ impl FileSource {
                 .with_batch_size(BATCH_ROWS)
                 .build()
                 .map_err(|e| failure(format!("`{name}`: {e}")))?;
-            return Ok(Box::new(reader.map(move |batch| conform(batch?, &schema))));
+            let projection = self.projection.clone();
+            return Ok(Box::new(reader.map(move |batch| {
+                let batch = conform(batch?, &schema)?;
+                match &projection {
+                    Some(p) => batch.project(p),
+                    None => Ok(batch),
+                }
+            })));
         }
         let lines = open_lines(&split.file, split.start, split.end).map_err(io)?;
         Ok(match self.format {
-            Format::Csv(delimiter) => Box::new(
-                arrow::csv::ReaderBuilder::new(schema)
+            Format::Csv(delimiter) => {
+                let mut builder = arrow::csv::ReaderBuilder::new(schema)
                     .with_header(false)
                     .with_delimiter(delimiter)
+                    .with_batch_size(BATCH_ROWS);
+                if let Some(p) = &self.projection {
+                    builder = builder.with_projection(p.clone());
+                }
+                Box::new(builder.build_buffered(lines)?)
+            }
+            _ => {
+                let reader = arrow::json::ReaderBuilder::new(schema)
                     .with_batch_size(BATCH_ROWS)
-                    .build_buffered(lines)?,
-            ),
-            _ => Box::new(
-                arrow::json::ReaderBuilder::new(schema)
-                    .with_batch_size(BATCH_ROWS)
-                    .build(lines)?,
-            ),
+                    .build(lines)?;
+                match self.projection.clone() {
+                    Some(p) => Box::new(reader.map(move |batch| batch?.project(&p))),
+                    None => Box::new(reader),
+                }
+            }
         })
     }
 }
@@ -745,6 +775,52 @@ mod checkpoint_tests {
             items,
             subtask,
             parallelism,
+        }
+    }
+
+    #[test]
+    fn a_projection_reads_only_its_columns_in_every_text_format() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        for (format, text) in [
+            ("csv", "x,1,10\ny,2,20\n"),
+            (
+                "json",
+                "{\"s\":\"x\",\"a\":1,\"b\":10}\n{\"s\":\"y\",\"a\":2,\"b\":20}\n",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(format!("part.{format}")), text).unwrap();
+            let options = options(dir.path(), format);
+            let mut source = FileSource::new(&options, Arc::clone(&schema), &ctx(0, 1, 0))
+                .unwrap()
+                .project(vec![0, 2])
+                .unwrap();
+            let SourcePoll::Batch(batch) = source.poll_next().unwrap() else {
+                panic!("{format}: no batch");
+            };
+            let names: Vec<&str> = batch
+                .schema_ref()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            assert_eq!(names, ["s", "b"], "{format}");
+            let b = batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            assert_eq!(b.values().to_vec(), vec![10, 20], "{format}");
+            let err = FileSource::new(&options, Arc::clone(&schema), &ctx(0, 1, 0))
+                .unwrap()
+                .project(vec![3])
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("projected column 3"), "{err}");
         }
     }
 

@@ -236,13 +236,24 @@ pub(crate) fn open_source(
     ctx: &OperatorContext,
 ) -> Result<Box<dyn Source>, OperatorError> {
     let schema = std::sync::Arc::new(plan.schema.clone());
+    if let Some(projection) = &plan.projection
+        && plan.connector.connector() != "filesystem"
+    {
+        return Err(OperatorError::Parameter(format!(
+            "table `{}`: connector '{}' cannot read a projection ({projection:?})",
+            plan.connector.table,
+            plan.connector.connector()
+        )));
+    }
     Ok(match plan.connector.connector() {
         "datagen" => Box::new(datagen::Datagen::new(&plan.connector.options, schema, ctx)?),
-        "filesystem" => Box::new(filesystem::FileSource::new(
-            &plan.connector.options,
-            schema,
-            ctx,
-        )?),
+        "filesystem" => {
+            let source = filesystem::FileSource::new(&plan.connector.options, schema, ctx)?;
+            Box::new(match &plan.projection {
+                Some(projection) => source.project(projection.clone())?,
+                None => source,
+            })
+        }
         "nexmark" => Box::new(nexmark::Nexmark::new(&plan.connector.options, schema, ctx)?),
         "socket" => Box::new(socket::SocketSource::connect(
             &plan.connector.options,
