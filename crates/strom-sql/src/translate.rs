@@ -419,9 +419,8 @@ impl Translator<'_> {
             return Err(self.unsupported("pushed-down scan filters or limits"));
         }
         if let Some(indices) = &scan.projection
-            && self.project_source(&mut stream, indices)
+            && !self.project_source(&mut stream, indices)
         {
-        } else if let Some(indices) = &scan.projection {
             let project: Vec<NamedExpr> = indices
                 .iter()
                 .map(|&i| {
