@@ -1542,27 +1542,21 @@ mod tests {
              INSERT INTO copy SELECT * FROM words;"
         ))
         .await;
-        assert_eq!(
-            plans(&all)
-                .into_iter()
-                .find_map(|p| p.source)
-                .unwrap()
-                .projection,
-            None
-        );
+        assert_eq!(projection(&all), None);
         let nexmark = graph(&format!(
             "{words}INSERT INTO counts SELECT name, COUNT(*) FROM person GROUP BY name;"
         ))
         .await;
         assert_eq!(
-            plans(&nexmark)
-                .into_iter()
-                .find_map(|p| p.source)
-                .unwrap()
-                .projection,
+            projection(&nexmark),
             None,
             "only the filesystem connector projects"
         );
+    }
+
+    /// The projection pushed into the graph's first source.
+    fn projection(graph: &JobGraph) -> Option<Vec<usize>> {
+        plans(graph).into_iter().find_map(|p| p.source)?.projection
     }
 
     fn plans_of_kind(graph: &JobGraph, kind: impl Fn(&Step) -> bool) -> bool {

@@ -163,12 +163,10 @@ async fn connect(
                 warn!(jobmanager = %address, error = %e, "jobmanager not reachable yet; retrying");
                 match leader.as_mut() {
                     // A new leader is tried at once rather than after the backoff sleep.
+                    // (Leader retrieval gone: the branch is disabled, the backoff goes on.)
                     Some(leader) => tokio::select! {
                         _ = tokio::time::sleep(delay) => delay = (delay * 2).min(MAX_DELAY),
-                        changed = leader.changed() => match changed {
-                            Ok(()) => delay = FIRST_DELAY,
-                            Err(_) => tokio::time::sleep(delay).await,
-                        },
+                        Ok(()) = leader.changed() => delay = FIRST_DELAY,
                     },
                     None => {
                         tokio::time::sleep(delay).await;

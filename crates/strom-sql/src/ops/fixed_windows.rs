@@ -44,6 +44,45 @@ pub(crate) fn other_keys(
         .collect()
 }
 
+/// The key columns of the output schema's first `others.len() + 2` fields: the window columns
+/// at `window_start` and `window_end` made from `starts` and `ends` (in the output's timestamp
+/// type), the other keys from `others` in order.
+pub(crate) fn with_window_columns(
+    output: &SchemaRef,
+    (window_start, window_end): (usize, usize),
+    others: Vec<ArrayRef>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+) -> Result<Vec<ArrayRef>, OperatorError> {
+    let keys = others.len() + 2;
+    let mut others = others.into_iter();
+    let (mut starts, mut ends) = (Some(starts), Some(ends));
+    let mut columns = Vec::with_capacity(keys);
+    for i in 0..keys {
+        let times = if i == window_start {
+            starts.take()
+        } else if i == window_end {
+            ends.take()
+        } else {
+            columns.push(
+                others
+                    .next()
+                    .ok_or_else(|| failure("window key columns out of step"))?,
+            );
+            continue;
+        };
+        let times = times.ok_or_else(|| failure("window key columns out of step"))?;
+        let array: ArrayRef = Arc::new(TimestampMillisecondArray::from(times));
+        let wanted = output.field(i).data_type();
+        columns.push(if array.data_type() == wanted {
+            array
+        } else {
+            arrow_cast::cast(&array, wanted)?
+        });
+    }
+    Ok(columns)
+}
+
 /// One open window's groups and aggregates.
 struct Window {
     start: i64,
@@ -266,36 +305,20 @@ impl FixedWindows {
     /// The key columns of `window`'s groups, in the key's order.
     fn key_columns(&self, window: &Window) -> Result<Vec<ArrayRef>, OperatorError> {
         let groups = window.groups.len();
-        let mut rest = if self.strings {
+        let rest = if self.strings {
             vec![Arc::new(window.groups.strings()?) as ArrayRef]
         } else {
             let parser = self.rest.parser();
             self.rest
                 .decode((0..groups).map(|g| parser.parse(window.groups.key(g))))?
-        }
-        .into_iter();
-        let mut columns = Vec::with_capacity(self.keys);
-        for i in 0..self.keys {
-            let time = if i == self.window_start {
-                window.start
-            } else if i == self.window_end {
-                window.end
-            } else {
-                columns.push(
-                    rest.next()
-                        .ok_or_else(|| failure("window key columns out of step"))?,
-                );
-                continue;
-            };
-            let array: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![time; groups]));
-            let wanted = self.output.field(i).data_type();
-            columns.push(if array.data_type() == wanted {
-                array
-            } else {
-                arrow_cast::cast(&array, wanted)?
-            });
-        }
-        Ok(columns)
+        };
+        with_window_columns(
+            &self.output,
+            (self.window_start, self.window_end),
+            rest,
+            vec![window.start; groups],
+            vec![window.end; groups],
+        )
     }
 
     /// One row per group of `window`: its keys and aggregates.

@@ -18,14 +18,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::row::OwnedRow;
-use arrow_array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use strom_operators::{KeyedEntry, OperatorError, OperatorSnapshot, RestoredState, StateItem};
 
 use super::Step;
 use super::accumulate::{Acc, column, decode_accs, encode_accs};
-use super::fixed_windows::{FixedWindows, other_keys};
+use super::fixed_windows::{FixedWindows, other_keys, with_window_columns};
 use super::keys::KeyEncoder;
 use super::windows::{EventClock, event_times};
 use crate::plan::{AggregateSpec, WindowSpec};
@@ -108,21 +108,19 @@ impl WindowAggregate {
             return Ok(());
         }
         let mut results: Vec<(OwnedRow, i64, i64, Vec<Acc>)> = Vec::new();
-        {
-            for (key, sessions) in &mut self.sessions {
-                let mut open = Vec::new();
-                for session in sessions.drain(..) {
-                    if session.end.saturating_sub(1) <= limit {
-                        results.push((key.clone(), session.start, session.end, session.accs));
-                    } else {
-                        open.push(session);
-                    }
+        for (key, sessions) in &mut self.sessions {
+            let mut open = Vec::new();
+            for session in sessions.drain(..) {
+                if session.end.saturating_sub(1) <= limit {
+                    results.push((key.clone(), session.start, session.end, session.accs));
+                } else {
+                    open.push(session);
                 }
-                *sessions = open;
             }
-            self.sessions.retain(|_, s| !s.is_empty());
-            results.sort_by_key(|r| (r.2, r.1));
+            *sessions = open;
         }
+        self.sessions.retain(|_, s| !s.is_empty());
+        results.sort_by_key(|r| (r.2, r.1));
         if results.is_empty() {
             return Ok(());
         }
@@ -132,29 +130,13 @@ impl WindowAggregate {
             .map(|f| f.data_type().clone())
             .collect();
         let key_columns = self.converter.decode(results.iter().map(|r| r.0.row()))?;
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
-        {
-            let mut others = key_columns.into_iter();
-            for i in 0..self.keys {
-                let values: Vec<i64> = if i == self.window_start {
-                    results.iter().map(|r| r.1).collect()
-                } else if i == self.window_end {
-                    results.iter().map(|r| r.2).collect()
-                } else {
-                    columns.push(others.next().ok_or_else(|| {
-                        crate::connectors::failure("session key columns out of step")
-                    })?);
-                    continue;
-                };
-                let array: ArrayRef = Arc::new(TimestampMillisecondArray::from(values));
-                let wanted = self.output.field(i).data_type();
-                columns.push(if array.data_type() == wanted {
-                    array
-                } else {
-                    arrow_cast::cast(&array, wanted)?
-                });
-            }
-        }
+        let mut columns = with_window_columns(
+            &self.output,
+            (self.window_start, self.window_end),
+            key_columns,
+            results.iter().map(|r| r.1).collect(),
+            results.iter().map(|r| r.2).collect(),
+        )?;
         for (a, data_type) in aggregate_types.iter().enumerate() {
             let values = results
                 .iter()
@@ -327,7 +309,7 @@ impl Step for WindowAggregate {
 mod tests {
     use super::*;
     use crate::plan::AggregateFunction;
-    use arrow_array::{Array, Int64Array, StringArray};
+    use arrow_array::{Array, Int64Array, StringArray, TimestampMillisecondArray};
     use arrow_schema::{Field, TimeUnit};
 
     fn schema() -> Schema {
@@ -521,7 +503,7 @@ mod checkpoint_tests {
     use super::*;
     use crate::plan::AggregateFunction;
     use crate::state::testing::{redistribute, route, sorted_rows};
-    use arrow_array::{Int64Array, StringArray};
+    use arrow_array::{Int64Array, StringArray, TimestampMillisecondArray};
     use arrow_schema::{Field, TimeUnit};
 
     const MAX_PARALLELISM: u32 = 128;
