@@ -32,6 +32,9 @@ pub enum RemotePathError {
     /// A requested path does not decode to UTF-8.
     #[error("path is not valid utf-8 after percent-decoding")]
     InvalidUtf8,
+    /// The path's first segment is `once`, which serves one-time artifacts.
+    #[error("paths under `once/` are reserved for one-time artifacts")]
+    Reserved,
 }
 
 /// Errors returned by [`ArtifactServer`](crate::ArtifactServer).

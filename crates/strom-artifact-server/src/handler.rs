@@ -19,6 +19,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 use tracing::{info, warn};
 
+use crate::once::{self, OneTime};
 use crate::registry::{Content, Registry};
 use crate::remote_path;
 
@@ -31,6 +32,7 @@ pub(crate) struct AppState {
     /// `/<uuid>/`.
     pub(crate) prefix: Arc<str>,
     pub(crate) registry: Arc<Registry>,
+    pub(crate) once: Arc<OneTime>,
 }
 
 /// The router serving `state`: everything goes to one fallback handler because artifact paths are
@@ -63,6 +65,22 @@ async fn respond(state: &AppState, method: &Method, path: &str) -> Response {
     let Some(raw_remote) = path.strip_prefix(&*state.prefix) else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };
+    if let Some(token) = raw_remote
+        .strip_prefix(once::SEGMENT)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        // Only a GET consumes a one-time artifact; a HEAD must not burn it.
+        if method != Method::GET {
+            return plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "one-time artifacts are only fetched with GET\n",
+            );
+        }
+        return match state.once.take(token, std::time::Instant::now()) {
+            Some(bytes) => ok(bytes.len() as u64, Body::from(bytes)),
+            None => plain(StatusCode::NOT_FOUND, "not found\n"),
+        };
+    }
     let remote = match remote_path::decode_request(raw_remote) {
         Ok(remote) => remote,
         Err(reason) => {

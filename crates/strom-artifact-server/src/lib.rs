@@ -13,6 +13,8 @@
 //! - Requests are matched against the registered map only, never joined onto a filesystem path.
 //! - File bodies are streamed from disk; in-memory artifacts ([`ArtifactServer::add_bytes`]) serve
 //!   generated files such as a per-cluster configuration or secret.
+//! - One-time artifacts ([`ArtifactServer::add_one_time`], [`once`]) hand a secret to exactly one
+//!   fetch.
 //! - HTTPS with rustls when [`ArtifactServerConfig::tls`] is set; the fetcher must trust the CA.
 //!
 //! ```no_run
@@ -41,6 +43,7 @@
 
 mod error;
 mod handler;
+pub mod once;
 mod registry;
 mod remote_path;
 mod server;

@@ -109,6 +109,12 @@ impl Registry {
             remote: remote.to_owned(),
             reason,
         })?;
+        if remote.split('/').next() == Some(crate::once::SEGMENT) {
+            return Err(ArtifactError::InvalidRemotePath {
+                remote: remote.to_owned(),
+                reason: crate::RemotePathError::Reserved,
+            });
+        }
         let mut entries = self.entries.write();
         if entries.contains_key(remote) {
             return Err(ArtifactError::Duplicate {

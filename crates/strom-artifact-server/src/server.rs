@@ -18,6 +18,7 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::error::ArtifactError;
 use crate::handler::{self, AppState};
+use crate::once::{self, OneTime};
 use crate::registry::{self, Artifact, ArtifactUri, Content, Entry, Registry};
 use crate::remote_path;
 
@@ -43,6 +44,7 @@ pub struct ArtifactServer {
 #[derive(Debug)]
 struct Inner {
     registry: Arc<Registry>,
+    once: Arc<OneTime>,
     base_url: String,
     local_addr: SocketAddr,
     stop: CancellationToken,
@@ -75,9 +77,11 @@ impl ArtifactServer {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base_url = format!("{scheme}://{host}:{}/{prefix}/", local_addr.port());
         let registry = Arc::new(Registry::default());
+        let once = Arc::new(OneTime::default());
         let router = handler::router(AppState {
             prefix: format!("/{prefix}/").into(),
             registry: Arc::clone(&registry),
+            once: Arc::clone(&once),
         });
         let stop = CancellationToken::new();
         let accept_task = tokio::spawn(
@@ -94,6 +98,7 @@ impl ArtifactServer {
         Ok(Self {
             inner: Arc::new(Inner {
                 registry,
+                once,
                 base_url,
                 local_addr,
                 stop,
@@ -145,6 +150,30 @@ impl ArtifactServer {
         let url = self.url_of(remote);
         debug!(remote, url, in_memory, "artifact registered");
         Ok(url)
+    }
+
+    /// Registers bytes that exactly one GET receives (see [`crate::once`]) and returns the
+    /// fetcher URI that downloads them to `output_file` in the sandbox, uncached.
+    pub fn add_one_time(
+        &self,
+        output_file: &str,
+        bytes: Vec<u8>,
+    ) -> Result<ArtifactUri, ArtifactError> {
+        remote_path::validate(output_file).map_err(|reason| ArtifactError::InvalidRemotePath {
+            remote: output_file.to_owned(),
+            reason,
+        })?;
+        let token = self
+            .inner
+            .once
+            .insert(Bytes::from(bytes), std::time::Instant::now());
+        Ok(ArtifactUri {
+            value: format!("{}{}/{token}", self.inner.base_url, once::SEGMENT),
+            output_file: output_file.to_owned(),
+            executable: false,
+            cache: false,
+            extract: false,
+        })
     }
 
     /// The URL of a registered artifact.

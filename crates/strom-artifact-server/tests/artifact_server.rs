@@ -514,3 +514,47 @@ async fn start_reports_bad_configuration() {
     .unwrap_err();
     assert!(matches!(err, ArtifactError::Bind { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn one_time_artifacts_are_served_to_one_get_only() {
+    let fixture = Fixture::start().await;
+    let uri = fixture
+        .server
+        .add_one_time("conf/cluster-secret", b"s3cret".to_vec())
+        .unwrap();
+    assert_eq!(uri.output_file, "conf/cluster-secret");
+    assert!(!uri.cache, "never in the fetcher cache");
+    assert!(
+        uri.value.starts_with(&fixture.server.base_url()),
+        "{}",
+        uri.value
+    );
+    // A HEAD (a health check, a curious operator) does not use it up.
+    let head = fixture.client.head(&uri.value).send().await.unwrap();
+    assert_eq!(head.status(), 405);
+    let first = fixture.client.get(&uri.value).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.bytes().await.unwrap().as_ref(), b"s3cret");
+    let replay = fixture.client.get(&uri.value).send().await.unwrap();
+    assert_eq!(replay.status(), 404, "a second fetch gets nothing");
+    // Each call is its own token; the registered artifacts are not listed with them.
+    let other = fixture
+        .server
+        .add_one_time("conf/cluster-secret", b"x".to_vec())
+        .unwrap();
+    assert_ne!(other.value, uri.value);
+    assert!(
+        fixture
+            .server
+            .artifacts()
+            .iter()
+            .all(|a| !a.value.contains("/once/"))
+    );
+    // Paths under `once/` cannot be registered as ordinary artifacts.
+    let err = fixture
+        .server
+        .add_bytes("once/x", b"y".to_vec(), false)
+        .unwrap_err();
+    assert!(err.to_string().contains("reserved"), "{err}");
+    assert!(fixture.server.add_one_time("../x", Vec::new()).is_err());
+}

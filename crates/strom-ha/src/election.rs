@@ -161,6 +161,15 @@ pub trait LeaderElection: Send + Sync {
         let _ = rest;
         Box::pin(async { Ok(0) })
     }
+
+    /// Removes the candidacy of the contender that published `leader` (matched by its session
+    /// id), and returns how many were removed. Only for a leader known dead: the caller saw its
+    /// process gone (see [`crate::liveness`]), so a standby need not wait for the dead leader's
+    /// ZooKeeper session to expire.
+    fn evict_leader<'a>(&'a self, leader: &'a LeaderInfo) -> BoxFuture<'a, Result<usize, HaError>> {
+        let _ = leader;
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// Follows who leads.

@@ -3,6 +3,7 @@
 //! - [`worker_store`]: the Mesos framework id and every worker's state, written before acting.
 //! - [`job_graphs`]: submitted job graphs.
 //! - [`election`]: leader election and leader retrieval for the JobManager.
+//! - [`liveness`]: a standby's probe that takes over at once from a leader whose process is gone.
 //! - [`checkpoints`]: completed-checkpoint pointers.
 //! - [`services`]: [`HaServices`], all of them for one cluster, chosen by `high-availability`.
 //!
@@ -15,7 +16,9 @@ pub mod election;
 pub mod error;
 pub mod file;
 pub mod job_graphs;
+pub mod liveness;
 pub mod memory;
+mod secret;
 pub mod services;
 mod storage;
 pub mod worker_store;

@@ -12,7 +12,7 @@ use strom_config::options::{
     HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_RETRY_WAIT,
     HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_SESSION_TIMEOUT,
     HIGH_AVAILABILITY_ZOOKEEPER_PATH_MESOS_WORKERS, HIGH_AVAILABILITY_ZOOKEEPER_PATH_ROOT,
-    HIGH_AVAILABILITY_ZOOKEEPER_QUORUM, JOBMANAGER_RPC_ADDRESS,
+    HIGH_AVAILABILITY_ZOOKEEPER_QUORUM, JOBMANAGER_RPC_ADDRESS, MESOS_MASTER,
     MESOS_RESOURCEMANAGER_FRAMEWORK_NAME, REST_PORT,
 };
 
@@ -72,22 +72,33 @@ impl std::fmt::Debug for HaServices {
     }
 }
 
-/// The cluster id: `high-availability.cluster-id` when set, else derived from
-/// `mesos.resourcemanager.framework.name`, `jobmanager.rpc.address` and `rest.port` as
-/// `<framework-name>-<16 hex digits of their FNV-1a hash>`.
+/// The cluster id: `high-availability.cluster-id` when set (a leading or trailing `/`, as in
+/// Flink's docs' `/cluster-1`, is dropped), else derived as
+/// `<framework-name>-<16 hex digits of an FNV-1a hash>` of what every master of one deployment
+/// shares and two deployments do not: on Mesos `mesos.resourcemanager.framework.name` and
+/// `mesos.master`; elsewhere the framework name, `jobmanager.rpc.address` and `rest.port`.
 ///
-/// A restarted application master with the same configuration finds its data again, while
-/// clusters that differ in any of the three do not share a namespace (Flink's shared `default`
-/// made them collide). When the application master may come back on another host, set
-/// `high-availability.cluster-id` explicitly.
+/// So the masters of one Mesos deployment (a leader and its standbys, on any host, or one
+/// restarted elsewhere by Marathon) find the same data and register one framework, while two
+/// deployments on one Mesos differ by their framework name (Flink's shared `default` made every
+/// cluster collide).
 pub fn cluster_id(config: &Configuration) -> String {
     if let Some(id) = config.get(&HIGH_AVAILABILITY_CLUSTER_ID) {
-        return id;
+        let id = id.trim_matches('/');
+        if !id.is_empty() {
+            return id.to_owned();
+        }
     }
     let name = config.get(&MESOS_RESOURCEMANAGER_FRAMEWORK_NAME);
-    let address = config.get(&JOBMANAGER_RPC_ADDRESS);
-    let port = config.get(&REST_PORT);
-    let hash = fnv1a(format!("{name}\n{address}\n{port}").as_bytes());
+    let shared = match config.get(&MESOS_MASTER) {
+        Some(master) => format!("{name}\nmesos\n{master}"),
+        None => format!(
+            "{name}\n{}\n{}",
+            config.get(&JOBMANAGER_RPC_ADDRESS),
+            config.get(&REST_PORT)
+        ),
+    };
+    let hash = fnv1a(shared.as_bytes());
     let readable: String = name
         .chars()
         .map(|c| {
@@ -296,6 +307,23 @@ impl HaServices {
                 remove_tree(files).await
             }
         }
+    }
+
+    /// The cluster secret shared by every master of this cluster: read from the HA storage, or
+    /// generated with `generate` by the first master and stored there (see `secret.rs`).
+    /// `None` without durable storage (`high-availability: none`): each process has its own.
+    pub async fn cluster_secret(
+        &self,
+        generate: impl FnOnce() -> String + Send + 'static,
+    ) -> Result<Option<String>, HaError> {
+        let folder = match &self.backend {
+            Backend::Memory => return Ok(None),
+            Backend::File { folder } => folder.clone(),
+            Backend::ZooKeeper { files, .. } => files.clone(),
+        };
+        crate::secret::get_or_create(folder, generate)
+            .await
+            .map(Some)
     }
 
     /// Resigns leadership and closes the ZooKeeper session; the services fail afterwards.

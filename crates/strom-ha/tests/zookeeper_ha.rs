@@ -573,6 +573,21 @@ async fn none_mode_and_cluster_ids() {
     assert_ne!(strom_ha::cluster_id(&other), derived);
     other.set("high-availability.cluster-id", "mine").unwrap();
     assert_eq!(strom_ha::cluster_id(&other), "mine");
+    other
+        .set("high-availability.cluster-id", "/mesos-cluster-1")
+        .unwrap();
+    assert_eq!(strom_ha::cluster_id(&other), "mesos-cluster-1");
+    // Masters of one Mesos deployment share the id wherever they run; deployments differ.
+    let master = |address: &str, rest: &str, master: &str| {
+        let mut config = Configuration::new();
+        config.set("jobmanager.rpc.address", address).unwrap();
+        config.set("rest.port", rest).unwrap();
+        config.set("mesos.master", master).unwrap();
+        strom_ha::cluster_id(&config)
+    };
+    let leader = master("host-a", "8081", "zk://zk1:2181/mesos");
+    assert_eq!(master("host-b", "31001", "zk://zk1:2181/mesos"), leader);
+    assert_ne!(master("host-a", "8081", "zk://zk2:2181/mesos"), leader);
 
     let mut missing = Configuration::new();
     missing.set("high-availability", "zookeeper").unwrap();

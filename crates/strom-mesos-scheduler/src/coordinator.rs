@@ -1,38 +1,47 @@
-//! [`LaunchCoordinator`]: which offers launch which pending TaskManagers, and which offers go
-//! back to Mesos. Flink's launch coordinator (reference 1.9) without Fenzo and without its
-//! 1–5 s gathering window: offers are matched the moment they arrive.
+//! [`LaunchCoordinator`]: which offers launch which pending TaskManagers, which offers go back
+//! to Mesos, and why the pending ones fit no offer. Flink's launch coordinator (reference 1.9)
+//! without Fenzo and without its 1–5 s gathering window: offers are matched the moment they
+//! arrive.
 //!
 //! Policy (pure and deterministic; the driver does the calls):
-//! - Requests are served first come, first served; agents in the order their first held offer
-//!   arrived. An agent hosts as many TaskManagers as its pooled offers fit.
-//! - All offers of one agent are pooled, so several offers of the same agent can host one
-//!   TaskManager; a [`LaunchPlan`] names exactly the offers a resource was carved from.
-//! - An unused offer is declined at once when no request is pending, or when its agent fails
-//!   the hard constraints of every pending request (it can never serve them). Otherwise it is
-//!   held, because a later offer of the same agent may complete it, but never longer than
-//!   `unused-offer-expiration` ([`LaunchCoordinator::expire`]), and everything held is declined
-//!   the moment the last request is served or removed. So offers are hoarded only while
-//!   requests wait, and at most for the expiration (Flink kept leases until expiry even when
-//!   idle, which starved quota-limited clusters).
+//! - Requests are served first come, first served; agents in the order their first offer in
+//!   the event arrived. An agent hosts as many TaskManagers as its offers fit.
+//! - The offers of one agent that arrive in one event are pooled, so several of them can host
+//!   one TaskManager; a [`LaunchPlan`] names exactly the offers a resource was carved from.
+//! - Every offer that no plan uses is declined in the call that brought it (the driver adds the
+//!   refuse filter), whether requests are pending or not: nothing is held between calls. Holding
+//!   an offer that does not fit cannot make it fit: the master offers all of an agent's free
+//!   resources at once, and a refuse filter only hides offers contained in the declined one, so
+//!   when more of the agent frees up, the declined part comes back with it in one offer. Holding
+//!   would only keep the resources from other frameworks until `unused-offer-expiration` (what
+//!   Flink did, which starved quota-limited clusters).
+//! - Why an offer did not fit is kept per group of identical requests: the latest [`Unfit`] of
+//!   each agent, until a request of the group launches (the cluster can serve it after all) or
+//!   the group has nothing pending. [`LaunchCoordinator::unsatisfied`] lists them.
 //! - [`LaunchCoordinator::wants_offers`] is true exactly while requests are pending: the driver
-//!   sends REVIVE when it turns true and SUPPRESS when it turns false.
+//!   sends REVIVE when it turns true and SUPPRESS when it turns false. A withdrawn request
+//!   ([`LaunchCoordinator::remove`]) stops counting at once.
 //! - Offers in a plan are consumed; the master re-offers what the ACCEPT left unused, so no
 //!   accounting of launched tasks is kept here. A launch that fails later is re-requested by
 //!   the driver with a new task ID.
 
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
 
 use strom_config::{Configuration, options};
 use strom_mesos::types::Offer;
 use strom_mesos::{AgentId, OfferId, TaskId};
 
 use crate::error::ParamsError;
-use crate::matching::{MatchedResources, ResourcePool, TaskRequirements, offer_meets_constraints};
+use crate::matching::{AgentUnfit, MatchedResources, ResourcePool, TaskRequirements, Unfit};
 
-mod held;
+mod reasons;
 
-use held::{HeldOffer, HeldOffers};
+use reasons::Reasons;
+
+/// The most agents [`LaunchCoordinator::unsatisfied`] lists per group: with thousands of
+/// agents the full list would swamp the log and the `/mesos` page, and the newest say enough.
+pub const MAX_REASONS: usize = 10;
 
 /// A TaskManager waiting for resources.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +81,33 @@ impl Decision {
     }
 }
 
+/// Identical pending requests that no offer could serve since they were requested or since the
+/// last of them launched, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsatisfied {
+    /// The pending requests, oldest first.
+    pub task_ids: Vec<TaskId>,
+    /// The latest reason of each agent that offered, newest first, at most [`MAX_REASONS`].
+    pub reasons: Vec<AgentUnfit>,
+    /// Agents with a reason that `reasons` leaves out.
+    pub more_agents: usize,
+    /// The distinct causes over all agents' reasons ([`Unfit::cause`]), sorted: unlike the
+    /// reasons, they do not change with every offer, so the driver warns once per set.
+    pub causes: Vec<String>,
+}
+
+impl Unsatisfied {
+    /// The reasons as text (`agent <hostname> (<id>): <why>`), with a last line counting the
+    /// agents left out.
+    pub fn reason_lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.reasons.iter().map(ToString::to_string).collect();
+        if self.more_agents > 0 {
+            lines.push(format!("and {} more agents", self.more_agents));
+        }
+        lines
+    }
+}
+
 /// A pending request; its requirements are those of group `group`.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -84,41 +120,33 @@ struct Pending {
 struct Group {
     requirements: TaskRequirements,
     pending: usize,
+    /// Why agents did not fit since the group was created or last launched a request.
+    reasons: Reasons,
 }
 
-/// Pending TaskManager requests and the offers held for them.
-///
-/// Invariant after every call: no held agent's pooled offers fit any pending request (else it
-/// would have been launched), so an offers event only needs to match the agents it touches,
-/// and a request whose requirements are already pending needs no matching at all.
+/// Pending TaskManager requests and why offers did not fit them. No offer outlives the call
+/// that brought it.
 #[derive(Debug, Clone)]
 pub struct LaunchCoordinator {
     role: String,
-    unused_offer_expiration: Duration,
     pending: VecDeque<Pending>,
     groups: Vec<Group>,
-    held: HeldOffers,
 }
 
 impl LaunchCoordinator {
-    /// A coordinator for a framework of `role` that holds unused offers at most
-    /// `unused_offer_expiration`.
-    pub fn new(role: impl Into<String>, unused_offer_expiration: Duration) -> Self {
+    /// A coordinator for a framework of `role`.
+    pub fn new(role: impl Into<String>) -> Self {
         Self {
             role: role.into(),
-            unused_offer_expiration,
             pending: VecDeque::new(),
             groups: Vec::new(),
-            held: HeldOffers::default(),
         }
     }
 
-    /// A coordinator with `mesos.resourcemanager.framework.role` and
-    /// `mesos.resourcemanager.unused-offer-expiration`.
+    /// A coordinator with `mesos.resourcemanager.framework.role`.
     pub fn from_config(config: &Configuration) -> Result<Self, ParamsError> {
         Ok(Self::new(
             config.try_get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_ROLE)?,
-            config.try_get(&options::MESOS_RESOURCEMANAGER_UNUSED_OFFER_EXPIRATION)?,
         ))
     }
 
@@ -132,25 +160,19 @@ impl LaunchCoordinator {
         self.pending.iter().map(|request| &request.task_id)
     }
 
-    /// The number of offers held.
+    /// The number of offers held between calls: always 0, since every offer is launched on or
+    /// declined by the call that brings it. It stays for the `outstanding-offers` status and
+    /// the offer-matching benchmark, which report it.
     pub fn held_offers(&self) -> usize {
-        self.held.len()
+        0
     }
 
-    /// When the oldest held offer expires, for the driver's timer.
-    pub fn next_expiry(&self) -> Option<Instant> {
-        self.held
-            .iter()
-            .map(|held| held.received + self.unused_offer_expiration)
-            .min()
-    }
-
-    /// Adds a request (a task ID already pending is ignored) and matches it against the held
-    /// offers.
-    pub fn add(&mut self, request: LaunchRequest) -> Decision {
+    /// Adds a request; a task ID already pending is ignored. It waits for the next offers: none
+    /// are held to match it against.
+    pub fn add(&mut self, request: LaunchRequest) {
         if self.pending.iter().any(|p| p.task_id == request.task_id) {
             tracing::debug!(task = %request.task_id, "launch request already pending");
-            return Decision::default();
+            return;
         }
         let group = match self
             .groups
@@ -162,104 +184,90 @@ impl LaunchCoordinator {
                 self.groups.push(Group {
                     requirements: request.requirements,
                     pending: 0,
+                    reasons: Reasons::default(),
                 });
                 self.groups.len() - 1
             }
         };
-        let already_waiting = self.groups[group].pending > 0;
         self.groups[group].pending += 1;
         self.pending.push_back(Pending {
             task_id: request.task_id,
             group,
         });
-        if already_waiting {
-            // Identical requests are waiting, so no held agent fits this one either.
-            return Decision::default();
-        }
-        let agents = self.held.agents();
-        self.schedule(agents)
     }
 
-    /// Withdraws a pending request; returns the held offers to decline: all of them when it
-    /// was the last, else those only it could use (by its constraints).
-    pub fn remove(&mut self, task_id: &TaskId) -> Vec<OfferId> {
-        let groups = &mut self.groups;
-        self.pending.retain(|request| {
-            let keep = &request.task_id != task_id;
-            if !keep {
-                groups[request.group].pending -= 1;
-            }
-            keep
-        });
-        if self.pending.is_empty() {
-            self.groups.clear();
-        }
-        self.release_unpromising()
+    /// Withdraws a pending request (its job ended, or the resource manager no longer wants the
+    /// worker); returns whether it was pending. With nothing left pending,
+    /// [`LaunchCoordinator::wants_offers`] turns false and the driver suppresses offers.
+    pub fn remove(&mut self, task_id: &TaskId) -> bool {
+        let Some(index) = self
+            .pending
+            .iter()
+            .position(|request| &request.task_id == task_id)
+        else {
+            return false;
+        };
+        self.remove_pending_at(&[index]);
+        true
     }
 
-    /// New offers: matches the pending requests against them and the held offers of their
-    /// agents.
-    pub fn on_offers(&mut self, offers: Vec<Offer>, now: Instant) -> Decision {
-        let mut agents = Vec::with_capacity(offers.len());
-        for offer in offers {
-            agents.push(offer.agent_id.clone());
-            self.held.insert(offer, now);
-        }
-        let agents = self.held.in_arrival_order(agents);
-        self.schedule(agents)
-    }
-
-    /// The master rescinded an offer; returns whether it was held.
-    pub fn on_rescind(&mut self, offer_id: &OfferId) -> bool {
-        self.held.remove(offer_id).is_some()
-    }
-
-    /// The subscription is gone: every held offer is void (not declined). Requests stay.
-    pub fn on_disconnect(&mut self) {
-        self.held.drain();
-    }
-
-    /// Removes and returns the held offers older than the expiration, to be declined.
-    pub fn expire(&mut self, now: Instant) -> Vec<OfferId> {
-        let expiration = self.unused_offer_expiration;
-        self.held
-            .remove_where(|held: &HeldOffer| {
-                now.saturating_duration_since(held.received) >= expiration
-            })
-            .into_iter()
-            .map(|held| held.offer.id)
-            .collect()
-    }
-
-    /// Matches pending requests against the held offers of `agents` (in that order), then
-    /// releases what is not worth holding.
-    fn schedule(&mut self, agents: Vec<AgentId>) -> Decision {
+    /// New offers: launches the pending requests they fit, agent by agent, and declines every
+    /// offer no launch uses. `_now` is unused since offers are no longer held until an
+    /// expiration; it stays for existing callers.
+    pub fn on_offers(&mut self, offers: Vec<Offer>, _now: Instant) -> Decision {
+        let arrived: Vec<OfferId> = offers.iter().map(|offer| offer.id.clone()).collect();
         let mut decision = Decision::default();
-        for agent_id in agents {
+        for (agent_id, offers) in by_agent(offers) {
             if self.pending.is_empty() {
                 break;
             }
-            if let Some(plan) = self.schedule_agent(&agent_id) {
-                for offer_id in &plan.offer_ids {
-                    self.held.remove(offer_id);
-                }
+            if let Some(plan) = self.schedule_agent(&agent_id, &offers) {
                 decision.launches.push(plan);
             }
         }
-        if self.pending.is_empty() {
-            self.groups.clear();
-        }
-        decision.decline = self.release_unpromising();
-        debug_assert!(self.held.is_empty() || !self.pending.is_empty());
+        let used: HashSet<&OfferId> = decision
+            .launches
+            .iter()
+            .flat_map(|plan| &plan.offer_ids)
+            .collect();
+        decision.decline = arrived
+            .iter()
+            .filter(|id| !used.contains(id))
+            .cloned()
+            .collect();
         decision
     }
 
-    /// Carves as many pending requests as fit out of the agent's held offers.
-    fn schedule_agent(&mut self, agent_id: &AgentId) -> Option<LaunchPlan> {
-        let mut pool = ResourcePool::new(&self.role, self.held.of_agent(agent_id));
+    /// The groups of pending requests that no offer could serve so far, with why.
+    pub fn unsatisfied(&self) -> Vec<Unsatisfied> {
+        let mut task_ids: Vec<Vec<TaskId>> = vec![Vec::new(); self.groups.len()];
+        for request in &self.pending {
+            if !self.groups[request.group].reasons.is_empty() {
+                task_ids[request.group].push(request.task_id.clone());
+            }
+        }
+        self.groups
+            .iter()
+            .zip(task_ids)
+            .filter(|(_, task_ids)| !task_ids.is_empty())
+            .map(|(group, task_ids)| Unsatisfied {
+                task_ids,
+                reasons: group.reasons.newest().take(MAX_REASONS).cloned().collect(),
+                more_agents: group.reasons.len().saturating_sub(MAX_REASONS),
+                causes: group.reasons.causes().cloned().collect(),
+            })
+            .collect()
+    }
+
+    /// Carves as many pending requests as fit out of the offers of one agent, and records why
+    /// the groups that got none did not fit.
+    fn schedule_agent(&mut self, agent_id: &AgentId, offers: &[Offer]) -> Option<LaunchPlan> {
+        let mut pool = ResourcePool::new(&self.role, offers);
         let live_groups = self.groups.iter().filter(|group| group.pending > 0).count();
         let mut failed = vec![false; self.groups.len()];
+        let mut served = vec![false; self.groups.len()];
         let mut failed_count = 0;
+        let mut unfit: Vec<(usize, Unfit)> = Vec::new();
         let mut tasks = Vec::new();
         let mut taken = Vec::new();
         for (index, request) in self.pending.iter().enumerate() {
@@ -270,20 +278,37 @@ impl LaunchCoordinator {
             if failed[request.group] {
                 continue;
             }
-            match pool.carve(&self.groups[request.group].requirements) {
+            match pool.try_carve(&self.groups[request.group].requirements) {
                 Ok(matched) => {
                     tasks.push((request.task_id.clone(), matched));
                     taken.push(index);
+                    served[request.group] = true;
                 }
-                Err(mismatch) => {
+                Err(reason) => {
                     tracing::debug!(
-                        agent = %agent_id, task = %request.task_id, %mismatch,
-                        "offers do not fit"
+                        agent = %agent_id, host = pool.hostname(), task = %request.task_id,
+                        %reason, "offers do not fit"
                     );
                     failed[request.group] = true;
                     failed_count += 1;
+                    // A group this agent served is not short of anything; the agent is full.
+                    if !served[request.group] {
+                        unfit.push((request.group, reason));
+                    }
                 }
             }
+        }
+        for (group, served) in self.groups.iter_mut().zip(&served) {
+            if *served {
+                group.reasons.clear();
+            }
+        }
+        for (group, reason) in unfit {
+            self.groups[group].reasons.record(AgentUnfit {
+                agent_id: agent_id.clone(),
+                hostname: pool.hostname().to_owned(),
+                unfit: reason,
+            });
         }
         if tasks.is_empty() {
             return None;
@@ -301,7 +326,8 @@ impl LaunchCoordinator {
         })
     }
 
-    /// Removes the pending requests at the ascending `indices`.
+    /// Removes the pending requests at the ascending `indices`; a group left with nothing
+    /// pending forgets its reasons, and with nothing pending at all the groups go.
     fn remove_pending_at(&mut self, indices: &[usize]) {
         let mut indices = indices.iter().peekable();
         let mut index = 0;
@@ -310,37 +336,35 @@ impl LaunchCoordinator {
             let taken = indices.next_if_eq(&&index).is_some();
             index += 1;
             if taken {
-                groups[request.group].pending -= 1;
+                let group = &mut groups[request.group];
+                group.pending -= 1;
+                if group.pending == 0 {
+                    group.reasons.clear();
+                }
             }
             !taken
         });
-    }
-
-    /// Removes the held offers that cannot serve any pending request, returning their IDs.
-    fn release_unpromising(&mut self) -> Vec<OfferId> {
-        let live: Vec<&TaskRequirements> = self
-            .groups
-            .iter()
-            .filter(|group| group.pending > 0)
-            .map(|group| &group.requirements)
-            .collect();
-        if live
-            .iter()
-            .any(|requirements| requirements.constraints.is_empty())
-        {
-            // An unconstrained request could use any offer.
-            return Vec::new();
+        if self.pending.is_empty() {
+            self.groups.clear();
         }
-        self.held
-            .remove_where(|held| {
-                !live.iter().any(|requirements| {
-                    offer_meets_constraints(&held.offer, &requirements.constraints)
-                })
-            })
-            .into_iter()
-            .map(|held| held.offer.id)
-            .collect()
     }
+}
+
+/// The offers grouped by agent, agents in the order of their first offer, each agent's
+/// offers in arrival order.
+fn by_agent(offers: Vec<Offer>) -> Vec<(AgentId, Vec<Offer>)> {
+    let mut index: HashMap<AgentId, usize> = HashMap::new();
+    let mut agents: Vec<(AgentId, Vec<Offer>)> = Vec::new();
+    for offer in offers {
+        match index.get(&offer.agent_id) {
+            Some(&at) => agents[at].1.push(offer),
+            None => {
+                index.insert(offer.agent_id.clone(), agents.len());
+                agents.push((offer.agent_id.clone(), vec![offer]));
+            }
+        }
+    }
+    agents
 }
 
 #[cfg(test)]

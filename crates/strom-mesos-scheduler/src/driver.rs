@@ -3,18 +3,20 @@
 //! Implements [`ResourceManagerDriver`] for the JobManager's resource manager. One actor task owns
 //! the scheduler connection ([`strom_mesos::SchedulerClient`]), the [`LaunchCoordinator`] and the
 //! workers, and handles one event at a time: requests from the resource manager, events from the
-//! master, and a one-second tick (offer expiry, launch timeouts, periodic reconciliation).
+//! master, and a one-second tick (launch timeouts, periodic reconciliation).
 //!
 //! Flink's behaviour, kept: every worker transition is written to the [`WorkerStore`] before it
 //! is acted on; every UPDATE is acknowledged after it was applied; after each (re)subscription the
 //! launched workers are reconciled explicitly; an update for a task nobody knows kills the task;
 //! a terminated worker is reported so the resource manager can replace it; shutdown sends
 //! TEARDOWN. Fixed from what Flink users hit: offers are matched as they arrive (no settle
-//! window), the framework is suppressed whenever nothing is wanted, an implicit reconciliation
-//! runs every few minutes, launches that stay silent are reconciled, and secrets never reach a
-//! task's command line (the configuration is a fetched file).
+//! window) and those that do not fit are declined at once instead of held, a request no offer
+//! fits is logged at WARN and shown in `/mesos` with the reason per agent, a released request is
+//! withdrawn and the framework is suppressed whenever nothing is wanted, an implicit
+//! reconciliation runs every few minutes, launches that stay silent are reconciled, and secrets
+//! never reach a task's command line (the configuration is a fetched file).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,11 +26,11 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use strom_config::{Configuration, options};
 use strom_mesos::types::{
-    Capability, CapabilityType, Filters, FrameworkInfo, Operation, ReconcileTask, TaskState,
-    TaskStatus,
+    Capability, CapabilityType, Filters, FrameworkInfo, Operation, TaskState, TaskStatus,
 };
 use strom_mesos::{
-    AgentId, Credential, MasterAddress, SchedulerClient, SchedulerConfig, SchedulerEvent, TaskId,
+    AgentId, Credential, MasterAddress, MasterSource, SchedulerClient, SchedulerConfig,
+    SchedulerEvent, TaskId,
 };
 use strom_runtime::driver::{DriverEvent, DriverEvents, ResourceManagerDriver, WorkerId};
 use tokio::sync::{mpsc, oneshot};
@@ -40,6 +42,11 @@ use crate::params::TaskManagerParameters;
 use crate::taskinfo::{FetchUri, Overlay, build_task_info};
 use strom_ha::{StoreError, Worker, WorkerState, WorkerStore};
 
+mod reconcile;
+mod status;
+
+use status::{RECENT_UPDATES, Status, UnsatisfiedWarnings};
+
 /// Environment variable telling a TaskManager the hostname of its Mesos agent.
 pub const AGENT_HOST_ENV: &str = "STROM_MESOS_AGENT_HOST";
 
@@ -47,8 +54,13 @@ pub const AGENT_HOST_ENV: &str = "STROM_MESOS_AGENT_HOST";
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Period of implicit reconciliation (all of the framework's tasks).
 const IMPLICIT_RECONCILIATION: Duration = Duration::from_secs(300);
-/// Task status updates kept for the REST API.
-const RECENT_UPDATES: usize = 50;
+/// After a (re)subscription, a master that restarted without its registry does not know the
+/// agents yet and answers reconciliation with TASK_LOST for tasks that in fact run; the agents
+/// re-register within seconds and the master then reports them RUNNING. Within this time such a
+/// TASK_LOST is doubted and asked again rather than acted on.
+const REREGISTRATION_GRACE: Duration = Duration::from_secs(120);
+/// How often doubted tasks are reconciled again.
+const DOUBT_RECONCILIATION: Duration = Duration::from_secs(2);
 
 /// What the driver needs besides the configuration.
 pub struct MesosDriverSettings {
@@ -58,9 +70,15 @@ pub struct MesosDriverSettings {
     pub webui_url: Option<String>,
     /// Files every TaskManager fetches (the strom binary, the configuration file, ...).
     pub fetch: Vec<FetchUri>,
+    /// A file made for one task at its launch, given the task id (the cluster secret as a
+    /// one-time download); an error skips that launch.
+    pub per_task_fetch: Option<PerTaskFetch>,
     /// Where workers and the framework id are persisted.
     pub store: Arc<dyn WorkerStore>,
 }
+
+/// Makes the fetch URI of a file for one task (see [`MesosDriverSettings::per_task_fetch`]).
+pub type PerTaskFetch = Arc<dyn Fn(&str) -> Result<FetchUri, String> + Send + Sync>;
 
 impl std::fmt::Debug for MesosDriverSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,6 +109,7 @@ struct Prepared {
     credential: Option<Credential>,
     params: TaskManagerParameters,
     fetch: Vec<FetchUri>,
+    per_task_fetch: Option<PerTaskFetch>,
     overlay: Overlay,
     refuse: Duration,
     coordinator: LaunchCoordinator,
@@ -117,27 +136,7 @@ enum Command {
     Launch(TaskId, u64),
     Release(TaskId),
     Shutdown(oneshot::Sender<()>),
-}
-
-#[derive(Default)]
-struct Status {
-    master: String,
-    framework_id: Option<String>,
-    connection: String,
-    workers: BTreeMap<String, WorkerView>,
-    pending_launches: usize,
-    outstanding_offers: usize,
-    offers_received: u64,
-    offers_accepted: u64,
-    offers_declined: u64,
-    recent_updates: VecDeque<Value>,
-}
-
-#[derive(Clone)]
-struct WorkerView {
-    state: WorkerState,
-    hostname: Option<String>,
-    task_state: Option<String>,
+    Suspend(oneshot::Sender<()>),
 }
 
 fn secret(config: &Configuration) -> Result<Option<String>, MesosDriverError> {
@@ -210,6 +209,7 @@ impl MesosDriver {
             credential,
             params,
             fetch: settings.fetch,
+            per_task_fetch: settings.per_task_fetch,
             overlay: Overlay::new(name),
             refuse: config.get(&options::MESOS_RESOURCEMANAGER_DECLINED_OFFER_REFUSE_DURATION),
             coordinator,
@@ -276,13 +276,17 @@ impl ResourceManagerDriver for MesosDriver {
                 prepared.framework.id = Some(strom_mesos::FrameworkId::new(id.clone()));
             }
             let master = match &prepared.master {
-                MasterAddress::Http(url) => url.clone(),
+                MasterAddress::Http(url) => MasterSource::from(url.clone()),
                 MasterAddress::ZooKeeper(zookeeper) => {
-                    let url =
-                        crate::detect::leading_master(zookeeper, Duration::from_secs(30)).await?;
-                    info!(master = %url, "found the leading mesos master in zookeeper");
-                    self.status.lock().master = url.to_string();
-                    url
+                    // Read once (a wrong quorum or path fails the start), then watched, so that
+                    // the client follows a new leader without a restart.
+                    let source = crate::detect::master_source(zookeeper, Duration::from_secs(30))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if let Some(url) = source.current() {
+                        self.status.lock().master = url.to_string();
+                    }
+                    source
                 }
             };
             let mut config = SchedulerConfig::new(master.clone(), prepared.framework.clone());
@@ -306,6 +310,9 @@ impl ResourceManagerDriver for MesosDriver {
                 workers,
                 revived: None,
                 last_implicit: Instant::now(),
+                warnings: UnsatisfiedWarnings::default(),
+                subscribed_at: None,
+                last_doubt_reconciliation: Instant::now(),
             };
             self.actor = Some(tokio::spawn(actor.run(scheduler_events, command_rx)));
             Ok(recovered)
@@ -340,28 +347,31 @@ impl ResourceManagerDriver for MesosDriver {
         .boxed()
     }
 
+    fn suspend(&mut self) -> BoxFuture<'_, ()> {
+        async move {
+            let (done, finished) = oneshot::channel();
+            self.send(Command::Suspend(done));
+            let _ = tokio::time::timeout(Duration::from_secs(10), finished).await;
+            if let Some(actor) = self.actor.take() {
+                actor.abort();
+            }
+        }
+        .boxed()
+    }
+
     fn describe(&self) -> Value {
+        self.status.lock().describe()
+    }
+
+    fn unsatisfied(&self) -> Option<String> {
         let status = self.status.lock();
-        let workers: Vec<Value> = status
-            .workers
+        let lines: Vec<String> = status
+            .unsatisfied
             .iter()
-            .map(|(id, w)| {
-                json!({ "task-id": id, "state": w.state.as_str(), "hostname": w.hostname, "mesos-state": w.task_state })
-            })
+            .flat_map(|u| u.reasons.iter().cloned())
             .collect();
-        let count = |state| status.workers.values().filter(|w| w.state == state).count();
-        json!({
-            "driver": "mesos",
-            "master": status.master,
-            "framework-id": status.framework_id,
-            "connection": status.connection,
-            "workers": workers,
-            "worker-states": { "New": count(WorkerState::New), "Launched": count(WorkerState::Launched), "Released": count(WorkerState::Released) },
-            "pending-launches": status.pending_launches,
-            "outstanding-offers": status.outstanding_offers,
-            "offers": { "received": status.offers_received, "accepted": status.offers_accepted, "declined": status.offers_declined },
-            "recent-updates": status.recent_updates.iter().collect::<Vec<_>>(),
-        })
+        (!lines.is_empty())
+            .then(|| format!("no Mesos offer fits a TaskManager: {}", lines.join("; ")))
     }
 }
 
@@ -369,6 +379,9 @@ struct Tracked {
     worker: Worker,
     task_state: Option<TaskState>,
     launched_at: Option<Instant>,
+    /// Since when the master says TASK_LOST for a task that may be running on an agent that
+    /// has not re-registered yet (see [`REREGISTRATION_GRACE`]).
+    doubted_since: Option<Instant>,
 }
 
 impl Tracked {
@@ -377,13 +390,14 @@ impl Tracked {
             worker,
             task_state: None,
             launched_at: None,
+            doubted_since: None,
         }
     }
 }
 
 struct Actor {
     client: SchedulerClient,
-    master: strom_mesos::Url,
+    master: MasterSource,
     store: Arc<dyn WorkerStore>,
     events: DriverEvents,
     status: Arc<Mutex<Status>>,
@@ -392,6 +406,10 @@ struct Actor {
     /// Whether offers are currently revived (None before the first subscription).
     revived: Option<bool>,
     last_implicit: Instant,
+    warnings: UnsatisfiedWarnings,
+    /// When the current subscription began.
+    subscribed_at: Option<Instant>,
+    last_doubt_reconciliation: Instant,
 }
 
 impl Actor {
@@ -424,6 +442,14 @@ impl Actor {
                         let _ = done.send(());
                         return;
                     }
+                    Some(Command::Suspend(done)) => {
+                        // No TEARDOWN: Mesos keeps the framework and its tasks for the
+                        // failover timeout, and the worker store keeps them for the next leader.
+                        info!("leaving the mesos framework and its tasks to the next leader");
+                        self.client.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
                     None => return,
                 },
                 _ = tick.tick() => self.housekeeping().await,
@@ -433,21 +459,9 @@ impl Actor {
     }
 
     fn publish(&self) {
-        let mut status = self.status.lock();
-        status.workers = self
-            .workers
-            .iter()
-            .map(|(id, t)| {
-                let view = WorkerView {
-                    state: t.worker.state,
-                    hostname: t.worker.hostname.clone(),
-                    task_state: t.task_state.as_ref().map(|s| s.as_str().to_owned()),
-                };
-                (id.clone(), view)
-            })
-            .collect();
-        status.pending_launches = self.prepared.coordinator.pending().count();
-        status.outstanding_offers = self.prepared.coordinator.held_offers();
+        self.status
+            .lock()
+            .publish(&self.workers, &self.prepared.coordinator);
     }
 
     async fn persist(&self, worker: &Worker) -> bool {
@@ -473,6 +487,7 @@ impl Actor {
                     status.connection = "subscribed".into();
                 }
                 self.revived = None;
+                self.subscribed_at = Some(Instant::now());
                 self.reconcile_known().await;
                 self.adjust_offers().await;
             }
@@ -480,14 +495,14 @@ impl Actor {
                 self.status.lock().offers_received += offers.len() as u64;
                 let decision = self.prepared.coordinator.on_offers(offers, Instant::now());
                 self.execute(decision).await;
+                // Only offers change why requests do not fit.
+                self.warnings.warn(&self.prepared.coordinator.unsatisfied());
             }
-            SchedulerEvent::Rescind(offer_id) => {
-                self.prepared.coordinator.on_rescind(&offer_id);
-            }
+            // Every offer was used or declined when it arrived: a rescinded one is no concern.
+            SchedulerEvent::Rescind(_) => {}
             SchedulerEvent::Update(status) => self.on_update(status).await,
             SchedulerEvent::Disconnected { reason } => {
                 warn!(%reason, "disconnected from the mesos master");
-                self.prepared.coordinator.on_disconnect();
                 self.status.lock().connection = format!("disconnected: {reason}");
             }
             SchedulerEvent::Error { message } => {
@@ -516,7 +531,6 @@ impl Actor {
                 reason: "its Mesos framework was removed".into(),
             });
         }
-        self.prepared.coordinator.on_disconnect();
         self.revived = None;
         let mut framework = self.prepared.framework.clone();
         framework.id = None;
@@ -560,15 +574,17 @@ impl Actor {
             task_id,
             requirements: self.prepared.params.requirements(),
         };
-        let decision = self.prepared.coordinator.add(request);
-        self.execute(decision).await;
+        // No offer is held to match it against: it launches from the offers REVIVE brings.
+        self.prepared.coordinator.add(request);
+        self.adjust_offers().await;
     }
 
     async fn release(&mut self, task_id: TaskId) {
         let Some(tracked) = self.workers.get(&task_id.value) else {
-            // Never launched: withdraw the request.
-            let decline = self.prepared.coordinator.remove(&task_id);
-            self.decline(decline).await;
+            // Never launched: withdraw the request, so no offer is wanted for it any more
+            // (the SUPPRESS below when it was the last).
+            self.prepared.coordinator.remove(&task_id);
+            self.warnings.forget(&task_id.value);
             let _ = self.store.remove_worker(&task_id.value).await;
             let _ = self.events.send(DriverEvent::WorkerTerminated {
                 id: task_id.value.clone(),
@@ -599,6 +615,22 @@ impl Actor {
                 .insert(AGENT_HOST_ENV.to_owned(), plan.hostname.clone());
             let mut task_infos = Vec::new();
             for (task_id, matched) in &plan.tasks {
+                self.warnings.forget(&task_id.value);
+                let mut fetch = self.prepared.fetch.clone();
+                if let Some(make) = &self.prepared.per_task_fetch {
+                    match make(&task_id.value) {
+                        Ok(uri) => fetch.push(uri),
+                        Err(e) => {
+                            error!(task = %task_id, error = %e, "cannot prepare the task's files; not launching it");
+                            let _ = self.store.remove_worker(&task_id.value).await;
+                            let _ = self.events.send(DriverEvent::WorkerTerminated {
+                                id: task_id.value.clone(),
+                                reason: format!("cannot prepare its files: {e}"),
+                            });
+                            continue;
+                        }
+                    }
+                }
                 let launched = Worker::new(task_id.value.clone())
                     .launched(plan.agent_id.value.clone(), plan.hostname.clone());
                 // Persisted before the ACCEPT call.
@@ -613,7 +645,7 @@ impl Actor {
                     task_id,
                     &plan.agent_id,
                     matched,
-                    &self.prepared.fetch,
+                    &fetch,
                     &overlay,
                 ));
                 info!(task = %task_id, host = %plan.hostname, ports = ?matched.ports, "launching taskmanager");
@@ -689,6 +721,22 @@ impl Actor {
                     .await;
             }
             None => {}
+            Some(tracked)
+                if status.state == TaskState::Lost
+                    && reason.as_deref() == Some("REASON_RECONCILIATION")
+                    && tracked.worker.state == WorkerState::Launched
+                    && self
+                        .subscribed_at
+                        .is_some_and(|at| at.elapsed() < REREGISTRATION_GRACE)
+                    && tracked
+                        .doubted_since
+                        .is_none_or(|since| since.elapsed() < REREGISTRATION_GRACE) =>
+            {
+                if tracked.doubted_since.is_none() {
+                    info!(task = %id, message = ?status.message, "the master does not know the task yet (agents re-registering after a master restart?); asking again before replacing it");
+                    tracked.doubted_since = Some(Instant::now());
+                }
+            }
             Some(tracked) if status.state.is_terminal() => {
                 let state = tracked.worker.state;
                 self.workers.remove(&id);
@@ -715,6 +763,9 @@ impl Actor {
             }
             Some(tracked) => {
                 tracked.task_state = Some(status.state.clone());
+                if tracked.doubted_since.take().is_some() {
+                    info!(task = %id, state = status.state.as_str(), "the task is known again; nothing to replace");
+                }
                 if tracked.worker.state == WorkerState::Released
                     && status.state == TaskState::Running
                 {
@@ -726,79 +777,6 @@ impl Actor {
         }
         if let Err(e) = self.client.acknowledge(&status).await {
             warn!(error = %e, "acknowledge failed");
-        }
-    }
-
-    /// Explicit reconciliation of every known task, repeated for those that stay silent; released
-    /// ones are killed again.
-    async fn reconcile_known(&mut self) {
-        // Tasks that do not answer are asked again every LAUNCH_TIMEOUT (see housekeeping).
-        let now = Instant::now();
-        for tracked in self.workers.values_mut() {
-            tracked.task_state = None;
-            tracked.launched_at = Some(now);
-        }
-        let tasks: Vec<ReconcileTask> = self
-            .workers
-            .iter()
-            .map(|(id, t)| ReconcileTask {
-                task_id: TaskId::new(id.clone()),
-                agent_id: t.worker.agent_id.clone().map(AgentId::new),
-            })
-            .collect();
-        if !tasks.is_empty() {
-            info!(tasks = tasks.len(), "reconciling known tasks");
-            if let Err(e) = self.client.reconcile(tasks).await {
-                warn!(error = %e, "reconcile call failed");
-            }
-        }
-        let released: Vec<(String, Option<String>)> = self
-            .workers
-            .iter()
-            .filter(|(_, t)| t.worker.state == WorkerState::Released)
-            .map(|(id, t)| (id.clone(), t.worker.agent_id.clone()))
-            .collect();
-        for (id, agent) in released {
-            let _ = self
-                .client
-                .kill(TaskId::new(id), agent.map(AgentId::new))
-                .await;
-        }
-    }
-
-    async fn housekeeping(&mut self) {
-        let expired = self.prepared.coordinator.expire(Instant::now());
-        self.decline(expired).await;
-        if self.client.framework_id().is_none() {
-            return;
-        }
-        let now = Instant::now();
-        let silent: Vec<ReconcileTask> = self
-            .workers
-            .iter_mut()
-            .filter(|(_, t)| {
-                t.task_state.is_none()
-                    && t.launched_at
-                        .is_some_and(|at| now.duration_since(at) > LAUNCH_TIMEOUT)
-            })
-            .map(|(id, t)| {
-                t.launched_at = Some(now);
-                ReconcileTask {
-                    task_id: TaskId::new(id.clone()),
-                    agent_id: t.worker.agent_id.clone().map(AgentId::new),
-                }
-            })
-            .collect();
-        if !silent.is_empty() {
-            warn!(
-                tasks = silent.len(),
-                "launched tasks silent for 30 s; reconciling them"
-            );
-            let _ = self.client.reconcile(silent).await;
-        }
-        if now.duration_since(self.last_implicit) > IMPLICIT_RECONCILIATION {
-            self.last_implicit = now;
-            let _ = self.client.reconcile(Vec::new()).await;
         }
     }
 

@@ -8,11 +8,17 @@
 //! successful one splits resources and ranges, keeping the remainders for the next TaskManager.
 //! Every carved resource is a copy of the offered one with a smaller value, so its role,
 //! reservations, allocation info and unmodelled fields go back to the master unchanged.
+//!
+//! A failed match says why as an [`Unfit`] ([`ResourcePool::try_carve`]), which names the
+//! resource or constraint but not the agent, so the coordinator can keep the latest one per
+//! agent and show it to users ([`AgentUnfit`]); [`ResourcePool::carve`] gives the same reason as
+//! a [`Mismatch`] naming the hostname, for logs.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use strom_mesos::OfferId;
 use strom_mesos::types::{Attribute, Offer, Range, Ranges, Resource, ValueType};
+use strom_mesos::{AgentId, OfferId};
 
 use crate::error::Mismatch;
 
@@ -77,6 +83,171 @@ pub struct MatchedResources {
     pub ports: BTreeMap<String, u16>,
 }
 
+/// Why the offers of one agent cannot host a TaskManager, without naming the agent. Its
+/// `Display` is the text users see after `agent <hostname> (<id>): `.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Unfit {
+    /// A hard constraint is not met.
+    Constraint {
+        /// Attribute name, or [`HOSTNAME_ATTRIBUTE`].
+        attribute: String,
+        /// Required value.
+        wanted: String,
+        /// The agent's value, if it has the attribute.
+        actual: Option<String>,
+    },
+    /// Not enough of a scalar resource usable by the framework's role.
+    Scalar {
+        /// Resource name (`cpus`, `mem`, ...).
+        name: String,
+        /// Amount wanted.
+        wanted: f64,
+        /// Usable amount offered.
+        offered: f64,
+    },
+    /// Not enough usable ports.
+    Ports {
+        /// Number of port keys.
+        wanted: usize,
+        /// Usable ports offered.
+        offered: u64,
+    },
+    /// The agent offered enough, but part of it is reserved for other roles than the
+    /// framework's, so it cannot be used.
+    Role {
+        /// Resource name (`ports` counts ports).
+        name: String,
+        /// The framework's role.
+        role: String,
+        /// The roles the unusable part is reserved for, sorted.
+        reserved_for: Vec<String>,
+        /// The amount reserved for those roles.
+        reserved: f64,
+        /// The shortage of usable resources ([`Unfit::Scalar`] or [`Unfit::Ports`]).
+        shortage: Box<Unfit>,
+    },
+}
+
+impl Unfit {
+    /// What kind of failure this is, without the amounts, which change from offer to offer
+    /// (`not enough cpus`, `no attribute zone=eu-b`): the driver warns once per distinct set of
+    /// causes rather than on every offer.
+    pub fn cause(&self) -> String {
+        match self {
+            Unfit::Constraint {
+                attribute, wanted, ..
+            } => format!("no attribute {attribute}={wanted}"),
+            Unfit::Scalar { name, .. } => format!("not enough {name}"),
+            Unfit::Ports { .. } => format!("not enough {PORTS}"),
+            Unfit::Role { name, .. } => format!("role mismatch on {name}"),
+        }
+    }
+
+    /// The same reason as a [`Mismatch`] on agent `hostname` (a role mismatch is its shortage).
+    fn into_mismatch(self, hostname: &str) -> Mismatch {
+        let hostname = hostname.to_owned();
+        match self {
+            Unfit::Constraint {
+                attribute,
+                wanted,
+                actual,
+            } => Mismatch::Constraint {
+                hostname,
+                attribute,
+                wanted,
+                actual,
+            },
+            Unfit::Scalar {
+                name,
+                wanted,
+                offered,
+            } => Mismatch::Scalar {
+                hostname,
+                name,
+                wanted,
+                offered,
+            },
+            Unfit::Ports { wanted, offered } => Mismatch::Ports {
+                hostname,
+                wanted,
+                offered,
+            },
+            Unfit::Role { shortage, .. } => shortage.into_mismatch(&hostname),
+        }
+    }
+}
+
+impl fmt::Display for Unfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unfit::Constraint {
+                attribute,
+                wanted,
+                actual: None,
+            } => write!(f, "no attribute {attribute}={wanted}"),
+            Unfit::Constraint {
+                attribute,
+                wanted,
+                actual: Some(actual),
+            } => write!(
+                f,
+                "no attribute {attribute}={wanted} (it has {attribute}={actual})"
+            ),
+            Unfit::Scalar {
+                name,
+                wanted,
+                offered,
+            } => write!(f, "not enough {name}: wanted {wanted}, offered {offered}"),
+            Unfit::Ports { wanted, offered } => {
+                write!(f, "not enough {PORTS}: wanted {wanted}, offered {offered}")
+            }
+            Unfit::Role {
+                name,
+                role,
+                reserved_for,
+                reserved,
+                shortage,
+            } => write!(
+                f,
+                "role mismatch: {reserved} {name} reserved for {}, not for {role}; {shortage}",
+                reserved_for.join(",")
+            ),
+        }
+    }
+}
+
+/// Why one agent's offers cannot host a TaskManager, naming the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentUnfit {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Its hostname.
+    pub hostname: String,
+    /// Why.
+    pub unfit: Unfit,
+}
+
+impl fmt::Display for AgentUnfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "agent {} ({}): {}",
+            self.hostname, self.agent_id, self.unfit
+        )
+    }
+}
+
+/// A resource reserved for another role than the framework's, kept only to explain a
+/// shortage it would have covered.
+#[derive(Debug, Clone)]
+struct Foreign {
+    name: String,
+    /// Scalar value, or number of ports.
+    amount: f64,
+    role: String,
+}
+
 /// A pooled resource and the index of the offer it came from.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -92,6 +263,8 @@ pub struct ResourcePool {
     offer_ids: Vec<OfferId>,
     used: Vec<bool>,
     entries: Vec<Entry>,
+    role: String,
+    foreign: Vec<Foreign>,
 }
 
 impl ResourcePool {
@@ -105,6 +278,8 @@ impl ResourcePool {
             offer_ids: Vec::new(),
             used: Vec::new(),
             entries: Vec::new(),
+            role: role.to_owned(),
+            foreign: Vec::new(),
         };
         let mut unreserved = Vec::new();
         for (index, offer) in offers.into_iter().enumerate() {
@@ -115,8 +290,18 @@ impl ResourcePool {
             pool.offer_ids.push(offer.id.clone());
             pool.used.push(false);
             for resource in &offer.resources {
-                let Some(reserved) = usability(resource, role) else {
-                    continue;
+                let reserved = match usability(resource, role) {
+                    Usability::Reserved => true,
+                    Usability::Unreserved => false,
+                    Usability::OtherRole(other) => {
+                        pool.foreign.push(Foreign {
+                            name: resource.name.clone(),
+                            amount: amount(resource),
+                            role: other.to_owned(),
+                        });
+                        continue;
+                    }
+                    Usability::Unusable => continue,
                 };
                 let mut resource = resource.clone();
                 if resource.allocation_info.is_none() {
@@ -164,35 +349,29 @@ impl ResourcePool {
 
     /// Whether the agent meets every constraint; the first one it does not is the error.
     pub fn check_constraints(&self, constraints: &[HostConstraint]) -> Result<(), Mismatch> {
-        check_constraints(&self.hostname, &self.attributes, constraints)
+        match unmet_constraint(&self.hostname, &self.attributes, constraints) {
+            Some(unfit) => Err(unfit.into_mismatch(&self.hostname)),
+            None => Ok(()),
+        }
     }
 
     /// Checks that the pool can host `requirements`, then takes the resources: scalars in the
     /// order cpus, gpus, mem, disk, network (each only if > 0), then one port per port key,
     /// assigned in key order. On a mismatch the pool is unchanged.
     pub fn carve(&mut self, requirements: &TaskRequirements) -> Result<MatchedResources, Mismatch> {
-        self.check_constraints(&requirements.constraints)?;
-        for (name, wanted) in requirements.scalars() {
-            let offered = self.scalar(name);
-            if wanted > 0.0 && offered < wanted - EPSILON {
-                return Err(Mismatch::Scalar {
-                    hostname: self.hostname.clone(),
-                    name: name.to_owned(),
-                    wanted,
-                    offered,
-                });
-            }
+        self.try_carve(requirements)
+            .map_err(|unfit| unfit.into_mismatch(&self.hostname))
+    }
+
+    /// [`ResourcePool::carve`], with the reason it does not fit as an [`Unfit`].
+    pub fn try_carve(
+        &mut self,
+        requirements: &TaskRequirements,
+    ) -> Result<MatchedResources, Unfit> {
+        if let Some(unfit) = self.unfit(requirements) {
+            return Err(unfit);
         }
         let wanted_ports = requirements.port_keys.len();
-        let offered_ports = self.port_count();
-        if (wanted_ports as u64) > offered_ports {
-            return Err(Mismatch::Ports {
-                hostname: self.hostname.clone(),
-                wanted: wanted_ports,
-                offered: offered_ports,
-            });
-        }
-
         let mut resources = Vec::new();
         for (name, wanted) in requirements.scalars() {
             if wanted > 0.0 {
@@ -203,6 +382,56 @@ impl ResourcePool {
         let ports = requirements.port_keys.iter().cloned().zip(ports).collect();
         self.entries.retain(|entry| !is_exhausted(&entry.resource));
         Ok(MatchedResources { resources, ports })
+    }
+
+    /// Why the pool cannot host `requirements`: the first unmet constraint, else the first
+    /// resource short in the order they are taken; `None` if it fits.
+    pub fn unfit(&self, requirements: &TaskRequirements) -> Option<Unfit> {
+        if let Some(unfit) =
+            unmet_constraint(&self.hostname, &self.attributes, &requirements.constraints)
+        {
+            return Some(unfit);
+        }
+        for (name, wanted) in requirements.scalars() {
+            let offered = self.scalar(name);
+            if wanted > 0.0 && offered < wanted - EPSILON {
+                let shortage = Unfit::Scalar {
+                    name: name.to_owned(),
+                    wanted,
+                    offered,
+                };
+                return Some(self.explain_shortage(name, wanted, offered, shortage));
+            }
+        }
+        let wanted = requirements.port_keys.len();
+        let offered = self.port_count();
+        if (wanted as u64) > offered {
+            let shortage = Unfit::Ports { wanted, offered };
+            return Some(self.explain_shortage(PORTS, wanted as f64, offered as f64, shortage));
+        }
+        None
+    }
+
+    /// A role mismatch when what is reserved for other roles would have covered the shortage
+    /// of `name` (so the fix is the role, not a bigger agent), else `shortage` itself.
+    fn explain_shortage(&self, name: &str, wanted: f64, offered: f64, shortage: Unfit) -> Unfit {
+        let foreign = self.foreign.iter().filter(|foreign| foreign.name == name);
+        let reserved = foreign
+            .clone()
+            .fold(0.0, |total, foreign| total + foreign.amount);
+        if reserved <= 0.0 || offered + reserved < wanted - EPSILON {
+            return shortage;
+        }
+        let mut reserved_for: Vec<String> = foreign.map(|foreign| foreign.role.clone()).collect();
+        reserved_for.sort();
+        reserved_for.dedup();
+        Unfit::Role {
+            name: name.to_owned(),
+            role: self.role.clone(),
+            reserved_for,
+            reserved,
+            shortage: Box::new(shortage),
+        }
     }
 
     /// The offers at least one carved resource came from, in offer order.
@@ -309,19 +538,13 @@ pub fn match_offer(
     ResourcePool::new(role, [offer]).carve(requirements)
 }
 
-/// Whether an offer's agent meets every constraint, without pooling its resources.
-pub(crate) fn offer_meets_constraints(offer: &Offer, constraints: &[HostConstraint]) -> bool {
-    check_constraints(&offer.hostname, &offer.attributes, constraints).is_ok()
-}
-
-/// Whether the agent `hostname` with `attributes` meets every constraint; the first one it
-/// does not is the error.
-fn check_constraints(
+/// The first of `constraints` the agent `hostname` with `attributes` does not meet.
+fn unmet_constraint(
     hostname: &str,
     attributes: &[Attribute],
     constraints: &[HostConstraint],
-) -> Result<(), Mismatch> {
-    for constraint in constraints {
+) -> Option<Unfit> {
+    constraints.iter().find_map(|constraint| {
         let actual = if constraint.attribute == HOSTNAME_ATTRIBUTE {
             Some(hostname.to_owned())
         } else {
@@ -333,41 +556,67 @@ fn check_constraints(
         let met = actual
             .as_deref()
             .is_some_and(|actual| attribute_equals(actual, &constraint.value));
-        if !met {
-            return Err(Mismatch::Constraint {
-                hostname: hostname.to_owned(),
-                attribute: constraint.attribute.clone(),
-                wanted: constraint.value.clone(),
-                actual,
-            });
-        }
-    }
-    Ok(())
+        (!met).then(|| Unfit::Constraint {
+            attribute: constraint.attribute.clone(),
+            wanted: constraint.value.clone(),
+            actual,
+        })
+    })
 }
 
-/// `Some(reserved)` if a framework of `role` can use the resource, `None` if not.
-fn usability(resource: &Resource, role: &str) -> Option<bool> {
+/// Whether a framework of some role can use a resource.
+enum Usability<'a> {
+    /// Reserved for the role or an ancestor: used first.
+    Reserved,
+    /// Unreserved (`*`).
+    Unreserved,
+    /// Reserved for this other role.
+    OtherRole(&'a str),
+    /// Of a kind a TaskManager never takes.
+    Unusable,
+}
+
+/// A resource's amount for explaining shortages: the scalar, or the number of ports.
+fn amount(resource: &Resource) -> f64 {
+    match (&resource.scalar, &resource.ranges) {
+        (Some(scalar), _) => scalar.value.max(0.0),
+        (None, Some(ranges)) => ranges
+            .range
+            .iter()
+            .filter_map(|range| usable_ports(*range))
+            .map(|(begin, end)| (end - begin + 1) as f64)
+            .sum(),
+        (None, None) => 0.0,
+    }
+}
+
+/// Whether a framework of `role` can use the resource.
+fn usability<'a>(resource: &'a Resource, role: &str) -> Usability<'a> {
     let other = &resource.other;
     if other.contains_key("revocable") || other.contains_key("shared") {
-        return None;
+        return Usability::Unusable;
     }
     if let Some(disk) = other.get("disk") {
         // A persistent volume needs a volume mapping and a MOUNT/BLOCK/RAW disk must be taken
         // whole; a TaskManager wants neither.
         let source = disk.pointer("/source/type").and_then(|kind| kind.as_str());
         if disk.get("persistence").is_some() || source.is_some_and(|kind| kind != "PATH") {
-            return None;
+            return Usability::Unusable;
         }
     }
     match (resource.kind.clone(), resource.reserved_role()) {
-        (ValueType::Scalar | ValueType::Ranges, None) => Some(false),
+        (ValueType::Scalar | ValueType::Ranges, None) => Usability::Unreserved,
         (ValueType::Scalar | ValueType::Ranges, Some(reserved)) => {
             let ancestor = role
                 .strip_prefix(reserved)
                 .is_some_and(|rest| rest.starts_with('/'));
-            (reserved == role || ancestor).then_some(true)
+            if reserved == role || ancestor {
+                Usability::Reserved
+            } else {
+                Usability::OtherRole(reserved)
+            }
         }
-        _ => None,
+        _ => Usability::Unusable,
     }
 }
 

@@ -21,6 +21,7 @@ use tracing::debug;
 
 use crate::{
     error::MesosError,
+    source::MasterSource,
     subscription,
     types::Filters,
     types::{
@@ -56,10 +57,11 @@ impl fmt::Debug for Credential {
 /// How to reach the master and who the framework is.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
-    /// Base URL of a master (e.g. `http://m1:5050/`, see
-    /// [`MasterAddress::http_url`](crate::MasterAddress::http_url)); a non-leading master
-    /// redirects to the leader. Each subscription attempt starts here.
-    pub master: Url,
+    /// Where the master is: a base URL (e.g. `http://m1:5050/`, see
+    /// [`MasterAddress::http_url`](crate::MasterAddress::http_url)), where a non-leading master
+    /// redirects to the leader, or a detector's watched leader. Each subscription attempt starts
+    /// at its current value.
+    pub master: MasterSource,
     /// The framework. `user` must be set: the HTTP API does not fill it in. When `id` is set, the
     /// first SUBSCRIBE fails over to that framework; after a SUBSCRIBED, resubscriptions always
     /// use the ID the master assigned.
@@ -87,9 +89,9 @@ pub struct SchedulerConfig {
 impl SchedulerConfig {
     /// A configuration with the defaults: backoff 0.5 s doubling to 15 s, reconnect after 5
     /// missed heartbeats, 75 s request timeout, 5 redirects, 64 MiB largest event.
-    pub fn new(master: Url, framework: FrameworkInfo) -> Self {
+    pub fn new(master: impl Into<MasterSource>, framework: FrameworkInfo) -> Self {
         Self {
-            master,
+            master: master.into(),
             framework,
             credential: None,
             initial_backoff: Duration::from_millis(500),
@@ -150,7 +152,8 @@ pub enum SchedulerEvent {
         /// The master's message.
         message: String,
     },
-    /// A subscription was lost or an attempt failed; the loop resubscribes with backoff.
+    /// A subscription was lost or an attempt failed, and the loop resubscribes with backoff; or
+    /// a watched [`MasterSource`] named another leader, and the loop resubscribes to it at once.
     Disconnected {
         /// What happened.
         reason: String,
@@ -179,8 +182,6 @@ pub enum ConnectionState {
 pub(crate) struct Shared {
     pub(crate) http: reqwest::Client,
     pub(crate) config: SchedulerConfig,
-    /// The configured master's scheduler endpoint.
-    pub(crate) endpoint: Url,
     pub(crate) session: Mutex<Session>,
     pub(crate) cancel: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -206,7 +207,7 @@ pub struct SchedulerClient {
 impl fmt::Debug for SchedulerClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SchedulerClient")
-            .field("master", &self.shared.config.master.as_str())
+            .field("master", &self.shared.config.master)
             .field("state", &self.state())
             .finish()
     }
@@ -225,11 +226,7 @@ impl SchedulerClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .build()
-            .map_err(|source| MesosError::Http {
-                url: config.master.clone(),
-                source,
-            })?;
-        let endpoint = scheduler_endpoint(&config.master);
+            .map_err(MesosError::HttpClient)?;
         let (events_tx, events_rx) = mpsc::channel(config.event_channel_capacity.max(1));
         let cancel = CancellationToken::new();
         let shared = Arc::new(Shared {
@@ -241,7 +238,6 @@ impl SchedulerClient {
                 leader: None,
             }),
             config,
-            endpoint,
             cancel: cancel.clone(),
             task: Mutex::new(None),
         });

@@ -26,6 +26,9 @@ pub enum MesosError {
         /// The master's body text (shortened).
         body: String,
     },
+    /// The HTTP client cannot be built (TLS setup).
+    #[error("cannot build the http client")]
+    HttpClient(#[source] reqwest::Error),
     /// Sending the request or reading the response failed.
     #[error("request to mesos master {url} failed")]
     Http {

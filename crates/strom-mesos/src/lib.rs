@@ -5,8 +5,9 @@
 //! - [`types`]: serde types of the JSON `Call` and `Event` messages;
 //! - [`recordio`]: the decoder of the SUBSCRIBE stream's RecordIO framing;
 //! - [`master`]: parsing of `mesos.master` values (`host:port`, URLs, `zk://`, `file://`);
+//! - [`MasterSource`]: where the loop finds the master, a fixed URL or a detector's watched leader;
 //! - [`SchedulerClient`]: the subscription loop (heartbeat watchdog, resubscription with backoff,
-//!   307 leader redirects) and the calls.
+//!   307 leader redirects, following a watched leader) and the calls.
 //!
 //! The Mesos reference used is `shared/docs/flink-on-mesos.md`, section 3.
 
@@ -18,6 +19,7 @@ mod client;
 mod error;
 pub mod master;
 pub mod recordio;
+mod source;
 mod subscription;
 pub mod types;
 
@@ -25,4 +27,5 @@ pub use client::{ConnectionState, Credential, SchedulerClient, SchedulerConfig, 
 pub use error::MesosError;
 pub use master::{MasterAddress, MasterAddressError, ZooKeeperMaster};
 pub use reqwest::Url;
+pub use source::MasterSource;
 pub use types::{AgentId, ExecutorId, FrameworkId, OfferId, TaskId};

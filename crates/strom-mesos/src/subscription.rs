@@ -8,11 +8,18 @@
 //!   `Disconnected` is emitted, resubscribe after backoff (framing cannot be resynchronized);
 //! - a record that is not a valid JSON `Event`, or lacks its sub-message: logged and skipped
 //!   (framing is intact, so the next record is fine);
-//! - ERROR event: forwarded, the stream is dropped, and the next attempt waits `max_backoff`.
+//! - ERROR event: forwarded, the stream is dropped, and the next attempt waits `max_backoff`;
+//! - a watched [`MasterSource`](crate::MasterSource) without a leader: the attempt waits for one
+//!   up to the request timeout, then fails as above;
+//! - a watched source naming another leader while connecting or subscribed: the attempt or
+//!   stream is dropped, `Disconnected` ("leading master changed to ...") is emitted, and the loop
+//!   resubscribes to the new leader at once; while backing off, the rest of the wait is skipped.
+//!   A leader already reached through a redirect is not a change.
 //!
-//! Backoff doubles from `initial_backoff` to `max_backoff` and is reset by SUBSCRIBED. Every
-//! resubscription after a SUBSCRIBED carries the framework ID, so the master treats it as a
-//! failover of the same framework.
+//! Every attempt goes to the source's current master. Backoff doubles from `initial_backoff` to
+//! `max_backoff` and is reset by SUBSCRIBED. Every resubscription after a SUBSCRIBED carries the
+//! framework ID, so the master treats it as a failover of the same framework (to a new leader,
+//! too: the framework survives a leader change for its `failover_timeout`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,8 +32,11 @@ use tracing::{debug, info, trace, warn};
 
 use crate::{
     backoff::Backoff,
-    client::{ConnectionState, STREAM_ID_HEADER, SchedulerEvent, Shared, status_error},
+    client::{
+        ConnectionState, STREAM_ID_HEADER, SchedulerEvent, Shared, scheduler_endpoint, status_error,
+    },
     recordio::RecordIoDecoder,
+    source::{Tracker, same_master},
     types::{Call, Event, EventType},
 };
 
@@ -41,6 +51,8 @@ enum End {
     Stop,
     /// Lost or failed: resubscribe after backoff.
     Lost(String),
+    /// A watched source names this other leader: resubscribe to it at once.
+    LeaderChanged(Url),
 }
 
 /// What to do after one record.
@@ -54,16 +66,28 @@ enum Flow {
 pub(crate) async fn run(shared: Arc<Shared>, events: mpsc::Sender<SchedulerEvent>) {
     let config = &shared.config;
     let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
+    let mut leader = Tracker::new(&config.master);
     loop {
         shared.session.lock().connection = ConnectionState::Connecting;
+        // The master the attempt went to, once known.
+        let mut master = None;
         let end = tokio::select! {
             () = shared.cancel.cancelled() => End::Stop,
-            end = subscribe_once(&shared, &events, &mut backoff) => end,
+            end = attempt(&shared, &events, &mut backoff, &mut leader, &mut master) => end,
         };
         disconnect(&shared);
-        let End::Lost(reason) = end else { break };
-        let delay = backoff.next_delay();
-        warn!(%reason, retry_in = ?delay, "mesos subscription lost");
+        let (reason, delay) = match end {
+            End::Stop => break,
+            End::Lost(reason) => {
+                let delay = backoff.next_delay();
+                warn!(%reason, retry_in = ?delay, "mesos subscription lost");
+                (reason, Some(delay))
+            }
+            End::LeaderChanged(url) => {
+                info!(master = %url, "leading mesos master changed; resubscribing");
+                (format!("leading master changed to {url}"), None)
+            }
+        };
         let event = SchedulerEvent::Disconnected { reason };
         let keep_going = tokio::select! {
             () = shared.cancel.cancelled() => false,
@@ -72,9 +96,16 @@ pub(crate) async fn run(shared: Arc<Shared>, events: mpsc::Sender<SchedulerEvent
         if !keep_going {
             break;
         }
+        let Some(delay) = delay else { continue };
+        // A newly published leader is worth trying at once: the failure was likely its
+        // predecessor's.
+        let is_current = |url: &Url| master.as_ref().is_some_and(|old| same_master(url, old));
         tokio::select! {
             () = shared.cancel.cancelled() => break,
             () = tokio::time::sleep(delay) => {}
+            url = leader.changed(is_current) => {
+                info!(master = %url, "leading mesos master changed; not waiting out the backoff");
+            }
         }
     }
     disconnect(&shared);
@@ -88,21 +119,44 @@ fn disconnect(shared: &Shared) {
     session.leader = None;
 }
 
+/// One subscription attempt to the source's current master, and the stream it yields; ends
+/// early when a watched source names another leader. Sets `master` to the master it went to.
+async fn attempt(
+    shared: &Shared,
+    events: &mpsc::Sender<SchedulerEvent>,
+    backoff: &mut Backoff,
+    leader: &mut Tracker,
+    master: &mut Option<Url>,
+) -> End {
+    let base = match leader.resolve(shared.config.request_timeout).await {
+        Ok(base) => base,
+        Err(reason) => return End::Lost(reason),
+    };
+    *master = Some(base.clone());
+    // The master reached through redirects leads too, whatever the detector lagged behind with.
+    let is_current = |url: &Url| {
+        same_master(url, &base)
+            || (shared.session.lock().leader.as_ref()).is_some_and(|held| same_master(url, held))
+    };
+    tokio::select! {
+        end = subscribe_once(shared, events, backoff, scheduler_endpoint(&base)) => end,
+        url = leader.changed(is_current) => End::LeaderChanged(url),
+    }
+}
+
 async fn subscribe_once(
     shared: &Shared,
     events: &mpsc::Sender<SchedulerEvent>,
     backoff: &mut Backoff,
+    endpoint: Url,
 ) -> End {
     let config = &shared.config;
     let mut framework = config.framework.clone();
     framework.id = shared.session.lock().framework_id.clone();
-    debug!(master = %shared.endpoint, framework_id = ?framework.id, "subscribing to mesos");
+    debug!(master = %endpoint, framework_id = ?framework.id, "subscribing to mesos");
     let call = Call::subscribe(framework);
     let timeout = config.request_timeout;
-    let (url, response) = match shared
-        .post(&call, None, shared.endpoint.clone(), timeout)
-        .await
-    {
+    let (url, response) = match shared.post(&call, None, endpoint, timeout).await {
         Ok(answer) => answer,
         Err(err) => return End::Lost(error_chain(&err)),
     };

@@ -1,5 +1,6 @@
 //! The subscription loop against misbehaving masters: a tiny HTTP server on 127.0.0.1:0 that
-//! answers garbage, redirects to itself forever, goes silent, or sends ERROR.
+//! answers garbage, redirects to itself forever, goes silent, or sends ERROR; and a watched
+//! master source whose leader moves from one such server to another.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,13 +9,13 @@ use std::{sync::Arc, time::Duration};
 use anyhow::{Context, Result, bail};
 use reqwest::Url;
 use strom_mesos::{
-    ConnectionState, Credential, FrameworkId, MesosError, SchedulerClient, SchedulerConfig,
-    SchedulerEvent, types::FrameworkInfo,
+    ConnectionState, Credential, FrameworkId, MasterSource, MesosError, SchedulerClient,
+    SchedulerConfig, SchedulerEvent, types::FrameworkInfo,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    sync::{Mutex, mpsc},
+    sync::{Mutex, mpsc, watch},
     time::timeout,
 };
 
@@ -100,7 +101,7 @@ fn subscribed(heartbeat: f64) -> Vec<u8> {
     ))
 }
 
-fn config(master: Url) -> SchedulerConfig {
+fn config(master: impl Into<MasterSource>) -> SchedulerConfig {
     let framework = FrameworkInfo {
         user: "nobody".into(),
         name: "fake".into(),
@@ -268,6 +269,91 @@ async fn error_event_is_forwarded_and_the_loop_does_not_spin() -> Result<()> {
     // After an ERROR the loop waits max_backoff (200 ms) before the next attempt.
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(requests.lock().await.len() <= 3);
+    client.shutdown().await;
+    Ok(())
+}
+
+/// A master that accepts the subscription and then only keeps the stream open.
+fn quiet_leader() -> Script {
+    Arc::new(|index, _, _| match index {
+        0 => vec![STREAM_HEAD.into(), subscribed(30.0)],
+        _ => vec![
+            b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+        ],
+    })
+}
+
+async fn next_subscribed(events: &mut mpsc::Receiver<SchedulerEvent>) -> Result<Url> {
+    match next(events).await? {
+        SchedulerEvent::Subscribed { master_url, .. } => Ok(master_url),
+        other => bail!("expected Subscribed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_leader_change_moves_the_subscription_at_once() -> Result<()> {
+    let (first, first_requests) = fake_master(quiet_leader()).await?;
+    let (second, second_requests) = fake_master(quiet_leader()).await?;
+    let (publish, leader) = watch::channel(Some(first.clone()));
+    // A backoff longer than `next` waits: the move must not back off.
+    let config = SchedulerConfig {
+        initial_backoff: Duration::from_secs(60),
+        max_backoff: Duration::from_secs(60),
+        ..config(MasterSource::Watched(leader))
+    };
+    let (client, mut events) = SchedulerClient::start(config)?;
+    let master_url = next_subscribed(&mut events).await?;
+    assert_eq!(master_url.port(), first.port());
+
+    publish.send_replace(Some(second.clone()));
+    let reason = next_disconnect(&mut events).await?;
+    assert_eq!(reason, format!("leading master changed to {second}"));
+    let master_url = next_subscribed(&mut events).await?;
+    assert_eq!(master_url.port(), second.port());
+    client.revive(vec![]).await?;
+
+    assert_eq!(first_requests.lock().await.len(), 1);
+    let requests = second_requests.lock().await;
+    let (_, body) = &requests[0];
+    // A failover of the framework the first leader registered.
+    assert!(
+        body.starts_with(r#"{"framework_id":{"value":"fw-fake"},"type":"SUBSCRIBE""#),
+        "{body}"
+    );
+    let (head, body) = &requests[1];
+    assert!(head.contains("mesos-stream-id: fake-stream"), "{head}");
+    assert!(body.contains(r#""type":"REVIVE""#), "{body}");
+    drop(requests);
+    client.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_leader_ends_the_wait_for_one_and_the_backoff() -> Result<()> {
+    // A port nobody listens on: the master that just died.
+    let dead = {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Url::parse(&format!(
+            "http://127.0.0.1:{}/",
+            listener.local_addr()?.port()
+        ))?
+    };
+    let (alive, _) = fake_master(quiet_leader()).await?;
+    let (publish, leader) = watch::channel(None);
+    let config = SchedulerConfig {
+        initial_backoff: Duration::from_secs(60),
+        max_backoff: Duration::from_secs(60),
+        request_timeout: Duration::from_secs(60),
+        ..config(MasterSource::Watched(leader))
+    };
+    let (client, mut events) = SchedulerClient::start(config)?;
+    // No leader known: the attempt waits for one rather than failing at once.
+    publish.send_replace(Some(dead));
+    let reason = next_disconnect(&mut events).await?;
+    assert!(reason.contains("failed"), "{reason}");
+    publish.send_replace(Some(alive.clone()));
+    let master_url = next_subscribed(&mut events).await?;
+    assert_eq!(master_url.port(), alive.port());
     client.shutdown().await;
     Ok(())
 }

@@ -49,9 +49,10 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Disabled(_) => StatusCode::FORBIDDEN,
             RuntimeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             RuntimeError::TaskManagerUnavailable(_) => StatusCode::GATEWAY_TIMEOUT,
-            RuntimeError::Bind { .. } | RuntimeError::Driver(_) | RuntimeError::JobStore(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            RuntimeError::Bind { .. }
+            | RuntimeError::Config { .. }
+            | RuntimeError::Driver(_)
+            | RuntimeError::JobStore(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.to_string())
     }

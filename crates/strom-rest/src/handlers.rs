@@ -219,6 +219,15 @@ pub(crate) async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
+/// `DELETE /cluster` (Flink's cluster shutdown): ends the whole cluster — jobs cancelled,
+/// TaskManagers stopped, the Mesos framework torn down, high-availability data removed. The
+/// answer comes before the shutdown, as in Flink.
+pub(crate) async fn shutdown_cluster(State(jm): State<JobManagerHandle>) -> Answer {
+    tracing::info!("cluster shutdown requested over REST");
+    jm.request_cluster_shutdown();
+    Ok(Json(json!({})))
+}
+
 pub(crate) async fn resource_manager(State(jm): State<JobManagerHandle>) -> Answer {
     Ok(Json(jm.driver_status().await?))
 }

@@ -68,6 +68,10 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .filter(|t| !t.is_empty());
     let api = Router::new()
         .route("/overview", get(handlers::overview))
+        .route(
+            "/cluster",
+            axum::routing::delete(handlers::shutdown_cluster),
+        )
         .route("/config", get(handlers::dashboard_config))
         .route("/jobmanager/config", get(handlers::jobmanager_config))
         .route("/taskmanagers", get(handlers::taskmanagers))

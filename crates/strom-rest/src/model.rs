@@ -120,11 +120,15 @@ pub(crate) fn taskmanager(tm: &TaskManagerView) -> Value {
     })
 }
 
+/// Flink's job type is its runtime mode (`execution.runtime-mode`), not whether the sources
+/// end: strom runs every job in streaming mode, bounded or not, as Flink does by default.
+const JOB_TYPE: &str = "STREAMING";
+
 pub(crate) fn job_overview(job: &JobSummary) -> Value {
     json!({
         "jid": job.id.to_string(),
         "name": job.name,
-        "jobType": if job.bounded { "BATCH" } else { "STREAMING" },
+        "jobType": JOB_TYPE,
         "schedulerType": "Default",
         "start-time": job.start_time,
         "end-time": job.end_time,
@@ -208,7 +212,7 @@ pub(crate) fn plan(job: &JobDetail) -> Value {
     json!({
         "jid": job.summary.id.to_string(),
         "name": job.summary.name,
-        "type": if job.summary.bounded { "BATCH" } else { "STREAMING" },
+        "type": JOB_TYPE,
         "nodes": nodes,
     })
 }
@@ -247,7 +251,7 @@ pub(crate) fn job(job: &JobDetail) -> Value {
         "isStoppable": false,
         "state": s.state,
         "restarts": s.restarts,
-        "job-type": if s.bounded { "BATCH" } else { "STREAMING" },
+        "job-type": JOB_TYPE,
         "schedulerType": "Default",
         "start-time": s.start_time,
         "end-time": s.end_time,

@@ -54,6 +54,19 @@ pub trait ResourceManagerDriver: Send {
     /// Stops every worker and releases the driver's resources (cluster shutdown).
     fn shutdown(&mut self) -> BoxFuture<'_, ()>;
 
+    /// Stops driving the workers but leaves them, and what the driver persisted, to the next
+    /// leader (a highly available master stopped by its supervisor). A driver whose workers
+    /// cannot outlive it stops them as [`Self::shutdown`] does.
+    fn suspend(&mut self) -> BoxFuture<'_, ()> {
+        self.shutdown()
+    }
+
+    /// Why the driver cannot provide the workers it was asked for, if it knows (e.g. no Mesos
+    /// agent offers enough cpus): added to the failure of a job whose slot request timed out.
+    fn unsatisfied(&self) -> Option<String> {
+        None
+    }
+
     /// The driver's own state for the REST API (e.g. the Mesos framework and its workers).
     fn describe(&self) -> serde_json::Value {
         serde_json::json!({ "driver": self.name() })

@@ -31,6 +31,14 @@ pub enum RuntimeError {
     /// The JobManager has shut down.
     #[error("the JobManager is shutting down")]
     ShuttingDown,
+    /// A configuration value is malformed.
+    #[error("invalid `{key}`: {reason}")]
+    Config {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// Binding a listener failed.
     #[error("cannot listen on {address}: {source}")]
     Bind {

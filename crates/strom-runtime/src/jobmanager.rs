@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use strom_config::{Configuration, options};
 use strom_jobgraph::{JobGraph, JobId};
+use strom_metrics::{PortError, PortSpec};
 use strom_rpc::{ExecutionState, PROTOCOL_VERSION, Registration, ToJobManager, ToTaskManager};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -51,6 +52,7 @@ pub(crate) enum Command {
     },
     Run(Query),
     Shutdown(oneshot::Sender<()>),
+    Suspend(oneshot::Sender<()>),
 }
 
 /// Starts JobManagers.
@@ -64,6 +66,8 @@ pub struct JobManagerHandle {
     rpc_address: SocketAddr,
     config: Arc<Configuration>,
     job_store: Option<Arc<dyn JobGraphStore>>,
+    /// Fired by an explicit request to end the whole cluster (`DELETE /cluster`).
+    cluster_shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for JobManagerHandle {
@@ -76,14 +80,36 @@ impl std::fmt::Debug for JobManagerHandle {
 
 impl JobManager {
     /// Binds the RPC endpoint (`jobmanager.bind-host`:`jobmanager.rpc.port`, 0 = any port).
+    /// Under high availability the port comes from `high-availability.jobmanager.port` when
+    /// that is set (a port or a range such as `50000-50025`, the first free one is taken), as in
+    /// Flink, so that firewalls can be opened for a known range.
     pub async fn bind(config: &Configuration) -> Result<TcpListener, RuntimeError> {
         let bind_host = config
             .get(&options::JOBMANAGER_BIND_HOST)
             .unwrap_or_else(|| "0.0.0.0".to_owned());
-        let address = format!("{bind_host}:{}", config.get(&options::JOBMANAGER_RPC_PORT));
-        TcpListener::bind(&address)
-            .await
-            .map_err(|source| RuntimeError::Bind { address, source })
+        let ha = config.get(&options::HIGH_AVAILABILITY_TYPE) != "none";
+        let ha_port = config.get(&options::HIGH_AVAILABILITY_JOBMANAGER_PORT);
+        let key = options::HIGH_AVAILABILITY_JOBMANAGER_PORT.key();
+        let ports = if ha && ha_port.trim() != "0" {
+            ha_port
+                .parse::<PortSpec>()
+                .map_err(|e| RuntimeError::Config {
+                    key,
+                    reason: e.to_string(),
+                })?
+        } else {
+            PortSpec::single(config.get(&options::JOBMANAGER_RPC_PORT))
+        };
+        ports.bind(&bind_host).await.map_err(|e| match e {
+            PortError::Unavailable { last, .. } => RuntimeError::Bind {
+                address: format!("{bind_host}:{ports}"),
+                source: last,
+            },
+            other => RuntimeError::Config {
+                key,
+                reason: other.to_string(),
+            },
+        })
     }
 
     /// Starts the core on a bound RPC `listener` with `driver`, keeping at least `min_workers`
@@ -146,7 +172,7 @@ impl JobManager {
         };
         let now = Instant::now();
         for worker in recovered {
-            core.pool.requested(worker, now);
+            core.pool.recovered(worker, now);
         }
         info!(rpc = %rpc_address, driver = core.driver.name(), min_workers, "jobmanager started");
         tokio::spawn(core.run(commands, events));
@@ -155,6 +181,7 @@ impl JobManager {
             rpc_address,
             config,
             job_store: None,
+            cluster_shutdown: tokio_util::sync::CancellationToken::new(),
         })
     }
 }
@@ -377,6 +404,28 @@ impl JobManagerHandle {
             let _ = rx.await;
         }
     }
+
+    /// Stops the core without ending anything it leads: jobs are neither cancelled nor
+    /// removed from the job graph store, TaskManagers keep running, and the driver leaves its
+    /// workers to the next leader. For a highly available master that is stopped (SIGTERM from
+    /// a supervisor) rather than asked to end the cluster.
+    pub async fn suspend(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.core.send(Command::Suspend(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Asks whoever runs this JobManager to end the whole cluster (`DELETE /cluster`): jobs
+    /// cancelled, workers stopped, high-availability data removed.
+    pub fn request_cluster_shutdown(&self) {
+        self.cluster_shutdown.cancel();
+    }
+
+    /// Resolves once [`Self::request_cluster_shutdown`] was called.
+    pub async fn cluster_shutdown_requested(&self) {
+        self.cluster_shutdown.cancelled().await;
+    }
 }
 
 pub(crate) struct Core {
@@ -417,6 +466,12 @@ impl Core {
                 command = commands.recv() => match command {
                     Some(Command::Shutdown(done)) => {
                         self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(Command::Suspend(done)) => {
+                        info!("jobmanager suspending: jobs and workers are left to the next leader");
+                        self.driver.suspend().await;
                         let _ = done.send(());
                         return;
                     }
@@ -462,7 +517,7 @@ impl Core {
                 }
             }
             Command::Run(query) => query(self),
-            Command::Shutdown(_) => {}
+            Command::Shutdown(_) | Command::Suspend(_) => {}
         }
     }
 
@@ -566,7 +621,7 @@ impl Core {
                 info!(worker = %id, %host, "worker launched")
             }
             DriverEvent::WorkerTerminated { id, reason } => {
-                let was_pending = self.pool.terminated(&id, Instant::now());
+                let was_pending = self.pool.terminated(&id, &reason, Instant::now());
                 if was_pending {
                     warn!(worker = %id, %reason, "worker ended before it registered");
                 }
@@ -732,12 +787,19 @@ impl Core {
                     };
                 self.apply(id, actions);
             } else if now.duration_since(waiting_since) > slot_timeout {
-                let message = format!(
+                let mut message = format!(
                     "could not acquire {needed} slots within {} ({} free of {})",
                     strom_config::format_duration(slot_timeout),
                     self.slots.free_slots(),
                     self.slots.total_slots()
                 );
+                // Say why no worker came: what the driver could not satisfy, the last failure.
+                if let Some(reason) = self.driver.unsatisfied() {
+                    message.push_str(&format!("; {reason}"));
+                }
+                if let Some(reason) = self.pool.last_failure() {
+                    message.push_str(&format!("; last worker failure: {reason}"));
+                }
                 if let Some(job) = self.dispatcher.get_mut(&id) {
                     let actions = job.fail(message, None, None);
                     self.apply(id, actions);
@@ -746,6 +808,13 @@ impl Core {
                 demand += needed;
             }
         }
+        // A job waiting out its restart delay will need its slots again: keep its workers.
+        demand += self
+            .dispatcher
+            .iter()
+            .filter(|j| j.status == JobStatus::Restarting)
+            .map(|j| j.slots_needed())
+            .sum::<usize>();
         self.size_pool(now, demand);
     }
 
@@ -759,12 +828,20 @@ impl Core {
                 }
                 Err(e) => {
                     warn!(error = %e, "worker request failed");
-                    self.pool.record_failure(now);
+                    self.pool
+                        .record_failure(now, format!("worker request failed: {e}"));
                     break;
                 }
             }
         }
         let desired = self.pool.desired(demand);
+        let surplus = (self.slots.len() + self.pool.pending().count()).saturating_sub(desired);
+        // Requests no job needs any more (their job ended or was cancelled while waiting) go
+        // first: on Mesos they would otherwise keep offers held and the framework revived.
+        for id in self.pool.withdraw(surplus) {
+            info!(worker = %id, "withdrawing a worker request no job needs any more");
+            self.driver.release_worker(&id);
+        }
         let surplus = (self.slots.len() + self.pool.pending().count()).saturating_sub(desired);
         if surplus > 0 {
             let idle_timeout = self

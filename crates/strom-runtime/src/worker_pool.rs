@@ -2,9 +2,13 @@
 //! start-failure rate limit (Flink's `ActiveResourceManager` bookkeeping).
 //!
 //! Desired workers = max(minimum, slots in use or waited for ÷ slots per worker, rounded up).
-//! Workers that die before registering count as start failures; past
-//! `resourcemanager.start-worker.max-failure-rate` failures per minute, requests pause for
-//! `resourcemanager.start-worker.retry-interval` so a broken worker setup cannot spin.
+//! Workers that die before registering count as start failures. The rate limit holds: once
+//! `resourcemanager.start-worker.max-failure-rate` failures fall within one minute, requests
+//! pause until the oldest of them is a minute old (and at least
+//! `resourcemanager.start-worker.retry-interval` after the latest), so a broken worker setup (a
+//! missing Docker image, a bad entrypoint) fails at most that many times a minute instead of
+//! spinning. Requests no job needs any more are withdrawn; workers recovered from a previous
+//! leader are kept until they re-register or time out.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -30,10 +34,22 @@ pub struct PoolSettings {
 #[derive(Debug)]
 pub struct WorkerPool {
     settings: PoolSettings,
-    pending: BTreeMap<WorkerId, Instant>,
+    pending: BTreeMap<WorkerId, Pending>,
     failures: VecDeque<Instant>,
     blocked_until: Option<Instant>,
+    last_failure: Option<String>,
 }
+
+/// A worker requested and not registered yet.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    since: Instant,
+    /// Recovered from a previous leader rather than requested by this one.
+    recovered: bool,
+}
+
+/// Failures are counted over this window, as Flink's rate is per minute.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 impl WorkerPool {
     /// An empty pool.
@@ -43,6 +59,7 @@ impl WorkerPool {
             pending: BTreeMap::new(),
             failures: VecDeque::new(),
             blocked_until: None,
+            last_failure: None,
         }
     }
 
@@ -69,7 +86,50 @@ impl WorkerPool {
 
     /// A worker was requested from the driver.
     pub fn requested(&mut self, id: WorkerId, now: Instant) {
-        self.pending.insert(id, now);
+        self.pending.insert(
+            id,
+            Pending {
+                since: now,
+                recovered: false,
+            },
+        );
+    }
+
+    /// A worker of a previous leader that is expected to register again.
+    pub fn recovered(&mut self, id: WorkerId, now: Instant) {
+        self.pending.insert(
+            id,
+            Pending {
+                since: now,
+                recovered: true,
+            },
+        );
+    }
+
+    /// Up to `surplus` pending workers that this leader requested and no job needs any more,
+    /// newest first, forgotten here: the caller releases them.
+    pub fn withdraw(&mut self, surplus: usize) -> Vec<WorkerId> {
+        let mut requested: Vec<(Instant, WorkerId)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| !p.recovered)
+            .map(|(id, p)| (p.since, id.clone()))
+            .collect();
+        requested.sort_by(|a, b| b.cmp(a));
+        let withdrawn: Vec<WorkerId> = requested
+            .into_iter()
+            .take(surplus)
+            .map(|(_, id)| id)
+            .collect();
+        for id in &withdrawn {
+            self.pending.remove(id);
+        }
+        withdrawn
+    }
+
+    /// Why the latest worker failed to start, for job failure messages.
+    pub fn last_failure(&self) -> Option<&str> {
+        self.last_failure.as_deref()
     }
 
     /// A TaskManager registered; returns whether it was a pending worker.
@@ -77,27 +137,32 @@ impl WorkerPool {
         self.pending.remove(id).is_some()
     }
 
-    /// A worker ended; one that never registered counts as a start failure.
-    pub fn terminated(&mut self, id: &str, now: Instant) -> bool {
+    /// A worker ended; one that never registered counts as a start failure, for `reason`.
+    pub fn terminated(&mut self, id: &str, reason: &str, now: Instant) -> bool {
         let was_pending = self.pending.remove(id).is_some();
         if was_pending {
-            self.record_failure(now);
+            self.record_failure(now, format!("worker {id} failed to start: {reason}"));
         }
         was_pending
     }
 
-    /// Counts a start failure and pauses requests if the rate is exceeded.
-    pub fn record_failure(&mut self, now: Instant) {
+    /// Counts a start failure and pauses requests while the rate is exceeded.
+    pub fn record_failure(&mut self, now: Instant, reason: String) {
+        self.last_failure = Some(reason);
         self.failures.push_back(now);
         while self
             .failures
             .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+            .is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW)
         {
             self.failures.pop_front();
         }
         if self.failures.len() as f64 >= self.settings.max_failure_rate {
-            self.blocked_until = Some(now + self.settings.retry_interval);
+            let window_frees = self
+                .failures
+                .front()
+                .map_or(now, |oldest| *oldest + FAILURE_WINDOW);
+            self.blocked_until = Some(window_frees.max(now + self.settings.retry_interval));
         }
     }
 
@@ -107,12 +172,18 @@ impl WorkerPool {
         let expired: Vec<WorkerId> = self
             .pending
             .iter()
-            .filter(|(_, since)| now.duration_since(**since) > timeout)
+            .filter(|(_, p)| now.duration_since(p.since) > timeout)
             .map(|(id, _)| id.clone())
             .collect();
         for id in &expired {
             self.pending.remove(id);
-            self.record_failure(now);
+            self.record_failure(
+                now,
+                format!(
+                    "worker {id} did not register within {}",
+                    strom_config::format_duration(timeout)
+                ),
+            );
         }
         expired
     }
@@ -160,11 +231,51 @@ mod tests {
         let now = Instant::now();
         for i in 0..3 {
             pool.requested(format!("w{i}"), now);
-            assert!(pool.terminated(&format!("w{i}"), now));
+            assert!(pool.terminated(&format!("w{i}"), "no such image", now));
         }
         assert!(pool.is_blocked(now));
         assert_eq!(pool.to_request(now, 0, 0), 0);
-        assert_eq!(pool.to_request(now + Duration::from_secs(4), 0, 0), 2);
+        assert_eq!(
+            pool.last_failure(),
+            Some("worker w2 failed to start: no such image")
+        );
+        // Paused until the first failure is a minute old, not just the retry interval.
+        assert_eq!(pool.to_request(now + Duration::from_secs(4), 0, 0), 0);
+        assert_eq!(pool.to_request(now + Duration::from_secs(60), 0, 0), 2);
+    }
+
+    #[test]
+    fn a_failing_setup_fails_at_most_the_rate_per_minute() {
+        let mut pool = pool(1);
+        let start = Instant::now();
+        let mut failures = 0;
+        let mut n = 0;
+        // Every request fails at once, as a Docker task with a missing image does; simulate
+        // ten minutes in steps of 100 ms.
+        for step in 0..6000u64 {
+            let now = start + Duration::from_millis(step * 100);
+            for _ in 0..pool.to_request(now, 0, 0) {
+                n += 1;
+                pool.requested(format!("w{n}"), now);
+                assert!(pool.terminated(&format!("w{n}"), "exit 1", now));
+                failures += 1;
+            }
+        }
+        // 3 per minute over 10 minutes.
+        assert!(failures <= 30, "{failures} failures");
+        assert!(failures >= 27, "{failures} failures");
+    }
+
+    #[test]
+    fn unneeded_requests_are_withdrawn_but_recovered_workers_kept() {
+        let mut pool = pool(0);
+        let now = Instant::now();
+        pool.recovered("old".into(), now);
+        pool.requested("a".into(), now);
+        pool.requested("b".into(), now + Duration::from_secs(1));
+        assert_eq!(pool.withdraw(1), ["b"], "the newest first");
+        assert_eq!(pool.withdraw(5), ["a"], "never a recovered worker");
+        assert_eq!(pool.pending().collect::<Vec<_>>(), ["old"]);
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct TaskManagerSettings {
     pub metrics_port: Option<strom_metrics::PortSpec>,
     /// The process's recent log lines, answered to the JobManager's log requests.
     pub log_tail: Option<crate::LogTail>,
+    /// CPUs this TaskManager was given (`taskmanager.cpu.cores`, else on Mesos the task's
+    /// `mesos.resourcemanager.tasks.cpus`); `None`: the machine's.
+    pub cpu_cores: Option<f64>,
 }
 
 impl TaskManagerSettings {
@@ -97,6 +100,9 @@ impl TaskManagerSettings {
                 .filter(|s| !s.is_empty()),
             metrics_port,
             log_tail: None,
+            cpu_cores: config.get(&options::TASKMANAGER_CPU_CORES).or_else(|| {
+                Some(config.get(&options::MESOS_RESOURCEMANAGER_TASKS_CPUS)).filter(|c| *c > 0.0)
+            }),
         })
     }
 }
@@ -108,10 +114,16 @@ fn rand_suffix() -> u32 {
     nanos.unwrap_or(0) & 0xff_ffff
 }
 
-fn hardware() -> Hardware {
-    let cpu_cores = std::thread::available_parallelism()
+/// The hardware reported at registration; the cores are those the TaskManager was given when
+/// it was given fewer than the machine has (a 0.5-cpu Mesos task reports 1 core, not the host's).
+fn hardware(given_cores: Option<f64>) -> Hardware {
+    let machine = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1);
+    let cpu_cores = match given_cores {
+        Some(cores) if cores.is_finite() && cores > 0.0 => machine.min(cores.ceil() as u32).max(1),
+        _ => machine,
+    };
     match sysinfo::System::new() {
         Ok(mut system) => {
             system.refresh_memory();
@@ -292,7 +304,7 @@ async fn session(
         data_port: data.port(),
         slots: settings.slots,
         memory_process_bytes: settings.memory_process_bytes,
-        hardware: hardware(),
+        hardware: hardware(settings.cpu_cores),
         pid: std::process::id(),
         labels: settings.labels.clone(),
         proof,

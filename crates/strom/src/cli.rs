@@ -43,12 +43,22 @@ pub(crate) enum Command {
     Savepoint(SavepointArgs),
     /// Print the effective configuration (secrets masked), or the reference with `--docs`.
     Config(ConfigArgs),
+    /// Operate on a whole cluster (`strom cluster stop`).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Mesos session cluster: JobManager, REST API, artifact server and the Mesos scheduler.
     MesosAppmaster,
     /// Mesos job cluster: runs the job graph in `internal.jobgraph-path`, then tears down.
     MesosAppmasterJob,
     /// The TaskManager command Mesos runs in each task's sandbox.
     MesosTaskmanager,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// End the cluster (`DELETE /cluster`): cancel its jobs, stop its TaskManagers, tear the
+    /// Mesos framework down and remove its high-availability data.
+    Stop(ClusterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +161,7 @@ pub(crate) async fn dispatch(
         Command::Savepoint(args) => {
             client::savepoint(&config, &args.job, args.dir.clone(), false).await
         }
+        Command::Cluster(ClusterCommand::Stop(args)) => client::stop_cluster(&config, args).await,
         Command::MesosAppmaster => mesos::appmaster(config, false).await,
         Command::MesosAppmasterJob => mesos::appmaster(config, true).await,
         Command::MesosTaskmanager => mesos::taskmanager(config, log_tail).await,

@@ -1,4 +1,5 @@
-//! Job clients over the REST API: `strom run`, `list`, `info`, `cancel`.
+//! Job and cluster clients over the REST API: `strom run`, `list`, `info`, `cancel`,
+//! `savepoint`, `cluster stop`.
 
 use std::process::ExitCode;
 
@@ -260,5 +261,21 @@ pub(crate) async fn cancel(config: &Configuration, args: CancelArgs) -> anyhow::
     let url = format!("{}/jobs/{}?mode=cancel", rest.base, args.job_id);
     rest.send(rest.http.patch(url), "cancel").await?;
     eprintln!("cancelling job {}", args.job_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `strom cluster stop`: ends the whole cluster (`DELETE /cluster`), unlike a SIGTERM to a highly
+/// available master, which stops that master only.
+pub(crate) async fn stop_cluster(
+    config: &Configuration,
+    args: ClusterArgs,
+) -> anyhow::Result<ExitCode> {
+    let rest = Rest::new(config, &args)?;
+    rest.send(
+        rest.http.delete(format!("{}/cluster", rest.base)),
+        "cluster shutdown",
+    )
+    .await?;
+    eprintln!("cluster at {} is shutting down", rest.base);
     Ok(ExitCode::SUCCESS)
 }

@@ -279,10 +279,36 @@ async fn start_local_cluster(
 }
 
 impl Cluster {
+    /// Ends the cluster: jobs cancelled, TaskManagers stopped, the REST endpoint closed.
     pub(crate) async fn stop(self) {
         self.jobmanager.shutdown().await;
         self.rest.stop.cancel();
         let _ = self.rest.task.await;
+    }
+
+    /// Stops this JobManager only: jobs, TaskManagers and the driver's workers are left for
+    /// the next leader (see [`JobManagerHandle::suspend`]).
+    pub(crate) async fn suspend(self) {
+        self.jobmanager.suspend().await;
+        self.rest.stop.cancel();
+        let _ = self.rest.task.await;
+    }
+}
+
+/// Why a serving cluster process stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopRequest {
+    /// SIGTERM or Ctrl-C: what a supervisor sends on every restart.
+    Signal,
+    /// An explicit request to end the cluster (`DELETE /cluster`, `strom cluster stop`).
+    ClusterShutdown,
+}
+
+/// Waits for a signal or an explicit cluster shutdown request.
+pub(crate) async fn wait_for_stop(jobmanager: &JobManagerHandle) -> StopRequest {
+    tokio::select! {
+        _ = wait_for_signal() => StopRequest::Signal,
+        _ = jobmanager.cluster_shutdown_requested() => StopRequest::ClusterShutdown,
     }
 }
 
@@ -328,7 +354,7 @@ pub(crate) async fn local(mut config: Configuration, args: LocalArgs) -> anyhow:
         cluster.rest_port
     );
     let Some(job) = job else {
-        wait_for_signal().await;
+        wait_for_stop(&cluster.jobmanager).await;
         eprintln!("stopping the local cluster");
         cluster.stop().await;
         return Ok(ExitCode::SUCCESS);
@@ -346,7 +372,15 @@ pub(crate) async fn run_and_follow(
 ) -> anyhow::Result<(strom_jobgraph::JobId, Progress)> {
     let id = jm.submit(job).await.context("job submission failed")?;
     eprintln!("submitted job {id}");
-    let progress = progress::follow(|| async {
+    Ok((id, follow(jm, id).await?))
+}
+
+/// Follows a job of this process's JobManager until it ends.
+pub(crate) async fn follow(
+    jm: &JobManagerHandle,
+    id: strom_jobgraph::JobId,
+) -> anyhow::Result<Progress> {
+    progress::follow(|| async {
         let detail = jm.job(id).await?.context("the job disappeared")?;
         let records = detail
             .vertices
@@ -362,8 +396,7 @@ pub(crate) async fn run_and_follow(
             failure: detail.failure.map(|f| f.message),
         })
     })
-    .await?;
-    Ok((id, progress))
+    .await
 }
 
 pub(crate) fn report_outcome(
@@ -429,7 +462,7 @@ pub(crate) async fn jobmanager(config: Configuration) -> anyhow::Result<ExitCode
     // TaskManagers started by hand must be given the same secret, so none is invented here.
     let cluster = start_local_cluster(config, taskmanagers, None, false).await?;
     tracing::info!(rest_port = cluster.rest_port, rpc = %cluster.jobmanager.rpc_address(), "jobmanager running");
-    wait_for_signal().await;
+    wait_for_stop(&cluster.jobmanager).await;
     cluster.stop().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,16 +9,23 @@ use anyhow::{Context, bail};
 use strom_artifact_server::{Artifact, ArtifactServer, ArtifactServerConfig};
 use strom_config::{Configuration, options};
 use strom_ha::{HaServices, LeaderInfo};
-use strom_mesos_scheduler::driver::{AGENT_HOST_ENV, MesosDriver, MesosDriverSettings};
-use strom_mesos_scheduler::taskinfo::FetchUri;
+use strom_mesos_scheduler::driver::{
+    AGENT_HOST_ENV, MesosDriver, MesosDriverSettings, PerTaskFetch,
+};
+use strom_mesos_scheduler::taskinfo::{CONF_DIR_ENV, DEFAULT_CONF_DIR, FetchUri};
 use strom_taskmanager::TaskManagerSettings;
 
-use crate::cluster::{self, load_job, report_outcome, run_and_follow, wait_for_signal};
+use crate::cluster::{
+    self, StopRequest, load_job, report_outcome, run_and_follow, wait_for_signal, wait_for_stop,
+};
 
 /// Remote path of the strom binary in a TaskManager's sandbox.
 const BINARY: &str = "strom";
 /// Remote path of the configuration file in a TaskManager's sandbox.
 const CONFIG: &str = "conf/strom.yaml";
+/// Where a TaskManager finds the cluster secret, beside its configuration file; fetched once per
+/// task and deleted by the TaskManager once read.
+const SECRET_FILE: &str = "cluster-secret";
 
 async fn start_artifact_server(config: &Configuration) -> anyhow::Result<ArtifactServer> {
     let host = config
@@ -62,8 +69,14 @@ fn follow_leader(ha: &HaServices, gate: strom_rest::RestGate) -> tokio::task::Jo
 /// (a standby answers REST requests with a redirect to the leader); once leading it re-registers
 /// with the stored framework id, reconciles the stored workers, waits for their TaskManagers to
 /// register again and recovers the stored jobs. Losing leadership ends the process (exit code 1)
-/// without touching the framework, so the next leader takes it over; SIGTERM ends the cluster
-/// (TEARDOWN, HA data removed).
+/// without touching the framework, so the next leader takes it over.
+///
+/// How it ends, as in Flink: with durable high-availability data (`zookeeper`, `file`), SIGTERM
+/// stops this master only — what supervisors (Marathon, systemd) send on every restart — and
+/// leaves jobs, framework, TaskManagers and HA data to the next leader; without it, SIGTERM ends
+/// the cluster. `DELETE /cluster` (`strom cluster stop`) always ends it: jobs cancelled,
+/// TEARDOWN, HA data removed. A job cluster ends with its job: exit code 0 when it finished or
+/// was cancelled, 1 when it failed.
 pub(crate) async fn appmaster(
     config: Configuration,
     job_cluster: bool,
@@ -85,14 +98,19 @@ pub(crate) async fn appmaster(
     let ha = HaServices::from_config(&config)
         .await
         .context("cannot start the high-availability services")?;
-    // A generated secret would differ between masters, so with high availability the secret must
-    // be configured for TaskManagers to register with every leader.
-    let own_secret = ha.mode() == "none";
-    if !own_secret && config.get(&options::SECURITY_CLUSTER_SECRET).is_none() {
-        tracing::warn!(
-            "set `security.cluster.secret` so that only this cluster's TaskManagers can register"
-        );
+    // TaskManagers must prove the same secret to whichever master leads: under high
+    // availability an unset secret is generated once into the HA storage and read from there
+    // by every master of the cluster.
+    let mut config = config;
+    if config.get(&options::SECURITY_CLUSTER_SECRET).is_none()
+        && let Some(secret) = ha
+            .cluster_secret(strom_rpc::auth::nonce)
+            .await
+            .context("cannot read or create the cluster secret in high-availability.storageDir")?
+    {
+        config.set(options::SECURITY_CLUSTER_SECRET.key(), &secret)?;
     }
+    let own_secret = ha.mode() == "none";
     let bound = cluster::bind(config, own_secret).await?;
     let address = bound.config.get(&options::JOBMANAGER_RPC_ADDRESS);
     let webui_url = format!(
@@ -113,22 +131,60 @@ pub(crate) async fn appmaster(
             ha.cluster_id()
         );
     }
+    let prober = strom_ha::liveness::watch_leader(
+        Arc::clone(&ha.retrieval),
+        Arc::clone(&ha.election),
+        info.clone(),
+    );
     let mut leadership = tokio::select! {
         leadership = ha.election.campaign(&info) => leadership.context("leader election failed")?,
         _ = wait_for_signal() => {
             follower.abort();
+            prober.abort();
             return Ok(ExitCode::SUCCESS);
         }
     };
     follower.abort();
+    prober.abort();
     bound.gate().set_leader(None);
     let started = std::time::Instant::now();
     let artifacts = start_artifact_server(&bound.config).await?;
     let binary = std::env::current_exe().context("cannot locate the strom binary")?;
     artifacts.add(Artifact::new(binary, BINARY).executable(true).cache(true))?;
-    let config_text = std::fs::read(&bound.config_file)
-        .with_context(|| format!("cannot read {}", bound.config_file.display()))?;
-    artifacts.add_bytes(CONFIG, config_text, false)?;
+    // The configuration file every TaskManager fetches holds no secret: the cluster secret is
+    // handed to each task once (a one-time artifact the TaskManager deletes after reading).
+    let mut for_taskmanagers = Configuration::new();
+    for (key, value) in bound.config.entries() {
+        if key != options::SECURITY_CLUSTER_SECRET.key()
+            && !key.starts_with("mesos.resourcemanager.framework.secret")
+        {
+            for_taskmanagers.set(key, value)?;
+        }
+    }
+    artifacts.add_bytes(CONFIG, for_taskmanagers.to_yaml().into_bytes(), false)?;
+    let secret_fetch: Option<PerTaskFetch> = bound
+        .config
+        .get(&options::SECURITY_CLUSTER_SECRET)
+        .filter(|s| !s.is_empty())
+        .map(|secret| {
+            let artifacts = artifacts.clone();
+            let fetch: PerTaskFetch = Arc::new(move |_task: &str| {
+                let uri = artifacts
+                    .add_one_time(
+                        &format!("{DEFAULT_CONF_DIR}/{SECRET_FILE}"),
+                        secret.clone().into_bytes(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                Ok(FetchUri {
+                    value: uri.value,
+                    executable: false,
+                    cache: false,
+                    extract: false,
+                    output_file: Some(uri.output_file),
+                })
+            });
+            fetch
+        });
     let fetch = artifacts
         .artifacts()
         .into_iter()
@@ -144,6 +200,7 @@ pub(crate) async fn appmaster(
         config: bound.config.clone(),
         webui_url: Some(webui_url.clone()),
         fetch,
+        per_task_fetch: secret_fetch,
         store: Arc::clone(&ha.worker_store),
     })?;
     let stores = (ha.mode() != "none").then(|| cluster::HaStores {
@@ -151,6 +208,7 @@ pub(crate) async fn appmaster(
         checkpoints: Arc::clone(&ha.checkpoints),
     });
     let cluster = cluster::launch(bound, Box::new(driver), 0, stores).await?;
+    let mut recovered_jobs = Vec::new();
     for (id, bytes) in ha
         .job_graphs
         .list()
@@ -168,8 +226,10 @@ pub(crate) async fn appmaster(
             });
         match recovered {
             Ok((id, graph)) => {
+                let sinks = cluster::describe_sinks(&graph);
                 cluster.jobmanager.recover(id, graph).await?;
                 tracing::info!(job = %id, "recovered job from the job graph store");
+                recovered_jobs.push((id, sinks));
             }
             Err(e) => tracing::error!(job = %id, error = %e, "cannot recover stored job"),
         }
@@ -179,39 +239,93 @@ pub(crate) async fn appmaster(
         started.elapsed().as_secs_f64(),
         artifacts.base_url()
     );
-    let outcome = tokio::select! {
+    // A restarted job cluster goes on with the job it recovered rather than a second copy.
+    let job = match (job, recovered_jobs.into_iter().next()) {
+        (Some(_), Some((id, sinks))) => Some(ClusterJob::Recovered(id, sinks)),
+        (Some(graph), None) => Some(ClusterJob::New(graph)),
+        (None, _) => None,
+    };
+    let durable = ha.mode() != "none";
+    let ending = tokio::select! {
         reason = leadership.lost() => {
             // Leave the framework and its TaskManagers to the next leader.
             tracing::error!(%reason, "lost leadership; exiting so that another application master takes over");
             artifacts.shutdown().await;
             return Ok(ExitCode::FAILURE);
         }
-        outcome = serve(&cluster, job) => outcome,
+        ending = serve(&cluster, job) => ending,
     };
-    cluster.stop().await;
-    artifacts.shutdown().await;
-    if let Err(e) = ha.cleanup().await {
-        tracing::warn!(error = %e, "cannot remove the high-availability data");
-    }
-    outcome
-}
-
-/// A session cluster runs until a signal; a job cluster until its job ends.
-async fn serve(
-    cluster: &cluster::Cluster,
-    job: Option<strom_jobgraph::JobGraph>,
-) -> anyhow::Result<ExitCode> {
-    match job {
-        None => {
-            wait_for_signal().await;
-            eprintln!("stopping: tearing the framework down");
+    match ending {
+        Ending::Stop(StopRequest::Signal) if durable => {
+            eprintln!(
+                "stopping this application master only: jobs, the Mesos framework and its TaskManagers are left to the next leader (`DELETE /cluster` ends the cluster)"
+            );
+            cluster.suspend().await;
+            artifacts.shutdown().await;
+            // Resigning lets a standby take over at once instead of after the session timeout.
+            ha.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Some(job) => {
-            let sinks = cluster::describe_sinks(&job);
-            let (id, progress) = run_and_follow(&cluster.jobmanager, job).await?;
-            report_outcome(&id.to_string(), &progress, &sinks)
+        ending => {
+            eprintln!("stopping: tearing the framework down");
+            cluster.stop().await;
+            artifacts.shutdown().await;
+            if let Err(e) = ha.cleanup().await {
+                tracing::warn!(error = %e, "cannot remove the high-availability data");
+            }
+            ha.close().await;
+            match ending {
+                Ending::Stop(_) => Ok(ExitCode::SUCCESS),
+                Ending::JobEnded(outcome) => outcome,
+            }
         }
+    }
+}
+
+/// The job of a job cluster: submitted now, or recovered from the job graph store.
+enum ClusterJob {
+    New(strom_jobgraph::JobGraph),
+    /// The job's id and where its results go.
+    Recovered(strom_jobgraph::JobId, Vec<String>),
+}
+
+/// Why [`serve`] returned.
+enum Ending {
+    /// A session cluster was asked to stop.
+    Stop(StopRequest),
+    /// A job cluster's job ended; the process's exit code.
+    JobEnded(anyhow::Result<ExitCode>),
+}
+
+/// A session cluster runs until a signal or a shutdown request; a job cluster until its job
+/// ends (or, under high availability, a signal stops this master).
+async fn serve(cluster: &cluster::Cluster, job: Option<ClusterJob>) -> Ending {
+    let jm = &cluster.jobmanager;
+    let Some(job) = job else {
+        return Ending::Stop(wait_for_stop(jm).await);
+    };
+    let run = async {
+        let (id, progress, sinks) = match job {
+            ClusterJob::New(graph) => {
+                let sinks = cluster::describe_sinks(&graph);
+                let (id, progress) = run_and_follow(jm, graph).await?;
+                (id, progress, sinks)
+            }
+            ClusterJob::Recovered(id, sinks) => {
+                eprintln!("following recovered job {id}");
+                (id, cluster::follow(jm, id).await?, sinks)
+            }
+        };
+        // As in Flink, a job cluster whose job was cancelled has done what it was asked.
+        if progress.state == "CANCELED" {
+            eprintln!("job {id} was cancelled");
+            return Ok(ExitCode::SUCCESS);
+        }
+        report_outcome(&id.to_string(), &progress, &sinks)
+    };
+    tokio::select! {
+        outcome = run => Ending::JobEnded(outcome),
+        stop = wait_for_stop(jm) => Ending::Stop(stop),
     }
 }
 
@@ -220,6 +334,10 @@ pub(crate) async fn taskmanager(
     config: Configuration,
     log_tail: Option<strom_taskmanager::LogTail>,
 ) -> anyhow::Result<ExitCode> {
+    let mut config = config;
+    if let Some(secret) = take_secret_file()? {
+        config.set(options::SECURITY_CLUSTER_SECRET.key(), &secret)?;
+    }
     let mut settings = TaskManagerSettings::from_config(&config)?;
     settings.log_tail = log_tail;
     let mut labels = BTreeMap::new();
@@ -229,4 +347,23 @@ pub(crate) async fn taskmanager(
     }
     settings.labels.extend(labels);
     cluster::run_taskmanager(settings, &config).await
+}
+
+/// Reads the cluster secret the fetcher put into the sandbox (a one-time download from the
+/// artifact server) and deletes the file, so that nothing that can read the sandbox afterwards
+/// (the agent's `/files/read`, a later task of the same user) finds it.
+fn take_secret_file() -> anyhow::Result<Option<String>> {
+    let folder = std::env::var_os(CONF_DIR_ENV).unwrap_or_else(|| DEFAULT_CONF_DIR.into());
+    let path = std::path::Path::new(&folder).join(SECRET_FILE);
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(secret) => secret.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => bail!("cannot read the cluster secret {}: {e}", path.display()),
+    };
+    std::fs::remove_file(&path)
+        .with_context(|| format!("cannot remove the cluster secret {}", path.display()))?;
+    if secret.is_empty() {
+        bail!("the cluster secret {} is empty", path.display());
+    }
+    Ok(Some(secret))
 }

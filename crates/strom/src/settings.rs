@@ -37,7 +37,12 @@ pub(crate) fn init_logging(cli: &Cli) -> Option<LogTail> {
         _ => "warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes only on a terminal: Mesos sandboxes and journald keep the log as text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     if matches!(
         cli.command,
         Command::Taskmanager | Command::MesosTaskmanager

@@ -437,6 +437,30 @@ async fn a_corrupt_checkpoint_falls_back_to_the_previous_one() {
     assert_eq!(missing, 0);
 }
 
+/// An application master with ZooKeeper high availability on REST port `port`.
+fn ha_appmaster(mesos: &Mesos, zookeeper: &ZooKeeper, storage: &Path, port: u16) -> AppMaster {
+    let quorum = format!(
+        "-Dhigh-availability.zookeeper.quorum={}",
+        zookeeper.connect_string()
+    );
+    let storage = format!("-Dhigh-availability.storageDir={}", storage.display());
+    AppMaster::start_on(
+        "mesos-appmaster",
+        mesos.url.authority(),
+        port,
+        &[
+            "-Dhigh-availability.type=zookeeper",
+            "-Dhigh-availability.cluster-id=checkpoints",
+            "-Dhigh-availability.zookeeper.client.session-timeout=4 s",
+            "-Dsecurity.cluster.secret=checkpoint-test-secret",
+            "-Dheartbeat.interval=500 ms",
+            "-Dheartbeat.timeout=5 s",
+            &quorum,
+            &storage,
+        ],
+    )
+}
+
 /// High availability: the leader application master is killed with SIGKILL while a checkpointed
 /// job runs; the standby recovers the job graph and the completed-checkpoint pointers from
 /// ZooKeeper and resumes the job from the latest checkpoint, exactly once.
@@ -447,31 +471,9 @@ async fn a_standby_resumes_from_the_checkpoints_recorded_in_zookeeper() {
     let zookeeper = ZooKeeper::start().unwrap();
     let mesos = Mesos::start().unwrap();
     let storage = dir.path().join("ha");
-    let ha = |port: u16| {
-        let quorum = format!(
-            "-Dhigh-availability.zookeeper.quorum={}",
-            zookeeper.connect_string()
-        );
-        let storage = format!("-Dhigh-availability.storageDir={}", storage.display());
-        AppMaster::start_on(
-            "mesos-appmaster",
-            mesos.url.authority(),
-            port,
-            &[
-                "-Dhigh-availability.type=zookeeper",
-                "-Dhigh-availability.cluster-id=checkpoints",
-                "-Dhigh-availability.zookeeper.client.session-timeout=4 s",
-                "-Dsecurity.cluster.secret=checkpoint-test-secret",
-                "-Dheartbeat.interval=500 ms",
-                "-Dheartbeat.timeout=5 s",
-                &quorum,
-                &storage,
-            ],
-        )
-    };
-    let mut leader = ha(support::free_port());
+    let mut leader = ha_appmaster(&mesos, &zookeeper, &storage, support::free_port());
     leader.framework_id().await;
-    let standby = ha(support::free_port());
+    let standby = ha_appmaster(&mesos, &zookeeper, &storage, support::free_port());
     let script = script(dir.path(), 100_000, true, 4);
     let id = support::run_detached(&leader.address(), script.to_str().unwrap(), &[]);
     let before = wait_checkpointed(&leader.rest, &id, 2).await;
@@ -491,6 +493,100 @@ async fn a_standby_resumes_from_the_checkpoints_recorded_in_zookeeper() {
     );
     wait_finished(&standby.rest, &id).await;
     assert_exact(dir.path(), &expected_windows);
+}
+
+/// The Mesos tasks of a master's `/state`, as sorted `(id, state)` pairs.
+fn task_states(state: &serde_json::Value) -> Vec<(String, String)> {
+    let mut tasks: Vec<(String, String)> = state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap_or_default().to_owned(),
+                t["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    tasks.sort();
+    tasks
+}
+
+/// A supervisor (systemd, Marathon) restarts a highly available master with SIGTERM during a
+/// checkpointed job: the master stops alone, leaving the framework, its TaskManager tasks and the
+/// HA data; restarted, it takes them back and resumes the job from its checkpoint, exactly once.
+/// `DELETE /cluster` then ends the cluster and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_restart_with_sigterm_keeps_the_job_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected_windows = reference_windows(dir.path());
+    let zookeeper = ZooKeeper::start().unwrap();
+    let mesos = Mesos::start().unwrap();
+    let storage = dir.path().join("ha");
+    let port = support::free_port();
+    let mut first = ha_appmaster(&mesos, &zookeeper, &storage, port);
+    let framework = first.framework_id().await;
+    let script = script(dir.path(), 100_000, true, 4);
+    let id = support::run_detached(&first.address(), script.to_str().unwrap(), &[]);
+    let before = wait_checkpointed(&first.rest, &id, 2).await;
+    let tasks = task_states(&mesos.state().await.unwrap());
+    first.terminate();
+    let status = first.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "SIGTERM under HA exits 0: {status}");
+    let state = mesos.state().await.unwrap();
+    assert_eq!(
+        state["frameworks"].as_array().unwrap().len(),
+        1,
+        "the framework stays"
+    );
+    assert_eq!(task_states(&state), tasks, "the TaskManager tasks stay");
+    // The cluster's folder in the HA storage (named after the cluster id) stays.
+    let kept = std::fs::read_dir(storage.join("checkpoints")).map_or(0, |d| d.count());
+    assert!(kept > 0, "the HA data stays");
+
+    let second = ha_appmaster(&mesos, &zookeeper, &storage, port);
+    assert_eq!(second.framework_id().await, framework, "the same framework");
+    let restored = eventually(
+        Duration::from_secs(120),
+        "the restarted master to restore the job",
+        || async {
+            let checkpoints = get(&second.rest, &format!("/jobs/{id}/checkpoints")).await?;
+            checkpoints["latest"]["restored"]["id"].as_u64()
+        },
+    )
+    .await;
+    assert!(
+        restored >= before,
+        "restored {restored}, completed {before}"
+    );
+    wait_finished(&second.rest, &id).await;
+    assert_exact(dir.path(), &expected_windows);
+    let after = task_states(&mesos.state().await.unwrap());
+    assert_eq!(
+        after.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        tasks.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "no TaskManager was relaunched"
+    );
+
+    let mut second = second;
+    let response = reqwest::Client::new()
+        .delete(format!("{}/cluster", second.rest))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let status = second.wait_exit(Duration::from_secs(60)).await;
+    assert!(status.success(), "DELETE /cluster exits 0: {status}");
+    let state = mesos.state().await.unwrap();
+    assert!(
+        state["frameworks"].as_array().unwrap().is_empty(),
+        "the framework is torn down"
+    );
+    let left: Vec<_> = std::fs::read_dir(&storage)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "HA storage left behind: {left:?}");
 }
 
 /// A job graph (JSON) of the built-in operators: generator → keyed-count → file-sink.

@@ -1,7 +1,7 @@
 //! High availability on the real Mesos and a real ZooKeeper: an application master killed with
 //! `kill -9` is restarted and takes its framework, TaskManagers and job back; a standby takes
-//! over from a killed leader; a ZooKeeper restart during a running job only suspends the
-//! leader.
+//! over from a killed leader; SIGTERM stops a master alone and `strom cluster stop` ends the
+//! cluster; a ZooKeeper restart during a running job only suspends the leader.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -167,9 +167,10 @@ async fn a_standby_takes_over_from_a_killed_leader() {
     let zookeeper = ZooKeeper::start().unwrap();
     let mesos = Mesos::start().unwrap();
     let storage = tempfile::tempdir().unwrap();
-    let mut a = start(&mesos, &zookeeper, storage.path());
+    // The default session timeout: the standby must not wait for the dead leader's session.
+    let mut a = start_with_session_timeout(&mesos, &zookeeper, storage.path(), "60 s");
     let framework = framework_id(&a).await;
-    let mut b = start(&mesos, &zookeeper, storage.path());
+    let mut b = start_with_session_timeout(&mesos, &zookeeper, storage.path(), "60 s");
     // The standby redirects to the leader.
     let redirect = eventually(
         Duration::from_secs(30),
@@ -191,6 +192,19 @@ async fn a_standby_takes_over_from_a_killed_leader() {
     assert_eq!(redirect, format!("{}/overview", a.rest));
     let job = submit_unbounded(&a).await;
     a.kill();
+    let killed_at = Instant::now();
+    // The session would expire after 40 s at the earliest (ZooKeeper's default maximum): the
+    // standby sees the leader's port refuse connections and takes over long before.
+    eventually(
+        Duration::from_secs(25),
+        "the standby to lead before the dead leader's session expires",
+        || async { b.get("/overview").await },
+    )
+    .await;
+    eprintln!(
+        "standby takeover after kill -9: leading after {:.2} s",
+        killed_at.elapsed().as_secs_f64()
+    );
     eventually(
         Duration::from_secs(60),
         "the standby to run the job",
@@ -203,19 +217,43 @@ async fn a_standby_takes_over_from_a_killed_leader() {
     .await;
     assert_eq!(framework_id(&b).await, framework);
     assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
-    // An orderly stop of the leader ends the cluster: TEARDOWN, nothing left.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(b.child.id().to_string())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the leader did not stop");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // SIGTERM, what a supervisor sends on every restart, stops this master only.
+    b.terminate();
+    let status = b.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}");
+    let state = mesos.state().await.unwrap();
+    assert_eq!(state["frameworks"].as_array().unwrap().len(), 1);
+    assert_eq!(running_tasks(&state), 2, "the TaskManagers stay");
+    // Restarted, it takes the job back; `strom cluster stop` then ends the cluster.
+    let mut c = restart_in_place(&b, &mesos, &zookeeper, storage.path());
+    eventually(
+        Duration::from_secs(60),
+        "the restarted master to run the job",
+        || async {
+            c.get(&format!("/jobs/{job}"))
+                .await
+                .filter(|j| j["state"] == "RUNNING")
+        },
+    )
+    .await;
+    assert_eq!(framework_id(&c).await, framework);
+    let output = support::run(
+        &["cluster", "stop", "-m", &c.address()],
+        Duration::from_secs(30),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status = c.wait_exit(Duration::from_secs(60)).await;
+    assert!(status.success(), "{status}");
     let state = mesos.state().await.unwrap();
     assert!(state["frameworks"].as_array().unwrap().is_empty());
-    b.kill();
+    assert!(
+        zookeeper.ephemerals().unwrap().values().all(Vec::is_empty),
+        "no ZooKeeper node of the cluster is left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,5 +350,112 @@ async fn zookeeper_restart_during_a_running_job_loses_nothing() {
     .await;
     assert_eq!(redirect, format!("{}/overview", am.rest));
     assert!(is_alive(&mut am), "the application master exited");
+    assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
+}
+
+/// The shipped supervisor examples, run as their supervisors run them: the Marathon app's `cmd`
+/// in a sandbox with the `strom` binary beside it and Marathon's `HOST`/`PORTn` variables, then
+/// (after Marathon's SIGTERM) the systemd unit's `ExecStart` with its `Environment` and the
+/// shipped `strom.yaml`, on the same cluster id. The job survives the change of master; only the
+/// addresses of this test's Mesos, ZooKeeper and storage are added as `-D` flags.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_supervisor_examples_restart_a_master_without_losing_the_job() {
+    let zookeeper = ZooKeeper::start().unwrap();
+    let mesos = Mesos::start().unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let test_flags = format!(
+        " -Dmesos.master={} -Dhigh-availability.zookeeper.quorum={} -Dhigh-availability.storageDir={} -Dmesos.resourcemanager.tasks.cpus=1 -Dtaskmanager.memory.process.size=256m -Dtaskmanager.numberOfTaskSlots=2",
+        mesos.url.authority(),
+        zookeeper.connect_string(),
+        storage.path().display()
+    );
+
+    // Marathon: `cmd` through a shell, in the sandbox the fetcher filled.
+    let app: Value = serde_json::from_str(
+        &std::fs::read_to_string(support::workspace().join("deploy/marathon/strom-appmaster.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let sandbox = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_strom"), sandbox.path().join("strom")).unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| support::free_port()).collect();
+    let cmd = format!("{}{test_flags}", app["cmd"].as_str().unwrap());
+    let marathon = Command::new("sh")
+        .args(["-c", &format!("exec {cmd}")])
+        .current_dir(sandbox.path())
+        .env("HOST", "127.0.0.1")
+        .env("PORT0", ports[0].to_string())
+        .env("PORT1", ports[1].to_string())
+        .env("PORT2", ports[2].to_string())
+        .env_remove("STROM_CONF_DIR")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = AppMaster {
+        child: marathon,
+        rest: format!("http://127.0.0.1:{}", ports[1]),
+    };
+    let framework = framework_id(&first).await;
+    let job = submit_unbounded(&first).await;
+    // Marathon restarts, scales down and kills unhealthy tasks with SIGTERM.
+    first.terminate();
+    assert!(first.wait_exit(Duration::from_secs(30)).await.success());
+    assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
+
+    // systemd: `ExecStart` with the unit's environment and its configuration folder.
+    let unit = std::fs::read_to_string(
+        support::workspace().join("deploy/systemd/strom-appmaster.service"),
+    )
+    .unwrap();
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        support::workspace().join("deploy/systemd/strom.yaml"),
+        conf.path().join("strom.yaml"),
+    )
+    .unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap()
+        .replace("/usr/local/bin/strom", env!("CARGO_BIN_EXE_strom"))
+        .replace("%H", "127.0.0.1");
+    let rest_port = support::free_port();
+    let exec = format!("exec {exec}{test_flags} -Drest.port={rest_port} -Djobmanager.rpc.port=0");
+    let mut systemd = Command::new("sh");
+    systemd.args(["-c", &exec]);
+    for assignment in unit.lines().filter_map(|l| l.strip_prefix("Environment=")) {
+        let (key, value) = assignment.split_once('=').unwrap();
+        systemd.env(key, value);
+    }
+    systemd.env("STROM_CONF_DIR", conf.path());
+    let mut second = AppMaster {
+        child: systemd.stdout(std::process::Stdio::null()).spawn().unwrap(),
+        rest: format!("http://127.0.0.1:{rest_port}"),
+    };
+    assert_eq!(framework_id(&second).await, framework, "the same framework");
+    eventually(
+        Duration::from_secs(60),
+        "the job to run under the systemd-run master",
+        || async {
+            second
+                .get(&format!("/jobs/{job}"))
+                .await
+                .filter(|j| j["state"] == "RUNNING")
+        },
+    )
+    .await;
+    assert_eq!(
+        running_tasks(&mesos.state().await.unwrap()),
+        2,
+        "no relaunch"
+    );
+    // `systemctl stop` sends the unit's KillSignal.
+    let signal = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("KillSignal="))
+        .unwrap_or("SIGTERM");
+    assert_eq!(signal, "SIGTERM");
+    second.terminate();
+    assert!(second.wait_exit(Duration::from_secs(30)).await.success());
     assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
 }

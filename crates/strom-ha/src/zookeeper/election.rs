@@ -303,24 +303,22 @@ impl LeaderElection for ZooKeeperElection {
 
     fn evict_stale<'a>(&'a self, rest: &'a str) -> BoxFuture<'a, Result<usize, HaError>> {
         async move {
-            let own = self.state.lock().node.clone();
-            let client = self.connection.client().await?;
-            let mut evicted = 0;
-            for child in client::children(&client, &self.folder).await? {
-                let path = format!("{}/{child}", self.folder);
-                if own.as_deref() == Some(path.as_str()) {
-                    continue;
-                }
-                let Some((data, _)) = client::read(&client, &path).await? else {
-                    continue;
-                };
-                let Ok(info) = serde_json::from_slice::<LeaderInfo>(&data) else {
-                    continue;
-                };
-                if info.rest == rest && client::delete(&client, &path).await? {
-                    tracing::warn!(node = %path, %rest, "removed the latch node of a dead leader on this endpoint");
-                    evicted += 1;
-                }
+            let evicted = self.evict_where(|info| info.rest == rest).await?;
+            if evicted > 0 {
+                tracing::warn!(%rest, evicted, "removed the latch node of a dead leader on this endpoint");
+            }
+            Ok(evicted)
+        }
+        .boxed()
+    }
+
+    fn evict_leader<'a>(&'a self, leader: &'a LeaderInfo) -> BoxFuture<'a, Result<usize, HaError>> {
+        async move {
+            let evicted = self
+                .evict_where(|info| info.session_id == leader.session_id)
+                .await?;
+            if evicted > 0 {
+                tracing::warn!(rpc = %leader.rpc, rest = %leader.rest, "removed the latch node of a leader whose process is gone");
             }
             Ok(evicted)
         }
@@ -337,6 +335,32 @@ impl LeaderElection for ZooKeeperElection {
             Ok(())
         }
         .boxed()
+    }
+}
+
+impl ZooKeeperElection {
+    /// Deletes the latch nodes of other contenders whose published info matches `matches`.
+    async fn evict_where(&self, matches: impl Fn(&LeaderInfo) -> bool) -> Result<usize, HaError> {
+        let own = self.state.lock().node.clone();
+        let client = self.connection.client().await?;
+        let mut evicted = 0;
+        for child in client::children(&client, &self.folder).await? {
+            let path = format!("{}/{child}", self.folder);
+            if own.as_deref() == Some(path.as_str()) {
+                continue;
+            }
+            let Some((data, _)) = client::read(&client, &path).await? else {
+                continue;
+            };
+            let Ok(info) = serde_json::from_slice::<LeaderInfo>(&data) else {
+                continue;
+            };
+            if matches(&info) && client::delete(&client, &path).await? {
+                tracing::debug!(node = %path, "evicted latch node");
+                evicted += 1;
+            }
+        }
+        Ok(evicted)
     }
 }
 

@@ -2,12 +2,10 @@ use strom_mesos::types::{Attribute, Resource, Text, ValueType};
 
 use super::*;
 use crate::matching::HostConstraint;
-use crate::matching::tests::{basic, offer, requirements};
-
-const EXPIRATION: Duration = Duration::from_secs(120);
+use crate::matching::tests::{basic, offer, requirements, reserved};
 
 fn coordinator() -> LaunchCoordinator {
-    LaunchCoordinator::new("*", EXPIRATION)
+    LaunchCoordinator::new("*")
 }
 
 fn request(task: &str) -> LaunchRequest {
@@ -46,8 +44,12 @@ fn offers_before_requests_are_declined_at_once() {
     assert!(decision.launches.is_empty());
     assert_eq!(decision.decline, ids(&["o1", "o2"]));
     assert_eq!(coordinator.held_offers(), 0);
-    assert!(coordinator.add(request("tm-1")).is_empty());
+    coordinator.add(request("tm-1"));
     assert!(coordinator.wants_offers());
+    assert!(
+        coordinator.unsatisfied().is_empty(),
+        "no reasons are kept when nothing is pending"
+    );
 }
 
 #[test]
@@ -102,203 +104,9 @@ fn one_offer_hosts_several_taskmanagers() {
     assert!(decision.decline.is_empty());
 }
 
-#[test]
-fn partial_offers_are_held_and_combined_with_later_offers_of_the_agent() {
-    let mut coordinator = coordinator();
-    coordinator.add(request("tm-1"));
-    let now = Instant::now();
-    let cpus = offer("o1", "a1", vec![Resource::scalar("cpus", 1.0)]);
-    let decision = coordinator.on_offers(vec![cpus], now);
-    assert!(
-        decision.is_empty(),
-        "held: a later offer of a1 may complete it"
-    );
-    assert_eq!(coordinator.held_offers(), 1);
-    // An offer of another agent does not combine with it.
-    let other = offer(
-        "o2",
-        "a2",
-        vec![
-            Resource::scalar("mem", 1024.0),
-            Resource::ranges("ports", [(1, 2)]),
-        ],
-    );
-    assert!(coordinator.on_offers(vec![other], now).launches.is_empty());
-    let rest = offer(
-        "o3",
-        "a1",
-        vec![
-            Resource::scalar("mem", 1024.0),
-            Resource::ranges("ports", [(1, 2)]),
-        ],
-    );
-    let decision = coordinator.on_offers(vec![rest], now + Duration::from_secs(1));
-    assert_eq!(decision.launches.len(), 1);
-    assert_eq!(decision.launches[0].offer_ids, ids(&["o1", "o3"]));
-    assert_eq!(decision.decline, ids(&["o2"]));
-}
-
-#[test]
-fn offers_of_agents_failing_every_constraint_are_declined() {
-    let mut coordinator = coordinator();
-    let mut constrained = request("tm-1");
-    constrained.requirements.constraints = vec![HostConstraint {
-        attribute: "az".into(),
-        value: "eu-1a".into(),
-    }];
-    coordinator.add(constrained);
-    let mut wrong_zone = fits("o1", "a1", 1);
-    wrong_zone.attributes = vec![Attribute {
-        name: "az".into(),
-        kind: ValueType::Text,
-        scalar: None,
-        ranges: None,
-        set: None,
-        text: Some(Text {
-            value: "eu-1b".into(),
-        }),
-    }];
-    let mut right_zone_too_small = offer("o2", "a2", vec![Resource::scalar("cpus", 0.5)]);
-    right_zone_too_small.attributes = vec![Attribute {
-        text: Some(Text {
-            value: "eu-1a".into(),
-        }),
-        ..wrong_zone.attributes[0].clone()
-    }];
-    let decision = coordinator.on_offers(vec![wrong_zone, right_zone_too_small], Instant::now());
-    assert!(decision.launches.is_empty());
-    assert_eq!(decision.decline, ids(&["o1"]));
-    assert_eq!(coordinator.held_offers(), 1);
-}
-
-#[test]
-fn held_offers_expire() {
-    let mut coordinator = coordinator();
-    coordinator.add(request("tm-1"));
-    let start = Instant::now();
-    let small = |id: &str| offer(id, "a1", vec![Resource::scalar("cpus", 0.1)]);
-    coordinator.on_offers(vec![small("o1")], start);
-    coordinator.on_offers(vec![small("o2")], start + Duration::from_secs(60));
-    assert_eq!(coordinator.next_expiry(), Some(start + EXPIRATION));
-    assert!(
-        coordinator
-            .expire(start + EXPIRATION - Duration::from_millis(1))
-            .is_empty()
-    );
-    assert_eq!(coordinator.expire(start + EXPIRATION), ids(&["o1"]));
-    assert_eq!(
-        coordinator.next_expiry(),
-        Some(start + Duration::from_secs(180))
-    );
-    assert_eq!(
-        coordinator.expire(start + Duration::from_secs(600)),
-        ids(&["o2"])
-    );
-    assert_eq!(coordinator.next_expiry(), None);
-    assert!(coordinator.wants_offers(), "expiry does not drop requests");
-}
-
-#[test]
-fn rescinded_offers_are_forgotten() {
-    let mut coordinator = coordinator();
-    coordinator.add(request("tm-1"));
-    let now = Instant::now();
-    coordinator.on_offers(
-        vec![offer("o1", "a1", vec![Resource::scalar("cpus", 1.0)])],
-        now,
-    );
-    assert!(coordinator.on_rescind(&OfferId::new("o1")));
-    assert!(!coordinator.on_rescind(&OfferId::new("o1")));
-    let rest = offer(
-        "o2",
-        "a1",
-        vec![
-            Resource::scalar("mem", 1024.0),
-            Resource::ranges("ports", [(1, 2)]),
-        ],
-    );
-    let decision = coordinator.on_offers(vec![rest], now);
-    assert!(decision.launches.is_empty(), "the rescinded cpus are gone");
-    assert_eq!(coordinator.held_offers(), 1);
-}
-
-#[test]
-fn disconnect_forgets_offers_but_keeps_requests() {
-    let mut coordinator = coordinator();
-    coordinator.add(request("tm-1"));
-    coordinator.on_offers(
-        vec![offer("o1", "a1", vec![Resource::scalar("cpus", 1.0)])],
-        Instant::now(),
-    );
-    coordinator.on_disconnect();
-    assert_eq!(coordinator.held_offers(), 0);
-    assert!(coordinator.wants_offers());
-    let decision = coordinator.on_offers(vec![fits("o2", "a1", 1)], Instant::now());
-    assert_eq!(decision.launches[0].offer_ids, ids(&["o2"]));
-}
-
-#[test]
-fn removing_the_last_request_releases_held_offers() {
-    let mut coordinator = coordinator();
-    coordinator.add(request("tm-1"));
-    coordinator.add(request("tm-2"));
-    coordinator.on_offers(
-        vec![offer("o1", "a1", vec![Resource::scalar("cpus", 1.0)])],
-        Instant::now(),
-    );
-    assert!(coordinator.remove(&TaskId::new("tm-1")).is_empty());
-    assert!(coordinator.wants_offers());
-    assert_eq!(coordinator.remove(&TaskId::new("tm-2")), ids(&["o1"]));
-    assert!(!coordinator.wants_offers());
-    assert!(coordinator.remove(&TaskId::new("tm-2")).is_empty());
-}
-
-#[test]
-fn a_new_request_is_matched_against_held_offers() {
-    let mut coordinator = coordinator();
-    let mut big = request("big");
-    big.requirements.cpus = 8.0;
-    coordinator.add(big);
-    let decision = coordinator.on_offers(vec![fits("o1", "a1", 1)], Instant::now());
-    assert!(decision.is_empty(), "held for the pending request");
-    let decision = coordinator.add(request("small"));
-    assert_eq!(tasks(&decision.launches[0]), ["small"]);
-    assert_eq!(
-        coordinator
-            .pending()
-            .map(|t| t.value.as_str())
-            .collect::<Vec<_>>(),
-        ["big"]
-    );
-}
-
-#[test]
-fn from_config_reads_role_and_expiration() {
-    let mut config = Configuration::new();
-    config
-        .set("mesos.resourcemanager.framework.role", "strom")
-        .unwrap();
-    config
-        .set("mesos.resourcemanager.unused-offer-expiration", "10000")
-        .unwrap();
-    let mut coordinator = LaunchCoordinator::from_config(&config).unwrap();
-    coordinator.add(request("tm-1"));
-    let now = Instant::now();
-    coordinator.on_offers(
-        vec![offer("o1", "a1", vec![Resource::scalar("cpus", 0.1)])],
-        now,
-    );
-    assert_eq!(
-        coordinator.next_expiry(),
-        Some(now + Duration::from_secs(10))
-    );
-}
-
-#[test]
-fn removing_a_constrained_request_releases_the_offers_only_it_could_use() {
-    let mut coordinator = coordinator();
-    let zone = |value: &str| Attribute {
-        name: "az".into(),
+fn zone(value: &str) -> Attribute {
+    Attribute {
+        name: "zone".into(),
         kind: ValueType::Text,
         scalar: None,
         ranges: None,
@@ -306,27 +114,96 @@ fn removing_a_constrained_request_releases_the_offers_only_it_could_use() {
         text: Some(Text {
             value: value.into(),
         }),
-    };
-    let constraint = |value: &str| HostConstraint {
-        attribute: "az".into(),
+    }
+}
+
+fn in_zone(task: &str, value: &str) -> LaunchRequest {
+    let mut request = request(task);
+    request.requirements.constraints = vec![HostConstraint {
+        attribute: "zone".into(),
         value: value.into(),
+    }];
+    request
+}
+
+/// `(task IDs, reason lines, causes)` of each unsatisfied group.
+fn unsatisfied(coordinator: &LaunchCoordinator) -> Vec<(Vec<String>, Vec<String>, Vec<String>)> {
+    coordinator
+        .unsatisfied()
+        .into_iter()
+        .map(|group| {
+            let tasks = group.task_ids.iter().map(|t| t.value.clone()).collect();
+            (tasks, group.reason_lines(), group.causes)
+        })
+        .collect()
+}
+
+fn strings(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|text| (*text).to_owned()).collect()
+}
+
+#[test]
+fn an_offer_that_cannot_fit_is_declined_at_once_with_its_reason() {
+    let mut coordinator = coordinator();
+    let mut big = request("big");
+    big.requirements.cpus = 8.0;
+    coordinator.add(big);
+    let decision = coordinator.on_offers(
+        vec![offer("o1", "a1", basic(2.0, 4096.0, (31000, 31009)))],
+        Instant::now(),
+    );
+    assert!(decision.launches.is_empty());
+    assert_eq!(decision.decline, ids(&["o1"]), "declined, not held");
+    assert_eq!(coordinator.held_offers(), 0);
+    assert!(coordinator.wants_offers(), "the request still waits");
+    assert_eq!(
+        unsatisfied(&coordinator),
+        [(
+            strings(&["big"]),
+            strings(&["agent a1.example (a1): not enough cpus: wanted 8, offered 2"]),
+            strings(&["not enough cpus"]),
+        )]
+    );
+}
+
+#[test]
+fn offers_of_one_agent_are_pooled_within_an_event_and_never_across_events() {
+    let mut coordinator = coordinator();
+    coordinator.add(request("tm-1"));
+    let now = Instant::now();
+    let cpus = || offer("o1", "a1", vec![Resource::scalar("cpus", 1.0)]);
+    let rest = || {
+        offer(
+            "o2",
+            "a1",
+            vec![
+                Resource::scalar("mem", 1024.0),
+                Resource::ranges("ports", [(1, 2)]),
+            ],
+        )
     };
-    let mut in_a = request("tm-a");
-    in_a.requirements.constraints = vec![constraint("a")];
-    let mut in_b = request("tm-b");
-    in_b.requirements.constraints = vec![constraint("b")];
-    coordinator.add(in_a);
-    coordinator.add(in_b);
-    let mut small_a = offer("o1", "a1", vec![Resource::scalar("cpus", 0.5)]);
-    small_a.attributes = vec![zone("a")];
-    let mut small_b = offer("o2", "a2", vec![Resource::scalar("cpus", 0.5)]);
-    small_b.attributes = vec![zone("b")];
-    let decision = coordinator.on_offers(vec![small_a, small_b], Instant::now());
-    assert!(decision.is_empty());
-    assert_eq!(coordinator.held_offers(), 2);
-    assert_eq!(coordinator.remove(&TaskId::new("tm-a")), ids(&["o1"]));
-    assert_eq!(coordinator.held_offers(), 1);
-    assert_eq!(coordinator.remove(&TaskId::new("tm-b")), ids(&["o2"]));
+    // Apart, neither fits: each goes back when it comes; the master re-offers them together.
+    assert_eq!(
+        coordinator.on_offers(vec![cpus()], now).decline,
+        ids(&["o1"])
+    );
+    assert_eq!(
+        coordinator.on_offers(vec![rest()], now).decline,
+        ids(&["o2"])
+    );
+    assert_eq!(
+        unsatisfied(&coordinator)[0].1,
+        strings(&["agent a1.example (a1): not enough cpus: wanted 1, offered 0"]),
+        "the latest reason of the agent replaces the earlier one"
+    );
+    // Together they do, and an offer of another agent does not join them.
+    let other = offer("o3", "a2", vec![Resource::scalar("mem", 1024.0)]);
+    let decision = coordinator.on_offers(vec![cpus(), other, rest()], now);
+    assert_eq!(decision.launches.len(), 1);
+    assert_eq!(decision.launches[0].offer_ids, ids(&["o1", "o2"]));
+    assert_eq!(decision.decline, ids(&["o3"]));
+    assert!(!coordinator.wants_offers());
+    assert!(coordinator.unsatisfied().is_empty());
 }
 
 #[test]
@@ -335,15 +212,18 @@ fn offers_of_many_agents_place_requests_in_agent_arrival_order() {
     for task in 0..6 {
         coordinator.add(request(&format!("tm-{task}")));
     }
-    let now = Instant::now();
-    // Three agents each hold half a TaskManager; a second offer completes each in turn.
+    // Three agents each offer half a TaskManager twice in one event.
     let half = |id: &str, agent: &str| offer(id, agent, basic(0.5, 512.0, (31000, 31001)));
     let decision = coordinator.on_offers(
-        vec![half("o1", "a1"), half("o2", "a2"), half("o3", "a3")],
-        now,
+        vec![
+            half("o1", "a1"),
+            half("o2", "a2"),
+            half("o3", "a3"),
+            half("o4", "a3"),
+            half("o5", "a1"),
+        ],
+        Instant::now(),
     );
-    assert!(decision.is_empty());
-    let decision = coordinator.on_offers(vec![half("o4", "a3"), half("o5", "a1")], now);
     let placed: Vec<(&str, Vec<&str>)> = decision
         .launches
         .iter()
@@ -351,6 +231,186 @@ fn offers_of_many_agents_place_requests_in_agent_arrival_order() {
         .collect();
     assert_eq!(placed, [("a1", vec!["tm-0"]), ("a3", vec!["tm-1"])]);
     assert_eq!(decision.launches[0].offer_ids, ids(&["o1", "o5"]));
-    assert_eq!(coordinator.held_offers(), 1, "a2's half is still held");
+    assert_eq!(decision.launches[1].offer_ids, ids(&["o3", "o4"]));
+    assert_eq!(
+        decision.decline,
+        ids(&["o2"]),
+        "a2's half goes back at once"
+    );
     assert_eq!(coordinator.pending().count(), 4);
+}
+
+#[test]
+fn agents_failing_a_constraint_are_declined_and_named() {
+    let mut coordinator = coordinator();
+    coordinator.add(in_zone("tm-1", "eu-b"));
+    let mut wrong_zone = fits("o1", "a1", 1);
+    wrong_zone.attributes = vec![zone("eu-a")];
+    let no_zone = fits("o2", "a2", 1);
+    let mut right_zone_too_small = offer("o3", "a3", vec![Resource::scalar("cpus", 0.5)]);
+    right_zone_too_small.attributes = vec![zone("eu-b")];
+    let decision = coordinator.on_offers(
+        vec![wrong_zone, no_zone, right_zone_too_small],
+        Instant::now(),
+    );
+    assert!(decision.launches.is_empty());
+    assert_eq!(decision.decline, ids(&["o1", "o2", "o3"]));
+    assert_eq!(
+        unsatisfied(&coordinator),
+        [(
+            strings(&["tm-1"]),
+            strings(&[
+                "agent a3.example (a3): not enough cpus: wanted 1, offered 0.5",
+                "agent a2.example (a2): no attribute zone=eu-b",
+                "agent a1.example (a1): no attribute zone=eu-b (it has zone=eu-a)",
+            ]),
+            strings(&["no attribute zone=eu-b", "not enough cpus"]),
+        )]
+    );
+}
+
+#[test]
+fn resources_reserved_for_another_role_are_a_role_mismatch() {
+    let mut coordinator = LaunchCoordinator::new("strom");
+    coordinator.add(request("tm-1"));
+    let resources = vec![
+        reserved(Resource::scalar("cpus", 4.0), "ads"),
+        Resource::scalar("mem", 2048.0),
+        Resource::ranges("ports", [(31000, 31001)]),
+    ];
+    let decision = coordinator.on_offers(vec![offer("o1", "a1", resources)], Instant::now());
+    assert_eq!(decision.decline, ids(&["o1"]));
+    assert_eq!(
+        unsatisfied(&coordinator),
+        [(
+            strings(&["tm-1"]),
+            strings(&[
+                "agent a1.example (a1): role mismatch: 4 cpus reserved for ads, not for strom; \
+                 not enough cpus: wanted 1, offered 0"
+            ]),
+            strings(&["role mismatch on cpus"]),
+        )]
+    );
+}
+
+#[test]
+fn reasons_are_kept_per_group_of_identical_requests() {
+    let mut coordinator = coordinator();
+    coordinator.add(in_zone("tm-a1", "a"));
+    coordinator.add(in_zone("tm-b", "b"));
+    coordinator.add(in_zone("tm-a2", "a"));
+    let mut zone_a = fits("o1", "a1", 1);
+    zone_a.attributes = vec![zone("a")];
+    let decision = coordinator.on_offers(vec![zone_a], Instant::now());
+    assert_eq!(tasks(&decision.launches[0]), ["tm-a1"]);
+    let groups = unsatisfied(&coordinator);
+    assert_eq!(
+        groups,
+        [(
+            strings(&["tm-b"]),
+            strings(&["agent a1.example (a1): no attribute zone=b (it has zone=a)"]),
+            strings(&["no attribute zone=b"]),
+        )],
+        "zone a launched on a1, so a1 says nothing about tm-a2"
+    );
+}
+
+#[test]
+fn a_launch_clears_the_reasons_of_its_group() {
+    let mut coordinator = coordinator();
+    for task in ["tm-1", "tm-2"] {
+        coordinator.add(request(task));
+    }
+    let now = Instant::now();
+    let small = offer("o1", "a1", basic(0.5, 1024.0, (1, 2)));
+    coordinator.on_offers(vec![small], now);
+    assert_eq!(unsatisfied(&coordinator)[0].0, strings(&["tm-1", "tm-2"]));
+    // a2 fits one: the cluster can serve the group, and a2 being full says nothing new.
+    let decision = coordinator.on_offers(vec![fits("o2", "a2", 1)], now);
+    assert_eq!(tasks(&decision.launches[0]), ["tm-1"]);
+    assert!(coordinator.unsatisfied().is_empty());
+    let small = offer("o3", "a1", basic(0.5, 1024.0, (1, 2)));
+    coordinator.on_offers(vec![small], now);
+    assert_eq!(unsatisfied(&coordinator)[0].0, strings(&["tm-2"]));
+}
+
+#[test]
+fn reasons_list_the_newest_agents_and_count_the_rest() {
+    let mut coordinator = coordinator();
+    coordinator.add(request("tm-1"));
+    let agents = MAX_REASONS + 3;
+    let offers = (0..agents)
+        .map(|n| {
+            offer(
+                &format!("o{n}"),
+                &format!("a{n}"),
+                basic(0.5, 1024.0, (1, 2)),
+            )
+        })
+        .collect();
+    let decision = coordinator.on_offers(offers, Instant::now());
+    assert_eq!(decision.decline.len(), agents);
+    let groups = coordinator.unsatisfied();
+    assert_eq!(groups[0].reasons.len(), MAX_REASONS);
+    assert_eq!(groups[0].more_agents, 3);
+    assert_eq!(
+        groups[0].reasons[0].agent_id,
+        AgentId::new(format!("a{}", agents - 1))
+    );
+    let lines = groups[0].reason_lines();
+    assert_eq!(lines.len(), MAX_REASONS + 1);
+    assert_eq!(lines[MAX_REASONS], "and 3 more agents");
+    assert_eq!(groups[0].causes, strings(&["not enough cpus"]));
+}
+
+#[test]
+fn a_withdrawn_request_is_forgotten_and_offers_are_no_longer_wanted() {
+    let mut coordinator = coordinator();
+    coordinator.add(request("tm-1"));
+    let mut big = request("tm-2");
+    big.requirements.cpus = 8.0;
+    coordinator.add(big);
+    let now = Instant::now();
+    coordinator.on_offers(
+        vec![offer("o1", "a1", vec![Resource::scalar("cpus", 0.5)])],
+        now,
+    );
+    assert_eq!(coordinator.unsatisfied().len(), 2);
+
+    assert!(coordinator.remove(&TaskId::new("tm-2")));
+    assert!(coordinator.wants_offers(), "tm-1 still waits");
+    assert_eq!(unsatisfied(&coordinator)[0].0, strings(&["tm-1"]));
+    assert!(coordinator.remove(&TaskId::new("tm-1")));
+    assert!(!coordinator.wants_offers(), "the driver suppresses offers");
+    assert!(coordinator.unsatisfied().is_empty());
+    assert!(
+        !coordinator.remove(&TaskId::new("tm-1")),
+        "already withdrawn"
+    );
+
+    // Offers that would have fitted go back: nothing is launched for a withdrawn request.
+    let decision = coordinator.on_offers(vec![fits("o2", "a1", 8)], now);
+    assert!(decision.launches.is_empty());
+    assert_eq!(decision.decline, ids(&["o2"]));
+
+    // A new request of the same shape starts without the old reasons.
+    coordinator.add(request("tm-3"));
+    assert!(coordinator.unsatisfied().is_empty());
+}
+
+#[test]
+fn from_config_reads_the_role() {
+    let mut config = Configuration::new();
+    config
+        .set("mesos.resourcemanager.framework.role", "strom")
+        .unwrap();
+    let mut coordinator = LaunchCoordinator::from_config(&config).unwrap();
+    coordinator.add(request("tm-1"));
+    let resources = vec![
+        reserved(Resource::scalar("cpus", 1.0), "strom"),
+        Resource::scalar("mem", 1024.0),
+        Resource::ranges("ports", [(1, 2)]),
+    ];
+    let decision = coordinator.on_offers(vec![offer("o1", "a1", resources)], Instant::now());
+    assert_eq!(tasks(&decision.launches[0]), ["tm-1"]);
 }

@@ -481,3 +481,82 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unfit_reasons_read_as_text_and_name_their_cause() {
+    let scalar = Unfit::Scalar {
+        name: "cpus".into(),
+        wanted: 8.0,
+        offered: 2.0,
+    };
+    assert_eq!(scalar.to_string(), "not enough cpus: wanted 8, offered 2");
+    assert_eq!(scalar.cause(), "not enough cpus");
+    let ports = Unfit::Ports {
+        wanted: 3,
+        offered: 1,
+    };
+    assert_eq!(ports.to_string(), "not enough ports: wanted 3, offered 1");
+    let missing = Unfit::Constraint {
+        attribute: "zone".into(),
+        wanted: "eu-b".into(),
+        actual: None,
+    };
+    assert_eq!(missing.to_string(), "no attribute zone=eu-b");
+    let other = Unfit::Constraint {
+        attribute: "zone".into(),
+        wanted: "eu-b".into(),
+        actual: Some("eu-a".into()),
+    };
+    assert_eq!(
+        other.to_string(),
+        "no attribute zone=eu-b (it has zone=eu-a)"
+    );
+    assert_eq!(other.cause(), missing.cause());
+    let agent = AgentUnfit {
+        agent_id: strom_mesos::AgentId::new("S1"),
+        hostname: "h1".into(),
+        unfit: scalar,
+    };
+    assert_eq!(
+        agent.to_string(),
+        "agent h1 (S1): not enough cpus: wanted 8, offered 2"
+    );
+}
+
+#[test]
+fn a_shortage_that_other_roles_reservations_would_cover_is_a_role_mismatch() {
+    let resources = vec![
+        reserved(Resource::scalar("cpus", 6.0), "ads"),
+        reserved(Resource::scalar("cpus", 1.0), "web"),
+        Resource::scalar("cpus", 2.0),
+        Resource::scalar("mem", 512.0),
+        reserved(Resource::scalar("mem", 8192.0), "ads"),
+        reserved(Resource::ranges("ports", [(5000, 5009)]), "ads"),
+    ];
+    let offer = offer("o1", "a1", resources);
+    let mut pool = ResourcePool::new("strom", [&offer]);
+    let unfit = pool.try_carve(&requirements(8.0, 256.0, 0)).unwrap_err();
+    assert_eq!(
+        unfit.to_string(),
+        "role mismatch: 7 cpus reserved for ads,web, not for strom; \
+         not enough cpus: wanted 8, offered 2"
+    );
+    assert_eq!(unfit.cause(), "role mismatch on cpus");
+    // The reservations would not cover 16 cpus: a plain shortage.
+    let unfit = pool.try_carve(&requirements(16.0, 256.0, 0)).unwrap_err();
+    assert_eq!(unfit.to_string(), "not enough cpus: wanted 16, offered 2");
+    // Ports count as ports.
+    let unfit = pool.try_carve(&requirements(1.0, 256.0, 2)).unwrap_err();
+    assert_eq!(
+        unfit.to_string(),
+        "role mismatch: 10 ports reserved for ads, not for strom; \
+         not enough ports: wanted 2, offered 0"
+    );
+    // `carve` reports the shortage itself, naming the host, and the pool is unchanged.
+    let err = pool.carve(&requirements(1.0, 1024.0, 0)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not enough `mem` on agent `a1.example`: wanted 1024, offered 512"
+    );
+    assert_eq!(pool.scalar("cpus"), 2.0);
+}

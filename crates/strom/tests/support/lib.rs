@@ -85,10 +85,12 @@ impl LocalCluster {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        Self {
+        let mut cluster = Self {
             child,
             rest: format!("http://127.0.0.1:{port}"),
-        }
+        };
+        await_rest(&mut cluster.child, port, Some(taskmanagers));
+        cluster
     }
 
     pub async fn get(&self, path: &str) -> Option<serde_json::Value> {
@@ -123,6 +125,65 @@ impl Drop for LocalCluster {
             let _ = self.child.wait();
         }
     }
+}
+
+/// How long a started process may take to answer on its REST port (and, for a local cluster,
+/// to have its TaskManagers registered): generous, as a loaded CI machine starts processes
+/// slowly.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One plain HTTP/1.0 GET of `/overview` on loopback: the status code and the body, or `None`
+/// while nothing answers. Blocking on purpose, as the start helpers are not async.
+fn probe_overview(port: u16) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /overview HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Waits until the process on `port` answers REST requests (any status but 503, which means
+/// "starting") and, with `taskmanagers`, until that many TaskManagers registered (when the
+/// overview is readable: with `rest.auth.token` it is not). Returns early if the process exits,
+/// so that tests of failing starts see the exit; panics naming what did not happen in time.
+fn await_rest(child: &mut Child, port: u16, taskmanagers: Option<u32>) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut last = "nothing listening".to_owned();
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        match probe_overview(port) {
+            Some((503, _)) => last = "503 (starting)".into(),
+            Some((200, body)) => {
+                let registered = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["taskmanagers"].as_u64())
+                    .unwrap_or(0);
+                match taskmanagers {
+                    Some(wanted) if registered < u64::from(wanted) => {
+                        last = format!("{registered} of {wanted} TaskManagers registered");
+                    }
+                    _ => return,
+                }
+            }
+            Some(_) => return,
+            None => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the process on REST port {port} was not ready within {READY_TIMEOUT:?}: {last}");
 }
 
 pub fn process_alive(pid: u64) -> bool {
@@ -169,10 +230,14 @@ impl AppMaster {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        Self {
+        let mut am = Self {
             child,
             rest: format!("http://127.0.0.1:{port}"),
-        }
+        };
+        // A standby answers with a redirect and a leader-to-be with 503 until it leads: wait for
+        // the listener only, and let tests wait for what they need beyond it.
+        await_listening(&mut am.child, port);
+        am
     }
 
     /// `host:port` of its REST API, for `strom run -m`.
@@ -245,6 +310,21 @@ impl Drop for AppMaster {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Waits until the process on `port` accepts connections (or exits).
+fn await_listening(child: &mut Child, port: u16) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some()
+            || std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_ok()
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listened on REST port {port} within {READY_TIMEOUT:?}");
 }
 
 /// Mesos tasks in TASK_RUNNING, over all frameworks of a master `/state`.
