@@ -235,7 +235,9 @@ registry! {
         MESOS_RESOURCEMANAGER_FRAMEWORK_NAME: String = opt("mesos.resourcemanager.framework.name", "strom",
             "Framework name registered with Mesos.");
         MESOS_RESOURCEMANAGER_FRAMEWORK_ROLE: String = opt("mesos.resourcemanager.framework.role", "*",
-            "Mesos role of the framework; resources reserved for it are preferred.");
+            "Mesos role of the framework; resources reserved for it are preferred. Ignored when `mesos.resourcemanager.framework.roles` is set.");
+        MESOS_RESOURCEMANAGER_FRAMEWORK_ROLES: Vec<String> = opt("mesos.resourcemanager.framework.roles", "",
+            "Comma-separated Mesos roles of a `MULTI_ROLE` framework (Mesos 1.2+): offers of every role arrive, each TaskManager runs on resources of one role. Empty: the single `mesos.resourcemanager.framework.role`.");
         MESOS_RESOURCEMANAGER_FRAMEWORK_PRINCIPAL: Option<String> = opt_none("mesos.resourcemanager.framework.principal",
             "Principal the framework authenticates with.");
         MESOS_RESOURCEMANAGER_FRAMEWORK_SECRET: Option<String> = opt_none("mesos.resourcemanager.framework.secret",
@@ -251,7 +253,7 @@ registry! {
         MESOS_RESOURCEMANAGER_DECLINED_OFFER_REFUSE_DURATION: Duration = opt("mesos.resourcemanager.declined-offer-refuse-duration", "5 s",
             "How long Mesos withholds a declined offer's resources from the framework (plain numbers are milliseconds).");
         MESOS_RESOURCEMANAGER_UNUSED_OFFER_EXPIRATION: Duration = opt("mesos.resourcemanager.unused-offer-expiration", "2 min",
-            "How long an unused offer is held before it is declined (plain numbers are milliseconds).");
+            "Accepted for compatibility with Flink and ignored: strom declines every offer it cannot use at once (with `declined-offer-refuse-duration`) instead of holding it.");
         MESOS_RESOURCEMANAGER_TASKS_PORT_ASSIGNMENTS: Vec<String> = opt("mesos.resourcemanager.tasks.port-assignments", "",
             "Comma-separated extra configuration keys that each get a port from the offer, besides the TaskManager RPC and data ports.");
         MESOS_RESOURCEMANAGER_TASKS_CPUS: f64 = opt("mesos.resourcemanager.tasks.cpus", "0.0",
@@ -273,6 +275,11 @@ registry! {
             "Whether Docker pulls the image even when it is cached.");
         MESOS_RESOURCEMANAGER_TASKS_CONTAINER_DOCKER_PARAMETERS: Vec<String> = opt("mesos.resourcemanager.tasks.container.docker.parameters", "",
             "Comma-separated `key=value` parameters passed to `docker run`.");
+        MESOS_RESOURCEMANAGER_TASKS_CONTAINER_DOCKER_NETWORK: String = opt("mesos.resourcemanager.tasks.container.docker.network", "HOST",
+            "Network of Docker TaskManager containers: `HOST` (the agent's network), `BRIDGE` (Docker's bridge; the TaskManager's offered ports are published with the same number on the agent and `taskmanager.host` defaults to the agent's hostname) or `USER` (the user-defined network `...docker.network.name`, published as with `BRIDGE`).")
+            .with_allowed_values(&["HOST", "BRIDGE", "USER"]);
+        MESOS_RESOURCEMANAGER_TASKS_CONTAINER_DOCKER_NETWORK_NAME: Option<String> = opt_none("mesos.resourcemanager.tasks.container.docker.network.name",
+            "Name of the user-defined Docker network TaskManagers join; required with, and only used with, `mesos.resourcemanager.tasks.container.docker.network: USER`.");
         MESOS_RESOURCEMANAGER_TASKS_CONTAINER_VOLUMES: Vec<String> = opt("mesos.resourcemanager.tasks.container.volumes", "",
             "Comma-separated volumes as `[host_path:]container_path[:RO|RW]`.");
         MESOS_CONSTRAINTS_HARD_HOSTATTRIBUTE: Vec<String> = opt("mesos.constraints.hard.hostattribute", "",

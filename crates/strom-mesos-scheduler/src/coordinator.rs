@@ -143,7 +143,9 @@ impl LaunchCoordinator {
         }
     }
 
-    /// A coordinator with `mesos.resourcemanager.framework.role`.
+    /// A coordinator with `mesos.resourcemanager.framework.role`; offers of a `MULTI_ROLE`
+    /// framework (`mesos.resourcemanager.framework.roles`) are matched for the role they are
+    /// allocated to.
     pub fn from_config(config: &Configuration) -> Result<Self, ParamsError> {
         Ok(Self::new(
             config.try_get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_ROLE)?,
@@ -217,11 +219,14 @@ impl LaunchCoordinator {
     pub fn on_offers(&mut self, offers: Vec<Offer>, _now: Instant) -> Decision {
         let arrived: Vec<OfferId> = offers.iter().map(|offer| offer.id.clone()).collect();
         let mut decision = Decision::default();
-        for (agent_id, offers) in by_agent(offers) {
+        for (agent_id, role, offers) in by_agent_and_role(offers) {
             if self.pending.is_empty() {
                 break;
             }
-            if let Some(plan) = self.schedule_agent(&agent_id, &offers) {
+            // A MULTI_ROLE framework gets one offer per role an agent's resources are
+            // allocated to, and one task must use resources of one role.
+            let role = role.unwrap_or_else(|| self.role.clone());
+            if let Some(plan) = self.schedule_agent(&agent_id, &role, &offers) {
                 decision.launches.push(plan);
             }
         }
@@ -261,8 +266,13 @@ impl LaunchCoordinator {
 
     /// Carves as many pending requests as fit out of the offers of one agent, and records why
     /// the groups that got none did not fit.
-    fn schedule_agent(&mut self, agent_id: &AgentId, offers: &[Offer]) -> Option<LaunchPlan> {
-        let mut pool = ResourcePool::new(&self.role, offers);
+    fn schedule_agent(
+        &mut self,
+        agent_id: &AgentId,
+        role: &str,
+        offers: &[Offer],
+    ) -> Option<LaunchPlan> {
+        let mut pool = ResourcePool::new(role, offers);
         let live_groups = self.groups.iter().filter(|group| group.pending > 0).count();
         let mut failed = vec![false; self.groups.len()];
         let mut served = vec![false; self.groups.len()];
@@ -352,15 +362,20 @@ impl LaunchCoordinator {
 
 /// The offers grouped by agent, agents in the order of their first offer, each agent's
 /// offers in arrival order.
-fn by_agent(offers: Vec<Offer>) -> Vec<(AgentId, Vec<Offer>)> {
-    let mut index: HashMap<AgentId, usize> = HashMap::new();
-    let mut agents: Vec<(AgentId, Vec<Offer>)> = Vec::new();
+fn by_agent_and_role(offers: Vec<Offer>) -> Vec<(AgentId, Option<String>, Vec<Offer>)> {
+    let mut index: HashMap<(AgentId, Option<String>), usize> = HashMap::new();
+    let mut agents: Vec<(AgentId, Option<String>, Vec<Offer>)> = Vec::new();
     for offer in offers {
-        match index.get(&offer.agent_id) {
-            Some(&at) => agents[at].1.push(offer),
+        let role = offer
+            .allocation_info
+            .as_ref()
+            .and_then(|info| info.role.clone());
+        let key = (offer.agent_id.clone(), role.clone());
+        match index.get(&key) {
+            Some(&at) => agents[at].2.push(offer),
             None => {
-                index.insert(offer.agent_id.clone(), agents.len());
-                agents.push((offer.agent_id.clone(), vec![offer]));
+                index.insert(key, agents.len());
+                agents.push((offer.agent_id.clone(), role, vec![offer]));
             }
         }
     }

@@ -174,6 +174,12 @@ impl MesosDriver {
         let params = TaskManagerParameters::from_config(config)?;
         let coordinator = LaunchCoordinator::from_config(config)?;
         let role = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_ROLE);
+        let roles: Vec<String> = config
+            .get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_ROLES)
+            .into_iter()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect();
         let user = config
             .get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_USER)
             .filter(|u| !u.is_empty())
@@ -183,13 +189,21 @@ impl MesosDriver {
         if params.gpus > 0 {
             capabilities.push(Capability::from(CapabilityType::GpuResources));
         }
+        // The master refuses `roles` without MULTI_ROLE, and `role` together with `roles`.
+        let (role, roles) = if roles.is_empty() {
+            (Some(role), Vec::new())
+        } else {
+            capabilities.push(Capability::from(CapabilityType::MultiRole));
+            (None, roles)
+        };
         let name = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_NAME);
         let framework = FrameworkInfo {
             user,
             name: name.clone(),
             failover_timeout: Some(config.get(&options::MESOS_FAILOVER_TIMEOUT) as f64),
             checkpoint: Some(true),
-            role: Some(role),
+            role,
+            roles,
             hostname: Some(config.get(&options::JOBMANAGER_RPC_ADDRESS)),
             principal: config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_PRINCIPAL),
             webui_url: settings.webui_url.clone(),
@@ -732,9 +746,10 @@ impl Actor {
                         .doubted_since
                         .is_none_or(|since| since.elapsed() < REREGISTRATION_GRACE) =>
             {
-                if tracked.doubted_since.is_none() {
+                let first = tracked.doubted_since.is_none();
+                tracked.doubted_since.get_or_insert_with(Instant::now);
+                if first {
                     info!(task = %id, message = ?status.message, "the master does not know the task yet (agents re-registering after a master restart?); asking again before replacing it");
-                    tracked.doubted_since = Some(Instant::now());
                 }
             }
             Some(tracked) if status.state.is_terminal() => {

@@ -425,12 +425,16 @@ views.resourcemanager = {
       return;
     }
     const ws = rm['worker-states'] || {}, offers = rm.offers || {};
-    const cards = [['New', ws.New], ['Launched', ws.Launched], ['Released', ws.Released], ['Pending launches', rm['pending-launches']],
-      ['Outstanding offers', rm['outstanding-offers']], ['Offers received', offers.received], ['Accepted', offers.accepted], ['Declined', offers.declined]];
+    const cards = [['New', ws.New], ['Launched', ws.Launched], ['Released', ws.Released], ['Pending launches', rm['pending-launches']], ['Offers received', offers.received], ['Accepted', offers.accepted], ['Declined', offers.declined]];
     body.innerHTML = `<section><h2>Mesos scheduler</h2><dl class="props">
         <dt>Master</dt><dd class="mono">${esc(rm.master)}</dd><dt>Framework id</dt><dd class="mono" id="framework-id">${esc(rm['framework-id'] || '(not registered yet)')}</dd>
         <dt>Connection</dt><dd>${state(rm.connection)}</dd></dl>
         <div class="cards" style="margin-top:12px" id="mesos-cards">${cards.map(([k, v]) => `<div class="card">${k}<b>${num(v)}</b></div>`).join('')}</div></section>
+      ${(rm['unsatisfied-requests'] || []).length ? `<section id="mesos-unsatisfied"><h2>Requests no offer fits</h2>
+        <p class="muted">Offers that cannot host these TaskManagers are declined at once; the job fails after slot.request.timeout.</p>
+        ${pagedTable('mesos-unsatisfied-table', rm['unsatisfied-requests'], [
+          { title: 'Task id', cls: 'mono', html: u => esc(u['task-id']) },
+          { title: 'Why, per agent', cls: 'wrap', html: u => (u.reasons || []).map(esc).join('<br>') }])}</section>` : ''}
       <section><h2>Workers</h2>${pagedTable('mesos-workers', (rm.workers || []).slice().sort((a, b) => a['task-id'].localeCompare(b['task-id'])), [
         { title: 'Task id', cls: 'mono', html: w => esc(w['task-id']) }, { title: 'Worker state', html: w => state(w.state) },
         { title: 'Mesos task state', html: w => esc(w['mesos-state'] || '–') }, { title: 'Agent host', html: w => esc(w.hostname || '–') }], { empty: 'no workers' })}</section>

@@ -1067,3 +1067,6 @@ fn detail(job: &Execution) -> JobDetail {
         config: job.config.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;

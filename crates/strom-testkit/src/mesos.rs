@@ -68,6 +68,12 @@ impl Mesos {
         Ok(mesos)
     }
 
+    /// `mesos.sh restart`: master and agents are killed and started again on the same work
+    /// folder (agents recover their checkpointed tasks); returns once the agents re-registered.
+    pub fn restart(&self) -> Result<()> {
+        self.run("restart")
+    }
+
     /// `GET /state` of the master.
     pub async fn state(&self) -> Result<serde_json::Value> {
         let url = self.url.join("state")?;

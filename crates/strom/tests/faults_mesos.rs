@@ -5,6 +5,9 @@
 //! - the scheduler's SUBSCRIBE stream cut in the middle of a record by a loopback proxy between
 //!   strom and the real master: the scheduler re-subscribes with the same framework id, and the
 //!   TaskManagers, their tasks and the running job carry on untouched;
+//! - the Mesos master and agents restarted (`mesos.sh restart`) during a job: strom
+//!   re-subscribes with its framework id, doubts the TASK_LOST a master without its registry
+//!   answers before the agents are back, and the job runs on without a restart of any task;
 //! - a canary secret for each secret strom has (cluster secret, REST token, Mesos framework
 //!   secret from a file, checked by the master's HTTP Basic authentication) never shows in any
 //!   process's command line or environment, the master's and agent's `/state`, the logs of the
@@ -467,5 +470,68 @@ async fn a_wrong_framework_secret_is_refused_with_a_clear_error() {
     assert!(
         state["frameworks"].as_array().unwrap().is_empty(),
         "{state}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mesos_master_restart_during_a_job_restarts_nothing() {
+    let mesos = Mesos::start().unwrap();
+    let am = AppMaster::start("mesos-appmaster", mesos.url.authority(), &[]);
+    let framework = am.framework_id().await;
+    let id = support::run_detached(&am.address(), "examples/unbounded-count.json", &[]);
+    eventually(Duration::from_secs(60), "the job to run", || async {
+        am.get(&format!("/jobs/{id}"))
+            .await
+            .filter(|j| j["state"] == "RUNNING")
+    })
+    .await;
+    let tasks = task_ids(&running_tasks(&mesos.state().await.unwrap()));
+    assert_eq!(tasks.len(), 2);
+    let taskmanagers = registered(&am).await.unwrap();
+
+    mesos.restart().unwrap();
+    // The master knows no agent until they re-register: strom resubscribes and reconciles; the
+    // tasks come back as running and every worker is known again.
+    eventually(
+        Duration::from_secs(60),
+        "the framework back with both tasks running",
+        || async {
+            let state = mesos.state().await.ok()?;
+            let running = task_ids(&running_tasks(&state));
+            (running == tasks).then_some(())
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "the scheduler to see both tasks running again",
+        || async {
+            let view = am.get("/mesos").await?;
+            let workers = view["workers"].as_array()?;
+            (view["connection"] == "subscribed"
+                && workers.len() == 2
+                && workers.iter().all(|w| w["mesos-state"] == "TASK_RUNNING"))
+            .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(am.framework_id().await, framework, "the same framework");
+    assert_eq!(
+        registered(&am).await.unwrap(),
+        taskmanagers,
+        "the same TaskManagers"
+    );
+    let job = am.get(&format!("/jobs/{id}")).await.unwrap();
+    assert_eq!(job["state"], "RUNNING");
+    assert_eq!(job["restarts"], 0, "the job never restarted: {job}");
+    let state = mesos.state().await.unwrap();
+    assert!(
+        ended_tasks(&state, "TASK_KILLED").is_empty(),
+        "no task was killed"
+    );
+    assert_eq!(
+        task_ids(&running_tasks(&state)),
+        tasks,
+        "no task was relaunched"
     );
 }
