@@ -25,9 +25,7 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use strom_config::{Configuration, options};
-use strom_mesos::types::{
-    Capability, CapabilityType, Filters, FrameworkInfo, Operation, TaskState, TaskStatus,
-};
+use strom_mesos::types::{Filters, FrameworkInfo, Operation, TaskState, TaskStatus};
 use strom_mesos::{
     AgentId, Credential, MasterAddress, MasterSource, SchedulerClient, SchedulerConfig,
     SchedulerEvent, TaskId,
@@ -42,6 +40,7 @@ use crate::params::TaskManagerParameters;
 use crate::taskinfo::{FetchUri, Overlay, build_task_info};
 use strom_ha::{StoreError, Worker, WorkerState, WorkerStore};
 
+mod framework;
 mod reconcile;
 mod status;
 
@@ -139,22 +138,6 @@ enum Command {
     Suspend(oneshot::Sender<()>),
 }
 
-fn secret(config: &Configuration) -> Result<Option<String>, MesosDriverError> {
-    if let Some(secret) = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_SECRET) {
-        return Ok(Some(secret));
-    }
-    match config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_SECRET_FILE) {
-        Some(path) => std::fs::read_to_string(&path)
-            .map(|s| Some(s.trim().to_owned()))
-            .map_err(|e| {
-                MesosDriverError::Config(format!(
-                    "cannot read `mesos.resourcemanager.framework.secret-file` `{path}`: {e}"
-                ))
-            }),
-        None => Ok(None),
-    }
-}
-
 impl MesosDriver {
     /// Validates the configuration and prepares the framework; nothing is contacted yet.
     pub fn new(settings: MesosDriverSettings) -> Result<Self, MesosDriverError> {
@@ -173,50 +156,9 @@ impl MesosDriver {
         };
         let params = TaskManagerParameters::from_config(config)?;
         let coordinator = LaunchCoordinator::from_config(config)?;
-        let role = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_ROLE);
-        let roles: Vec<String> = config
-            .get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_ROLES)
-            .into_iter()
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty())
-            .collect();
-        let user = config
-            .get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_USER)
-            .filter(|u| !u.is_empty())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "root".to_owned());
-        let mut capabilities = vec![Capability::from(CapabilityType::TaskKillingState)];
-        if params.gpus > 0 {
-            capabilities.push(Capability::from(CapabilityType::GpuResources));
-        }
-        // The master refuses `roles` without MULTI_ROLE, and `role` together with `roles`.
-        let (role, roles) = if roles.is_empty() {
-            (Some(role), Vec::new())
-        } else {
-            capabilities.push(Capability::from(CapabilityType::MultiRole));
-            (None, roles)
-        };
         let name = config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_NAME);
-        let framework = FrameworkInfo {
-            user,
-            name: name.clone(),
-            failover_timeout: Some(config.get(&options::MESOS_FAILOVER_TIMEOUT) as f64),
-            checkpoint: Some(true),
-            role,
-            roles,
-            hostname: Some(config.get(&options::JOBMANAGER_RPC_ADDRESS)),
-            principal: config.get(&options::MESOS_RESOURCEMANAGER_FRAMEWORK_PRINCIPAL),
-            webui_url: settings.webui_url.clone(),
-            capabilities,
-            ..FrameworkInfo::default()
-        };
-        let credential = match (&framework.principal, secret(config)?) {
-            (Some(principal), Some(secret)) => Some(Credential {
-                principal: principal.clone(),
-                secret,
-            }),
-            _ => None,
-        };
+        let (framework, credential) =
+            framework::framework_info(config, &params, settings.webui_url.clone())?;
         let prepared = Prepared {
             master: address,
             framework,
