@@ -151,13 +151,13 @@ pub(crate) async fn appmaster(
     let artifacts = start_artifact_server(&bound.config).await?;
     let binary = std::env::current_exe().context("cannot locate the strom binary")?;
     artifacts.add(Artifact::new(binary, BINARY).executable(true).cache(true))?;
-    // The configuration file every TaskManager fetches holds no secret: the cluster secret is
-    // handed to each task once (a one-time artifact the TaskManager deletes after reading).
+    // The configuration file every TaskManager fetches, and which stays in its sandbox, holds no
+    // secret: TaskManagers need none but the cluster secret, which each task is handed once (a
+    // one-time artifact the TaskManager deletes after reading). A secret TaskManagers need later
+    // must travel the same way.
     let mut for_taskmanagers = Configuration::new();
     for (key, value) in bound.config.entries() {
-        if key != options::SECURITY_CLUSTER_SECRET.key()
-            && !key.starts_with("mesos.resourcemanager.framework.secret")
-        {
+        if !strom_config::is_sensitive(key) {
             for_taskmanagers.set(key, value)?;
         }
     }

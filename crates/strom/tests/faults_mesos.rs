@@ -395,8 +395,7 @@ async fn no_secret_shows_in_processes_state_logs_or_rest() {
         }
     }
     // 4. Logs: the application master's, and every stdout/stderr/log file of Mesos and of the
-    // TaskManager sandboxes (the sandbox's configuration file holds the cluster secret by
-    // design; it is not a log).
+    // TaskManager sandboxes.
     let agent_state: Value = client
         .get(mesos.url.join("slave(1)/state").unwrap())
         .send()
@@ -422,6 +421,35 @@ async fn no_secret_shows_in_processes_state_logs_or_rest() {
         let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
         if text.contains(CANARY) {
             leaks.push(format!("log {}", log.display()));
+        }
+    }
+    // 5. Every file of every TaskManager sandbox, the fetched configuration included: the
+    // cluster secret came as a one-time download that the TaskManager deleted after reading.
+    for executor in agent_state["frameworks"][0]["executors"]
+        .as_array()
+        .unwrap()
+    {
+        let sandbox = PathBuf::from(executor["directory"].as_str().unwrap());
+        assert!(
+            !sandbox.join("conf/cluster-secret").exists(),
+            "the secret file is left in {}",
+            sandbox.display()
+        );
+        for file in files_below(&sandbox) {
+            // The fetched strom binary is the one large file; it was built before the canary.
+            if file.file_name().is_some_and(|n| n == "strom") {
+                continue;
+            }
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            if text.contains(CANARY) {
+                leaks.push(format!("sandbox file {}", file.display()));
+            }
+            // Sandbox logs are read as text (agent UI, `/files/read`): no colour codes.
+            let name = file.file_name().unwrap().to_string_lossy();
+            if (name == "stderr" || name == "stdout") && text.contains("\x1b[") {
+                leaks.push(format!("ANSI colour codes in {}", file.display()));
+            }
         }
     }
     // The framework did authenticate: the master knows its principal.
@@ -534,4 +562,23 @@ async fn a_mesos_master_restart_during_a_job_restarts_nothing() {
         tasks,
         "no task was relaunched"
     );
+}
+
+/// Every regular file below `dir` (not following symbolic links).
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files
 }
