@@ -270,6 +270,14 @@ async fn zookeeper_restart_during_a_running_job_loses_nothing() {
     let ephemerals = zookeeper.ephemerals().unwrap();
     assert_eq!(ephemerals.len(), 1, "{ephemerals:?}");
     let (session, latch) = ephemerals.into_iter().next().unwrap();
+    // A standby, probing the leader all along: a ZooKeeper restart must not make it take over.
+    let standby = start_with_session_timeout(&mesos, &zookeeper, storage.path(), "20 s");
+    eventually(
+        Duration::from_secs(30),
+        "the standby to point at the leader",
+        || async { redirect(&standby).await },
+    )
+    .await;
 
     zookeeper.stop().unwrap();
     // ZooKeeper stays down for a couple of seconds; meanwhile the leader keeps serving.
@@ -320,6 +328,11 @@ async fn zookeeper_restart_during_a_running_job_loses_nothing() {
     .await;
     assert!(is_alive(&mut am), "the application master exited");
     assert_eq!(framework_id(&am).await, framework, "the same framework id");
+    assert_eq!(
+        redirect(&standby).await,
+        Some(format!("{}/overview", am.rest)),
+        "the standby still follows the same leader"
+    );
     let jobs = am.get("/jobs").await.unwrap();
     let ids: Vec<&str> = jobs["jobs"]
         .as_array()
