@@ -30,6 +30,25 @@ pub enum ContainerKind {
     Docker,
 }
 
+/// The network of a Docker TaskManager container
+/// (`mesos.resourcemanager.tasks.container.docker.network`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerNetworkMode {
+    /// The agent's network stack: the TaskManager binds the offered ports on the agent.
+    Host,
+    /// Docker's default bridge: the offered ports are published on the agent.
+    Bridge,
+    /// A user-defined Docker network, by name; ports are published as with [`Self::Bridge`].
+    User(String),
+}
+
+impl DockerNetworkMode {
+    /// Whether the container has a network of its own, reached through published ports.
+    pub fn publishes_ports(&self) -> bool {
+        !matches!(self, Self::Host)
+    }
+}
+
 /// The TaskManager parameters derived from the configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskManagerParameters {
@@ -56,6 +75,9 @@ pub struct TaskManagerParameters {
     pub force_pull_image: bool,
     /// Extra `docker run` parameters.
     pub docker_parameters: Vec<Parameter>,
+    /// Network of Docker containers; always [`DockerNetworkMode::Host`] for
+    /// [`ContainerKind::Mesos`].
+    pub docker_network: DockerNetworkMode,
     /// Host path volumes.
     pub volumes: Vec<Volume>,
     /// Extra URIs for the fetcher.
@@ -129,6 +151,7 @@ impl TaskManagerParameters {
             force_pull_image: config
                 .try_get(&options::MESOS_RESOURCEMANAGER_TASKS_CONTAINER_DOCKER_FORCE_PULL_IMAGE)?,
             docker_parameters,
+            docker_network: docker_network(config, container)?,
             volumes,
             uris: config.try_get(&options::MESOS_RESOURCEMANAGER_TASKS_URIS)?,
             hostname_pattern: config.try_get(&options::MESOS_RESOURCEMANAGER_TASKS_HOSTNAME)?,
@@ -257,6 +280,60 @@ fn container_kind(config: &Configuration) -> Result<ContainerKind, ParamsError> 
             "expected `mesos` or `docker`",
         )),
     }
+}
+
+/// `HOST`, `BRIDGE` or `USER` with a network name; anything but `HOST` only for Docker
+/// containers, and a name only with `USER`, so that a setting with no effect is reported.
+fn docker_network(
+    config: &Configuration,
+    container: ContainerKind,
+) -> Result<DockerNetworkMode, ParamsError> {
+    let option = options::MESOS_RESOURCEMANAGER_TASKS_CONTAINER_DOCKER_NETWORK;
+    let name_option = options::MESOS_RESOURCEMANAGER_TASKS_CONTAINER_DOCKER_NETWORK_NAME;
+    let mode = config.try_get(&option)?;
+    let name = config
+        .try_get(&name_option)?
+        .map(|name| name.trim().to_owned());
+    let network = match mode.trim().to_ascii_uppercase().as_str() {
+        "HOST" => DockerNetworkMode::Host,
+        "BRIDGE" => DockerNetworkMode::Bridge,
+        "USER" => match name.clone().filter(|name| !name.is_empty()) {
+            Some(name) => DockerNetworkMode::User(name),
+            None => {
+                return Err(ParamsError::Missing {
+                    key: name_option.key().to_owned(),
+                    because: format!("`{}` is `USER`", option.key()),
+                });
+            }
+        },
+        _ => {
+            return Err(ParamsError::invalid(
+                option.key(),
+                mode,
+                "expected `HOST`, `BRIDGE` or `USER`",
+            ));
+        }
+    };
+    if let Some(name) = name
+        && !matches!(network, DockerNetworkMode::User(_))
+    {
+        return Err(ParamsError::invalid(
+            name_option.key(),
+            name,
+            format!("only used when `{}` is `USER`", option.key()),
+        ));
+    }
+    if network.publishes_ports() && container != ContainerKind::Docker {
+        return Err(ParamsError::invalid(
+            option.key(),
+            mode,
+            format!(
+                "only Docker containers have a Docker network: set `{}` to `docker`",
+                options::MESOS_RESOURCEMANAGER_TASKS_CONTAINER_TYPE.key()
+            ),
+        ));
+    }
+    Ok(network)
 }
 
 /// Parses every entry of a list option, naming the key and the entry on error.

@@ -5,6 +5,12 @@
 //! reaches the TaskManager as a fetched configuration file (found through
 //! [`CONF_DIR_ENV`]). The command line carries only the per-task `-D` properties — resource
 //! ID, assigned ports, `taskmanager.host` — and never the value of a sensitive key.
+//!
+//! Docker TaskManagers start in the image's working directory, not in the sandbox the fetcher
+//! filled (the Docker executor mounts it at `$MESOS_SANDBOX`), so their command first changes
+//! into it. On a `BRIDGE` or `USER` network each offered port is published on the agent under
+//! the same number, the TaskManager binds all interfaces of its container and advertises the
+//! agent's hostname: `host:port` then means the same inside and outside the container.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -13,18 +19,28 @@ use serde_json::json;
 use strom_config::{is_sensitive, options};
 use strom_mesos::types::{
     CommandInfo, CommandUri, ContainerInfo, ContainerType, DockerInfo, DockerNetwork, Environment,
-    Label, Labels, MesosInfo, TaskInfo, Variable,
+    Label, Labels, MesosInfo, NetworkInfo, PortMapping, TaskInfo, Variable,
 };
 use strom_mesos::{AgentId, TaskId};
 
+use crate::driver::AGENT_HOST_ENV;
 use crate::matching::MatchedResources;
-use crate::params::{ContainerKind, TaskManagerParameters};
+use crate::params::{ContainerKind, DockerNetworkMode, TaskManagerParameters};
 
 /// The environment variable that tells the TaskManager where its configuration file is.
 pub const CONF_DIR_ENV: &str = "STROM_CONF_DIR";
 
 /// The sandbox directory the configuration file is fetched into.
 pub const DEFAULT_CONF_DIR: &str = "conf";
+
+/// What a Docker TaskManager's command starts with: the Docker executor sets `MESOS_SANDBOX` to
+/// where it mounted the sandbox, and the fetched binary and configuration are found relative to
+/// it. `.` keeps a runner without the variable where it was started.
+pub const DOCKER_SANDBOX_CD: &str = "cd \"${MESOS_SANDBOX:-.}\" && ";
+
+/// `taskmanager.bind-host` in a container with a network of its own: a published port is
+/// forwarded to the container's own address, which is not known before the container starts.
+const ALL_INTERFACES: &str = "0.0.0.0";
 
 /// One file for the Mesos fetcher (`CommandInfo.URI`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +127,7 @@ pub fn build_task_info(
         agent_id: agent_id.clone(),
         resources: matched.resources.clone(),
         command: Some(command),
-        container: Some(container(params)),
+        container: Some(container(params, matched)),
         labels,
         discovery: None,
         kill_policy: None,
@@ -119,8 +135,9 @@ pub fn build_task_info(
 }
 
 /// The `-D` properties of one task: the overlay's, then `taskmanager.resource-id`, the
-/// assigned ports and `taskmanager.host` (from the hostname pattern). Sensitive keys are
-/// dropped with a warning, so their values never reach the command line.
+/// assigned ports and `taskmanager.host` (from the hostname pattern, else on a Docker `BRIDGE` or
+/// `USER` network the agent's hostname; there `taskmanager.bind-host` is all interfaces too).
+/// Sensitive keys are dropped with a warning, so their values never reach the command line.
 pub fn dynamic_properties(
     params: &TaskManagerParameters,
     task_id: &TaskId,
@@ -135,7 +152,22 @@ pub fn dynamic_properties(
     for (key, port) in &matched.ports {
         properties.insert(key.clone(), port.to_string());
     }
-    if let Some(host) = params.hostname_for(&task_id.value) {
+    let published =
+        params.container == ContainerKind::Docker && params.docker_network.publishes_ports();
+    if published {
+        properties.insert(
+            options::TASKMANAGER_BIND_HOST.key().to_owned(),
+            ALL_INTERFACES.to_owned(),
+        );
+    }
+    // Without a pattern a TaskManager advertises the address it reaches the JobManager from;
+    // in a bridged container that is the container's, which other agents cannot reach.
+    let host = params.hostname_for(&task_id.value).or_else(|| {
+        published
+            .then(|| overlay.env.get(AGENT_HOST_ENV).cloned())
+            .flatten()
+    });
+    if let Some(host) = host {
         properties.insert(options::TASKMANAGER_HOST.key().to_owned(), host);
     }
     properties.retain(|key, _| {
@@ -151,12 +183,16 @@ pub fn dynamic_properties(
     properties
 }
 
-/// `[<bootstrap-cmd> && ]<taskmanager-cmd> '-Dk=v' ...`, each property one shell word.
+/// `[<bootstrap-cmd> && ]<taskmanager-cmd> '-Dk=v' ...`, each property one shell word; for
+/// Docker containers preceded by [`DOCKER_SANDBOX_CD`].
 pub fn command_line(
     params: &TaskManagerParameters,
     properties: &BTreeMap<String, String>,
 ) -> String {
     let mut line = String::new();
+    if params.container == ContainerKind::Docker {
+        line.push_str(DOCKER_SANDBOX_CD);
+    }
     if let Some(bootstrap) = &params.bootstrap_cmd {
         line.push_str(bootstrap);
         line.push_str(" && ");
@@ -198,9 +234,10 @@ fn environment(params: &TaskManagerParameters, task_id: &TaskId, overlay: &Overl
     }
 }
 
-/// MESOS by default; MESOS with a UCR Docker image when an image is set; DOCKER with host
-/// networking for the Docker containerizer. Volumes in every case.
-fn container(params: &TaskManagerParameters) -> ContainerInfo {
+/// MESOS by default; MESOS with a UCR Docker image when an image is set; DOCKER for the Docker
+/// containerizer, on the configured network, with every matched port published under its own
+/// number unless on the host network. Volumes in every case.
+fn container(params: &TaskManagerParameters, matched: &MatchedResources) -> ContainerInfo {
     let mut info = ContainerInfo {
         kind: ContainerType::Mesos,
         docker: None,
@@ -212,9 +249,28 @@ fn container(params: &TaskManagerParameters) -> ContainerInfo {
     match (params.container, &params.image) {
         (ContainerKind::Docker, Some(image)) => {
             info.kind = ContainerType::Docker;
+            let network = match &params.docker_network {
+                DockerNetworkMode::Host => DockerNetwork::Host,
+                DockerNetworkMode::Bridge => DockerNetwork::Bridge,
+                DockerNetworkMode::User(name) => {
+                    // The Docker containerizer takes a USER network's name from the single
+                    // network info.
+                    info.network_infos = vec![NetworkInfo {
+                        name: Some(name.clone()),
+                        ..NetworkInfo::default()
+                    }];
+                    DockerNetwork::User
+                }
+            };
+            let port_mappings = if params.docker_network.publishes_ports() {
+                port_mappings(matched)
+            } else {
+                Vec::new()
+            };
             info.docker = Some(DockerInfo {
                 image: image.clone(),
-                network: Some(DockerNetwork::Host),
+                network: Some(network),
+                port_mappings,
                 force_pull_image: Some(params.force_pull_image),
                 parameters: params.docker_parameters.clone(),
                 ..DockerInfo::default()
@@ -232,6 +288,23 @@ fn container(params: &TaskManagerParameters) -> ContainerInfo {
         (_, None) => {}
     }
     info
+}
+
+/// Each assigned port published on the agent under the same number, in port order: the
+/// TaskManager advertises `taskmanager.host:port`, which must mean the same port inside the
+/// container (where it binds) and on the agent (where peers connect).
+fn port_mappings(matched: &MatchedResources) -> Vec<PortMapping> {
+    let mut ports: Vec<u16> = matched.ports.values().copied().collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+        .into_iter()
+        .map(|port| PortMapping {
+            host_port: u32::from(port),
+            container_port: u32::from(port),
+            protocol: Some("tcp".to_owned()),
+        })
+        .collect()
 }
 
 #[cfg(test)]

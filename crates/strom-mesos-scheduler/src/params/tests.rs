@@ -315,3 +315,65 @@ fn malformed_entries_name_key_and_entry() {
         );
     }
 }
+
+#[test]
+fn docker_networks() {
+    fn docker(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut entries = vec![
+            ("mesos.resourcemanager.tasks.container.type", "docker"),
+            (
+                "mesos.resourcemanager.tasks.container.image.name",
+                "strom:1",
+            ),
+        ];
+        entries.extend_from_slice(extra);
+        entries
+    }
+    assert_eq!(params(&docker(&[])).docker_network, DockerNetworkMode::Host);
+    assert_eq!(params(&[]).docker_network, DockerNetworkMode::Host);
+    let key = "mesos.resourcemanager.tasks.container.docker.network";
+    let name_key = "mesos.resourcemanager.tasks.container.docker.network.name";
+    // The registry's allowed values are case-insensitive.
+    let bridge = params(&docker(&[(key, "bridge")]));
+    assert_eq!(bridge.docker_network, DockerNetworkMode::Bridge);
+    assert!(bridge.docker_network.publishes_ports());
+    let user = params(&docker(&[(key, "USER"), (name_key, " strom-net ")]));
+    assert_eq!(
+        user.docker_network,
+        DockerNetworkMode::User("strom-net".into())
+    );
+    assert!(!DockerNetworkMode::Host.publishes_ports());
+
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &docker(&[(key, "USER")]),
+            "configuration key `mesos.resourcemanager.tasks.container.docker.network.name` must \
+             be set when `mesos.resourcemanager.tasks.container.docker.network` is `USER`",
+        ),
+        (
+            &docker(&[(key, "USER"), (name_key, " ")]),
+            "must be set when `mesos.resourcemanager.tasks.container.docker.network` is `USER`",
+        ),
+        (
+            &docker(&[(key, "BRIDGE"), (name_key, "strom-net")]),
+            "invalid value `strom-net` for configuration key \
+             `mesos.resourcemanager.tasks.container.docker.network.name`: only used when \
+             `mesos.resourcemanager.tasks.container.docker.network` is `USER`",
+        ),
+        (
+            &[(key, "BRIDGE")],
+            "invalid value `BRIDGE` for configuration key \
+             `mesos.resourcemanager.tasks.container.docker.network`: only Docker containers \
+             have a Docker network: set `mesos.resourcemanager.tasks.container.type` to `docker`",
+        ),
+    ];
+    for (entries, expected) in cases {
+        let message = error(entries);
+        assert!(message.contains(expected), "{entries:?}: {message}");
+    }
+    let err = Configuration::new().set(key, "overlay").unwrap_err();
+    assert!(
+        err.to_string().contains("`overlay`") && err.to_string().contains(key),
+        "{err}"
+    );
+}

@@ -264,3 +264,207 @@ fn quoted_command_lines_round_trip_through_sh() {
         format!("-Dk={nasty}\n")
     );
 }
+
+fn docker(extra: &[(&str, &str)]) -> TaskManagerParameters {
+    let mut entries = vec![
+        ("mesos.resourcemanager.tasks.container.type", "docker"),
+        (
+            "mesos.resourcemanager.tasks.container.image.name",
+            "strom:1",
+        ),
+    ];
+    entries.extend_from_slice(extra);
+    params(&entries)
+}
+
+/// The overlay of a launch on `agent-1.example`, as the driver makes it.
+fn agent_overlay() -> Overlay {
+    let mut overlay = Overlay::new("strom");
+    overlay
+        .env
+        .insert(AGENT_HOST_ENV.to_owned(), "agent-1.example".to_owned());
+    overlay
+}
+
+#[test]
+fn docker_host_network_runs_from_the_sandbox() {
+    let json = build(&docker(&[]), &agent_overlay());
+    assert_eq!(
+        json["command"]["value"],
+        "cd \"${MESOS_SANDBOX:-.}\" && ./strom mesos-taskmanager \
+         -Dtaskmanager.data.port=31001 -Dtaskmanager.resource-id=taskmanager-00001 \
+         -Dtaskmanager.rpc.port=31000"
+    );
+    assert_eq!(
+        json["container"],
+        serde_json::json!({
+            "type": "DOCKER",
+            "docker": {"image": "strom:1", "network": "HOST", "force_pull_image": false}
+        })
+    );
+    assert_eq!(
+        env(&json)["STROM_CONF_DIR"],
+        "conf",
+        "relative to the sandbox"
+    );
+    let with_bootstrap = docker(&[("mesos.resourcemanager.tasks.bootstrap-cmd", "ls conf")]);
+    let json = build(&with_bootstrap, &agent_overlay());
+    let command = json["command"]["value"].as_str().unwrap();
+    assert!(
+        command.starts_with("cd \"${MESOS_SANDBOX:-.}\" && ls conf && ./strom "),
+        "the bootstrap command runs in the sandbox too: {command}"
+    );
+    // The Mesos containerizer starts commands in the sandbox already.
+    let json = build(&params(&[]), &agent_overlay());
+    assert!(
+        json["command"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("./strom mesos-taskmanager "),
+        "{json}"
+    );
+}
+
+#[test]
+fn docker_bridge_publishes_every_assigned_port_under_its_own_number() {
+    let bridge = docker(&[
+        (
+            "mesos.resourcemanager.tasks.container.docker.network",
+            "BRIDGE",
+        ),
+        (
+            "mesos.resourcemanager.tasks.port-assignments",
+            "metrics.reporter.prom.port",
+        ),
+    ]);
+    let mut matched = matched();
+    matched
+        .ports
+        .insert("metrics.reporter.prom.port".into(), 30999);
+    let info = build_task_info(
+        &bridge,
+        &TaskId::new("taskmanager-00001"),
+        &AgentId::new("agent-1"),
+        &matched,
+        &[artifact()],
+        &agent_overlay(),
+    );
+    let json = serde_json::to_value(&info).unwrap();
+    let mapping = |port: u32| serde_json::json!({"host_port": port, "container_port": port, "protocol": "tcp"});
+    assert_eq!(
+        json["container"],
+        serde_json::json!({
+            "type": "DOCKER",
+            "docker": {
+                "image": "strom:1", "network": "BRIDGE", "force_pull_image": false,
+                "port_mappings": [mapping(30999), mapping(31000), mapping(31001)]
+            }
+        })
+    );
+    let command = json["command"]["value"].as_str().unwrap();
+    for property in [
+        " -Dtaskmanager.host=agent-1.example",
+        " -Dtaskmanager.bind-host=0.0.0.0",
+        " -Dmetrics.reporter.prom.port=30999",
+        " -Dtaskmanager.data.port=31001",
+    ] {
+        assert!(command.contains(property), "{property}: {command}");
+    }
+    assert!(command.starts_with(DOCKER_SANDBOX_CD), "{command}");
+}
+
+#[test]
+fn docker_bridge_host_comes_from_the_pattern_when_one_is_set() {
+    let bridge = docker(&[
+        (
+            "mesos.resourcemanager.tasks.container.docker.network",
+            "BRIDGE",
+        ),
+        ("mesos.resourcemanager.tasks.hostname", "_TASK_.strom.mesos"),
+    ]);
+    let properties =
+        dynamic_properties(&bridge, &TaskId::new("tm-1"), &matched(), &agent_overlay());
+    assert_eq!(properties["taskmanager.host"], "tm-1.strom.mesos");
+    // Without an agent host (a caller other than the driver) nothing is invented.
+    let properties = dynamic_properties(
+        &docker(&[(
+            "mesos.resourcemanager.tasks.container.docker.network",
+            "BRIDGE",
+        )]),
+        &TaskId::new("tm-1"),
+        &matched(),
+        &Overlay::new("strom"),
+    );
+    assert!(!properties.contains_key("taskmanager.host"));
+    assert_eq!(properties["taskmanager.bind-host"], "0.0.0.0");
+    // On the host network the TaskManager binds and advertises as configured.
+    let properties = dynamic_properties(
+        &docker(&[]),
+        &TaskId::new("tm-1"),
+        &matched(),
+        &agent_overlay(),
+    );
+    assert!(!properties.contains_key("taskmanager.host"));
+    assert!(!properties.contains_key("taskmanager.bind-host"));
+}
+
+#[test]
+fn docker_user_network_names_its_network() {
+    let user = docker(&[
+        (
+            "mesos.resourcemanager.tasks.container.docker.network",
+            "USER",
+        ),
+        (
+            "mesos.resourcemanager.tasks.container.docker.network.name",
+            "strom-net",
+        ),
+        ("mesos.resourcemanager.tasks.container.volumes", "/h:/c:RO"),
+    ]);
+    let json = build(&user, &agent_overlay());
+    let mapping = |port: u32| serde_json::json!({"host_port": port, "container_port": port, "protocol": "tcp"});
+    assert_eq!(
+        json["container"],
+        serde_json::json!({
+            "type": "DOCKER",
+            "docker": {
+                "image": "strom:1", "network": "USER", "force_pull_image": false,
+                "port_mappings": [mapping(31000), mapping(31001)]
+            },
+            "volumes": [{"container_path": "/c", "host_path": "/h", "mode": "RO"}],
+            "network_infos": [{"name": "strom-net"}]
+        })
+    );
+    let command = json["command"]["value"].as_str().unwrap();
+    assert!(
+        command.contains(" -Dtaskmanager.host=agent-1.example"),
+        "{command}"
+    );
+}
+
+#[test]
+fn docker_command_changes_into_the_sandbox_under_sh() {
+    let sandbox = std::env::temp_dir().canonicalize().unwrap();
+    let mut docker = docker(&[]);
+    docker.taskmanager_cmd = "pwd; echo".into();
+    let line = command_line(&docker, &BTreeMap::new());
+    let run = |sandbox: Option<&std::path::Path>| {
+        let mut sh = Command::new("/bin/sh");
+        sh.arg("-c").arg(&line).current_dir("/");
+        match sandbox {
+            Some(dir) => sh.env("MESOS_SANDBOX", dir),
+            None => sh.env_remove("MESOS_SANDBOX"),
+        };
+        sh.output()
+    };
+    let Ok(output) = run(Some(&sandbox)) else {
+        return; // no shell in this environment
+    };
+    assert!(output.status.success(), "{line}");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!("{}\n\n", sandbox.display())
+    );
+    let output = run(None).unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "/\n\n");
+}
