@@ -7,11 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/lib.rs"]
-mod support;
+use crate::support;
 
-#[path = "support/faults.rs"]
-mod faults;
+use crate::faults;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -15,11 +15,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/lib.rs"]
-mod support;
+use crate::support;
 
-#[path = "support/forwarder.rs"]
-mod forwarder;
+use crate::forwarder;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -12,11 +12,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/lib.rs"]
-mod support;
+use crate::support;
 
-#[path = "support/faults.rs"]
-mod faults;
+use crate::faults;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

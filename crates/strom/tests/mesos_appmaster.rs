@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/lib.rs"]
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -15,7 +14,7 @@ use serde_json::Value;
 use strom_testkit::Mesos;
 use support::{AppMaster, eventually, running_tasks};
 
-fn word_counts(text: &str) -> BTreeMap<String, u64> {
+pub(crate) fn word_counts(text: &str) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for word in text.split_whitespace() {
         *counts.entry(word.to_owned()).or_insert(0) += 1;
@@ -24,7 +23,7 @@ fn word_counts(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// The bundled word count at parallelism 4 writing to `out`.
-fn wordcount_job(dir: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn wordcount_job(dir: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
     let mut job: Value = serde_json::from_str(
         &std::fs::read_to_string(support::workspace().join("examples/wordcount.json")).unwrap(),
     )
@@ -42,7 +41,7 @@ fn wordcount_job(dir: &std::path::Path, out: &std::path::Path) -> std::path::Pat
     path
 }
 
-fn read_counts(out: &std::path::Path) -> BTreeMap<String, u64> {
+pub(crate) fn read_counts(out: &std::path::Path) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for entry in std::fs::read_dir(out).unwrap() {
         for line in std::fs::read_to_string(entry.unwrap().path())
@@ -421,282 +420,4 @@ async fn a_multi_role_framework_runs_its_taskmanagers() {
         let role = task["role"].as_str().unwrap_or_default();
         assert!(["analytics", "streaming"].contains(&role), "{task}");
     }
-}
-
-// Docker TaskManagers: the agent's real DockerContainerizer (`CONTAINERIZERS=docker,mesos`) and
-// the machine's Docker Engine, with the image of scripts/docker-image.sh. Nothing is skipped:
-// without Docker or the cgroup the Docker containerizer needs, these tests fail and say so.
-
-/// `strom-taskmanager-test:latest`, (re)built for the strom binary under test if needed.
-fn taskmanager_image() -> String {
-    let output = Command::new("bash")
-        .arg(support::workspace().join("scripts/docker-image.sh"))
-        .arg(env!("CARGO_BIN_EXE_strom"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "scripts/docker-image.sh failed; Docker TaskManager tests need a Docker Engine: {stderr}"
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    stdout.lines().last().unwrap().to_owned()
-}
-
-/// A master and an agent with the Docker containerizer; `env` adds `MESOS_*` agent flags.
-fn docker_mesos(env: &[(&str, &str)]) -> Mesos {
-    let mut env = env.to_vec();
-    env.push(("CONTAINERIZERS", "docker,mesos"));
-    Mesos::start_with(1, &env).unwrap_or_else(|e| {
-        panic!(
-            "cannot start Mesos with the Docker containerizer (it needs a Docker Engine and a \
-             mounted cgroup v1 `cpu` hierarchy): {e:#}"
-        )
-    })
-}
-
-fn docker(args: &[&str]) -> String {
-    let output = Command::new("docker").args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// Names of the Docker containers (`mesos-<ContainerID>`) of the running tasks in `/state`.
-fn task_containers(state: &Value) -> Vec<String> {
-    let mut names: Vec<String> = running_tasks(state)
-        .iter()
-        .flat_map(|task| task["statuses"].as_array().cloned().unwrap_or_default())
-        .filter_map(|status| {
-            let id = status["container_status"]["container_id"]["value"].as_str()?;
-            Some(format!("mesos-{id}"))
-        })
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
-/// Which of `names` `docker ps` (with `all`: `docker ps -a`) lists.
-fn listed(names: &[String], all: bool) -> Vec<String> {
-    let args: &[&str] = if all {
-        &["ps", "-a", "--format", "{{.Names}}"]
-    } else {
-        &["ps", "--format", "{{.Names}}"]
-    };
-    let ps = docker(args);
-    names
-        .iter()
-        .filter(|name| ps.lines().any(|line| line == name.as_str()))
-        .cloned()
-        .collect()
-}
-
-/// Runs the word count on Docker TaskManagers (`extra` flags, e.g. the network), checks its
-/// counts and the TaskManager containers, stops the cluster with `strom cluster stop` and checks
-/// that no container is left once the Mesos cluster stopped.
-async fn wordcount_on_docker(mesos: Mesos, jobmanager_host: &str, extra: &[&str]) -> Value {
-    let image = taskmanager_image();
-    // The job reads and writes host paths: the same paths are bound into the containers.
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().canonicalize().unwrap();
-    let examples = support::workspace()
-        .join("examples")
-        .canonicalize()
-        .unwrap();
-    let out = dir_path.join("out");
-    let job = wordcount_job(&dir_path, &out);
-    let mut args = vec![
-        format!("-Djobmanager.rpc.address={jobmanager_host}"),
-        "-Dmesos.resourcemanager.tasks.container.type=docker".to_owned(),
-        format!("-Dmesos.resourcemanager.tasks.container.image.name={image}"),
-        format!(
-            "-Dmesos.resourcemanager.tasks.container.volumes={e}:{e}:RO,{d}:{d}:RW",
-            e = examples.display(),
-            d = dir_path.display()
-        ),
-    ];
-    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut am = AppMaster::start("mesos-appmaster", mesos.url.authority(), &args);
-    am.framework_id().await;
-    let m = am.address();
-    let run = support::run(
-        &["run", job.to_str().unwrap(), "-m", &m],
-        Duration::from_secs(120),
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let text =
-        std::fs::read_to_string(support::workspace().join("examples/wordcount.txt")).unwrap();
-    assert_eq!(read_counts(&out), word_counts(&text));
-    // The idle TaskManagers still run: two tasks, each in a container `docker ps` lists (a
-    // TaskManager may register before the master has its TASK_RUNNING).
-    let (task, containers) = eventually(
-        Duration::from_secs(30),
-        "2 running TaskManager tasks in containers docker ps lists",
-        || async {
-            let state = mesos.state().await.ok()?;
-            let tasks = running_tasks(&state);
-            let containers = task_containers(&state);
-            (tasks.len() == 2 && containers.len() == 2 && listed(&containers, false) == containers)
-                .then(|| (tasks[0].clone(), containers))
-        },
-    )
-    .await;
-    let stop = support::run(&["cluster", "stop", "-m", &m], Duration::from_secs(60));
-    assert!(
-        stop.status.success(),
-        "{}",
-        String::from_utf8_lossy(&stop.stderr)
-    );
-    assert!(am.wait_exit(Duration::from_secs(60)).await.success());
-    eventually(
-        Duration::from_secs(60),
-        "the TaskManager containers to stop",
-        || async { listed(&containers, false).is_empty().then_some(()) },
-    )
-    .await;
-    drop(mesos);
-    assert!(
-        listed(&containers, true).is_empty(),
-        "containers left after the cluster stopped"
-    );
-    task
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn docker_taskmanagers_run_a_job_and_leave_no_container() {
-    let mesos = docker_mesos(&[]);
-    let task = wordcount_on_docker(mesos, "127.0.0.1", &[]).await;
-    assert_eq!(task["container"]["type"], "DOCKER", "{task}");
-    assert_eq!(task["container"]["docker"]["network"], "HOST", "{task}");
-}
-
-/// The bridge's gateway: the address of the Docker host as containers on the bridge see it.
-fn bridge_gateway(image: &str) -> String {
-    let routes = docker(&["run", "--rm", "--net", "bridge", image, "ip", "route"]);
-    routes
-        .lines()
-        .find_map(|line| line.strip_prefix("default via "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no default route in a bridge container: {routes}"))
-        .to_owned()
-}
-
-/// BRIDGE: the TaskManagers' ports are published under their own numbers and they advertise
-/// the agent's hostname. Here that is the bridge's gateway, an address of the Docker host that
-/// the JobManager on the host and the other containers both reach (127.0.0.1 would not do).
-#[tokio::test(flavor = "multi_thread")]
-async fn docker_taskmanagers_on_the_bridge_network_run_a_job() {
-    let gateway = bridge_gateway(&taskmanager_image());
-    let mesos = docker_mesos(&[("MESOS_HOSTNAME", &gateway)]);
-    let task = wordcount_on_docker(
-        mesos,
-        &gateway,
-        &["-Dmesos.resourcemanager.tasks.container.docker.network=BRIDGE"],
-    )
-    .await;
-    let docker_info = &task["container"]["docker"];
-    assert_eq!(docker_info["network"], "BRIDGE", "{task}");
-    let mappings = docker_info["port_mappings"].as_array().unwrap();
-    assert_eq!(mappings.len(), 2, "rpc and data port: {task}");
-    for mapping in mappings {
-        assert_eq!(mapping["host_port"], mapping["container_port"], "{task}");
-    }
-}
-
-/// A missing image and a TaskManager command that cannot start, each on its own framework:
-/// the agent's reasons show in `/mesos`, and the start-failure rate limit (3 a minute) holds
-/// the launches to the first rounds instead of relaunching in a loop.
-#[tokio::test(flavor = "multi_thread")]
-async fn failing_docker_taskmanagers_are_reported_and_rate_limited() {
-    let image = taskmanager_image();
-    let mesos = docker_mesos(&[]);
-    let start = |name: &str, flags: &[&str]| {
-        let mut args = vec![
-            format!("-Dmesos.resourcemanager.framework.name={name}"),
-            "-Dmesos.resourcemanager.tasks.container.type=docker".to_owned(),
-            "-Dresourcemanager.start-worker.max-failure-rate=3".to_owned(),
-        ];
-        args.extend(flags.iter().map(|flag| (*flag).to_owned()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        AppMaster::start("mesos-appmaster", mesos.url.authority(), &args)
-    };
-    let missing = start(
-        "missing-image",
-        &["-Dmesos.resourcemanager.tasks.container.image.name=no-such-image:latest"],
-    );
-    let broken = start(
-        "broken-command",
-        &[
-            &format!("-Dmesos.resourcemanager.tasks.container.image.name={image}"),
-            "-Dmesos.resourcemanager.tasks.taskmanager-cmd=./no-such-command",
-        ],
-    );
-    let ams = [
-        (
-            &missing,
-            missing.framework_id().await,
-            Some("REASON_CONTAINER_LAUNCH_FAILED"),
-            "no-such-image",
-        ),
-        (
-            &broken,
-            broken.framework_id().await,
-            // The Docker executor gives an exit status but no reason, as upstream's.
-            None,
-            "Container exited with status 127",
-        ),
-    ];
-    for (am, _, _, _) in &ams {
-        support::run_detached(&am.address(), "examples/unbounded-count.json", &[]);
-    }
-    for (am, _, reason, message) in &ams {
-        // Other failures may come first (an executor that ends before its container reports
-        // `REASON_EXECUTOR_TERMINATED`): wait for the agent's reason for this setup.
-        let what = format!("TASK_FAILED ({reason:?}) with `{message}` in /mesos");
-        eventually(Duration::from_secs(60), &what, || async {
-            let view = am.get("/mesos").await?;
-            view["recent-updates"].as_array()?.iter().find_map(|u| {
-                let text = u["message"].as_str().unwrap_or_default();
-                (u["state"] == "TASK_FAILED"
-                    && u["reason"] == serde_json::json!(reason)
-                    && text.contains(message))
-                .then_some(())
-            })
-        })
-        .await;
-    }
-    // Each job wants 2 TaskManagers: 2 fail, 2 more are launched, the third failure pauses
-    // requests for the rest of the minute. Watch a 20 s window.
-    let launched = |state: &Value, id: &str| {
-        let framework = state["frameworks"]
-            .as_array()
-            .and_then(|all| all.iter().find(|f| f["id"] == id))
-            .cloned()
-            .unwrap_or_default();
-        ["tasks", "completed_tasks"]
-            .iter()
-            .map(|key| framework[*key].as_array().map_or(0, Vec::len))
-            .sum::<usize>()
-    };
-    let window = std::time::Instant::now() + Duration::from_secs(20);
-    let mut counts = Vec::new();
-    while std::time::Instant::now() < window {
-        let state = mesos.state().await.unwrap();
-        counts = ams
-            .iter()
-            .map(|(_, id, _, _)| launched(&state, id))
-            .collect();
-        assert!(counts.iter().all(|n| *n <= 4), "launched tasks: {counts:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(counts.iter().all(|n| *n >= 2), "launched tasks: {counts:?}");
 }

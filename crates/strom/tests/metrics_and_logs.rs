@@ -5,8 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/lib.rs"]
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,7 +54,7 @@ fn by_label(scrape: &prometheus_parse::Scrape, metric: &str, label: &str) -> BTr
 }
 
 /// Fails to compile: the connector does not exist.
-pub const BAD_SQL: &str = "CREATE TABLE t (a INT) WITH ('connector' = 'kafka');\n\
+const BAD_SQL: &str = "CREATE TABLE t (a INT) WITH ('connector' = 'kafka');\n\
     CREATE TABLE s (a INT) WITH ('connector' = 'blackhole');\n\
     INSERT INTO s SELECT a FROM t;";
 

@@ -1,0 +1,31 @@
+//! strom's end-to-end tests, one binary for the whole folder (one link of the binary's
+//! dependencies instead of one per file): each module is a file beside this one and starts the
+//! real `strom` binary, the real Mesos and ZooKeeper on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/faults.rs"]
+mod faults;
+#[path = "support/forwarder.rs"]
+mod forwarder;
+#[path = "support/lib.rs"]
+mod support;
+
+mod checkpoints;
+mod cli_client;
+mod cli_errors;
+mod cli_progress;
+mod faults_disk_full;
+mod faults_mesos;
+mod faults_partition;
+mod local_cluster;
+mod local_wordcount;
+mod mesos_appmaster;
+mod mesos_docker;
+mod mesos_framework_removed;
+mod mesos_ha;
+mod metrics_and_logs;
+mod rest_tls;
+mod sql_jobs;
+mod sql_nexmark;
+mod web_ui;
