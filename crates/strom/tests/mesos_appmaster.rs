@@ -240,6 +240,47 @@ async fn job_cluster_runs_one_job_and_leaves_nothing_behind() {
     );
 }
 
+/// A job cluster whose job is cancelled has done what it was asked: exit 0, as Flink's; its
+/// TaskManagers (1 cpu each) report 1 core, not the host's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_job_cluster_exits_0_and_leaves_nothing_behind() {
+    let mesos = Mesos::start().unwrap();
+    let mut am = AppMaster::start(
+        "mesos-appmaster-job",
+        mesos.url.authority(),
+        &["-Dinternal.jobgraph-path=examples/unbounded-count.json"],
+    );
+    let job = eventually(Duration::from_secs(60), "the job to run", || async {
+        let jobs = am.get("/jobs/overview").await?;
+        let job = jobs["jobs"].as_array()?.first()?.clone();
+        (job["state"] == "RUNNING").then(|| job["jid"].as_str().unwrap().to_owned())
+    })
+    .await;
+    let jobs = am.get("/jobs/overview").await.unwrap();
+    assert_eq!(
+        jobs["jobs"][0]["jobType"], "STREAMING",
+        "an unbounded job streams"
+    );
+    let tms = am.get("/taskmanagers").await.unwrap();
+    for tm in tms["taskmanagers"].as_array().unwrap() {
+        assert_eq!(tm["hardware"]["cpuCores"], 1, "{tm}");
+    }
+    let cancel = reqwest::Client::new()
+        .patch(format!("{}/jobs/{job}", am.rest))
+        .send()
+        .await
+        .unwrap();
+    assert!(cancel.status().is_success(), "{}", cancel.status());
+    let status = am.wait_exit(Duration::from_secs(60)).await;
+    assert!(
+        status.success(),
+        "a cancelled job cluster exits 0: {status}"
+    );
+    let state = mesos.state().await.unwrap();
+    assert!(state["frameworks"].as_array().unwrap().is_empty());
+    assert!(running_tasks(&state).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unmet_constraints_launch_nothing() {
     let mesos = Mesos::start_with(1, &[("MESOS_ATTRIBUTES", "rack:r1")]).unwrap();

@@ -220,7 +220,9 @@ async fn failing_docker_taskmanagers_are_reported_and_rate_limited() {
     };
     let missing = start(
         "missing-image",
-        &["-Dmesos.resourcemanager.tasks.container.image.name=no-such-image:latest"],
+        // A registry on a closed loopback port: the pull fails without any traffic leaving the
+        // machine (a bare name would make the Docker daemon ask Docker Hub).
+        &["-Dmesos.resourcemanager.tasks.container.image.name=127.0.0.1:9/no-such-image:latest"],
     );
     let broken = start(
         "broken-command",
