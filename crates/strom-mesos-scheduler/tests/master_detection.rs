@@ -22,6 +22,19 @@ fn master_info(port: u16) -> String {
     )
 }
 
+/// Registers a (fake) Mesos master on `port` as `/mesos/json.info_<sequence>`, as masters do.
+async fn register(client: &zk::Client, sequence: u32, port: u16) {
+    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    client
+        .create(
+            &format!("/mesos/json.info_{sequence:010}"),
+            master_info(port).as_bytes(),
+            &persistent,
+        )
+        .await
+        .unwrap();
+}
+
 fn zookeeper_master(server: &ZooKeeper, path: &str) -> ZooKeeperMaster {
     match MasterAddress::parse(&format!("zk://{}{path}", server.connect_string())).unwrap() {
         MasterAddress::ZooKeeper(zookeeper) => zookeeper,
@@ -53,27 +66,8 @@ async fn the_lowest_sequence_leads() {
         .unwrap();
     let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     client.create("/mesos", b"", &persistent).await.unwrap();
-    let info = |port: u16| {
-        format!(
-            r#"{{"id":"m","ip":16777343,"port":{port},"address":{{"hostname":"127.0.0.1","ip":"127.0.0.1","port":{port}}}}}"#
-        )
-    };
-    client
-        .create(
-            "/mesos/json.info_0000000007",
-            info(5057).as_bytes(),
-            &persistent,
-        )
-        .await
-        .unwrap();
-    client
-        .create(
-            "/mesos/json.info_0000000003",
-            info(5053).as_bytes(),
-            &persistent,
-        )
-        .await
-        .unwrap();
+    register(&client, 7, 5057).await;
+    register(&client, 3, 5053).await;
     client
         .create("/mesos/log_replicas", b"", &persistent)
         .await
@@ -116,23 +110,9 @@ async fn the_watch_follows_the_leader() {
         watch_leading_master(zookeeper_master(&server, "/mesos"), Duration::from_secs(10));
     assert_eq!(*leader.borrow(), None);
     client.create("/mesos", b"", &persistent).await.unwrap();
-    client
-        .create(
-            "/mesos/json.info_0000000004",
-            master_info(5054).as_bytes(),
-            &persistent,
-        )
-        .await
-        .unwrap();
+    register(&client, 4, 5054).await;
     until_leader(&mut leader, Some("http://127.0.0.1:5054/")).await;
-    client
-        .create(
-            "/mesos/json.info_0000000002",
-            master_info(5052).as_bytes(),
-            &persistent,
-        )
-        .await
-        .unwrap();
+    register(&client, 2, 5052).await;
     until_leader(&mut leader, Some("http://127.0.0.1:5052/")).await;
 
     // The leader goes: the next sequence takes over, then nobody is left.
@@ -154,14 +134,7 @@ async fn the_watch_follows_the_leader() {
         .connect(&server.connect_string())
         .await
         .unwrap();
-    client
-        .create(
-            "/mesos/json.info_0000000009",
-            master_info(5059).as_bytes(),
-            &persistent,
-        )
-        .await
-        .unwrap();
+    register(&client, 9, 5059).await;
     until_leader(&mut leader, Some("http://127.0.0.1:5059/")).await;
 }
 
@@ -182,15 +155,8 @@ async fn the_master_source_starts_at_the_leader_and_follows_it() {
         .unwrap_err();
     assert!(matches!(err, DetectError::NoMaster { .. }), "{err}");
 
-    for (node, port) in [
-        ("/mesos/json.info_0000000001", 5051),
-        ("/mesos/json.info_0000000005", 5055),
-    ] {
-        client
-            .create(node, master_info(port).as_bytes(), &persistent)
-            .await
-            .unwrap();
-    }
+    register(&client, 1, 5051).await;
+    register(&client, 5, 5055).await;
     let source = master_source(&zookeeper, Duration::from_secs(10))
         .await
         .unwrap();

@@ -14,7 +14,7 @@ use serde_json::Value;
 use strom_testkit::Mesos;
 use support::{AppMaster, eventually, running_tasks};
 
-pub(crate) fn word_counts(text: &str) -> BTreeMap<String, u64> {
+fn word_counts(text: &str) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for word in text.split_whitespace() {
         *counts.entry(word.to_owned()).or_insert(0) += 1;
@@ -41,7 +41,24 @@ pub(crate) fn wordcount_job(dir: &std::path::Path, out: &std::path::Path) -> std
     path
 }
 
-pub(crate) fn read_counts(out: &std::path::Path) -> BTreeMap<String, u64> {
+/// `strom run JOB -m ADDRESS` of a word count job to its end, then its counts checked against
+/// the input's.
+pub(crate) fn run_wordcount(address: &str, job: &std::path::Path, out: &std::path::Path) {
+    let run = support::run(
+        &["run", job.to_str().unwrap(), "-m", address],
+        Duration::from_secs(120),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text =
+        std::fs::read_to_string(support::workspace().join("examples/wordcount.txt")).unwrap();
+    assert_eq!(read_counts(out), word_counts(&text));
+}
+
+fn read_counts(out: &std::path::Path) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for entry in std::fs::read_dir(out).unwrap() {
         for line in std::fs::read_to_string(entry.unwrap().path())
@@ -94,18 +111,7 @@ async fn session_cluster_on_mesos() {
     let out = dir.path().join("out");
     let job = wordcount_job(dir.path(), &out);
     let m = am.address();
-    let run = support::run(
-        &["run", job.to_str().unwrap(), "-m", &m],
-        Duration::from_secs(90),
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let text =
-        std::fs::read_to_string(support::workspace().join("examples/wordcount.txt")).unwrap();
-    assert_eq!(read_counts(&out), word_counts(&text));
+    run_wordcount(&m, &job, &out);
     let state = mesos.state().await.unwrap();
     let tasks = running_tasks(&state);
     assert_eq!(tasks.len(), 2, "exactly 2 TaskManager tasks: {tasks:?}");

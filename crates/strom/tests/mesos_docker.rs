@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 use strom_testkit::Mesos;
 
-use crate::mesos_appmaster::{read_counts, word_counts, wordcount_job};
+use crate::mesos_appmaster::{run_wordcount, wordcount_job};
 use crate::support::{self, AppMaster, eventually, running_tasks};
 
 /// `strom-taskmanager-test:latest`, (re)built for the strom binary under test if needed.
@@ -113,18 +113,7 @@ async fn wordcount_on_docker(mesos: Mesos, jobmanager_host: &str, extra: &[&str]
     let mut am = AppMaster::start("mesos-appmaster", mesos.url.authority(), &args);
     am.framework_id().await;
     let m = am.address();
-    let run = support::run(
-        &["run", job.to_str().unwrap(), "-m", &m],
-        Duration::from_secs(120),
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let text =
-        std::fs::read_to_string(support::workspace().join("examples/wordcount.txt")).unwrap();
-    assert_eq!(read_counts(&out), word_counts(&text));
+    run_wordcount(&m, &job, &out);
     // The idle TaskManagers still run: two tasks, each in a container `docker ps` lists (a
     // TaskManager may register before the master has its TASK_RUNNING).
     let (task, containers) = eventually(

@@ -97,13 +97,18 @@ fn running_tasks(state: &Value) -> usize {
 async fn submit_unbounded(am: &AppMaster) -> String {
     let m = am.rest.trim_start_matches("http://").to_owned();
     let id = support::run_detached(&m, "examples/unbounded-count.json", &[]);
-    eventually(Duration::from_secs(60), "the job to run", || async {
-        am.get(&format!("/jobs/{id}"))
+    wait_job_running(am, &id, "the job to run").await;
+    id
+}
+
+/// Waits (up to a minute) until `am` shows `job` RUNNING.
+async fn wait_job_running(am: &AppMaster, job: &str, what: &str) {
+    eventually(Duration::from_secs(60), what, || async {
+        am.get(&format!("/jobs/{job}"))
             .await
             .filter(|j| j["state"] == "RUNNING")
     })
     .await;
-    id
 }
 
 async fn framework_id(am: &AppMaster) -> String {
@@ -123,17 +128,7 @@ async fn a_restarted_application_master_takes_everything_back() {
     first.kill();
     let restarted_at = Instant::now();
     let second = restart_in_place(&first, &mesos, &zookeeper, storage.path());
-    eventually(
-        Duration::from_secs(60),
-        "the recovered job to run",
-        || async {
-            second
-                .get(&format!("/jobs/{job}"))
-                .await
-                .filter(|j| j["state"] == "RUNNING")
-        },
-    )
-    .await;
+    wait_job_running(&second, &job, "the recovered job to run").await;
     let failover = restarted_at.elapsed();
     eprintln!(
         "application master failover: start to job running in {:.2} s",
@@ -204,16 +199,7 @@ async fn a_standby_takes_over_from_a_killed_leader() {
         "standby takeover after kill -9: leading after {:.2} s",
         killed_at.elapsed().as_secs_f64()
     );
-    eventually(
-        Duration::from_secs(60),
-        "the standby to run the job",
-        || async {
-            b.get(&format!("/jobs/{job}"))
-                .await
-                .filter(|j| j["state"] == "RUNNING")
-        },
-    )
-    .await;
+    wait_job_running(&b, &job, "the standby to run the job").await;
     assert_eq!(framework_id(&b).await, framework);
     assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
     // SIGTERM, what a supervisor sends on every restart, stops this master only.
@@ -225,16 +211,7 @@ async fn a_standby_takes_over_from_a_killed_leader() {
     assert_eq!(running_tasks(&state), 2, "the TaskManagers stay");
     // Restarted, it takes the job back; `strom cluster stop` then ends the cluster.
     let mut c = restart_in_place(&b, &mesos, &zookeeper, storage.path());
-    eventually(
-        Duration::from_secs(60),
-        "the restarted master to run the job",
-        || async {
-            c.get(&format!("/jobs/{job}"))
-                .await
-                .filter(|j| j["state"] == "RUNNING")
-        },
-    )
-    .await;
+    wait_job_running(&c, &job, "the restarted master to run the job").await;
     assert_eq!(framework_id(&c).await, framework);
     let output = support::run(
         &["cluster", "stop", "-m", &c.address()],
@@ -315,16 +292,7 @@ async fn zookeeper_restart_during_a_running_job_loses_nothing() {
     );
 
     // The same process still leads: subscribed with the same framework, the same job running.
-    eventually(
-        Duration::from_secs(60),
-        "the job to run after the restart",
-        || async {
-            am.get(&format!("/jobs/{job}"))
-                .await
-                .filter(|j| j["state"] == "RUNNING")
-        },
-    )
-    .await;
+    wait_job_running(&am, &job, "the job to run after the restart").await;
     assert!(is_alive(&mut am), "the application master exited");
     assert_eq!(framework_id(&am).await, framework, "the same framework id");
     assert_eq!(
@@ -445,17 +413,7 @@ async fn the_supervisor_examples_restart_a_master_without_losing_the_job() {
         rest: format!("http://127.0.0.1:{rest_port}"),
     };
     assert_eq!(framework_id(&second).await, framework, "the same framework");
-    eventually(
-        Duration::from_secs(60),
-        "the job to run under the systemd-run master",
-        || async {
-            second
-                .get(&format!("/jobs/{job}"))
-                .await
-                .filter(|j| j["state"] == "RUNNING")
-        },
-    )
-    .await;
+    wait_job_running(&second, &job, "the job to run under the systemd-run master").await;
     assert_eq!(
         running_tasks(&mesos.state().await.unwrap()),
         2,
