@@ -30,7 +30,7 @@ pub use election::{
 };
 pub use error::HaError;
 pub use job_graphs::{JobGraphStore, StoredJobGraph};
-pub use services::{HaServices, cluster_id};
+pub use services::{HaMode, HaServices, cluster_id};
 pub use worker_store::{
     InMemoryWorkerStore, StoreError, Worker, WorkerState, WorkerStore, task_id,
 };

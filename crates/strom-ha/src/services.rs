@@ -30,6 +30,40 @@ use crate::zookeeper::{
     ZooKeeperJobGraphStore, ZooKeeperRetrieval, ZooKeeperSettings, ZooKeeperWorkerStore,
 };
 
+/// `high-availability.type`: where a cluster keeps what must outlive its master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaMode {
+    /// `none`: in memory; nothing outlives the process.
+    None,
+    /// `file`: a folder (`high-availability.storageDir`), for one master restarted in place.
+    File,
+    /// `zookeeper`: leader election and metadata in ZooKeeper, large values in the folder.
+    ZooKeeper,
+}
+
+impl HaMode {
+    /// Whether the cluster's data outlives its master (`file`, `zookeeper`): a stopped master
+    /// leaves jobs and workers to the next one.
+    pub fn is_durable(self) -> bool {
+        self != Self::None
+    }
+
+    /// The configuration value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::File => "file",
+            Self::ZooKeeper => "zookeeper",
+        }
+    }
+}
+
+impl std::fmt::Display for HaMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The high-availability services of one cluster.
 pub struct HaServices {
     /// The Mesos framework id and workers.
@@ -60,13 +94,8 @@ enum Backend {
 
 impl std::fmt::Debug for HaServices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mode = match &self.backend {
-            Backend::Memory => "none",
-            Backend::File { .. } => "file",
-            Backend::ZooKeeper { .. } => "zookeeper",
-        };
         f.debug_struct("HaServices")
-            .field("mode", &mode)
+            .field("mode", &self.mode())
             .field("cluster_id", &self.cluster_id)
             .finish_non_exhaustive()
     }
@@ -269,12 +298,12 @@ impl HaServices {
         &self.cluster_id
     }
 
-    /// The mode: `none`, `file` or `zookeeper`.
-    pub fn mode(&self) -> &'static str {
+    /// The mode (`high-availability.type`).
+    pub fn mode(&self) -> HaMode {
         match &self.backend {
-            Backend::Memory => "none",
-            Backend::File { .. } => "file",
-            Backend::ZooKeeper { .. } => "zookeeper",
+            Backend::Memory => HaMode::None,
+            Backend::File { .. } => HaMode::File,
+            Backend::ZooKeeper { .. } => HaMode::ZooKeeper,
         }
     }
 

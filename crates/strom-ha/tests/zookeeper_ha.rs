@@ -499,7 +499,7 @@ async fn file_mode_round_trip() {
         )
         .unwrap();
     let ha = HaServices::from_config(&config).await.unwrap();
-    assert_eq!(ha.mode(), "file");
+    assert_eq!(ha.mode(), strom_ha::HaMode::File);
     ha.worker_store
         .set_framework_id(Some("fw-9"))
         .await
@@ -557,7 +557,7 @@ async fn file_mode_round_trip() {
 async fn none_mode_and_cluster_ids() {
     let config = Configuration::new();
     let ha = HaServices::from_config(&config).await.unwrap();
-    assert_eq!(ha.mode(), "none");
+    assert_eq!(ha.mode(), strom_ha::HaMode::None);
     ha.job_graphs.put("job-1", b"{}").await.unwrap();
     assert_eq!(ha.job_graphs.list().await.unwrap().len(), 1);
     let info = LeaderInfo::new("localhost:6123", "http://localhost:8081");

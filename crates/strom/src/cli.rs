@@ -11,7 +11,7 @@ use crate::{client, cluster, mesos, settings};
 #[derive(Debug, Parser)]
 #[command(name = "strom", version, about)]
 pub(crate) struct Cli {
-    /// Configuration file (default: `$STROM_CONF_DIR/strom.yaml`, else `conf/strom.yaml`).
+    /// Configuration file (default: `$STROM_CONF_DIR/strom.yaml` or `$FLINK_CONF_DIR/flink-conf.yaml`, else `conf/strom.yaml`).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Configuration override `key=value` (repeatable; highest precedence).

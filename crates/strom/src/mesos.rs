@@ -110,7 +110,7 @@ pub(crate) async fn appmaster(
     {
         config.set(options::SECURITY_CLUSTER_SECRET.key(), &secret)?;
     }
-    let own_secret = ha.mode() == "none";
+    let own_secret = !ha.mode().is_durable();
     let bound = cluster::bind(config, own_secret).await?;
     let address = bound.config.get(&options::JOBMANAGER_RPC_ADDRESS);
     let webui_url = format!(
@@ -125,7 +125,7 @@ pub(crate) async fn appmaster(
         tracing::warn!(error = %e, "cannot check for a dead leader on this endpoint");
     }
     let follower = follow_leader(&ha, bound.gate().clone());
-    if ha.mode() != "none" {
+    if ha.mode().is_durable() {
         eprintln!(
             "strom mesos application master: campaigning for leadership (cluster id {})",
             ha.cluster_id()
@@ -203,7 +203,7 @@ pub(crate) async fn appmaster(
         per_task_fetch: secret_fetch,
         store: Arc::clone(&ha.worker_store),
     })?;
-    let stores = (ha.mode() != "none").then(|| cluster::HaStores {
+    let stores = ha.mode().is_durable().then(|| cluster::HaStores {
         job_graphs: Arc::clone(&ha.job_graphs),
         checkpoints: Arc::clone(&ha.checkpoints),
     });
@@ -245,7 +245,7 @@ pub(crate) async fn appmaster(
         (Some(graph), None) => Some(ClusterJob::New(graph)),
         (None, _) => None,
     };
-    let durable = ha.mode() != "none";
+    let durable = ha.mode().is_durable();
     let ending = tokio::select! {
         reason = leadership.lost() => {
             // Leave the framework and its TaskManagers to the next leader.

@@ -9,11 +9,16 @@ use crate::cli::{Cli, Command};
 
 /// Environment variable naming the configuration folder.
 pub(crate) const CONF_DIR_ENV: &str = "STROM_CONF_DIR";
+/// Flink's name for it, honoured when strom's is unset, so a Flink deployment's environment
+/// (`FLINK_CONF_DIR=/etc/flink`) finds its `flink-conf.yaml`.
+pub(crate) const FLINK_CONF_DIR_ENV: &str = "FLINK_CONF_DIR";
 
 pub(crate) fn load(cli: &Cli) -> anyhow::Result<Configuration> {
     let options = LoadOptions {
         config_file: cli.config.clone(),
-        conf_dir: std::env::var_os(CONF_DIR_ENV).map(Into::into),
+        conf_dir: std::env::var_os(CONF_DIR_ENV)
+            .or_else(|| std::env::var_os(FLINK_CONF_DIR_ENV))
+            .map(Into::into),
         dynamic: cli.dynamic.clone(),
     };
     let loaded = strom_config::load(&options).context("cannot load the configuration")?;

@@ -62,6 +62,26 @@ fn config_masks_secrets_and_docs_match_the_reference() {
     );
 }
 
+/// A Flink deployment's `FLINK_CONF_DIR` finds its `flink-conf.yaml` when `STROM_CONF_DIR` is
+/// unset; a leading `/` in the cluster id (as Flink's docs write it) is accepted.
+#[test]
+fn flink_conf_dir_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flink-conf.yaml"),
+        "rest.port: 9911\nhigh-availability.cluster-id: /mesos-cluster-1\n",
+    )
+    .unwrap();
+    let output = support::strom()
+        .arg("config")
+        .env("FLINK_CONF_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("rest.port: 9911"), "{stdout}");
+}
+
 #[test]
 fn broken_job_files_are_reported() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ pub fn strom() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_strom"));
     command
         .env_remove("STROM_CONF_DIR")
+        .env_remove("FLINK_CONF_DIR")
         .current_dir(workspace());
     command
 }
