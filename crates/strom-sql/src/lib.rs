@@ -22,6 +22,9 @@ mod translate;
 mod types;
 mod windows_tvf;
 
+#[cfg(test)]
+mod mutation_tests;
+
 pub use compile::{Compiled, compile, compile_file};
 pub use error::SqlError;
 pub use explain::explain;
