@@ -134,7 +134,7 @@ fn mutated_scripts_are_errors_never_panics() {
         .build()
         .unwrap();
     let base = std::env::temp_dir().join("strom-sql-mutations-does-not-exist");
-    let mut rng = Rng(0x5EED_0F_5A1_u64);
+    let mut rng = Rng(0x5EED_F5A1_u64);
     let mut compiled = 0;
     for _ in 0..MUTANTS {
         let seed = &seeds[rng.below(seeds.len())];
