@@ -153,7 +153,9 @@ registry! {
         HIGH_AVAILABILITY_ZOOKEEPER_CLIENT_MAX_RETRY_ATTEMPTS: u32 = opt("high-availability.zookeeper.client.max-retry-attempts", "3",
             "ZooKeeper connection attempts before an error is reported.");
         HIGH_AVAILABILITY_JOBMANAGER_PORT: String = opt("high-availability.jobmanager.port", "0",
-            "Port or port range (e.g. `50000-50025`) of the JobManager's RPC endpoint under HA; 0 picks a free port.");
+            "Port or port range (e.g. `50000-50025`) of the JobManager's RPC endpoint under HA (the first free one is taken); 0: `jobmanager.rpc.port`.");
+        HIGH_AVAILABILITY_LIVENESS_PROBE: bool = opt("high-availability.jobmanager.liveness-probe", "true",
+            "Whether a standby probes the leader's RPC and REST endpoints and takes over as soon as both refuse connections three times in a row (its process is gone) instead of waiting for its ZooKeeper session to expire. Turn off where a firewall between masters rejects rather than drops connections.");
     }
     "Checkpointing and restarts" {
         EXECUTION_CHECKPOINTING_INTERVAL: Option<Duration> = opt_none("execution.checkpointing.interval",

@@ -2,13 +2,16 @@
 //! leader's process is certainly gone, removes its candidacy instead of waiting for its
 //! ZooKeeper session to expire (up to 40 s with ZooKeeper's default limits, 60 s asked).
 //!
-//! "Certainly gone" means the leader's host answers but refuses the connection, several times
-//! in a row: nothing listens on the port the leader published, so its process has exited (a
-//! leader binds its RPC port before it campaigns and holds it until it exits). A timeout or an
-//! unreachable host proves nothing — the leader may be alive behind a partition — so it leaves
-//! the decision to the session timeout, as before. A ZooKeeper restart does not touch the
-//! leader's port, so it never triggers a takeover. A leader evicted wrongly would see its latch
-//! node deleted and step down: the election stays safe, only availability is at stake.
+//! "Certainly gone" means the leader's host answers but refuses connections on both endpoints
+//! the leader published (RPC and REST), several times in a row: nothing listens on either, so its
+//! process has exited (a leader binds both before it campaigns and holds them until it exits).
+//! Requiring both keeps a rule that rejects one port, or an address that means something else
+//! from the standby's host, from evicting a live leader. A timeout or an unreachable host proves
+//! nothing — the leader may be alive behind a partition — so it leaves the decision to the
+//! session timeout, as before. A ZooKeeper restart does not touch the leader's ports, so it never
+//! triggers a takeover. A leader evicted wrongly would see its latch node deleted and step down:
+//! the election stays safe, only availability is at stake; where a firewall between masters
+//! rejects connections, `high-availability.jobmanager.liveness-probe: false` turns this off.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +75,41 @@ pub async fn probe(address: &str) -> Probe {
     }
 }
 
+/// The leader's two endpoints probed: refused only when both are, connected when either is.
+pub async fn probe_leader(leader: &LeaderInfo) -> Probe {
+    let rest = rest_address(&leader.rest);
+    let rpc = probe(&leader.rpc).await;
+    let Some(rest) = rest else {
+        return Probe::Inconclusive;
+    };
+    match (rpc, probe(&rest).await) {
+        (Probe::Refused, Probe::Refused) => Probe::Refused,
+        (Probe::Connected, _) | (_, Probe::Connected) => Probe::Connected,
+        _ => Probe::Inconclusive,
+    }
+}
+
+/// `host:port` of a REST URL (`http[s]://host:port[/...]`); the scheme's port when none is given.
+fn rest_address(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    if has_port {
+        return Some(authority.to_owned());
+    }
+    let port = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    Some(format!("{authority}:{port}"))
+}
+
 /// While this contender (publishing `own`) is a standby, probes every leader it learns of and
 /// evicts one whose process is gone. Abort the task once this contender leads.
 pub fn watch_leader(
@@ -85,9 +123,9 @@ pub fn watch_leader(
         loop {
             let leader = leaders.borrow_and_update().clone();
             if let Some(leader) = leader.filter(|l| l.session_id != own.session_id) {
-                let seen = probe(&leader.rpc).await;
+                let seen = probe_leader(&leader).await;
                 if detector.observe(&leader, seen) {
-                    tracing::warn!(rpc = %leader.rpc, refusals = REFUSALS_FOR_DEAD, "the leader's endpoint refuses connections: its process is gone; taking over without waiting for its session to expire");
+                    tracing::warn!(rpc = %leader.rpc, rest = %leader.rest, refusals = REFUSALS_FOR_DEAD, "the leader's endpoints refuse connections: its process is gone; taking over without waiting for its session to expire");
                     if let Err(e) = election.evict_leader(&leader).await {
                         tracing::warn!(error = %e, "cannot remove the dead leader's candidacy");
                     }
@@ -145,6 +183,35 @@ mod tests {
         assert!(!detector.observe(&leader("b"), Probe::Refused));
         assert!(!detector.observe(&leader("b"), Probe::Refused));
         assert!(detector.observe(&leader("b"), Probe::Refused));
+    }
+
+    #[test]
+    fn rest_addresses_come_from_urls() {
+        assert_eq!(rest_address("http://h:8081").as_deref(), Some("h:8081"));
+        assert_eq!(rest_address("https://h:9/x").as_deref(), Some("h:9"));
+        assert_eq!(rest_address("https://h").as_deref(), Some("h:443"));
+        assert_eq!(rest_address("http://[::1]:5").as_deref(), Some("[::1]:5"));
+        assert_eq!(rest_address("h:1"), None);
+    }
+
+    #[tokio::test]
+    async fn a_leader_is_refused_only_when_both_endpoints_refuse() {
+        let rpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let leader = LeaderInfo {
+            rpc: rpc.local_addr().unwrap().to_string(),
+            rest: format!("http://{}", rest.local_addr().unwrap()),
+            session_id: "s".into(),
+        };
+        assert_eq!(probe_leader(&leader).await, Probe::Connected);
+        drop(rpc);
+        assert_eq!(
+            probe_leader(&leader).await,
+            Probe::Connected,
+            "REST still answers"
+        );
+        drop(rest);
+        assert_eq!(probe_leader(&leader).await, Probe::Refused);
     }
 
     #[tokio::test]

@@ -139,11 +139,13 @@ impl WorkerPool {
 
     /// A worker ended; one that never registered counts as a start failure, for `reason`.
     pub fn terminated(&mut self, id: &str, reason: &str, now: Instant) -> bool {
-        let was_pending = self.pending.remove(id).is_some();
-        if was_pending {
+        let pending = self.pending.remove(id);
+        // A recovered worker that does not come back was started by an earlier leader: its end
+        // says nothing about whether workers can be started now.
+        if pending.is_some_and(|p| !p.recovered) {
             self.record_failure(now, format!("worker {id} failed to start: {reason}"));
         }
-        was_pending
+        pending.is_some()
     }
 
     /// Counts a start failure and pauses requests while the rate is exceeded.
@@ -176,7 +178,10 @@ impl WorkerPool {
             .map(|(id, _)| id.clone())
             .collect();
         for id in &expired {
-            self.pending.remove(id);
+            let recovered = self.pending.remove(id).is_some_and(|p| p.recovered);
+            if recovered {
+                continue;
+            }
             self.record_failure(
                 now,
                 format!(
@@ -264,6 +269,21 @@ mod tests {
         // 3 per minute over 10 minutes.
         assert!(failures <= 30, "{failures} failures");
         assert!(failures >= 27, "{failures} failures");
+    }
+
+    #[test]
+    fn recovered_workers_that_do_not_return_are_no_start_failures() {
+        let mut pool = pool(0);
+        let now = Instant::now();
+        for i in 0..5 {
+            pool.recovered(format!("old{i}"), now);
+        }
+        assert!(pool.terminated("old0", "TASK_LOST", now));
+        assert!(pool.terminated("old1", "TASK_LOST", now));
+        let timed_out = pool.take_registration_timeouts(now + Duration::from_secs(11));
+        assert_eq!(timed_out.len(), 3);
+        assert!(!pool.is_blocked(now + Duration::from_secs(11)));
+        assert_eq!(pool.last_failure(), None);
     }
 
     #[test]

@@ -312,23 +312,52 @@ pub(crate) async fn wait_for_stop(jobmanager: &JobManagerHandle) -> StopRequest 
     }
 }
 
-pub(crate) async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// Fired by the first SIGTERM or SIGINT of the process.
+static STOP_SIGNAL: std::sync::OnceLock<CancellationToken> = std::sync::OnceLock::new();
+
+/// The token the first SIGTERM or SIGINT fires. The handlers are installed by the first call
+/// (within the runtime), so a server calls it first thing: a signal that arrives later, while no
+/// one waits for it yet (a master starting to lead), is kept rather than lost.
+pub(crate) fn stop_signal() -> CancellationToken {
+    STOP_SIGNAL
+        .get_or_init(|| {
+            let token = CancellationToken::new();
+            let fired = token.clone();
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = term.recv() => {}
+                            _ = int.recv() => {}
+                        }
+                        fired.cancel();
+                    });
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops this process");
+                    tokio::spawn(async move {
+                        let _ = tokio::signal::ctrl_c().await;
+                        fired.cancel();
+                    });
+                }
             }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+            token
+        })
+        .clone()
+}
+
+/// Resolves once the process got SIGTERM or SIGINT (at any time since [`stop_signal`] first ran).
+pub(crate) async fn wait_for_signal() {
+    stop_signal().cancelled().await;
 }
 
 /// `strom local`.
 pub(crate) async fn local(mut config: Configuration, args: LocalArgs) -> anyhow::Result<ExitCode> {
+    stop_signal();
     if let Some(n) = args.taskmanagers {
         config.set_option(&options::LOCAL_NUMBER_TASKMANAGER, n);
     }
@@ -458,6 +487,7 @@ pub(crate) fn describe_sinks(job: &JobGraph) -> Vec<String> {
 
 /// `strom jobmanager`.
 pub(crate) async fn jobmanager(config: Configuration) -> anyhow::Result<ExitCode> {
+    stop_signal();
     let taskmanagers = config.get(&options::LOCAL_NUMBER_TASKMANAGER) as usize;
     // TaskManagers started by hand must be given the same secret, so none is invented here.
     let cluster = start_local_cluster(config, taskmanagers, None, false).await?;
@@ -482,6 +512,7 @@ pub(crate) async fn run_taskmanager(
     mut settings: TaskManagerSettings,
     config: &Configuration,
 ) -> anyhow::Result<ExitCode> {
+    stop_signal();
     settings.exit_with_parent = std::env::var_os(EXIT_WITH_PARENT_ENV).is_some();
     let mut _ha = None;
     if config.get(&options::HIGH_AVAILABILITY_TYPE) == "zookeeper" {

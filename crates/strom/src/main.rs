@@ -8,6 +8,7 @@
 mod cli;
 mod client;
 mod cluster;
+mod job_results;
 mod mesos;
 mod progress;
 mod settings;

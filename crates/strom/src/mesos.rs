@@ -18,6 +18,7 @@ use strom_taskmanager::TaskManagerSettings;
 use crate::cluster::{
     self, StopRequest, load_job, report_outcome, run_and_follow, wait_for_signal, wait_for_stop,
 };
+use crate::job_results;
 
 /// Remote path of the strom binary in a TaskManager's sandbox.
 const BINARY: &str = "strom";
@@ -81,6 +82,8 @@ pub(crate) async fn appmaster(
     config: Configuration,
     job_cluster: bool,
 ) -> anyhow::Result<ExitCode> {
+    // From here on a SIGTERM is kept until it is waited for, whatever the master is doing.
+    cluster::stop_signal();
     if config.get(&options::MESOS_MASTER).is_none() {
         bail!(
             "`mesos.master` is required: give the Mesos master as -Dmesos.master=host:port (or zk://..., file://...)"
@@ -98,6 +101,28 @@ pub(crate) async fn appmaster(
     let ha = HaServices::from_config(&config)
         .await
         .context("cannot start the high-availability services")?;
+    if ha.mode().is_durable() && config.get(&options::HIGH_AVAILABILITY_CLUSTER_ID).is_none() {
+        tracing::warn!(
+            cluster_id = ha.cluster_id(),
+            "high-availability.cluster-id is not set: using the id derived from the framework name and mesos.master, which every master of this deployment shares; set it when two clusters on this Mesos share a framework name"
+        );
+    }
+    let result_path = job_results::path(&config, ha.cluster_id()).filter(|_| job_cluster);
+    if let Some(path) = result_path.as_ref().filter(|_| ha.mode().is_durable())
+        && let Some(result) = job_results::read(path)?
+    {
+        eprintln!(
+            "the job of this job cluster ({}) already ended {}; nothing to run again (recorded in {}: remove it, or set a new high-availability.cluster-id, to run it again)",
+            result.job,
+            result.state,
+            path.display()
+        );
+        return Ok(if result.state == "FAILED" {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     // TaskManagers must prove the same secret to whichever master leads: under high
     // availability an unset secret is generated once into the HA storage and read from there
     // by every master of the cluster.
@@ -131,21 +156,33 @@ pub(crate) async fn appmaster(
             ha.cluster_id()
         );
     }
-    let prober = strom_ha::liveness::watch_leader(
-        Arc::clone(&ha.retrieval),
-        Arc::clone(&ha.election),
-        info.clone(),
-    );
+    let prober = bound
+        .config
+        .get(&options::HIGH_AVAILABILITY_LIVENESS_PROBE)
+        .then(|| {
+            strom_ha::liveness::watch_leader(
+                Arc::clone(&ha.retrieval),
+                Arc::clone(&ha.election),
+                info.clone(),
+            )
+        });
+    let stop_standby = |follower: tokio::task::JoinHandle<()>| {
+        follower.abort();
+        if let Some(prober) = &prober {
+            prober.abort();
+        }
+    };
     let mut leadership = tokio::select! {
         leadership = ha.election.campaign(&info) => leadership.context("leader election failed")?,
         _ = wait_for_signal() => {
-            follower.abort();
-            prober.abort();
+            stop_standby(follower);
+            // Withdraw the candidacy now, so that this stopped standby cannot win an election
+            // before its session times out.
+            ha.close().await;
             return Ok(ExitCode::SUCCESS);
         }
     };
-    follower.abort();
-    prober.abort();
+    stop_standby(follower);
     bound.gate().set_leader(None);
     let started = std::time::Instant::now();
     let artifacts = start_artifact_server(&bound.config).await?;
@@ -227,9 +264,10 @@ pub(crate) async fn appmaster(
         match recovered {
             Ok((id, graph)) => {
                 let sinks = cluster::describe_sinks(&graph);
+                let json = strom_jobgraph::to_json(&graph);
                 cluster.jobmanager.recover(id, graph).await?;
                 tracing::info!(job = %id, "recovered job from the job graph store");
-                recovered_jobs.push((id, sinks));
+                recovered_jobs.push((id, sinks, json));
             }
             Err(e) => tracing::error!(job = %id, error = %e, "cannot recover stored job"),
         }
@@ -241,7 +279,17 @@ pub(crate) async fn appmaster(
     );
     // A restarted job cluster goes on with the job it recovered rather than a second copy.
     let job = match (job, recovered_jobs.into_iter().next()) {
-        (Some(_), Some((id, sinks))) => Some(ClusterJob::Recovered(id, sinks)),
+        (Some(graph), Some((id, sinks, stored))) => {
+            // Another job under this cluster id (a changed job file, or another cluster with the
+            // same derived id) must not be taken for this one.
+            if stored != strom_jobgraph::to_json(&graph) {
+                bail!(
+                    "the high-availability data of cluster {} holds job {id}, which is not the job in internal.jobgraph-path: set a new high-availability.cluster-id for a new job, or end the old one (`strom cluster stop`)",
+                    ha.cluster_id()
+                );
+            }
+            Some(ClusterJob::Recovered(id, sinks))
+        }
         (Some(graph), None) => Some(ClusterJob::New(graph)),
         (None, _) => None,
     };
@@ -267,6 +315,14 @@ pub(crate) async fn appmaster(
             Ok(ExitCode::SUCCESS)
         }
         ending => {
+            // Recorded before the HA data goes, so that a restarted job cluster, or a standby
+            // that outlives this leader, does not run the ended job again.
+            if let (Ending::JobEnded(_, Some(result)), Some(path)) = (&ending, &result_path)
+                && durable
+                && let Err(e) = job_results::write(path, result)
+            {
+                tracing::error!(error = %e, "cannot record the job's result");
+            }
             eprintln!("stopping: tearing the framework down");
             cluster.stop().await;
             artifacts.shutdown().await;
@@ -276,7 +332,7 @@ pub(crate) async fn appmaster(
             ha.close().await;
             match ending {
                 Ending::Stop(_) => Ok(ExitCode::SUCCESS),
-                Ending::JobEnded(outcome) => outcome,
+                Ending::JobEnded(outcome, _) => outcome,
             }
         }
     }
@@ -293,8 +349,9 @@ enum ClusterJob {
 enum Ending {
     /// A session cluster was asked to stop.
     Stop(StopRequest),
-    /// A job cluster's job ended; the process's exit code.
-    JobEnded(anyhow::Result<ExitCode>),
+    /// A job cluster's job ended: the process's exit code, and the job's terminal state when
+    /// it was followed to one.
+    JobEnded(anyhow::Result<ExitCode>, Option<job_results::JobResult>),
 }
 
 /// A session cluster runs until a signal or a shutdown request; a job cluster until its job
@@ -304,6 +361,7 @@ async fn serve(cluster: &cluster::Cluster, job: Option<ClusterJob>) -> Ending {
     let Some(job) = job else {
         return Ending::Stop(wait_for_stop(jm).await);
     };
+    let mut result = None;
     let run = async {
         let (id, progress, sinks) = match job {
             ClusterJob::New(graph) => {
@@ -316,6 +374,13 @@ async fn serve(cluster: &cluster::Cluster, job: Option<ClusterJob>) -> Ending {
                 (id, cluster::follow(jm, id).await?, sinks)
             }
         };
+        result = Some(job_results::JobResult {
+            job: id.to_string(),
+            state: progress.state.clone(),
+            recorded: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        });
         // As in Flink, a job cluster whose job was cancelled has done what it was asked.
         if progress.state == "CANCELED" {
             eprintln!("job {id} was cancelled");
@@ -323,10 +388,11 @@ async fn serve(cluster: &cluster::Cluster, job: Option<ClusterJob>) -> Ending {
         }
         report_outcome(&id.to_string(), &progress, &sinks)
     };
-    tokio::select! {
-        outcome = run => Ending::JobEnded(outcome),
-        stop = wait_for_stop(jm) => Ending::Stop(stop),
-    }
+    let outcome = tokio::select! {
+        outcome = run => outcome,
+        stop = wait_for_stop(jm) => return Ending::Stop(stop),
+    };
+    Ending::JobEnded(outcome, result)
 }
 
 /// `strom mesos-taskmanager`: a TaskManager that reports its Mesos task and agent.

@@ -429,3 +429,54 @@ async fn the_supervisor_examples_restart_a_master_without_losing_the_job() {
     assert!(second.wait_exit(Duration::from_secs(30)).await.success());
     assert_eq!(running_tasks(&mesos.state().await.unwrap()), 2);
 }
+
+/// A job cluster under HA records its job's end outside the HA data it removes, as Flink's job
+/// result store does: the same job cluster started again (Marathon restarts a task whatever its
+/// exit code) does not run the finished job a second time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_job_cluster_does_not_run_its_finished_job_again() {
+    let zookeeper = ZooKeeper::start().unwrap();
+    let mesos = Mesos::start().unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let job_cluster = || {
+        let quorum = format!(
+            "-Dhigh-availability.zookeeper.quorum={}",
+            zookeeper.connect_string()
+        );
+        let dir = format!(
+            "-Dhigh-availability.storageDir={}",
+            storage.path().display()
+        );
+        AppMaster::start(
+            "mesos-appmaster-job",
+            mesos.url.authority(),
+            &[
+                "-Dinternal.jobgraph-path=examples/wordcount.json",
+                "-Dhigh-availability.type=zookeeper",
+                "-Dhigh-availability.cluster-id=job-once",
+                &quorum,
+                &dir,
+            ],
+        )
+    };
+    let mut first = job_cluster();
+    let status = first.wait_exit(Duration::from_secs(120)).await;
+    assert!(status.success(), "{status}");
+    let recorded = storage.path().join("job-result-store/job-once.json");
+    let result: Value = serde_json::from_slice(&std::fs::read(&recorded).unwrap()).unwrap();
+    assert_eq!(result["state"], "FINISHED", "{result}");
+    let frameworks_before = mesos.state().await.unwrap()["completed_frameworks"]
+        .as_array()
+        .map_or(0, Vec::len);
+
+    let mut again = job_cluster();
+    let status = again.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}");
+    let state = mesos.state().await.unwrap();
+    assert!(state["frameworks"].as_array().unwrap().is_empty());
+    assert_eq!(
+        state["completed_frameworks"].as_array().map_or(0, Vec::len),
+        frameworks_before,
+        "no second framework ran the job"
+    );
+}
