@@ -618,7 +618,8 @@ impl Core {
     fn on_driver_event(&mut self, event: DriverEvent) {
         match event {
             DriverEvent::WorkerLaunched { id, host } => {
-                info!(worker = %id, %host, "worker launched")
+                info!(worker = %id, %host, "worker launched");
+                self.pool.launched(&id);
             }
             DriverEvent::WorkerTerminated { id, reason } => {
                 let was_pending = self.pool.terminated(&id, &reason, Instant::now());

@@ -46,6 +46,8 @@ struct Pending {
     since: Instant,
     /// Recovered from a previous leader rather than requested by this one.
     recovered: bool,
+    /// Its process or task was started: its TaskManager may register any moment.
+    launched: bool,
 }
 
 /// Failures are counted over this window, as Flink's rate is per minute.
@@ -91,6 +93,7 @@ impl WorkerPool {
             Pending {
                 since: now,
                 recovered: false,
+                launched: false,
             },
         );
     }
@@ -102,17 +105,27 @@ impl WorkerPool {
             Pending {
                 since: now,
                 recovered: true,
+                launched: true,
             },
         );
     }
 
-    /// Up to `surplus` pending workers that this leader requested and no job needs any more,
-    /// newest first, forgotten here: the caller releases them.
+    /// The driver started the worker's process or task.
+    pub fn launched(&mut self, id: &str) {
+        if let Some(pending) = self.pending.get_mut(id) {
+            pending.launched = true;
+        }
+    }
+
+    /// Up to `surplus` pending workers that this leader requested, that are not launched yet
+    /// and that no job needs any more, newest first, forgotten here: the caller releases them.
+    /// A launched one is left to register and be released when idle: withdrawn, its
+    /// TaskManager could register and take slots just before its task is killed.
     pub fn withdraw(&mut self, surplus: usize) -> Vec<WorkerId> {
         let mut requested: Vec<(Instant, WorkerId)> = self
             .pending
             .iter()
-            .filter(|(_, p)| !p.recovered)
+            .filter(|(_, p)| !p.recovered && !p.launched)
             .map(|(id, p)| (p.since, id.clone()))
             .collect();
         requested.sort_by(|a, b| b.cmp(a));
@@ -293,9 +306,15 @@ mod tests {
         pool.recovered("old".into(), now);
         pool.requested("a".into(), now);
         pool.requested("b".into(), now + Duration::from_secs(1));
-        assert_eq!(pool.withdraw(1), ["b"], "the newest first");
-        assert_eq!(pool.withdraw(5), ["a"], "never a recovered worker");
-        assert_eq!(pool.pending().collect::<Vec<_>>(), ["old"]);
+        pool.requested("c".into(), now + Duration::from_secs(2));
+        pool.launched("c");
+        assert_eq!(pool.withdraw(1), ["b"], "the newest not launched first");
+        assert_eq!(
+            pool.withdraw(5),
+            ["a"],
+            "never a recovered or a launched worker"
+        );
+        assert_eq!(pool.pending().collect::<Vec<_>>(), ["c", "old"]);
     }
 
     #[test]
