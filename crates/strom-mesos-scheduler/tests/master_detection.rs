@@ -22,6 +22,14 @@ fn master_info(port: u16) -> String {
     )
 }
 
+/// A client of `server`.
+async fn connect(server: &ZooKeeper) -> zk::Client {
+    zk::Client::connector()
+        .connect(&server.connect_string())
+        .await
+        .unwrap()
+}
+
 /// Registers a (fake) Mesos master on `port` as `/mesos/json.info_<sequence>`, as masters do.
 async fn register(client: &zk::Client, sequence: u32, port: u16) {
     let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
@@ -60,10 +68,7 @@ async fn until_leader(leader: &mut watch::Receiver<Option<Url>>, want: Option<&s
 #[tokio::test]
 async fn the_lowest_sequence_leads() {
     let server = ZooKeeper::start().unwrap();
-    let client = zk::Client::connector()
-        .connect(&server.connect_string())
-        .await
-        .unwrap();
+    let client = connect(&server).await;
     let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     client.create("/mesos", b"", &persistent).await.unwrap();
     register(&client, 7, 5057).await;
@@ -99,10 +104,7 @@ async fn the_lowest_sequence_leads() {
 #[tokio::test]
 async fn the_watch_follows_the_leader() {
     let server = ZooKeeper::start().unwrap();
-    let client = zk::Client::connector()
-        .connect(&server.connect_string())
-        .await
-        .unwrap();
+    let client = connect(&server).await;
     let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
 
     // Started before the path exists: nothing is published until a master registers.
@@ -141,10 +143,7 @@ async fn the_watch_follows_the_leader() {
 #[tokio::test]
 async fn the_master_source_starts_at_the_leader_and_follows_it() {
     let server = ZooKeeper::start().unwrap();
-    let client = zk::Client::connector()
-        .connect(&server.connect_string())
-        .await
-        .unwrap();
+    let client = connect(&server).await;
     let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     client.create("/mesos", b"", &persistent).await.unwrap();
 

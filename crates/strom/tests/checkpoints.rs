@@ -479,21 +479,38 @@ async fn a_standby_resumes_from_the_checkpoints_recorded_in_zookeeper() {
     let id = support::run_detached(&leader.address(), script.to_str().unwrap(), &[]);
     let before = wait_checkpointed(&leader.rest, &id, 2).await;
     leader.kill();
-    let restored = eventually(
-        Duration::from_secs(120),
+    resumes_exactly(
+        &standby.rest,
+        &id,
+        before,
         "the standby to restore the job",
-        || async {
-            let checkpoints = get(&standby.rest, &format!("/jobs/{id}/checkpoints")).await?;
-            checkpoints["latest"]["restored"]["id"].as_u64()
-        },
+        dir.path(),
+        &expected_windows,
     )
+    .await;
+}
+
+/// Waits until the master at `rest` restored job `id` from a checkpoint no older than `before`,
+/// then for the job to finish with exact output.
+async fn resumes_exactly(
+    rest: &str,
+    id: &str,
+    before: u64,
+    what: &str,
+    dir: &Path,
+    expected_windows: &[String],
+) {
+    let restored = eventually(Duration::from_secs(120), what, || async {
+        let checkpoints = get(rest, &format!("/jobs/{id}/checkpoints")).await?;
+        checkpoints["latest"]["restored"]["id"].as_u64()
+    })
     .await;
     assert!(
         restored >= before,
         "restored {restored}, completed {before}"
     );
-    wait_finished(&standby.rest, &id).await;
-    assert_exact(dir.path(), &expected_windows);
+    wait_finished(rest, id).await;
+    assert_exact(dir, expected_windows);
 }
 
 /// The Mesos tasks of a master's `/state`, as sorted `(id, state)` pairs.
@@ -548,21 +565,15 @@ async fn a_supervised_restart_with_sigterm_keeps_the_job_exactly_once() {
 
     let second = ha_appmaster(&mesos, &zookeeper, &storage, port);
     assert_eq!(second.framework_id().await, framework, "the same framework");
-    let restored = eventually(
-        Duration::from_secs(120),
+    resumes_exactly(
+        &second.rest,
+        &id,
+        before,
         "the restarted master to restore the job",
-        || async {
-            let checkpoints = get(&second.rest, &format!("/jobs/{id}/checkpoints")).await?;
-            checkpoints["latest"]["restored"]["id"].as_u64()
-        },
+        dir.path(),
+        &expected_windows,
     )
     .await;
-    assert!(
-        restored >= before,
-        "restored {restored}, completed {before}"
-    );
-    wait_finished(&second.rest, &id).await;
-    assert_exact(dir.path(), &expected_windows);
     let after = task_states(&mesos.state().await.unwrap());
     assert_eq!(
         after.iter().map(|(id, _)| id).collect::<Vec<_>>(),
