@@ -6,9 +6,11 @@ use std::path::Path;
 
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast;
 use strom_jobgraph::{Edge, JobGraph, OperatorSpec, SqlRole, Vertex};
 
 use crate::catalog::Catalog;
+use crate::dialect;
 use crate::error::SqlError;
 use crate::exprs;
 use crate::script::{self, Statement};
@@ -54,27 +56,38 @@ pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, Sql
                 config.insert(key, value);
             }
             Statement::CreateTable(ddl) => catalog.create(*ddl, &ctx, number)?,
-            Statement::Query {
-                explain: wants_explain,
-                mut statement,
-            } => {
-                explain |= wants_explain;
-                queries += 1;
+            Statement::CreateView { name, query } => {
+                let mut statement = ast::Statement::Query(query);
+                dialect::rewrite(&mut statement).map_err(|message| SqlError::Unsupported {
+                    statement: number,
+                    message,
+                })?;
                 windows_tvf::rewrite(&mut statement, &mut catalog, &ctx).map_err(|message| {
                     SqlError::Plan {
                         statement: number,
                         message,
                     }
                 })?;
-                let state = ctx.state();
-                let plan = state
-                    .statement_to_plan(datafusion::sql::parser::Statement::Statement(statement))
-                    .await
-                    .map_err(|e| plan_error(number, &e))?;
-                let plan = state
-                    .analyzer()
-                    .execute_and_check(plan, state.config_options(), |_, _| {})
-                    .map_err(|e| plan_error(number, &e))?;
+                let plan = plan_statement(&ctx, statement, number).await?;
+                catalog.create_view(&name, plan, &ctx, number)?;
+            }
+            Statement::Query {
+                explain: wants_explain,
+                mut statement,
+            } => {
+                explain |= wants_explain;
+                queries += 1;
+                dialect::rewrite(&mut statement).map_err(|message| SqlError::Unsupported {
+                    statement: number,
+                    message,
+                })?;
+                windows_tvf::rewrite(&mut statement, &mut catalog, &ctx).map_err(|message| {
+                    SqlError::Plan {
+                        statement: number,
+                        message,
+                    }
+                })?;
+                let plan = plan_statement(&ctx, *statement, number).await?;
                 let session = exprs::session();
                 let mut translator = Translator {
                     session: &session,
@@ -114,6 +127,25 @@ pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, Sql
         graph: finish(builder, name, config),
         explain,
     })
+}
+
+/// DataFusion's analyzed logical plan of a statement (views inlined, types coerced).
+async fn plan_statement(
+    ctx: &SessionContext,
+    statement: ast::Statement,
+    number: usize,
+) -> Result<LogicalPlan, SqlError> {
+    let state = ctx.state();
+    let plan = state
+        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+            statement,
+        )))
+        .await
+        .map_err(|e| plan_error(number, &e))?;
+    state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+        .map_err(|e| plan_error(number, &e))
 }
 
 /// DataFusion's message without its error-kind prefix noise.

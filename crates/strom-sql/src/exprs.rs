@@ -13,15 +13,18 @@ use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-/// A DataFusion session configured as strom plans: `STRING` is `Utf8`, not `Utf8View`.
+/// A DataFusion session configured as strom plans: `STRING` is `Utf8`, not `Utf8View`, and
+/// identifiers keep their case.
 pub(crate) fn session() -> SessionState {
     let config = SessionConfig::new()
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        // Flink (Calcite) keeps identifiers' case: `dateTime` is not `datetime`.
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
         .set_bool(
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         );
-    SessionContext::new_with_config(config).state()
+    crate::functions::register(SessionContext::new_with_config(config).state())
 }
 
 /// A reference to column `name` as SQL text.

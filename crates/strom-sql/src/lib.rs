@@ -10,9 +10,11 @@
 mod catalog;
 mod compile;
 mod connectors;
+mod dialect;
 mod error;
 mod explain;
 mod exprs;
+mod functions;
 mod ops;
 pub mod plan;
 mod runtime;
@@ -24,6 +26,8 @@ mod windows_tvf;
 
 #[cfg(test)]
 mod mutation_tests;
+#[cfg(test)]
+mod nexmark_suite;
 
 pub use compile::{Compiled, compile, compile_file};
 pub use error::SqlError;

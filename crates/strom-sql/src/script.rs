@@ -5,6 +5,10 @@
 //! the parser's primitives, which keeps line and column in every error. Flink's window table
 //! functions (`TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), ...))`) are rewritten at the token level
 //! into the table-function call `TUMBLE(t, ts, ...)` that sqlparser understands.
+//!
+//! Identifiers keep their case, quoted or not, as in Flink (Calcite): `dateTime` and `datetime`
+//! are two names. Column types may be Flink's `ROW<name TYPE, ...>` (or `ROW(...)`), parsed here
+//! into a [`ColumnType`] tree since sqlparser has no such type.
 
 use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -29,6 +33,13 @@ pub(crate) enum Statement {
     },
     /// `CREATE TABLE`.
     CreateTable(Box<TableDdl>),
+    /// `CREATE [TEMPORARY] VIEW name AS query`.
+    CreateView {
+        /// The view's name.
+        name: String,
+        /// The query, with window table functions rewritten.
+        query: Box<ast::Query>,
+    },
     /// `INSERT INTO ... SELECT`, or a bare `SELECT` (printed).
     Query {
         /// `EXPLAIN` in front: show the plan, run nothing.
@@ -45,6 +56,8 @@ pub(crate) struct TableDdl {
     pub(crate) if_not_exists: bool,
     pub(crate) columns: Vec<ColumnDdl>,
     pub(crate) watermark: Option<(String, ast::Expr)>,
+    /// `PARTITIONED BY (...)`: the columns whose values name a sink's partition folders.
+    pub(crate) partitioned_by: Vec<String>,
     pub(crate) options: Vec<(String, String)>,
 }
 
@@ -60,11 +73,52 @@ pub(crate) struct ColumnDdl {
 pub(crate) enum ColumnKind {
     /// Read by the connector.
     Physical {
-        data_type: ast::DataType,
+        data_type: ColumnType,
         nullable: bool,
     },
     /// `name AS expr`: computed from the physical columns of each row as it is read.
     Computed(Box<ast::Expr>),
+}
+
+/// A column's type as written.
+#[derive(Debug, Clone)]
+pub(crate) enum ColumnType {
+    /// A type sqlparser parses (`BIGINT`, `TIMESTAMP(3)`, `STRING`, ...).
+    Sql(ast::DataType),
+    /// `ROW<name TYPE, ...>`: a nested record.
+    Row(Vec<RowField>),
+    /// `ARRAY<TYPE>`.
+    Array(Box<ColumnType>),
+}
+
+/// A field of a `ROW` type.
+#[derive(Debug, Clone)]
+pub(crate) struct RowField {
+    pub(crate) name: String,
+    pub(crate) data_type: ColumnType,
+    pub(crate) nullable: bool,
+}
+
+impl std::fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sql(data_type) => write!(f, "{data_type}"),
+            Self::Row(fields) => {
+                write!(f, "ROW<")?;
+                for (i, field) in fields.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "`{}` {}", field.name, field.data_type)?;
+                    if !field.nullable {
+                        write!(f, " NOT NULL")?;
+                    }
+                }
+                write!(f, ">")
+            }
+            Self::Array(element) => write!(f, "ARRAY<{element}>"),
+        }
+    }
 }
 
 /// Splits and parses a script; statements are numbered from 1 in errors.
@@ -203,7 +257,7 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
         return parse_set(parser);
     }
     if is_word(&next.token, "CREATE") {
-        return parse_create_table(parser).map(|t| Statement::CreateTable(Box::new(t)));
+        return parse_create(parser);
     }
     let explain = parser.parse_keyword(Keyword::EXPLAIN);
     let next = parser.peek_token();
@@ -212,7 +266,7 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
         || is_word(&next.token, "WITH")
         || next.token == Token::LParen)
     {
-        return parser.expected("SET, CREATE TABLE, INSERT INTO or SELECT", next);
+        return parser.expected("SET, CREATE TABLE, CREATE VIEW, INSERT INTO or SELECT", next);
     }
     let statement = parser.parse_statement()?;
     Ok(Statement::Query {
@@ -245,9 +299,90 @@ fn parse_set(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
     Ok(Statement::Set { key, value })
 }
 
-fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> {
+/// `CREATE [TEMPORARY] TABLE | VIEW | FUNCTION`.
+fn parse_create(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
     parser.expect_keyword(Keyword::CREATE)?;
     let _ = parser.parse_keyword(Keyword::TEMPORARY);
+    if parser.parse_keyword(Keyword::VIEW) {
+        let _ = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = normalize_name(&parser.parse_object_name(false)?);
+        parser.expect_keyword(Keyword::AS)?;
+        let query = parser.parse_query()?;
+        return Ok(Statement::CreateView { name, query });
+    }
+    let next = parser.peek_token();
+    if is_word(&next.token, "FUNCTION") || is_word(&next.token, "SYSTEM") {
+        return Err(ParserError::ParserError(format!(
+            "user-defined functions (CREATE FUNCTION) are not supported yet{}",
+            next.span.start
+        )));
+    }
+    parse_create_table(parser).map(|t| Statement::CreateTable(Box::new(t)))
+}
+
+/// A column type: sqlparser's types, and Flink's `ROW<...>`/`ROW(...)` and `ARRAY<...>`.
+fn parse_column_type(parser: &mut Parser<'_>) -> Result<ColumnType, ParserError> {
+    let next = parser.peek_token();
+    if is_word(&next.token, "ROW") {
+        parser.next_token();
+        let close = if parser.consume_token(&Token::Lt) {
+            Token::Gt
+        } else {
+            parser.expect_token(&Token::LParen)?;
+            Token::RParen
+        };
+        let mut fields = Vec::new();
+        loop {
+            let name = normalize_ident(&parser.parse_identifier()?);
+            let data_type = parse_column_type(parser)?;
+            let nullable = parse_nullability(parser)?;
+            fields.push(RowField {
+                name,
+                data_type,
+                nullable,
+            });
+            if !parser.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        let end = parser.peek_token();
+        if end.token == Token::ShiftRight {
+            return Err(ParserError::ParserError(format!(
+                "write `> >` to close two nested ROW types{}",
+                end.span.start
+            )));
+        }
+        parser.expect_token(&close)?;
+        return Ok(ColumnType::Row(fields));
+    }
+    if is_word(&next.token, "ARRAY") && parser.peek_nth_token(1).token == Token::Lt {
+        parser.next_token();
+        parser.next_token();
+        let element = parse_column_type(parser)?;
+        let _ = parse_nullability(parser)?;
+        parser.expect_token(&Token::Gt)?;
+        return Ok(ColumnType::Array(Box::new(element)));
+    }
+    Ok(ColumnType::Sql(parser.parse_data_type()?))
+}
+
+/// `[NOT] NULL` and `COMMENT '...'` after a type: whether the column may be null.
+fn parse_nullability(parser: &mut Parser<'_>) -> Result<bool, ParserError> {
+    let mut nullable = true;
+    loop {
+        if parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+            nullable = false;
+        } else if parser.parse_keyword(Keyword::NULL) {
+            nullable = true;
+        } else if parser.parse_keyword(Keyword::COMMENT) {
+            let _ = parser.parse_literal_string()?;
+        } else {
+            return Ok(nullable);
+        }
+    }
+}
+
+fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> {
     parser.expect_keyword(Keyword::TABLE)?;
     let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parser.parse_object_name(false)?;
@@ -281,23 +416,12 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
                 }
                 continue;
             }
-            let data_type = parser.parse_data_type()?;
-            let mut nullable = true;
-            loop {
-                if parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
-                    nullable = false;
-                } else if parser.parse_keyword(Keyword::NULL) {
-                    nullable = true;
-                } else if parser.parse_keyword(Keyword::COMMENT) {
-                    let _ = parser.parse_literal_string()?;
-                } else {
-                    break;
-                }
-            }
+            let data_type = parse_column_type(parser)?;
+            let nullable = parse_nullability(parser)?;
             let next = parser.peek_token();
             if is_word(&next.token, "METADATA") {
                 return Err(ParserError::ParserError(format!(
-                    "metadata columns are not supported (column `{column}`) at {}",
+                    "metadata columns are not supported (column `{column}`){}",
                     next.span.start
                 )));
             }
@@ -314,6 +438,19 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
         }
     }
     parser.expect_token(&Token::RParen)?;
+    if parser.parse_keyword(Keyword::COMMENT) {
+        let _ = parser.parse_literal_string()?;
+    }
+    let mut partitioned_by = Vec::new();
+    if parser.parse_keywords(&[Keyword::PARTITIONED, Keyword::BY]) {
+        parser.expect_token(&Token::LParen)?;
+        partitioned_by = parser
+            .parse_comma_separated(|p| p.parse_identifier())?
+            .iter()
+            .map(normalize_ident)
+            .collect();
+        parser.expect_token(&Token::RParen)?;
+    }
     let mut options = Vec::new();
     if parser.parse_keyword(Keyword::WITH) {
         parser.expect_token(&Token::LParen)?;
@@ -335,17 +472,14 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
         if_not_exists,
         columns,
         watermark,
+        partitioned_by,
         options,
     })
 }
 
-/// Unquoted identifiers fold to lower case, as DataFusion's planner does.
+/// An identifier's name: its case kept, quoted or not, as Flink's planner (Calcite) does.
 pub(crate) fn normalize_ident(ident: &ast::Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_ascii_lowercase()
-    }
+    ident.value.clone()
 }
 
 pub(crate) fn normalize_name(name: &ast::ObjectName) -> String {
@@ -379,7 +513,7 @@ mod tests {
         let Statement::CreateTable(table) = &statements[1] else {
             panic!()
         };
-        assert_eq!(table.name, "bids");
+        assert_eq!(table.name, "Bids");
         assert_eq!(table.columns.len(), 3);
         assert!(matches!(
             table.columns[1].kind,

@@ -3,11 +3,39 @@
 //! The mapping works on the type as written (sqlparser's rendering), which keeps Flink-only
 //! spellings such as `STRING`, `BYTES` and `TIMESTAMP_LTZ(3)` in one table.
 
-use arrow_schema::{DataType, TimeUnit};
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Fields, TimeUnit};
+
+use crate::script::ColumnType;
 
 /// The types a column can have, for error messages.
 pub(crate) const SUPPORTED: &str = "STRING, VARCHAR, CHAR, BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, \
-FLOAT, DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p), BYTES";
+FLOAT, DOUBLE, DECIMAL(p, s), DATE, TIMESTAMP(p), TIMESTAMP_LTZ(p), BYTES, ROW<name TYPE, ...>, \
+ARRAY<TYPE>";
+
+/// The Arrow type of a column type as parsed; the type as written when strom has no mapping
+/// for it (or for a part of it).
+pub(crate) fn column_type(column: &ColumnType) -> Result<DataType, String> {
+    match column {
+        ColumnType::Sql(data_type) => {
+            let written = data_type.to_string();
+            arrow_type(&written).ok_or(written)
+        }
+        ColumnType::Row(fields) => {
+            let fields = fields
+                .iter()
+                .map(|f| Ok(Field::new(&f.name, column_type(&f.data_type)?, f.nullable)))
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(DataType::Struct(Fields::from(fields)))
+        }
+        ColumnType::Array(element) => Ok(DataType::List(Arc::new(Field::new(
+            "item",
+            column_type(element)?,
+            true,
+        )))),
+    }
+}
 
 /// The Arrow type of a SQL column type, or `None` when strom has no mapping.
 pub(crate) fn arrow_type(sql_type: &str) -> Option<DataType> {

@@ -98,12 +98,17 @@ impl Rewriter<'_> {
                 ));
             }
         };
-        let definition = self.catalog.table(&table).map_err(|e| e.to_string())?;
-        let time_column = definition
-            .schema
+        let schema = self
+            .catalog
+            .relation_schema(&table)
+            .map_err(|e| e.to_string())?;
+        let time_column = schema
             .index_of(&column)
-            .map_err(|_| format!("{function}: table `{table}` has no column `{column}`"))?;
-        if definition.watermark.map(|(c, _)| c) != Some(time_column) {
+            .map_err(|_| format!("{function}: `{table}` has no column `{column}`"))?;
+        // A view's time attributes are known once its plan is translated (see `translate::scan`).
+        if let Some(definition) = self.catalog.tables.get(&table)
+            && definition.watermark.map(|(c, _)| c) != Some(time_column)
+        {
             return Err(format!(
                 "{function}: `{column}` is not an event-time attribute of `{table}`: declare \
                  `WATERMARK FOR {column} AS {column} - INTERVAL '<n>' SECOND` in its CREATE TABLE"

@@ -77,7 +77,7 @@ const CONNECTORS: &[Spec] = &[
         source: true,
         sink: false,
         options: nexmark::OPTIONS,
-        required: &["nexmark.table"],
+        required: &[],
     },
     Spec {
         name: "socket",

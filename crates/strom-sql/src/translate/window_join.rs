@@ -1,0 +1,241 @@
+//! Window joins: two inputs windowed alike, joined on their window columns and keys.
+
+use arrow_schema::{DataType, Field, Schema};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Join, JoinType, Operator};
+use strom_jobgraph::Partitioning;
+
+use super::{
+    PendingVertex, Stream, Translator, WindowColumns, column_sql, names, nullable_schema,
+    owned_fields, physical_names, short, unalias,
+};
+use crate::error::SqlError;
+use crate::plan::{JoinSide, NamedExpr, Step, VertexPlan, WindowSpec};
+
+impl Translator<'_> {
+    pub(super) fn join(&mut self, join: &Join) -> Result<Stream, SqlError> {
+        let usage = "joins are window joins: two inputs windowed alike (window table functions, \
+                     or window aggregates that keep window_start and window_end), joined ON \
+                     L.window_start = R.window_start AND L.window_end = R.window_end [AND keys]";
+        if join.join_type != JoinType::Inner {
+            return Err(self.unsupported(format!(
+                "{} joins are not supported; {usage}",
+                join.join_type
+            )));
+        }
+        let left = self.translate(&join.left)?;
+        let right = self.translate(&join.right)?;
+        for (side, stream) in [("left", &left), ("right", &right)] {
+            if stream.updating {
+                return Err(self.unsupported(format!(
+                    "joining updating results is not supported: the {side} input is an updating \
+                     result (a GROUP BY not grouped by the window_start and window_end of a \
+                     windowed input); {usage}"
+                )));
+            }
+            if stream.window.is_none() {
+                return Err(self.unsupported(format!(
+                    "the {side} input of the join has no window columns; {usage}"
+                )));
+            }
+        }
+        let (Some(left_window), Some(right_window)) = (left.window, right.window) else {
+            return Err(self.unsupported(usage));
+        };
+        for window in [left_window, right_window] {
+            match window {
+                WindowColumns {
+                    spec: WindowSpec::Session { .. },
+                    aggregated: false,
+                    ..
+                } => {
+                    return Err(self.unsupported(
+                        "session windows cannot be joined: a session is only known once aggregated",
+                    ));
+                }
+                WindowColumns {
+                    spec: WindowSpec::Session { .. },
+                    aggregated: true,
+                    ..
+                } => {
+                    return Err(self.unsupported(
+                        "joining SESSION window results is not supported (as in Flink): every key \
+                         has sessions of its own, so the two inputs' windows do not line up; use \
+                         TUMBLE or HOP windows",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if left_window.spec != right_window.spec {
+            return Err(self.unsupported(format!("the two inputs have different windows; {usage}")));
+        }
+        let left_schema = join.left.schema();
+        let right_schema = join.right.schema();
+        let within = |expr: &Expr, schema: &DFSchema| {
+            let columns = expr.column_refs();
+            !columns.is_empty() && columns.iter().all(|c| schema.has_column(c))
+        };
+        let mut pairs: Vec<(Expr, Expr)> = join.on.clone();
+        let mut residual = Vec::new();
+        if let Some(filter) = &join.filter {
+            for part in split_conjunction(filter) {
+                match part {
+                    Expr::BinaryExpr(BinaryExpr {
+                        left: l,
+                        op: Operator::Eq,
+                        right: r,
+                    }) if within(l, left_schema) && within(r, right_schema) => {
+                        pairs.push((l.as_ref().clone(), r.as_ref().clone()));
+                    }
+                    Expr::BinaryExpr(BinaryExpr {
+                        left: l,
+                        op: Operator::Eq,
+                        right: r,
+                    }) if within(r, left_schema) && within(l, right_schema) => {
+                        pairs.push((r.as_ref().clone(), l.as_ref().clone()));
+                    }
+                    other => residual.push(other.clone()),
+                }
+            }
+        }
+        let is_column = |expr: &Expr, schema: &DFSchema, index: usize| matches!(unalias(expr), Expr::Column(c) if schema.index_of_column(c).ok() == Some(index));
+        for (name, l, r) in [
+            ("window_start", left_window.start, right_window.start),
+            ("window_end", left_window.end, right_window.end),
+        ] {
+            let joined = pairs
+                .iter()
+                .any(|(a, b)| is_column(a, left_schema, l) && is_column(b, right_schema, r));
+            if !joined {
+                return Err(self.unsupported(format!("the join does not match {name}; {usage}")));
+            }
+        }
+        let mut sides = Vec::new();
+        let key_names: Vec<String> = (0..pairs.len()).map(|i| format!("_k{i}")).collect();
+        for (stream, plan_schema, right_side) in
+            [(&left, left_schema, false), (&right, right_schema, true)]
+        {
+            let mut project: Vec<NamedExpr> = stream
+                .schema
+                .fields()
+                .iter()
+                .map(|f| NamedExpr {
+                    name: f.name().clone(),
+                    sql: column_sql(f.name()),
+                })
+                .collect();
+            let mut fields: Vec<Field> = owned_fields(&stream.schema);
+            for (i, (l, r)) in pairs.iter().enumerate() {
+                let data_type = l.get_type(left_schema).map_err(|e| self.plan_error(e))?;
+                let expr = if right_side { r } else { l };
+                let sql = self.ship(expr, plan_schema, stream, &data_type)?;
+                project.push(NamedExpr {
+                    name: key_names[i].clone(),
+                    sql,
+                });
+                fields.push(Field::new(&key_names[i], data_type, true));
+            }
+            let input = Schema::new(fields);
+            let shown: Vec<String> = project[stream.schema.fields().len()..]
+                .iter()
+                .map(|e| format!("{} AS {}", e.sql, e.name))
+                .collect();
+            self.builder.push_step(
+                stream.vertex,
+                Step::Calc {
+                    input: stream.physical(),
+                    filter: None,
+                    project: Some(project),
+                    output: input.clone(),
+                    updating: false,
+                },
+                short(format!("Calc(select=[*, {}])", shown.join(", "))),
+                names(&input),
+            );
+            let columns = stream.schema.fields().len();
+            let window_end = if right_side {
+                right_window.end
+            } else {
+                left_window.end
+            };
+            sides.push(JoinSide {
+                input,
+                keys: (columns..columns + pairs.len()).collect(),
+                window_end,
+                columns,
+            });
+        }
+        let out_names = physical_names(&join.schema);
+        let schema = nullable_schema(
+            &out_names,
+            join.schema.fields().iter().map(|f| f.data_type().clone()),
+        );
+        let right_side = sides
+            .pop()
+            .ok_or_else(|| self.plan_error("join without inputs"))?;
+        let left_side = sides
+            .pop()
+            .ok_or_else(|| self.plan_error("join without inputs"))?;
+        let vertex = self.builder.add(PendingVertex {
+            kind: "join",
+            names: vec![short(format!(
+                "WindowJoin(window=[{}], on=[{}])",
+                left_window.spec.describe(),
+                pairs
+                    .iter()
+                    .map(|(l, r)| format!("{l} = {r}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))],
+            plan: VertexPlan {
+                source: None,
+                steps: vec![Step::WindowJoin {
+                    left: left_side,
+                    right: right_side,
+                    output: schema.clone(),
+                }],
+                sink: None,
+            },
+            parallelism: None,
+            bounded: false,
+            columns: names(&schema),
+        });
+        // Gate 0 is the left input, gate 1 the right: edges into a vertex keep their order.
+        for stream in [&left, &right] {
+            self.builder.edges.push((
+                stream.vertex,
+                vertex,
+                Partitioning::Hash {
+                    key: key_names.clone(),
+                },
+            ));
+        }
+        let mut stream = Stream {
+            vertex,
+            schema,
+            updating: false,
+            window: Some(left_window),
+            event_time: None,
+        };
+        if let Some(predicate) = conjunction(residual) {
+            let sql = self.ship(&predicate, &join.schema, &stream, &DataType::Boolean)?;
+            let output = stream.physical();
+            self.builder.push_step(
+                vertex,
+                Step::Calc {
+                    input: output.clone(),
+                    filter: Some(sql.clone()),
+                    project: None,
+                    output: output.clone(),
+                    updating: false,
+                },
+                short(format!("Calc(where=[{sql}])")),
+                names(&output),
+            );
+            stream.vertex = vertex;
+        }
+        Ok(stream)
+    }
+}
