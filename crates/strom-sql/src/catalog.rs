@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use datafusion::catalog::MemTable;
-use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::catalog::view::ViewTable;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast;
@@ -222,12 +222,10 @@ impl Catalog {
         ctx: &SessionContext,
         tvf: WindowTvf,
     ) -> Result<String, String> {
-        let schema = self.relation_schema(&tvf.table).map_err(|e| e.to_string())?;
-        let mut fields: Vec<Field> = schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let schema = self
+            .relation_schema(&tvf.table)
+            .map_err(|e| e.to_string())?;
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         for name in WINDOW_COLUMNS {
             fields.push(Field::new(
                 name,

@@ -107,17 +107,22 @@ fn group_window(select: &mut ast::Select) -> Result<(), String> {
         }) if single => {
             // Qualified references (`B.x`, or `bid.x` without an alias) keep resolving.
             if alias.is_none() {
-                *alias = name.0.last().and_then(|p| p.as_ident()).map(|ident| {
-                    ast::TableAlias {
+                *alias = name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(|ident| ast::TableAlias {
                         explicit: true,
                         name: ident.clone(),
                         columns: Vec::new(),
                         at: None,
-                    }
-                });
+                    });
             }
             let relation = ast::Expr::CompoundIdentifier(
-                name.0.iter().filter_map(|p| p.as_ident().cloned()).collect(),
+                name.0
+                    .iter()
+                    .filter_map(|p| p.as_ident().cloned())
+                    .collect(),
             );
             let mut call = vec![relation, ast::Expr::Identifier(time)];
             call.extend(args[1..].iter().cloned());
@@ -139,7 +144,10 @@ fn group_window(select: &mut ast::Select) -> Result<(), String> {
         }
     }
     let column = |name: &str| ast::Expr::Identifier(ast::Ident::new(name));
-    groups.splice(position..=position, [column("window_start"), column("window_end")]);
+    groups.splice(
+        position..=position,
+        [column("window_start"), column("window_end")],
+    );
     let prefix = format!("{function}_");
     let replace = |expr: &mut ast::Expr| {
         if let Some((name, _)) = function_name(expr)
@@ -159,7 +167,8 @@ fn group_window(select: &mut ast::Select) -> Result<(), String> {
         }
         ControlFlow::Continue(())
     };
-    if let ControlFlow::Break(message) = ast::visit_expressions_mut(&mut select.projection, replace) {
+    if let ControlFlow::Break(message) = ast::visit_expressions_mut(&mut select.projection, replace)
+    {
         return Err(message);
     }
     if let ControlFlow::Break(message) = ast::visit_expressions_mut(&mut select.having, replace) {
@@ -229,11 +238,11 @@ mod tests {
              FROM SESSION(bid, `dateTime`, INTERVAL '10' SECOND) B \
              GROUP BY B.bidder, window_start, window_end"
         );
-        let Statement::Query { mut statement, .. } =
-            parse("SELECT count(*) FROM a JOIN b ON a.x = b.x GROUP BY TUMBLE(ts, INTERVAL '1' SECOND)")
-                .unwrap()
-                .remove(0)
-        else {
+        let Statement::Query { mut statement, .. } = parse(
+            "SELECT count(*) FROM a JOIN b ON a.x = b.x GROUP BY TUMBLE(ts, INTERVAL '1' SECOND)",
+        )
+        .unwrap()
+        .remove(0) else {
             panic!()
         };
         let err = rewrite(&mut statement).unwrap_err();

@@ -153,6 +153,24 @@ pub enum Step {
         /// Key columns then aggregate columns.
         output: Schema,
     },
+    /// A regular join (gate 0 left, gate 1 right) on equal keys: every row is kept (per key
+    /// and input) and joined with the other input's rows as they come, in Flink's changelog
+    /// semantics.
+    Join {
+        /// Which unmatched rows are kept.
+        kind: JoinKind,
+        /// The left input.
+        left: JoinInput,
+        /// The right input.
+        right: JoinInput,
+        /// Pairs for which this is not true do not match (SQL over the output columns).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
+        /// Left columns then right columns (the row kind last when updating).
+        output: Schema,
+        /// The output is a changelog: an outer join, or an updating input.
+        updating: bool,
+    },
     /// An inner join of two windowed inputs (gate 0 left, gate 1 right) on window and keys.
     WindowJoin {
         /// The left input.

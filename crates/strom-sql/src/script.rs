@@ -266,7 +266,10 @@ fn parse_statement(parser: &mut Parser<'_>) -> Result<Statement, ParserError> {
         || is_word(&next.token, "WITH")
         || next.token == Token::LParen)
     {
-        return parser.expected("SET, CREATE TABLE, CREATE VIEW, INSERT INTO or SELECT", next);
+        return parser.expected(
+            "SET, CREATE TABLE, CREATE VIEW, INSERT INTO or SELECT",
+            next,
+        );
     }
     let statement = parser.parse_statement()?;
     Ok(Statement::Query {

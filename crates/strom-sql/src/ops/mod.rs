@@ -25,6 +25,7 @@ mod calc;
 mod fixed_windows;
 mod group_aggregate;
 mod group_table;
+mod join;
 mod keys;
 mod lsm;
 mod materialize;
@@ -192,6 +193,25 @@ pub(crate) fn build(
             max_parallelism,
         )?),
         plan::Step::WindowJoin {
+        plan::Step::Join {
+            kind,
+            left,
+            right,
+            condition,
+            output,
+            updating,
+        } => Box::new(join::Join::new(
+            join::JoinSpec {
+                kind: *kind,
+                left,
+                right,
+                condition: condition.as_deref(),
+                output,
+                updating: *updating,
+            },
+            &ctx.config,
+            max_parallelism,
+        )?),
             left,
             right,
             output,

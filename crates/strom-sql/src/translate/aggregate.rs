@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use arrow_schema::{Field, Schema};
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::{Aggregate, Case, Expr, ExprSchemable, LogicalPlan};
 use strom_jobgraph::Partitioning;
 

@@ -7,6 +7,7 @@
 //! expressions stay readable.
 
 mod aggregate;
+mod join;
 mod project;
 mod scan;
 mod union;
@@ -21,7 +22,7 @@ use std::path::Path;
 use arrow_schema::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlan};
 use strom_jobgraph::Partitioning;
 
 use crate::catalog::Catalog;
@@ -317,7 +318,8 @@ impl Translator<'_> {
             LogicalPlan::SubqueryAlias(alias) => self.translate(&alias.input),
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Union(union) => self.union(union),
-            LogicalPlan::Join(join) => self.join(join),
+            LogicalPlan::Window(window) => Err(self.over_refused(window)),
+            LogicalPlan::Join(join) => self.join(join, None),
             other => {
                 let what = match other {
                     LogicalPlan::Join(_) => "JOIN".to_owned(),

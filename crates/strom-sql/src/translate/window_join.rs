@@ -2,8 +2,8 @@
 
 use arrow_schema::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
-use datafusion::logical_expr::utils::{conjunction, split_conjunction};
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Join, JoinType, Operator};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, ExprSchemable, Join, JoinType};
 use strom_jobgraph::Partitioning;
 
 use super::{
@@ -14,18 +14,25 @@ use crate::error::SqlError;
 use crate::plan::{JoinSide, NamedExpr, Step, VertexPlan, WindowSpec};
 
 impl Translator<'_> {
-    pub(super) fn join(&mut self, join: &Join) -> Result<Stream, SqlError> {
-        let usage = "joins are window joins: two inputs windowed alike (window table functions, \
+    /// The join of `left` and `right` (translated inputs of `join`) when both are windowed
+    /// alike and `pairs` match their window columns.
+    pub(super) fn window_join(
+        &mut self,
+        join: &Join,
+        left: Stream,
+        right: Stream,
+        pairs: Vec<(Expr, Expr)>,
+        residual: Vec<Expr>,
+    ) -> Result<Stream, SqlError> {
+        let usage = "window joins take two inputs windowed alike (window table functions, \
                      or window aggregates that keep window_start and window_end), joined ON \
                      L.window_start = R.window_start AND L.window_end = R.window_end [AND keys]";
         if join.join_type != JoinType::Inner {
             return Err(self.unsupported(format!(
-                "{} joins are not supported; {usage}",
+                "{} window joins are not supported; {usage}",
                 join.join_type
             )));
         }
-        let left = self.translate(&join.left)?;
-        let right = self.translate(&join.right)?;
         for (side, stream) in [("left", &left), ("right", &right)] {
             if stream.updating {
                 return Err(self.unsupported(format!(
@@ -73,33 +80,6 @@ impl Translator<'_> {
         }
         let left_schema = join.left.schema();
         let right_schema = join.right.schema();
-        let within = |expr: &Expr, schema: &DFSchema| {
-            let columns = expr.column_refs();
-            !columns.is_empty() && columns.iter().all(|c| schema.has_column(c))
-        };
-        let mut pairs: Vec<(Expr, Expr)> = join.on.clone();
-        let mut residual = Vec::new();
-        if let Some(filter) = &join.filter {
-            for part in split_conjunction(filter) {
-                match part {
-                    Expr::BinaryExpr(BinaryExpr {
-                        left: l,
-                        op: Operator::Eq,
-                        right: r,
-                    }) if within(l, left_schema) && within(r, right_schema) => {
-                        pairs.push((l.as_ref().clone(), r.as_ref().clone()));
-                    }
-                    Expr::BinaryExpr(BinaryExpr {
-                        left: l,
-                        op: Operator::Eq,
-                        right: r,
-                    }) if within(r, left_schema) && within(l, right_schema) => {
-                        pairs.push((r.as_ref().clone(), l.as_ref().clone()));
-                    }
-                    other => residual.push(other.clone()),
-                }
-            }
-        }
         let is_column = |expr: &Expr, schema: &DFSchema, index: usize| matches!(unalias(expr), Expr::Column(c) if schema.index_of_column(c).ok() == Some(index));
         for (name, l, r) in [
             ("window_start", left_window.start, right_window.start),

@@ -25,7 +25,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::builder::{Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
+use arrow_array::builder::{
+    Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch, StructArray};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Fields, Schema, SchemaRef};
@@ -95,13 +97,16 @@ fn shape(options: &BTreeMap<String, String>) -> Result<Shape, OptionError> {
 fn field(kind: Kind, name: &str, data_type: &DataType) -> Result<usize, String> {
     let lower = name.to_ascii_lowercase();
     let fields = kind.fields();
-    let index = fields.iter().position(|(f, _)| *f == lower).ok_or_else(|| {
-        format!(
-            "{} has no field `{name}`; its fields: {}",
-            kind.name(),
-            fields.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
-        )
-    })?;
+    let index = fields
+        .iter()
+        .position(|(f, _)| *f == lower)
+        .ok_or_else(|| {
+            format!(
+                "{} has no field `{name}`; its fields: {}",
+                kind.name(),
+                fields.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+            )
+        })?;
     let compatible = match fields[index].1 {
         Value::Int => data_type.is_integer(),
         Value::Text => matches!(data_type, DataType::Utf8),
@@ -175,11 +180,12 @@ fn columns(shape: Shape, schema: &Schema) -> Result<Vec<Column>, OptionError> {
 }
 
 /// The configuration's events, and the number of events when bounded.
-fn configuration(
-    options: &BTreeMap<String, String>,
-) -> Result<(Events, Option<u64>), OptionError> {
+fn configuration(options: &BTreeMap<String, String>) -> Result<(Events, Option<u64>), OptionError> {
     let either = |flink: &str, strom: &str| -> Result<Option<f64>, OptionError> {
-        match (number::<f64>(options, flink)?, number::<f64>(options, strom)?) {
+        match (
+            number::<f64>(options, flink)?,
+            number::<f64>(options, strom)?,
+        ) {
             (Some(_), Some(_)) => Err((
                 strom.to_owned(),
                 format!("give '{flink}' or '{strom}', not both"),

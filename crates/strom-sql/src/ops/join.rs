@@ -1,0 +1,735 @@
+//! Regular stream–stream join (`a JOIN b ON a.k = b.k [AND condition]`, inner and outer), as
+//! Flink's streaming join runs it: every row of each input is kept per key and joined with the
+//! other input's rows of its key as they come, so the result equals the batch join of all rows
+//! seen so far, maintained incrementally with Flink's changelog rows.
+//!
+//! - An addition (`+I`, `+U`) joins the other input's matching rows: `+I` per pair. When a row
+//!   of a preserved input (the left of a LEFT join, ...) had no match until then, its
+//!   NULL-padded row is retracted first (`-D`); a new row without a match is emitted padded.
+//! - A retraction (`-U`, `-D`) removes the row and retracts its pairs (`-D`); a row of a
+//!   preserved input left without matches is emitted padded again.
+//!
+//! Each kept row counts its matches (`assoc`), as Flink's outer-join state does, so that a
+//! padded row is emitted or retracted without rescanning. Rows are kept in Arrow's row format
+//! (compact, comparable bytes) and turned back into columns only for output and for the
+//! residual condition. `table.exec.state.ttl` drops the rows of keys not seen for that long.
+//!
+//! State: one keyed entry per key (key = the key's row bytes; value = each input's rows with
+//! their multiplicity and match count), in the key group of the hash exchange on the key
+//! columns, so that a restore at any parallelism finds each key where its rows arrive.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow_array::{Array, ArrayRef, BooleanArray, Int8Array, RecordBatch, new_null_array};
+use arrow_schema::{Schema, SchemaRef};
+use datafusion::physical_expr::PhysicalExpr;
+use strom_operators::{KeyedEntry, OperatorError, OperatorSnapshot, RestoredState};
+
+use super::{RowKind, Step};
+use crate::connectors::failure;
+use crate::exprs;
+use crate::plan::{JoinInput, JoinKind};
+use crate::state::{Decoder, Encoder, key_groups, malformed};
+
+/// Flink's option for the time unbounded state is kept.
+pub(crate) const STATE_TTL_KEY: &str = "table.exec.state.ttl";
+
+/// One distinct row of an input under a key.
+#[derive(Debug, Clone)]
+struct Kept {
+    row: OwnedRow,
+    /// How many times the row is present.
+    count: u32,
+    /// How many rows of the other input it matches (with their multiplicity).
+    assoc: u32,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    key_group: u32,
+    sides: [Vec<Kept>; 2],
+    /// When the key was last seen, for the state TTL.
+    seen: Option<Instant>,
+}
+
+/// A pair to emit: the row kind, the left row and the right row (`None`: NULLs).
+type Emitted = (RowKind, Option<OwnedRow>, Option<OwnedRow>);
+
+pub(crate) struct Join {
+    kind: JoinKind,
+    sides: [JoinInput; 2],
+    /// Each input's output columns in row format.
+    rows: [RowConverter; 2],
+    /// The key columns in row format (both inputs' keys have the left's types).
+    keys: RowConverter,
+    /// Each input's all-NULL row, for padding.
+    nulls: [OwnedRow; 2],
+    condition: Option<(String, Arc<dyn PhysicalExpr>)>,
+    /// The output columns without the row kind, which the condition reads.
+    joined: SchemaRef,
+    output: SchemaRef,
+    updating: bool,
+    state: HashMap<Box<[u8]>, KeyState>,
+    ttl: Option<Duration>,
+    last_sweep: Instant,
+    max_parallelism: u32,
+}
+
+fn converter(schema: &Schema, columns: usize) -> Result<RowConverter, OperatorError> {
+    Ok(RowConverter::new(
+        schema.fields()[..columns]
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect(),
+    )?)
+}
+
+fn null_row(
+    converter: &RowConverter,
+    schema: &Schema,
+    columns: usize,
+) -> Result<OwnedRow, OperatorError> {
+    let arrays: Vec<ArrayRef> = schema.fields()[..columns]
+        .iter()
+        .map(|f| new_null_array(f.data_type(), 1))
+        .collect();
+    Ok(converter.convert_columns(&arrays)?.row(0).owned())
+}
+
+/// What [`Join::new`] builds: the fields of [`crate::plan::Step::Join`].
+pub(crate) struct JoinSpec<'a> {
+    pub(crate) kind: JoinKind,
+    pub(crate) left: &'a JoinInput,
+    pub(crate) right: &'a JoinInput,
+    pub(crate) condition: Option<&'a str>,
+    pub(crate) output: &'a Schema,
+    pub(crate) updating: bool,
+}
+
+impl Join {
+    pub(crate) fn new(
+        spec: JoinSpec<'_>,
+        config: &std::collections::BTreeMap<String, String>,
+        max_parallelism: u32,
+    ) -> Result<Self, OperatorError> {
+        let JoinSpec {
+            kind,
+            left,
+            right,
+            condition,
+            output,
+            updating,
+        } = spec;
+        if left.keys.len() != right.keys.len() {
+            return Err(failure("join inputs with different numbers of keys"));
+        }
+        let rows = [
+            converter(&left.input, left.columns)?,
+            converter(&right.input, right.columns)?,
+        ];
+        let nulls = [
+            null_row(&rows[0], &left.input, left.columns)?,
+            null_row(&rows[1], &right.input, right.columns)?,
+        ];
+        let keys = RowConverter::new(
+            left.keys
+                .iter()
+                .map(|&k| SortField::new(left.input.field(k).data_type().clone()))
+                .collect(),
+        )?;
+        let width = left.columns + right.columns;
+        let joined = Schema::new(output.fields()[..width].to_vec());
+        let condition = condition
+            .map(|sql| {
+                exprs::physical(&exprs::session(), sql, &joined)
+                    .map(|e| (sql.to_owned(), e))
+                    .map_err(failure)
+            })
+            .transpose()?;
+        let ttl = match config.get(STATE_TTL_KEY) {
+            None => None,
+            Some(text) => {
+                let ttl = strom_config::parse_duration(text).map_err(|e| {
+                    OperatorError::Parameter(format!("'{STATE_TTL_KEY}' = '{text}': {e}"))
+                })?;
+                (!ttl.is_zero()).then_some(ttl)
+            }
+        };
+        Ok(Self {
+            kind,
+            sides: [left.clone(), right.clone()],
+            rows,
+            keys,
+            nulls,
+            condition,
+            joined: Arc::new(joined),
+            output: Arc::new(output.clone()),
+            updating,
+            state: HashMap::new(),
+            ttl,
+            last_sweep: Instant::now(),
+            max_parallelism,
+        })
+    }
+
+    /// Whether `row` of input `side` and each of `others` (rows of the other input) match
+    /// under the residual condition.
+    fn matching(
+        &self,
+        side: usize,
+        row: &OwnedRow,
+        others: &[Kept],
+    ) -> Result<Vec<bool>, OperatorError> {
+        let Some((sql, condition)) = &self.condition else {
+            return Ok(vec![true; others.len()]);
+        };
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        let this = self.rows[side].convert_rows(std::iter::repeat_n(row.row(), others.len()))?;
+        let that = self.rows[1 - side].convert_rows(others.iter().map(|k| k.row.row()))?;
+        let columns: Vec<ArrayRef> = if side == 0 {
+            this.into_iter().chain(that).collect()
+        } else {
+            that.into_iter().chain(this).collect()
+        };
+        let batch = RecordBatch::try_new(Arc::clone(&self.joined), columns)?;
+        let result = condition
+            .evaluate(&batch)
+            .and_then(|v| v.into_array(others.len()))
+            .map_err(|e| failure(format!("join condition `{sql}`: {e}")))?;
+        let mask = result
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| failure(format!("join condition `{sql}` is not a boolean")))?;
+        Ok((0..others.len())
+            .map(|i| mask.is_valid(i) && mask.value(i))
+            .collect())
+    }
+
+    /// Applies one row of input `side` under `key`, appending what to emit.
+    fn apply(
+        &mut self,
+        side: usize,
+        key: &[u8],
+        key_group: u32,
+        row: OwnedRow,
+        kind: RowKind,
+        emitted: &mut Vec<Emitted>,
+    ) -> Result<(), OperatorError> {
+        let other = 1 - side;
+        let pair = |this: &OwnedRow, that: &OwnedRow| {
+            if side == 0 {
+                (Some(this.clone()), Some(that.clone()))
+            } else {
+                (Some(that.clone()), Some(this.clone()))
+            }
+        };
+        let padded = |this: &OwnedRow| {
+            if side == 0 {
+                (Some(this.clone()), None)
+            } else {
+                (None, Some(this.clone()))
+            }
+        };
+        let padded_other = |that: &OwnedRow| {
+            if side == 0 {
+                (None, Some(that.clone()))
+            } else {
+                (Some(that.clone()), None)
+            }
+        };
+        let keeps_this = self.kind.preserves(side);
+        let keeps_other = self.kind.preserves(other);
+        let others: Vec<Kept> = self
+            .state
+            .get(key)
+            .map(|s| s.sides[other].clone())
+            .unwrap_or_default();
+        let matches = self.matching(side, &row, &others)?;
+        let matched: u32 = others
+            .iter()
+            .zip(&matches)
+            .filter(|(_, m)| **m)
+            .map(|(k, _)| k.count)
+            .sum();
+        let state = self.state.entry(key.into()).or_insert_with(|| KeyState {
+            key_group,
+            ..KeyState::default()
+        });
+        state.seen = Some(Instant::now());
+        if kind.is_addition() {
+            if matched == 0 && keeps_this {
+                let (l, r) = padded(&row);
+                emitted.push((RowKind::Insert, l, r));
+            }
+            for (kept, _) in state.sides[other]
+                .iter_mut()
+                .zip(&matches)
+                .filter(|(_, m)| **m)
+            {
+                if keeps_other && kept.assoc == 0 {
+                    for _ in 0..kept.count {
+                        let (l, r) = padded_other(&kept.row);
+                        emitted.push((RowKind::Delete, l, r));
+                    }
+                }
+                for _ in 0..kept.count {
+                    let (l, r) = pair(&row, &kept.row);
+                    emitted.push((RowKind::Insert, l, r));
+                }
+                kept.assoc += 1;
+            }
+            let mine = &mut state.sides[side];
+            match mine.iter_mut().find(|k| k.row == row) {
+                Some(kept) => kept.count += 1,
+                None => mine.push(Kept {
+                    row,
+                    count: 1,
+                    assoc: matched,
+                }),
+            }
+        } else {
+            let mine = &mut state.sides[side];
+            let Some(position) = mine.iter().position(|k| k.row == row) else {
+                // A retraction of a row never seen (or dropped by the state TTL): nothing of
+                // it was emitted here, so there is nothing to retract.
+                return Ok(());
+            };
+            mine[position].count -= 1;
+            if mine[position].count == 0 {
+                mine.swap_remove(position);
+            }
+            if matched == 0 && keeps_this {
+                let (l, r) = padded(&row);
+                emitted.push((RowKind::Delete, l, r));
+            }
+            for (kept, _) in state.sides[other]
+                .iter_mut()
+                .zip(&matches)
+                .filter(|(_, m)| **m)
+            {
+                for _ in 0..kept.count {
+                    let (l, r) = pair(&row, &kept.row);
+                    emitted.push((RowKind::Delete, l, r));
+                }
+                kept.assoc = kept.assoc.saturating_sub(1);
+                if keeps_other && kept.assoc == 0 {
+                    for _ in 0..kept.count {
+                        let (l, r) = padded_other(&kept.row);
+                        emitted.push((RowKind::Insert, l, r));
+                    }
+                }
+            }
+            if state.sides.iter().all(Vec::is_empty) {
+                self.state.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn output_batch(&self, emitted: Vec<Emitted>) -> Result<RecordBatch, OperatorError> {
+        let left = self.rows[0].convert_rows(
+            emitted
+                .iter()
+                .map(|(_, l, _)| l.as_ref().unwrap_or(&self.nulls[0]).row()),
+        )?;
+        let right = self.rows[1].convert_rows(
+            emitted
+                .iter()
+                .map(|(_, _, r)| r.as_ref().unwrap_or(&self.nulls[1]).row()),
+        )?;
+        let mut columns: Vec<ArrayRef> = left.into_iter().chain(right).collect();
+        if self.updating {
+            columns.push(Arc::new(Int8Array::from_iter_values(
+                emitted.iter().map(|(kind, _, _)| kind.code()),
+            )));
+        }
+        for (column, field) in columns.iter_mut().zip(self.output.fields()) {
+            if column.data_type() != field.data_type() {
+                *column = arrow_cast::cast(column, field.data_type())?;
+            }
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.output), columns)?)
+    }
+
+    /// Drops the keys not seen for the state TTL, at most every tenth of it.
+    fn sweep(&mut self) {
+        let Some(ttl) = self.ttl else {
+            return;
+        };
+        if self.last_sweep.elapsed() < ttl / 10 {
+            return;
+        }
+        self.last_sweep = Instant::now();
+        self.state
+            .retain(|_, s| s.seen.is_none_or(|seen| seen.elapsed() < ttl));
+    }
+}
+
+impl Step for Join {
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        self.process_input(0, batch, out)
+    }
+
+    fn process_input(
+        &mut self,
+        input: u32,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let side = usize::from(input > 0);
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        self.sweep();
+        let spec = &self.sides[side];
+        let key_columns: Vec<ArrayRef> = spec
+            .keys
+            .iter()
+            .map(|&k| Arc::clone(batch.column(k)))
+            .collect();
+        let key_columns: Vec<ArrayRef> = key_columns
+            .into_iter()
+            .zip(self.sides[0].keys.iter())
+            .map(|(column, &k)| {
+                let wanted = self.sides[0].input.field(k).data_type();
+                if column.data_type() == wanted {
+                    Ok(column)
+                } else {
+                    arrow_cast::cast(&column, wanted)
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let groups = key_groups(key_columns.clone(), n, self.max_parallelism)?;
+        let keys = self.keys.convert_columns(&key_columns)?;
+        let values = self.rows[side].convert_columns(&batch.columns()[..spec.columns])?;
+        let kinds = if spec.updating {
+            batch
+                .columns()
+                .last()
+                .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
+                .map(|k| (0..n).map(|i| RowKind::from_code(k.value(i))).collect())
+                .ok_or_else(|| failure("an updating join input without its row kind"))?
+        } else {
+            vec![RowKind::Insert; n]
+        };
+        let mut emitted = Vec::new();
+        for i in 0..n {
+            // SQL: a NULL key matches nothing (but an outer row is still kept and padded).
+            let null_key = key_columns.iter().any(|c| c.is_null(i));
+            let key: Box<[u8]> = if null_key {
+                // A key of its own per row side, that no row of the other input shares.
+                let mut bytes = vec![0xff, side as u8];
+                bytes.extend_from_slice(keys.row(i).as_ref());
+                bytes.into()
+            } else {
+                keys.row(i).as_ref().into()
+            };
+            self.apply(
+                side,
+                &key,
+                groups[i],
+                values.row(i).owned(),
+                kinds[i],
+                &mut emitted,
+            )?;
+        }
+        if !emitted.is_empty() {
+            out.push(self.output_batch(emitted)?);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<OperatorSnapshot, OperatorError> {
+        let mut keyed = Vec::with_capacity(self.state.len());
+        for (key, state) in &self.state {
+            let mut encoder = Encoder::new();
+            for rows in &state.sides {
+                encoder.u64(rows.len() as u64);
+                for kept in rows {
+                    encoder
+                        .bytes(kept.row.row().as_ref())
+                        .u64(u64::from(kept.count))
+                        .u64(u64::from(kept.assoc));
+                }
+            }
+            keyed.push(KeyedEntry {
+                namespace: 0,
+                key_group: state.key_group,
+                key: key.to_vec(),
+                value: encoder.finish(),
+            });
+        }
+        Ok(OperatorSnapshot {
+            keyed,
+            items: Vec::new(),
+        })
+    }
+
+    fn restore(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
+        for entry in &state.keyed {
+            let mut decoder = Decoder::new(&entry.value);
+            let mut sides: [Vec<Kept>; 2] = Default::default();
+            for (side, rows) in sides.iter_mut().enumerate() {
+                let n = decoder.u64()?;
+                let parser = self.rows[side].parser();
+                for _ in 0..n {
+                    let bytes = decoder.bytes()?;
+                    let row = parser.parse(bytes).owned();
+                    let count =
+                        u32::try_from(decoder.u64()?).map_err(|_| malformed("join row count"))?;
+                    let assoc =
+                        u32::try_from(decoder.u64()?).map_err(|_| malformed("join match count"))?;
+                    rows.push(Kept { row, count, assoc });
+                }
+            }
+            self.state.insert(
+                entry.key.clone().into_boxed_slice(),
+                KeyState {
+                    key_group: entry.key_group,
+                    sides,
+                    seen: Some(Instant::now()),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field};
+
+    use super::*;
+    use crate::state::testing::{redistribute, route};
+
+    const MAX_PARALLELISM: u32 = 128;
+
+    /// Input schema: (id, name, key `_k0` = id), with the row kind when updating.
+    fn input(updating: bool) -> JoinInput {
+        let mut fields = vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("_k0", DataType::Int64, true),
+        ];
+        if updating {
+            fields.push(Field::new("__row_kind", DataType::Int8, false));
+        }
+        JoinInput {
+            input: Schema::new(fields),
+            keys: vec![2],
+            columns: 2,
+            updating,
+        }
+    }
+
+    fn output(updating: bool) -> Schema {
+        let mut fields = vec![
+            Field::new("l_id", DataType::Int64, true),
+            Field::new("l_name", DataType::Utf8, true),
+            Field::new("r_id", DataType::Int64, true),
+            Field::new("r_name", DataType::Utf8, true),
+        ];
+        if updating {
+            fields.push(Field::new("__row_kind", DataType::Int8, false));
+        }
+        Schema::new(fields)
+    }
+
+    fn join(kind: JoinKind, condition: Option<&str>, updating_input: bool) -> Join {
+        let updating = kind != JoinKind::Inner || updating_input;
+        Join::new(
+            JoinSpec {
+                kind,
+                left: &input(updating_input),
+                right: &input(updating_input),
+                condition,
+                output: &output(updating),
+                updating,
+            },
+            &BTreeMap::new(),
+            MAX_PARALLELISM,
+        )
+        .unwrap()
+    }
+
+    /// Rows `(id, name, row kind)`.
+    fn batch(rows: &[(i64, &str, RowKind)], updating: bool) -> RecordBatch {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+        ];
+        if updating {
+            columns.push(Arc::new(Int8Array::from_iter_values(
+                rows.iter().map(|r| r.2.code()),
+            )));
+        }
+        RecordBatch::try_new(Arc::new(input(updating).input), columns).unwrap()
+    }
+
+    /// The result a changelog describes: each row with its multiplicity (none negative).
+    fn materialize(batches: &[RecordBatch]) -> BTreeMap<String, i64> {
+        let mut rows = BTreeMap::new();
+        for b in batches {
+            let kinds = b
+                .columns()
+                .last()
+                .and_then(|c| c.as_any().downcast_ref::<Int8Array>().cloned());
+            let width = if kinds.is_some() { b.num_columns() - 1 } else { b.num_columns() };
+            for i in 0..b.num_rows() {
+                let mut line = String::new();
+                strom_operators::render_row(&b.project(&(0..width).collect::<Vec<_>>()).unwrap(), i, Default::default(), &mut line).unwrap();
+                let add = kinds
+                    .as_ref()
+                    .is_none_or(|k| RowKind::from_code(k.value(i)).is_addition());
+                *rows.entry(line).or_insert(0) += if add { 1 } else { -1 };
+            }
+        }
+        rows.retain(|_, n| *n != 0);
+        assert!(rows.values().all(|n| *n > 0), "{rows:?}");
+        rows
+    }
+
+    fn run(join: &mut Join, inputs: &[(u32, RecordBatch)]) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        for (gate, b) in inputs {
+            join.process_input(*gate, b.clone(), &mut out).unwrap();
+        }
+        out
+    }
+
+    use RowKind::{Delete as D, Insert as I};
+
+    #[test]
+    fn inner_join_of_append_inputs_appends_each_pair_once() {
+        let mut j = join(JoinKind::Inner, None, false);
+        let out = run(
+            &mut j,
+            &[
+                (0, batch(&[(1, "a", I), (2, "b", I), (1, "a2", I)], false)),
+                (1, batch(&[(1, "x", I), (3, "z", I)], false)),
+                (0, batch(&[(3, "c", I)], false)),
+            ],
+        );
+        assert_eq!(out.iter().map(|b| b.num_columns()).max(), Some(4));
+        let rows = materialize(&out);
+        assert_eq!(
+            rows.keys().collect::<Vec<_>>(),
+            ["1,a,1,x", "1,a2,1,x", "3,c,3,z"]
+        );
+    }
+
+    #[test]
+    fn left_join_pads_then_replaces_and_restores_padding_on_retraction() {
+        let mut j = join(JoinKind::Left, None, true);
+        let mut out = run(
+            &mut j,
+            &[
+                (0, batch(&[(1, "a", I), (2, "b", I)], true)),
+                (1, batch(&[(1, "x", I), (1, "y", I)], true)),
+            ],
+        );
+        let rows = materialize(&out);
+        assert_eq!(
+            rows.keys().collect::<Vec<_>>(),
+            ["1,a,1,x", "1,a,1,y", "2,b,,"]
+        );
+        out.extend(run(&mut j, &[(1, batch(&[(1, "x", D), (1, "y", D)], true))]));
+        assert_eq!(materialize(&out).keys().collect::<Vec<_>>(), ["1,a,,", "2,b,,"]);
+        out.extend(run(&mut j, &[(0, batch(&[(2, "b", D)], true))]));
+        assert_eq!(materialize(&out).keys().collect::<Vec<_>>(), ["1,a,,"]);
+    }
+
+    #[test]
+    fn full_join_and_a_residual_condition() {
+        let mut j = join(JoinKind::Full, Some("l_name < r_name"), false);
+        let out = run(
+            &mut j,
+            &[
+                (0, batch(&[(1, "m", I)], false)),
+                (1, batch(&[(1, "a", I), (1, "z", I), (2, "q", I)], false)),
+            ],
+        );
+        assert_eq!(
+            materialize(&out).keys().collect::<Vec<_>>(),
+            [",,1,a", ",,2,q", "1,m,1,z"]
+        );
+    }
+
+    #[test]
+    fn restored_at_another_parallelism_the_join_goes_on_as_if_never_stopped() {
+        let first = [
+            (0, batch(&[(1, "a", I), (2, "b", I), (3, "c", I), (4, "d", I)], true)),
+            (1, batch(&[(1, "x", I), (4, "w", I)], true)),
+        ];
+        let second = [
+            (1, batch(&[(2, "y", I), (3, "z", I), (4, "w", D)], true)),
+            (0, batch(&[(1, "a", D), (5, "e", I)], true)),
+        ];
+        let mut whole = join(JoinKind::Left, None, true);
+        let mut expected = run(&mut whole, &first);
+        expected.extend(run(&mut whole, &second));
+        let expected = materialize(&expected);
+        for (from, to) in [(1u32, 3u32), (3, 2)] {
+            let mut out = Vec::new();
+            let mut snapshots = Vec::new();
+            for subtask in 0..from {
+                let mut j = join(JoinKind::Left, None, true);
+                for (gate, b) in &first {
+                    for piece in &route(b, &["_k0"], from, MAX_PARALLELISM)[subtask as usize] {
+                        j.process_input(*gate, piece.clone(), &mut out).unwrap();
+                    }
+                }
+                snapshots.push(j.snapshot().unwrap());
+            }
+            for (subtask, state) in redistribute(&snapshots, to, MAX_PARALLELISM)
+                .iter()
+                .enumerate()
+            {
+                let mut j = join(JoinKind::Left, None, true);
+                j.restore(state).unwrap();
+                for (gate, b) in &second {
+                    for piece in &route(b, &["_k0"], to, MAX_PARALLELISM)[subtask] {
+                        j.process_input(*gate, piece.clone(), &mut out).unwrap();
+                    }
+                }
+            }
+            assert_eq!(materialize(&out), expected, "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn a_state_ttl_that_is_not_a_duration_is_refused() {
+        let config = BTreeMap::from([(STATE_TTL_KEY.to_owned(), "soon".to_owned())]);
+        let err = Join::new(
+            JoinSpec {
+                kind: JoinKind::Inner,
+                left: &input(false),
+                right: &input(false),
+                condition: None,
+                output: &output(false),
+                updating: false,
+            },
+            &config,
+            MAX_PARALLELISM,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains(STATE_TTL_KEY), "{err}");
+    }
+}

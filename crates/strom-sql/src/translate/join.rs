@@ -1,0 +1,233 @@
+//! Joins: the equi-keys and residual condition of a join (with the `WHERE` of an inner join
+//! folded in, as `FROM a, b WHERE a.id = b.id` writes it), then a window join when both
+//! inputs are windowed alike and joined on their windows, else a regular join.
+
+use arrow_schema::{DataType, Field, Schema};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Join, JoinType, Operator};
+use strom_jobgraph::Partitioning;
+
+use super::{
+    PendingVertex, Stream, Translator, column_sql, names, nullable_schema, owned_fields,
+    physical_names, short, unalias, with_row_kind,
+};
+use crate::error::SqlError;
+use crate::plan::{JoinInput, JoinKind, NamedExpr, Step, VertexPlan};
+
+/// Whether every column of `expr` (and at least one) is one of `schema`'s.
+fn within(expr: &Expr, schema: &DFSchema) -> bool {
+    let columns = expr.column_refs();
+    !columns.is_empty() && columns.iter().all(|c| schema.has_column(c))
+}
+
+impl Translator<'_> {
+    /// `join`, with `condition` (a `WHERE` over an inner join) folded into its condition.
+    pub(super) fn join(
+        &mut self,
+        join: &Join,
+        condition: Option<&Expr>,
+    ) -> Result<Stream, SqlError> {
+        let left = self.translate(&join.left)?;
+        let right = self.translate(&join.right)?;
+        let left_schema = join.left.schema();
+        let right_schema = join.right.schema();
+        let mut pairs: Vec<(Expr, Expr)> = join.on.clone();
+        let mut residual = Vec::new();
+        for part in join
+            .filter
+            .iter()
+            .chain(condition)
+            .flat_map(|f| split_conjunction(f))
+        {
+            match part {
+                Expr::BinaryExpr(BinaryExpr {
+                    left: l,
+                    op: Operator::Eq,
+                    right: r,
+                }) if within(l, left_schema) && within(r, right_schema) => {
+                    pairs.push((l.as_ref().clone(), r.as_ref().clone()));
+                }
+                Expr::BinaryExpr(BinaryExpr {
+                    left: l,
+                    op: Operator::Eq,
+                    right: r,
+                }) if within(r, left_schema) && within(l, right_schema) => {
+                    pairs.push((r.as_ref().clone(), l.as_ref().clone()));
+                }
+                other => residual.push(other.clone()),
+            }
+        }
+        if self.joins_windows(join, &left, &right, &pairs) {
+            return self.window_join(join, left, right, pairs, residual);
+        }
+        self.regular_join(join, left, right, pairs, residual)
+    }
+
+    /// Whether both inputs are windowed and `pairs` match their `window_start` and `window_end`.
+    fn joins_windows(
+        &self,
+        join: &Join,
+        left: &Stream,
+        right: &Stream,
+        pairs: &[(Expr, Expr)],
+    ) -> bool {
+        let (Some(l), Some(r)) = (left.window, right.window) else {
+            return false;
+        };
+        let is_column = |expr: &Expr, schema: &DFSchema, index: usize| matches!(unalias(expr), Expr::Column(c) if schema.index_of_column(c).ok() == Some(index));
+        [(l.start, r.start), (l.end, r.end)].iter().all(|&(a, b)| {
+            pairs.iter().any(|(x, y)| {
+                is_column(x, join.left.schema(), a) && is_column(y, join.right.schema(), b)
+            })
+        })
+    }
+
+    fn regular_join(
+        &mut self,
+        join: &Join,
+        left: Stream,
+        right: Stream,
+        pairs: Vec<(Expr, Expr)>,
+        residual: Vec<Expr>,
+    ) -> Result<Stream, SqlError> {
+        let kind = match join.join_type {
+            JoinType::Inner => JoinKind::Inner,
+            JoinType::Left => JoinKind::Left,
+            JoinType::Right => JoinKind::Right,
+            JoinType::Full => JoinKind::Full,
+            other => {
+                return Err(self.unsupported(format!(
+                    "{other} joins are not supported; write them as IN / EXISTS subqueries \
+                     once those are supported, or as inner and outer joins"
+                )));
+            }
+        };
+        let left_schema = join.left.schema();
+        let right_schema = join.right.schema();
+        let key_names: Vec<String> = (0..pairs.len()).map(|i| format!("_k{i}")).collect();
+        let mut inputs = Vec::new();
+        for (stream, plan_schema, right_side) in
+            [(&left, left_schema, false), (&right, right_schema, true)]
+        {
+            let mut project: Vec<NamedExpr> = stream
+                .schema
+                .fields()
+                .iter()
+                .map(|f| NamedExpr {
+                    name: f.name().clone(),
+                    sql: column_sql(f.name()),
+                })
+                .collect();
+            let mut fields: Vec<Field> = owned_fields(&stream.schema);
+            for (i, (l, r)) in pairs.iter().enumerate() {
+                // Both sides hash the key in the left's type, so equal keys meet.
+                let data_type = l.get_type(left_schema).map_err(|e| self.plan_error(e))?;
+                let expr = if right_side { r } else { l };
+                let sql = self.ship(expr, plan_schema, stream, &data_type)?;
+                project.push(NamedExpr {
+                    name: key_names[i].clone(),
+                    sql,
+                });
+                fields.push(Field::new(&key_names[i], data_type, true));
+            }
+            let input = with_row_kind(&Schema::new(fields), stream.updating);
+            let columns = stream.schema.fields().len();
+            if !pairs.is_empty() {
+                let shown: Vec<String> = project[columns..]
+                    .iter()
+                    .map(|e| format!("{} AS {}", e.sql, e.name))
+                    .collect();
+                self.builder.push_step(
+                    stream.vertex,
+                    Step::Calc {
+                        input: stream.physical(),
+                        filter: None,
+                        project: Some(project),
+                        output: input.clone(),
+                        updating: stream.updating,
+                    },
+                    short(format!("Calc(select=[*, {}])", shown.join(", "))),
+                    names(&input),
+                );
+            }
+            inputs.push(JoinInput {
+                input,
+                keys: (columns..columns + pairs.len()).collect(),
+                columns,
+                updating: stream.updating,
+            });
+        }
+        let updating = kind != JoinKind::Inner || left.updating || right.updating;
+        let out_names = physical_names(&join.schema);
+        let schema = nullable_schema(
+            &out_names,
+            join.schema.fields().iter().map(|f| f.data_type().clone()),
+        );
+        let output = with_row_kind(&schema, updating);
+        // The residual condition reads the joined columns, as the output names them.
+        let joined = Stream {
+            vertex: 0,
+            schema: schema.clone(),
+            updating: false,
+            window: None,
+            event_time: None,
+        };
+        let condition = match conjunction(residual) {
+            None => None,
+            Some(predicate) => {
+                Some(self.ship(&predicate, &join.schema, &joined, &DataType::Boolean)?)
+            }
+        };
+        let (Some(right_input), Some(left_input)) = (inputs.pop(), inputs.pop()) else {
+            return Err(self.plan_error("join without inputs"));
+        };
+        let on: Vec<String> = pairs.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+        let mut shown = format!("{}(on=[{}]", kind.describe(), on.join(", "));
+        if let Some(condition) = &condition {
+            shown.push_str(&format!(", where=[{condition}]"));
+        }
+        shown.push(')');
+        let global = pairs.is_empty();
+        let vertex = self.builder.add(PendingVertex {
+            kind: "join",
+            names: vec![short(shown)],
+            plan: VertexPlan {
+                source: None,
+                steps: vec![Step::Join {
+                    kind,
+                    left: left_input,
+                    right: right_input,
+                    condition,
+                    output: output.clone(),
+                    updating,
+                }],
+                sink: None,
+            },
+            // Without equal keys every pair must meet in one place, as in Flink.
+            parallelism: global.then_some(1),
+            bounded: false,
+            columns: names(&output),
+        });
+        // Gate 0 is the left input, gate 1 the right: edges into a vertex keep their order.
+        for stream in [&left, &right] {
+            let partitioning = if global {
+                Partitioning::Rebalance
+            } else {
+                Partitioning::Hash {
+                    key: key_names.clone(),
+                }
+            };
+            self.builder
+                .edges
+                .push((stream.vertex, vertex, partitioning));
+        }
+        Ok(Stream {
+            vertex,
+            schema,
+            updating,
+            window: None,
+            event_time: None,
+        })
+    }
+}
