@@ -137,6 +137,9 @@ pub enum Step {
         aggregates: Vec<AggregateSpec>,
         /// Key columns, aggregate columns, then the row kind.
         output: Schema,
+        /// The input is a changelog (its row kind last): every aggregate takes rows back.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        retract: bool,
     },
     /// A windowed aggregate: each window's result once, when the watermark passes its end.
     WindowAggregate {
@@ -180,6 +183,94 @@ pub enum Step {
         /// Left columns then right columns.
         output: Schema,
     },
+    /// Top-N per key (`ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` filtered by
+    /// `rownum <= N`), and deduplication (N = 1 ordered by the event-time attribute): an
+    /// updating result in Flink's changelog (see `ops::rank`).
+    Rank {
+        /// Columns of the input batches (the row kind last when updating).
+        input: Schema,
+        /// The first `columns` input columns go to the output.
+        columns: usize,
+        /// Input columns of the partition key, in the hash exchange's key order.
+        keys: Vec<usize>,
+        /// Sort keys, the most significant first.
+        order: Vec<SortColumn>,
+        /// N: the rows ranked 1 to `limit` are the result.
+        limit: u64,
+        /// Where the row number goes among the output columns, when the query selects it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        row_number: Option<usize>,
+        /// Deduplication: a replaced row is retracted with `-U` and its successor sent as
+        /// `+U`, and a descending order keeps the last of equal rows (Flink's keep-last-row).
+        #[serde(default)]
+        deduplicate: bool,
+        /// The input is a changelog: `-U` and `-D` rows retract earlier rows.
+        #[serde(default)]
+        updating: bool,
+        /// Output columns, the row kind last.
+        output: Schema,
+    },
+}
+
+/// A sort key of a Top-N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SortColumn {
+    /// Input column.
+    pub column: usize,
+    /// `DESC`.
+    pub descending: bool,
+    /// `NULLS FIRST`.
+    pub nulls_first: bool,
+}
+
+/// Which rows of a regular join are kept without a match (padded with NULLs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinKind {
+    /// Only matched rows.
+    Inner,
+    /// Every left row.
+    Left,
+    /// Every right row.
+    Right,
+    /// Every row of both.
+    Full,
+}
+
+impl JoinKind {
+    /// Whether rows of input `side` (0 left, 1 right) are kept without a match.
+    pub fn preserves(self, side: usize) -> bool {
+        matches!(
+            (self, side),
+            (Self::Left, 0) | (Self::Right, 1) | (Self::Full, _)
+        )
+    }
+
+    /// As written in SQL.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Inner => "InnerJoin",
+            Self::Left => "LeftOuterJoin",
+            Self::Right => "RightOuterJoin",
+            Self::Full => "FullOuterJoin",
+        }
+    }
+}
+
+/// One input of a regular join.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinInput {
+    /// Columns of this input's batches: the columns joined, the key columns, then the row kind
+    /// when the input is updating.
+    pub input: Schema,
+    /// Indices of the key columns, in the other side's order.
+    pub keys: Vec<usize>,
+    /// The first `columns` columns go to the output.
+    pub columns: usize,
+    /// The input is a changelog (its last column is the row kind).
+    pub updating: bool,
 }
 
 /// One input of a window join.

@@ -481,6 +481,7 @@ mod tests {
         let plan = VertexPlan {
             source: None,
             steps: vec![crate::plan::Step::GroupAggregate {
+                retract: false,
                 keys: 1,
                 aggregates: vec![crate::plan::AggregateSpec {
                     function: crate::plan::AggregateFunction::Count,

@@ -31,6 +31,8 @@ mod lsm;
 mod materialize;
 mod mini_batch;
 mod partials;
+mod retract_aggregate;
+mod rank;
 mod window_aggregate;
 mod window_join;
 mod windows;
@@ -168,6 +170,18 @@ pub(crate) fn build(
             keys,
             aggregates,
             output,
+            retract: true,
+        } => Box::new(retract_aggregate::RetractAggregate::new(
+            *keys,
+            aggregates,
+            output,
+            max_parallelism,
+        )?),
+        plan::Step::GroupAggregate {
+            keys,
+            aggregates,
+            output,
+            retract: false,
         } => Box::new(group_aggregate::GroupAggregate::new(
             *keys,
             aggregates,
@@ -192,7 +206,6 @@ pub(crate) fn build(
             output,
             max_parallelism,
         )?),
-        plan::Step::WindowJoin {
         plan::Step::Join {
             kind,
             left,
@@ -212,6 +225,7 @@ pub(crate) fn build(
             &ctx.config,
             max_parallelism,
         )?),
+        plan::Step::WindowJoin {
             left,
             right,
             output,
@@ -219,6 +233,30 @@ pub(crate) fn build(
             left,
             right,
             output,
+            max_parallelism,
+        )?),
+        plan::Step::Rank {
+            input,
+            columns,
+            keys,
+            order,
+            limit,
+            row_number,
+            deduplicate,
+            updating,
+            output,
+        } => Box::new(rank::Rank::new(
+            rank::RankSpec {
+                input,
+                columns: *columns,
+                keys,
+                order,
+                limit: *limit,
+                row_number: *row_number,
+                deduplicate: *deduplicate,
+                updating: *updating,
+                output,
+            },
             max_parallelism,
         )?),
     })

@@ -92,12 +92,6 @@ impl Translator<'_> {
 
     pub(super) fn aggregate_once(&mut self, aggregate: &Aggregate) -> Result<Stream, SqlError> {
         let mut input = self.translate(&aggregate.input)?;
-        if input.updating {
-            return Err(self.unsupported(
-                "aggregating an updating result (an aggregate over a GROUP BY) is not supported; \
-                 aggregate over windows instead",
-            ));
-        }
         let input_schema = aggregate.input.schema();
         let out_names = physical_names(&aggregate.schema);
         let keys = aggregate.group_expr.len();
@@ -241,17 +235,19 @@ impl Translator<'_> {
             .flatten();
         let pushed = plain.is_some_and(|indices| self.project_source(&mut input, &indices));
         if !identity && !pushed {
+            // A changelog input keeps its row kind last, for the retracting aggregate.
+            let pre_output = with_row_kind(&pre_schema, input.updating);
             self.builder.push_step(
                 input.vertex,
                 Step::Calc {
                     input: input.physical(),
                     filter: None,
                     project: Some(pre),
-                    output: pre_schema.clone(),
-                    updating: false,
+                    output: pre_output.clone(),
+                    updating: input.updating,
                 },
                 short(format!("Calc(select=[{}])", pre_shown.join(", "))),
-                names(&pre_schema),
+                names(&pre_output),
             );
         }
         // Grouped by the window columns of a windowed input (window table function rows, or
@@ -334,6 +330,7 @@ impl Translator<'_> {
                     keys,
                     aggregates: specs,
                     output: output.clone(),
+                    retract: input.updating,
                 },
                 format!(
                     "GroupAggregate(groupBy=[{}], select=[{}])",

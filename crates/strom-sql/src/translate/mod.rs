@@ -9,6 +9,7 @@
 mod aggregate;
 mod join;
 mod project;
+mod rank;
 mod scan;
 mod union;
 mod window_join;
@@ -53,6 +54,8 @@ pub(crate) struct Builder {
     shared: HashSet<String>,
     /// The output of each shared aggregate translated so far, by signature.
     reused: HashMap<String, Stream>,
+    /// The rank filters (by address) whose row number the query does not select.
+    unselected_ranks: HashSet<usize>,
 }
 
 impl Builder {
@@ -215,6 +218,7 @@ impl Translator<'_> {
         input: &LogicalPlan,
     ) -> Result<(), SqlError> {
         self.find_shared(input);
+        self.find_unselected_ranks(input);
         let stream = self.translate(input)?;
         let (connector, schema) = match table {
             Some(name) => {
@@ -314,7 +318,14 @@ impl Translator<'_> {
         match plan {
             LogicalPlan::TableScan(scan) => self.scan(scan),
             LogicalPlan::Projection(projection) => self.projection(projection),
-            LogicalPlan::Filter(filter) => self.filter(filter),
+            LogicalPlan::Filter(filter) if rank::is_rank_filter(filter) => self.rank(filter),
+            LogicalPlan::Filter(filter) => match filter.input.as_ref() {
+                // `FROM a, b WHERE a.k = b.k`: the WHERE is the inner join's condition.
+                LogicalPlan::Join(join) if join.join_type == JoinType::Inner => {
+                    self.join(join, Some(&filter.predicate))
+                }
+                _ => self.filter(filter),
+            },
             LogicalPlan::SubqueryAlias(alias) => self.translate(&alias.input),
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Union(union) => self.union(union),
