@@ -120,6 +120,8 @@ impl Translator<'_> {
         }
         let mut specs = Vec::new();
         let mut shown = Vec::new();
+        // Output columns of AVG over integers, which Flink computes in the argument's type.
+        let mut integral_averages = Vec::new();
         for (j, expr) in aggregate.aggr_expr.iter().enumerate() {
             let Expr::AggregateFunction(call) = unalias(expr) else {
                 return Err(self.unsupported(format!("`{expr}` is not an aggregate call")));
@@ -192,6 +194,15 @@ impl Translator<'_> {
                 function.name(),
                 out_names[keys + j]
             ));
+            if function == AggregateFunction::Avg
+                && params
+                    .args
+                    .first()
+                    .and_then(|a| a.get_type(input_schema).ok())
+                    .is_some_and(|t| t.is_integer())
+            {
+                integral_averages.push(keys + j);
+            }
             specs.push(AggregateSpec {
                 function,
                 argument,
@@ -359,6 +370,35 @@ impl Translator<'_> {
         self.builder
             .edges
             .push((input.vertex, vertex, partitioning));
+        if !integral_averages.is_empty() {
+            // Flink's AVG of an integer column is an integer: the mean truncated toward zero.
+            // DataFusion plans it as DOUBLE, which the rest of the plan expects, so the value
+            // is truncated and keeps its type.
+            let project = out_names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| NamedExpr {
+                    name: name.clone(),
+                    sql: if integral_averages.contains(&i) {
+                        format!("trunc({})", column_sql(name))
+                    } else {
+                        column_sql(name)
+                    },
+                })
+                .collect();
+            self.builder.push_step(
+                vertex,
+                Step::Calc {
+                    input: output.clone(),
+                    filter: None,
+                    project: Some(project),
+                    output: output.clone(),
+                    updating,
+                },
+                "Calc(AVG of integers truncated, as Flink's)".to_owned(),
+                names(&output),
+            );
+        }
         Ok(Stream {
             vertex,
             schema,

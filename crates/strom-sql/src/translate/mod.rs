@@ -30,7 +30,9 @@ use crate::catalog::Catalog;
 use crate::connectors::{self, Usage};
 use crate::error::SqlError;
 use crate::exprs;
-use crate::plan::{ConnectorPlan, ROW_KIND_COLUMN, SinkPlan, Step, VertexPlan, WindowSpec};
+use crate::plan::{
+    ConnectorPlan, NamedExpr, ROW_KIND_COLUMN, SinkPlan, Step, VertexPlan, WindowSpec,
+};
 
 /// A vertex under construction.
 #[derive(Debug)]
@@ -250,10 +252,22 @@ impl Translator<'_> {
                         stream.schema.fields().len()
                     )));
                 }
+                // The table's declared types, as Flink writes them (`DECIMAL(23, 3)` for a
+                // product of prices, `BIGINT` for an average of integers).
                 let schema = nullable_schema(
                     &names(&definition.schema),
-                    stream.schema.fields().iter().map(|f| f.data_type().clone()),
+                    definition.schema.fields().iter().map(|f| f.data_type().clone()),
                 );
+                for (declared, produced) in schema.fields().iter().zip(stream.schema.fields()) {
+                    if !arrow_cast::can_cast_types(produced.data_type(), declared.data_type()) {
+                        return Err(self.plan_error(format!(
+                            "INSERT INTO `{name}`: column `{}` is {}, the query gives {}",
+                            declared.name(),
+                            declared.data_type(),
+                            produced.data_type()
+                        )));
+                    }
+                }
                 (
                     ConnectorPlan {
                         table: name.to_owned(),
@@ -288,7 +302,51 @@ impl Translator<'_> {
                 connector.table
             )));
         }
-        if names(&schema) != names(&stream.schema) {
+        let retyped = schema
+            .fields()
+            .iter()
+            .zip(stream.schema.fields())
+            .any(|(a, b)| a.data_type() != b.data_type());
+        if retyped {
+            let output = with_row_kind(&schema, stream.updating);
+            let mut project = Vec::new();
+            for (declared, produced) in schema.fields().iter().zip(stream.schema.fields()) {
+                let column = Expr::Column(datafusion::common::Column::new_unqualified(
+                    produced.name(),
+                ));
+                let expr = if declared.data_type() == produced.data_type() {
+                    column
+                } else {
+                    Expr::Cast(datafusion::logical_expr::Cast::new(
+                        Box::new(column),
+                        declared.data_type().clone(),
+                    ))
+                };
+                let sql = exprs::ship(self.session, &expr, &stream.physical(), declared.data_type())
+                    .map_err(|e| self.plan_error(e))?;
+                project.push(NamedExpr {
+                    name: declared.name().clone(),
+                    sql,
+                });
+            }
+            let shown: Vec<String> = project
+                .iter()
+                .map(|e| format!("{} AS {}", e.sql, e.name))
+                .collect();
+            let columns = names(&output);
+            self.builder.push_step(
+                stream.vertex,
+                Step::Calc {
+                    input: stream.physical(),
+                    filter: None,
+                    project: Some(project),
+                    output,
+                    updating: stream.updating,
+                },
+                short(format!("Calc(select=[{}])", shown.join(", "))),
+                columns,
+            );
+        } else if names(&schema) != names(&stream.schema) {
             let output = with_row_kind(&schema, stream.updating);
             let columns = names(&output);
             self.builder.push_step(
