@@ -229,5 +229,4 @@ mod tests {
         assert!(error("PRINTF('%s %s', 1)").contains("PRINTF: format '%s %s' needs more"));
         assert_eq!(eval("PRINTF(CAST(NULL AS STRING), 1)"), "NULL");
     }
-
 }

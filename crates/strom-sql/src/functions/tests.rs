@@ -117,7 +117,7 @@ pub(super) mod testing {
     }
 }
 
-mod tests {
+mod docs_table {
     use super::testing::*;
 
     const DOCS: &str = include_str!("../../../../docs/sql.md");
