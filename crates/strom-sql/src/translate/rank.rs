@@ -101,8 +101,9 @@ fn bound(expr: &Expr, schema: &DFSchema, index: usize) -> Result<i64, String> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
         return Err(refused());
     };
-    let is_rank = |e: &Expr| {
-        matches!(strip_casts(e), Expr::Column(c) if schema.index_of_column(c).ok() == Some(index))
+    let is_rank = |e: &Expr| match strip_casts(e) {
+        Expr::Column(c) => schema.index_of_column(c).ok() == Some(index),
+        _ => false,
     };
     let (op, value) = if is_rank(left) {
         (*op, integer(right))
@@ -143,7 +144,6 @@ impl Translator<'_> {
     /// rank step does not output it, and emits Flink's changelog without the row number.
     pub(super) fn find_unselected_ranks(&mut self, plan: &LogicalPlan) {
         let mut unselected = HashSet::new();
-        eprintln!("DEBUG {}", plan.display_indent_schema());
         // The closure never fails: the walk's result carries nothing.
         let _ = plan.apply(|node| {
             if let LogicalPlan::Projection(projection) = node
@@ -263,7 +263,7 @@ impl Translator<'_> {
         let mut pre_fields = Vec::new();
         // Input column of the window -> rank input column, for keys that are plain columns.
         let mut plain = Vec::new();
-        for i in 0..filter_schema.fields().len() {
+        for (i, name) in out_names.iter().enumerate() {
             if i == rank_index {
                 continue;
             }
@@ -279,17 +279,17 @@ impl Translator<'_> {
                 plain.push((source, pre.len()));
             }
             pre.push(NamedExpr {
-                name: out_names[i].clone(),
+                name: name.clone(),
                 sql,
             });
-            pre_fields.push(Field::new(&out_names[i], data_type, true));
+            pre_fields.push(Field::new(name, data_type, true));
         }
         let columns = pre.len();
         let key_column = |this: &Self,
-                              expr: &Expr,
-                              prefix: &str,
-                              pre: &mut Vec<NamedExpr>,
-                              pre_fields: &mut Vec<Field>|
+                          expr: &Expr,
+                          prefix: &str,
+                          pre: &mut Vec<NamedExpr>,
+                          pre_fields: &mut Vec<Field>|
          -> Result<usize, SqlError> {
             if let Expr::Column(c) = unalias(expr)
                 && let Ok(source) = input_schema.index_of_column(c)
@@ -374,7 +374,10 @@ impl Translator<'_> {
             .filter(|&i| output_row_number || i != rank_index)
             .collect();
         let schema = nullable_schema(
-            &kept.iter().map(|&i| out_names[i].clone()).collect::<Vec<_>>(),
+            &kept
+                .iter()
+                .map(|&i| out_names[i].clone())
+                .collect::<Vec<_>>(),
             kept.iter()
                 .map(|&i| filter_schema.field(i).data_type().clone()),
         );

@@ -89,12 +89,18 @@ async fn rank_q18_is_a_keep_last_row_deduplication_without_the_row_number() {
     else {
         unreachable!()
     };
-    let key_names: Vec<&str> = keys.iter().map(|&k| input.field(k).name().as_str()).collect();
+    let key_names: Vec<&str> = keys
+        .iter()
+        .map(|&k| input.field(k).name().as_str())
+        .collect();
     assert_eq!(key_names, ["bidder", "auction"]);
     assert_eq!(hash_keys(&graph, index), ["bidder", "auction"]);
     assert_eq!(input.field(order[0].column).name(), "dateTime");
     assert!(order[0].descending);
-    assert_eq!((*limit, *row_number, *deduplicate, *updating), (1, None, true, false));
+    assert_eq!(
+        (*limit, *row_number, *deduplicate, *updating),
+        (1, None, true, false)
+    );
     assert_eq!(*columns, 4);
     // auction, bidder, price, dateTime and the row kind.
     assert_eq!(output.fields().len(), 5);
@@ -184,7 +190,10 @@ async fn rank_bounds_and_keys_in_all_their_forms() {
         unreachable!()
     };
     assert!(deduplicate, "keep-first-row on the event time");
-    assert_eq!(hash_keys(&graph, index), [input.field(keys[0]).name().clone()]);
+    assert_eq!(
+        hash_keys(&graph, index),
+        [input.field(keys[0]).name().clone()]
+    );
     assert!(
         matches!(&plan.steps[1], Step::Calc { filter: Some(f), updating: true, .. }
             if f.contains("price")),
@@ -256,7 +265,6 @@ async fn rank_nexmark_files_compile_to_rank_steps() {
     ] {
         let text = crate::nexmark_suite::script(q, 1000, 2, dir.path());
         let compiled = compile(&text, dir.path(), "q").await.unwrap();
-        eprintln!("{}", crate::explain::explain(&compiled.graph, Some(2)));
         let (index, plan) = rank(&compiled.graph);
         let Step::Rank {
             limit: n,
@@ -268,6 +276,10 @@ async fn rank_nexmark_files_compile_to_rank_steps() {
             unreachable!()
         };
         assert_eq!(hash_keys(&compiled.graph, index), keys, "q{q}");
-        assert_eq!((*n, *number, *dedup), (limit, row_number, deduplicate), "q{q}");
+        assert_eq!(
+            (*n, *number, *dedup),
+            (limit, row_number, deduplicate),
+            "q{q}"
+        );
     }
 }
