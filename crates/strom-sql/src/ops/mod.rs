@@ -31,8 +31,8 @@ mod lsm;
 mod materialize;
 mod mini_batch;
 mod partials;
-mod retract_aggregate;
 mod rank;
+mod retract_aggregate;
 mod window_aggregate;
 mod window_join;
 mod windows;
@@ -257,6 +257,7 @@ pub(crate) fn build(
                 updating: *updating,
                 output,
             },
+            &ctx.config,
             max_parallelism,
         )?),
     })

@@ -21,16 +21,19 @@
 //! kept rows, each with its tie-breaking arrival number, sort key and row-format bytes), in the
 //! key group the hash exchange on the key columns routes the key by. Arrival numbers only break
 //! ties within a key, so a subtask restored from others' keys continues after the largest it
-//! restored. Rows are not expired (`table.exec.state.ttl` is not applied).
+//! restored. `table.exec.state.ttl` drops the rows of keys not seen for that long (a key seen
+//! again starts afresh, as in Flink); a restored key counts as seen at the restore.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::row::{RowConverter, SortField};
-use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch, UInt64Array};
+use arrow_array::{Array, ArrayRef, Int8Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Schema, SchemaRef, SortOptions};
 use strom_operators::{KeyedEntry, OperatorError, OperatorSnapshot, RestoredState};
 
+use super::join::STATE_TTL_KEY;
 use super::keys::KeyEncoder;
 use super::{RowKind, Step};
 use crate::plan::SortColumn;
@@ -60,6 +63,14 @@ struct Entry {
     /// rank first.
     tie: u64,
     row: Box<[u8]>,
+}
+
+/// The kept rows of one partition key.
+#[derive(Debug)]
+struct Partition {
+    entries: Vec<Entry>,
+    /// When the key was last seen, for the state TTL.
+    seen: Option<Instant>,
 }
 
 /// Output rows of one input batch, as row-format bytes.
@@ -97,15 +108,30 @@ pub(crate) struct Rank {
     keys: KeyEncoder,
     sorter: RowConverter,
     rows: RowConverter,
-    partitions: HashMap<Box<[u8]>, Vec<Entry>>,
+    partitions: HashMap<Box<[u8]>, Partition>,
     next_arrival: u64,
+    ttl: Option<Duration>,
+    last_sweep: Instant,
     max_parallelism: u32,
     /// Retractions of rows not in the state.
     unmatched: u64,
 }
 
 impl Rank {
-    pub(crate) fn new(spec: RankSpec<'_>, max_parallelism: u32) -> Result<Self, OperatorError> {
+    pub(crate) fn new(
+        spec: RankSpec<'_>,
+        config: &BTreeMap<String, String>,
+        max_parallelism: u32,
+    ) -> Result<Self, OperatorError> {
+        let ttl = match config.get(STATE_TTL_KEY) {
+            None => None,
+            Some(text) => {
+                let ttl = strom_config::parse_duration(text).map_err(|e| {
+                    OperatorError::Parameter(format!("'{STATE_TTL_KEY}' = '{text}': {e}"))
+                })?;
+                (!ttl.is_zero()).then_some(ttl)
+            }
+        };
         let data_columns = spec.input.fields().len() - usize::from(spec.updating);
         let column_type = |index: usize| -> Result<DataType, OperatorError> {
             if index >= data_columns {
@@ -167,6 +193,8 @@ impl Rank {
             rows: RowConverter::new(row_fields)?,
             partitions: HashMap::new(),
             next_arrival: 0,
+            ttl,
+            last_sweep: Instant::now(),
             max_parallelism,
             unmatched: 0,
         })
@@ -183,11 +211,18 @@ impl Rank {
         };
         let limit = self.limit;
         if !self.partitions.contains_key(key) {
-            self.partitions.insert(key.into(), Vec::new());
+            self.partitions.insert(
+                key.into(),
+                Partition {
+                    entries: Vec::new(),
+                    seen: None,
+                },
+            );
         }
         let Some(partition) = self.partitions.get_mut(key) else {
             return;
         };
+        let partition = touch(partition, self.ttl);
         let at = partition.partition_point(|e| (&*e.sort, e.tie) < (sort, tie));
         if at >= limit && !self.updating {
             // Append-only input: a row outside the top N never enters it later.
@@ -240,6 +275,7 @@ impl Rank {
             self.unmatched += 1;
             return;
         };
+        let partition = touch(partition, self.ttl);
         let start = partition.partition_point(|e| &*e.sort < sort);
         let found = partition[start..]
             .iter()
@@ -277,6 +313,42 @@ impl Rank {
         if partition.is_empty() {
             self.partitions.remove(key);
         }
+    }
+
+    /// Whether an append-only row may enter its partition's top N as it stands: the partition
+    /// is not full (or expired), or the row ranks before its N-th row (a later row wins ties
+    /// only when the latest ranks first).
+    fn may_enter(&self, key: &[u8], sort: &[u8]) -> bool {
+        let Some(partition) = self.partitions.get(key) else {
+            return true;
+        };
+        let expired = self
+            .ttl
+            .zip(partition.seen)
+            .is_some_and(|(ttl, seen)| seen.elapsed() >= ttl);
+        match partition.entries.get(self.limit - 1) {
+            Some(last) if !expired => {
+                if self.latest_first {
+                    sort <= &*last.sort
+                } else {
+                    sort < &*last.sort
+                }
+            }
+            _ => true,
+        }
+    }
+
+    /// Drops the keys not seen for the state TTL, at most every tenth of it.
+    fn sweep(&mut self) {
+        let Some(ttl) = self.ttl else {
+            return;
+        };
+        if self.last_sweep.elapsed() < ttl / 10 {
+            return;
+        }
+        self.last_sweep = Instant::now();
+        self.partitions
+            .retain(|_, p| p.seen.is_none_or(|seen| seen.elapsed() < ttl));
     }
 
     fn output(&self, emitted: &Emitted) -> Result<RecordBatch, OperatorError> {
@@ -336,13 +408,31 @@ impl Step for Rank {
             .collect();
         let keys = self.keys.encode(&key_columns, count)?;
         let sorts = self.sorter.convert_columns(&sort_columns)?;
-        let rows = self.rows.convert_columns(data)?;
+        self.sweep();
+        // Append-only rows are encoded whole only if they may enter the top N: it only gets
+        // harder to enter within the batch, so a row that loses to the N-th row at the start
+        // of the batch is dropped anyway.
+        let candidates: Vec<u32> = (0..count)
+            .filter(|&i| self.updating || self.may_enter(keys.row(i).data(), sorts.row(i).data()))
+            .map(|i| i as u32)
+            .collect();
+        let rows = if candidates.len() == count {
+            self.rows.convert_columns(data)?
+        } else {
+            let take = UInt32Array::from(candidates.clone());
+            let taken = data
+                .iter()
+                .map(|c| arrow_select::take::take(c.as_ref(), &take, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.rows.convert_columns(&taken)?
+        };
         let mut emitted = Emitted::default();
-        for i in 0..count {
+        for (at, &i) in candidates.iter().enumerate() {
+            let i = i as usize;
             let kind = kinds
                 .as_ref()
                 .map_or(RowKind::Insert, |k| RowKind::from_code(k[i]));
-            let (key, sort, row) = (keys.row(i), sorts.row(i), rows.row(i));
+            let (key, sort, row) = (keys.row(i), sorts.row(i), rows.row(at));
             if kind.is_addition() {
                 self.add(key.data(), sort.data(), row.data(), &mut emitted);
             } else {
@@ -374,7 +464,10 @@ impl Step for Rank {
                 .keys
                 .key_groups(chunk.iter().map(|k| parser.parse(k)), self.max_parallelism)?;
             for (key, key_group) in chunk.iter().zip(groups) {
-                let entries = self.partitions.get(*key).map_or(&[][..], Vec::as_slice);
+                let entries = self
+                    .partitions
+                    .get(*key)
+                    .map_or(&[][..], |p| p.entries.as_slice());
                 let mut value = Encoder::new();
                 value.u32(entries.len() as u32);
                 for entry in entries {
@@ -412,9 +505,13 @@ impl Step for Rank {
                 entries.push(Entry { sort, tie, row });
             }
             decoder.end()?;
+            let partition = Partition {
+                entries,
+                seen: self.ttl.map(|_| Instant::now()),
+            };
             if self
                 .partitions
-                .insert(item.key.as_slice().into(), entries)
+                .insert(item.key.as_slice().into(), partition)
                 .is_some()
             {
                 return Err(malformed("a rank key restored twice"));
@@ -422,6 +519,17 @@ impl Step for Rank {
         }
         Ok(())
     }
+}
+
+/// The rows of `partition`, emptied first when the state TTL expired them, and marked seen.
+fn touch(partition: &mut Partition, ttl: Option<Duration>) -> &mut Vec<Entry> {
+    if let Some(ttl) = ttl {
+        if partition.seen.is_some_and(|seen| seen.elapsed() >= ttl) {
+            partition.entries.clear();
+        }
+        partition.seen = Some(Instant::now());
+    }
+    &mut partition.entries
 }
 
 #[cfg(test)]

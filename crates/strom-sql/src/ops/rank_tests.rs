@@ -32,6 +32,7 @@ struct Options {
     descending: bool,
     deduplicate: bool,
     updating: bool,
+    config: BTreeMap<String, String>,
 }
 
 impl Default for Options {
@@ -42,6 +43,7 @@ impl Default for Options {
             descending: true,
             deduplicate: false,
             updating: false,
+            config: BTreeMap::new(),
         }
     }
 }
@@ -75,6 +77,7 @@ fn rank(options: &Options) -> Rank {
             updating: options.updating,
             output: &output,
         },
+        &options.config,
         MAX_PARALLELISM,
     )
     .unwrap()
@@ -169,7 +172,13 @@ fn rank_top_n_with_row_number_updates_every_shifted_rank() {
         ]
     );
     // Append-only input keeps only the top N.
-    assert_eq!(step.partitions.values().map(Vec::len).sum::<usize>(), 3);
+    assert_eq!(
+        step.partitions
+            .values()
+            .map(|p| p.entries.len())
+            .sum::<usize>(),
+        3
+    );
 }
 
 #[test]
@@ -417,6 +426,69 @@ fn rank_state_restores_at_another_parallelism() {
                 }
             }
             assert_eq!(by_key(&got), expected, "{from} -> {to}");
+        }
+    }
+}
+
+#[test]
+fn rank_state_ttl_forgets_keys_not_seen_for_that_long() {
+    let config = BTreeMap::from([(STATE_TTL_KEY.to_owned(), "20 ms".to_owned())]);
+    let mut step = rank(&Options {
+        config,
+        ..Options::default()
+    });
+    assert_eq!(
+        run(&mut step, vec![inserts(&[(1, 30, 100)])]),
+        ["+I[1, 30, 100, 1]"]
+    );
+    std::thread::sleep(Duration::from_millis(30));
+    // The key starts afresh: the lower row is rank 1, and nothing is retracted.
+    assert_eq!(
+        run(&mut step, vec![inserts(&[(1, 10, 101)])]),
+        ["+I[1, 10, 101, 1]"]
+    );
+    std::thread::sleep(Duration::from_millis(30));
+    let mut out = Vec::new();
+    step.process(inserts(&[(2, 1, 200)]), &mut out).unwrap();
+    assert_eq!(step.partitions.len(), 1, "key 1 swept");
+
+    let config = BTreeMap::from([(STATE_TTL_KEY.to_owned(), "soon".to_owned())]);
+    let input = input_schema(false);
+    let spec = RankSpec {
+        input: &input,
+        columns: 3,
+        keys: &[0],
+        order: &[],
+        limit: 1,
+        row_number: None,
+        deduplicate: false,
+        updating: false,
+        output: &input,
+    };
+    let err = Rank::new(spec, &config, MAX_PARALLELISM)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains(STATE_TTL_KEY), "{err}");
+}
+
+/// Rows skipped before encoding (they lose to the N-th row at the start of their batch) are
+/// exactly those dropped row by row.
+#[test]
+fn rank_batches_of_any_size_give_the_same_changelog() {
+    for descending in [true, false] {
+        for (limit, row_number, deduplicate) in [(3, true, false), (1, false, true)] {
+            let options = Options {
+                limit,
+                row_number,
+                deduplicate,
+                descending,
+                ..Options::default()
+            };
+            let input = workload(0, 200, false);
+            let whole = run(&mut rank(&options), vec![input.clone()]);
+            let single = (0..input.num_rows()).map(|i| input.slice(i, 1)).collect();
+            assert_eq!(run(&mut rank(&options), single), whole);
         }
     }
 }
