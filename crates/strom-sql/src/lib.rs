@@ -59,3 +59,9 @@ pub fn describe_sink(plan: &serde_json::Value) -> Option<String> {
 
 /// The DataFusion this crate plans with, for tests that compare against it in batch.
 pub use datafusion;
+
+/// A DataFusion context configured as strom plans (case-kept identifiers, Flink's built-in
+/// functions), for oracles that run a query's text in batch.
+pub fn batch_context() -> datafusion::prelude::SessionContext {
+    datafusion::prelude::SessionContext::new_with_state(exprs::session())
+}

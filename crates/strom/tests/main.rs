@@ -28,4 +28,5 @@ mod metrics_and_logs;
 mod rest_tls;
 mod sql_jobs;
 mod sql_nexmark;
+mod sql_nexmark_suite;
 mod web_ui;

@@ -589,10 +589,20 @@ mod tests {
                 .columns()
                 .last()
                 .and_then(|c| c.as_any().downcast_ref::<Int8Array>().cloned());
-            let width = if kinds.is_some() { b.num_columns() - 1 } else { b.num_columns() };
+            let width = if kinds.is_some() {
+                b.num_columns() - 1
+            } else {
+                b.num_columns()
+            };
             for i in 0..b.num_rows() {
                 let mut line = String::new();
-                strom_operators::render_row(&b.project(&(0..width).collect::<Vec<_>>()).unwrap(), i, Default::default(), &mut line).unwrap();
+                strom_operators::render_row(
+                    &b.project(&(0..width).collect::<Vec<_>>()).unwrap(),
+                    i,
+                    Default::default(),
+                    &mut line,
+                )
+                .unwrap();
                 let add = kinds
                     .as_ref()
                     .is_none_or(|k| RowKind::from_code(k.value(i)).is_addition());
@@ -648,8 +658,14 @@ mod tests {
             rows.keys().collect::<Vec<_>>(),
             ["1,a,1,x", "1,a,1,y", "2,b,,"]
         );
-        out.extend(run(&mut j, &[(1, batch(&[(1, "x", D), (1, "y", D)], true))]));
-        assert_eq!(materialize(&out).keys().collect::<Vec<_>>(), ["1,a,,", "2,b,,"]);
+        out.extend(run(
+            &mut j,
+            &[(1, batch(&[(1, "x", D), (1, "y", D)], true))],
+        ));
+        assert_eq!(
+            materialize(&out).keys().collect::<Vec<_>>(),
+            ["1,a,,", "2,b,,"]
+        );
         out.extend(run(&mut j, &[(0, batch(&[(2, "b", D)], true))]));
         assert_eq!(materialize(&out).keys().collect::<Vec<_>>(), ["1,a,,"]);
     }
@@ -673,7 +689,10 @@ mod tests {
     #[test]
     fn restored_at_another_parallelism_the_join_goes_on_as_if_never_stopped() {
         let first = [
-            (0, batch(&[(1, "a", I), (2, "b", I), (3, "c", I), (4, "d", I)], true)),
+            (
+                0,
+                batch(&[(1, "a", I), (2, "b", I), (3, "c", I), (4, "d", I)], true),
+            ),
             (1, batch(&[(1, "x", I), (4, "w", I)], true)),
         ];
         let second = [

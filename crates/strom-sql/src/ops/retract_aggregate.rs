@@ -36,7 +36,10 @@ enum Retractable {
     Count(i64),
     /// `SUM` and `AVG`: the non-NULL values' sum (in the result type for SUM, DOUBLE for
     /// AVG) and how many there are.
-    Sum { sum: Option<ScalarValue>, count: i64 },
+    Sum {
+        sum: Option<ScalarValue>,
+        count: i64,
+    },
     /// `MIN`, `MAX`, `COUNT(DISTINCT)`: each value with its multiplicity.
     Values(HashMap<ScalarValue, i64>),
 }
@@ -99,14 +102,18 @@ impl Retractable {
                 AggregateFunction::Avg => {
                     let total = sum.cast_to(&DataType::Float64).map_err(failure)?;
                     match total {
-                        ScalarValue::Float64(Some(t)) => ScalarValue::Float64(Some(t / *count as f64)),
+                        ScalarValue::Float64(Some(t)) => {
+                            ScalarValue::Float64(Some(t / *count as f64))
+                        }
                         _ => ScalarValue::Float64(None),
                     }
                 }
                 _ => sum.clone(),
             },
             Self::Values(values) => match spec.function {
-                AggregateFunction::Count => ScalarValue::Int64(Some(present(values).count() as i64)),
+                AggregateFunction::Count => {
+                    ScalarValue::Int64(Some(present(values).count() as i64))
+                }
                 function => {
                     let mut best: Option<&ScalarValue> = None;
                     for v in present(values) {
@@ -301,7 +308,9 @@ impl Step for RetractAggregate {
             };
             let now = self.result(group)?;
             match (&group.emitted, &now) {
-                (None, Some(new)) => emitted.push((RowKind::Insert, group.key.clone(), new.clone())),
+                (None, Some(new)) => {
+                    emitted.push((RowKind::Insert, group.key.clone(), new.clone()))
+                }
                 (Some(old), Some(new)) if old != new => {
                     emitted.push((RowKind::UpdateBefore, group.key.clone(), old.clone()));
                     emitted.push((RowKind::UpdateAfter, group.key.clone(), new.clone()));
