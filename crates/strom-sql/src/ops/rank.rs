@@ -132,7 +132,11 @@ impl Rank {
                 (!ttl.is_zero()).then_some(ttl)
             }
         };
-        let data_columns = spec.input.fields().len() - usize::from(spec.updating);
+        let data_columns = spec
+            .input
+            .fields()
+            .len()
+            .saturating_sub(usize::from(spec.updating));
         let column_type = |index: usize| -> Result<DataType, OperatorError> {
             if index >= data_columns {
                 return Err(OperatorError::Failed(format!(
