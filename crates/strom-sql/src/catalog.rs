@@ -216,6 +216,22 @@ impl Catalog {
         Ok(self.table(name)?.schema.clone())
     }
 
+    /// Registers `__lookup__<table>`, the table read by a lookup join, with `table`'s columns.
+    pub(crate) fn add_lookup(&mut self, ctx: &SessionContext, table: &str) -> Result<(), String> {
+        let definition = self.tables.get(table).ok_or_else(|| {
+            if self.views.contains_key(table) {
+                format!("FOR SYSTEM_TIME AS OF `{table}`: a lookup join reads a table, not a view")
+            } else {
+                format!("unknown table `{table}`; tables defined: [{}]", self.known())
+            }
+        })?;
+        let name = format!("{}{table}", crate::script::LOOKUP_PREFIX);
+        if ctx.table_exist(name.as_str()).unwrap_or(false) {
+            return Ok(());
+        }
+        register(ctx, &name, &definition.schema.clone())
+    }
+
     /// Registers window table function `n` and returns the name DataFusion plans it under.
     pub(crate) fn add_window(
         &mut self,

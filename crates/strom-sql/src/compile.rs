@@ -442,7 +442,8 @@ mod tests {
         assert!(err.contains("nope") && err.contains("words.word"), "{err}");
         let err = error("SELECT * FROM missing;").await;
         assert!(err.contains("missing"), "{err}");
-        let err = error("SELECT w.word FROM words w LEFT ANTI JOIN words v ON w.word = v.word;").await;
+        let err =
+            error("SELECT w.word FROM words w LEFT ANTI JOIN words v ON w.word = v.word;").await;
         assert!(err.contains("not supported"), "{err}");
         let err = error("SELECT word FROM words ORDER BY word;").await;
         assert!(err.contains("ORDER BY"), "{err}");

@@ -174,6 +174,29 @@ pub enum Step {
         /// The output is a changelog: an outer join, or an updating input.
         updating: bool,
     },
+    /// A lookup join (`JOIN t FOR SYSTEM_TIME AS OF ...`): each input row joined with the
+    /// rows of a bounded table with equal keys, the table read whole by every subtask.
+    LookupJoin {
+        /// `Inner` or `Left`.
+        kind: JoinKind,
+        /// The table looked up.
+        table: SourcePlan,
+        /// Input columns: the columns joined, the key columns, then the row kind when updating.
+        input: Schema,
+        /// Indices of the input's key columns.
+        keys: Vec<usize>,
+        /// Indices of the table's key columns, in the same order.
+        table_keys: Vec<usize>,
+        /// The first `columns` input columns go to the output.
+        columns: usize,
+        /// Pairs for which this is not true do not match (SQL over the output columns).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
+        /// Input columns then the table's (the row kind last when updating).
+        output: Schema,
+        /// The input is a changelog.
+        updating: bool,
+    },
     /// An inner join of two windowed inputs (gate 0 left, gate 1 right) on window and keys.
     WindowJoin {
         /// The left input.

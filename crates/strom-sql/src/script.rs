@@ -135,6 +135,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
             message: strip_prefix(&e),
         };
         let tokens = normalize_window_functions(tokens);
+        let tokens = normalize_lookup_joins(tokens);
         let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
         let statement = parse_statement(&mut parser).map_err(syntax)?;
         let next = parser.peek_token();
@@ -176,6 +177,68 @@ fn split(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
 
 fn is_word(token: &Token, word: &str) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+/// The name a table read `FOR SYSTEM_TIME AS OF` (a lookup join's table) is planned under.
+pub(crate) const LOOKUP_PREFIX: &str = "__lookup__";
+
+/// Rewrites `JOIN t FOR SYSTEM_TIME AS OF x.proc_time` (a lookup join, which sqlparser's
+/// generic dialect does not read) into `JOIN __lookup__t`: the table name carries the mark.
+fn normalize_lookup_joins(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let word = |k: usize, w: &str| {
+        significant
+            .get(k)
+            .is_some_and(|&i| is_word(&tokens[i].token, w))
+    };
+    let mut drop = vec![false; tokens.len()];
+    let mut renamed = Vec::new();
+    for k in 1..significant.len() {
+        if !(word(k, "FOR") && word(k + 1, "SYSTEM_TIME") && word(k + 2, "AS") && word(k + 3, "OF"))
+        {
+            continue;
+        }
+        renamed.push(significant[k - 1]);
+        // The time attribute: `name` or `alias.name`.
+        let mut end = k + 4;
+        if significant
+            .get(end)
+            .is_some_and(|&i| matches!(tokens[i].token, Token::Word(_)))
+        {
+            end += 1;
+            while significant
+                .get(end)
+                .is_some_and(|&i| tokens[i].token == Token::Period)
+                && significant
+                    .get(end + 1)
+                    .is_some_and(|&i| matches!(tokens[i].token, Token::Word(_)))
+            {
+                end += 2;
+            }
+        }
+        for &i in &significant[k..end.min(significant.len())] {
+            drop[i] = true;
+        }
+        // The whitespace inside the clause goes too.
+        if let (Some(&first), Some(&last)) = (significant.get(k), significant.get(end - 1)) {
+            for flag in &mut drop[first..=last] {
+                *flag = true;
+            }
+        }
+    }
+    let mut tokens = tokens;
+    for i in renamed {
+        if let Token::Word(w) = &mut tokens[i].token {
+            w.value = format!("{LOOKUP_PREFIX}{}", w.value);
+        }
+    }
+    tokens
+        .into_iter()
+        .zip(drop)
+        .filter_map(|(t, d)| (!d).then_some(t))
+        .collect()
 }
 
 /// Rewrites `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), ...))` into `TUMBLE(t, ts, ...)`.
@@ -573,5 +636,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("found: EOF"), "{err}");
+    }
+
+    #[test]
+    fn marks_the_table_of_a_lookup_join() {
+        let script = "SELECT * FROM (SELECT *, PROCTIME() AS p FROM bid) B\n\
+            JOIN side_input FOR SYSTEM_TIME AS OF B.p AS S ON B.auction = S.key";
+        let Statement::Query { statement, .. } = &parse(script).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(
+            statement.to_string(),
+            "SELECT * FROM (SELECT *, PROCTIME() AS p FROM bid) B \
+             JOIN __lookup__side_input AS S ON B.auction = S.key"
+        );
     }
 }

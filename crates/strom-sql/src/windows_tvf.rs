@@ -1,7 +1,8 @@
 //! Window table functions in a query: `TUMBLE(t, ts, size)`, `HOP(t, ts, slide, size)` and
 //! `SESSION(t, ts, gap)` (the script parser has already removed Flink's `TABLE(...)`, `TABLE t`
 //! and `DESCRIPTOR(ts)` wrappers). Each call becomes a registered table `__window_<n>` with the
-//! window columns, which DataFusion then plans like any table.
+//! window columns, which DataFusion then plans like any table. The table of a lookup join
+//! (`__lookup__t`, as the parser marks `t FOR SYSTEM_TIME AS OF ...`) is registered the same way.
 
 use std::ops::ControlFlow;
 
@@ -12,7 +13,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::catalog::{Catalog, WindowTvf, interval_ms};
 use crate::plan::WindowSpec;
-use crate::script::{WINDOW_FUNCTIONS, normalize_ident, normalize_name};
+use crate::script::{LOOKUP_PREFIX, WINDOW_FUNCTIONS, normalize_ident, normalize_name};
 
 struct Rewriter<'a> {
     catalog: &'a mut Catalog,
@@ -41,6 +42,13 @@ impl VisitorMut for Rewriter<'_> {
         };
         let function = normalize_name(name).to_ascii_uppercase();
         let Some(call_args) = args.as_ref() else {
+            // The table of a lookup join (`FOR SYSTEM_TIME AS OF`, marked by the parser).
+            let table = normalize_name(name);
+            if let Some(base) = table.strip_prefix(LOOKUP_PREFIX)
+                && let Err(message) = self.catalog.add_lookup(self.ctx, base)
+            {
+                return ControlFlow::Break(message);
+            }
             return ControlFlow::Continue(());
         };
         if !WINDOW_FUNCTIONS.contains(&function.as_str()) {

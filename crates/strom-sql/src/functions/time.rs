@@ -98,6 +98,10 @@ pub(super) fn functions() -> Vec<ScalarUDF> {
         Udf::new("localtimestamp", &[], 0, 0, ret_ts, |c| now_array(c, None))
             .volatile()
             .udf(),
+        // Flink's processing-time attribute: the wall clock where the row is computed.
+        Udf::new("proctime", &[], 0, 0, ret_ts, |c| now_array(c, None))
+            .volatile()
+            .udf(),
         Udf::new("current_date", &[], 0, 0, ret_date, current_date)
             .alias("today")
             .volatile()

@@ -27,6 +27,7 @@ mod group_aggregate;
 mod group_table;
 mod join;
 mod keys;
+mod lookup_join;
 mod lsm;
 mod materialize;
 mod mini_batch;
@@ -224,6 +225,30 @@ pub(crate) fn build(
             },
             &ctx.config,
             max_parallelism,
+        )?),
+        plan::Step::LookupJoin {
+            kind,
+            table,
+            input,
+            keys,
+            table_keys,
+            columns,
+            condition,
+            output,
+            updating,
+        } => Box::new(lookup_join::LookupJoin::new(
+            lookup_join::LookupSpec {
+                kind: *kind,
+                table,
+                input,
+                keys,
+                table_keys,
+                columns: *columns,
+                condition: condition.as_deref(),
+                output,
+                updating: *updating,
+            },
+            ctx,
         )?),
         plan::Step::WindowJoin {
             left,

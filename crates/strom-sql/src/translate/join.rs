@@ -5,15 +5,31 @@
 use arrow_schema::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Join, JoinType, Operator};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, ExprSchemable, Join, JoinType, LogicalPlan, Operator, TableScan,
+};
 use strom_jobgraph::Partitioning;
 
 use super::{
     PendingVertex, Stream, Translator, column_sql, names, nullable_schema, owned_fields,
     physical_names, short, unalias, with_row_kind,
 };
+use crate::connectors::{self, Usage};
 use crate::error::SqlError;
-use crate::plan::{JoinInput, JoinKind, NamedExpr, Step, VertexPlan};
+use crate::plan::{ConnectorPlan, JoinInput, JoinKind, NamedExpr, SourcePlan, Step, VertexPlan};
+use crate::script::LOOKUP_PREFIX;
+
+/// The scan of the table of a lookup join (`t FOR SYSTEM_TIME AS OF ...`, which the parser
+/// renamed `__lookup__t`), under its alias.
+fn lookup_scan(plan: &LogicalPlan) -> Option<&TableScan> {
+    match plan {
+        LogicalPlan::SubqueryAlias(alias) => lookup_scan(&alias.input),
+        LogicalPlan::TableScan(scan) if scan.table_name.table().starts_with(LOOKUP_PREFIX) => {
+            Some(scan)
+        }
+        _ => None,
+    }
+}
 
 /// Whether every column of `expr` (and at least one) is one of `schema`'s.
 fn within(expr: &Expr, schema: &DFSchema) -> bool {
@@ -28,8 +44,6 @@ impl Translator<'_> {
         join: &Join,
         condition: Option<&Expr>,
     ) -> Result<Stream, SqlError> {
-        let left = self.translate(&join.left)?;
-        let right = self.translate(&join.right)?;
         let left_schema = join.left.schema();
         let right_schema = join.right.schema();
         let mut pairs: Vec<(Expr, Expr)> = join.on.clone();
@@ -58,6 +72,11 @@ impl Translator<'_> {
                 other => residual.push(other.clone()),
             }
         }
+        let left = self.translate(&join.left)?;
+        if let Some(scan) = lookup_scan(&join.right) {
+            return self.lookup_join(join, left, scan, pairs, residual);
+        }
+        let right = self.translate(&join.right)?;
         if self.joins_windows(join, &left, &right, &pairs) {
             return self.window_join(join, left, right, pairs, residual);
         }
@@ -230,4 +249,192 @@ impl Translator<'_> {
             event_time: None,
         })
     }
+
+    /// A lookup join of `left` with the table `scan` reads: chained into `left`'s vertex, no
+    /// exchange; the table's key columns must be plain columns.
+    fn lookup_join(
+        &mut self,
+        join: &Join,
+        left: Stream,
+        scan: &TableScan,
+        pairs: Vec<(Expr, Expr)>,
+        residual: Vec<Expr>,
+    ) -> Result<Stream, SqlError> {
+        let name = scan.table_name.table();
+        let table = name.trim_start_matches(LOOKUP_PREFIX).to_owned();
+        let kind = match join.join_type {
+            JoinType::Inner => JoinKind::Inner,
+            JoinType::Left => JoinKind::Left,
+            other => {
+                return Err(self.unsupported(format!(
+                    "{other} lookup joins (FOR SYSTEM_TIME AS OF `{table}`) are not supported: \
+                     inner and left only, as in Flink"
+                )));
+            }
+        };
+        if pairs.is_empty() {
+            return Err(self.unsupported(format!(
+                "the lookup join of `{table}` needs an equality on a column of `{table}`"
+            )));
+        }
+        let definition = self.catalog.table(&table)?.clone();
+        if definition.computed.is_some() || definition.watermark.is_some() {
+            return Err(self.unsupported(format!(
+                "lookup table `{table}`: computed columns and watermarks are not supported"
+            )));
+        }
+        let mut options = definition.options.clone();
+        let traits = connectors::validate(
+            &table,
+            &mut options,
+            &definition.schema,
+            Usage::Source,
+            self.base,
+        )?;
+        if !traits.bounded {
+            return Err(self.unsupported(format!(
+                "lookup table `{table}` is not bounded: a lookup join reads its table whole \
+                 (a filesystem table), as Flink's filesystem lookup does"
+            )));
+        }
+        let indices: Vec<usize> = match &scan.projection {
+            None => (0..definition.schema.fields().len()).collect(),
+            Some(p) => p.clone(),
+        };
+        let whole = indices.len() == definition.schema.fields().len()
+            && indices.iter().enumerate().all(|(i, &c)| i == c);
+        let projection = if whole {
+            None
+        } else if connectors_read_projections(&options) && indices.windows(2).all(|w| w[0] < w[1]) {
+            Some(indices.clone())
+        } else {
+            return Err(self.unsupported(format!(
+                "lookup table `{table}`: reading some of its columns needs the filesystem connector"
+            )));
+        };
+        let read = definition.schema.clone();
+        let table_schema = join.right.schema();
+        let mut table_keys = Vec::new();
+        for (_, r) in &pairs {
+            let Expr::Column(column) = unalias(r) else {
+                return Err(self.unsupported(format!(
+                    "the lookup join of `{table}` must be on its columns, not on `{r}`"
+                )));
+            };
+            table_keys.push(
+                table_schema
+                    .index_of_column(column)
+                    .map_err(|e| self.plan_error(e))?,
+            );
+        }
+        // The input's keys in the table keys' types.
+        let key_names: Vec<String> = (0..pairs.len()).map(|i| format!("_k{i}")).collect();
+        let mut project: Vec<NamedExpr> = left
+            .schema
+            .fields()
+            .iter()
+            .map(|f| NamedExpr {
+                name: f.name().clone(),
+                sql: column_sql(f.name()),
+            })
+            .collect();
+        let mut fields: Vec<Field> = owned_fields(&left.schema);
+        for (i, (l, r)) in pairs.iter().enumerate() {
+            let data_type = r.get_type(table_schema).map_err(|e| self.plan_error(e))?;
+            let sql = self.ship(l, join.left.schema(), &left, &data_type)?;
+            project.push(NamedExpr {
+                name: key_names[i].clone(),
+                sql,
+            });
+            fields.push(Field::new(&key_names[i], data_type, true));
+        }
+        let columns = left.schema.fields().len();
+        let input = with_row_kind(&Schema::new(fields), left.updating);
+        let shown: Vec<String> = project[columns..]
+            .iter()
+            .map(|e| format!("{} AS {}", e.sql, e.name))
+            .collect();
+        self.builder.push_step(
+            left.vertex,
+            Step::Calc {
+                input: left.physical(),
+                filter: None,
+                project: Some(project),
+                output: input.clone(),
+                updating: left.updating,
+            },
+            short(format!("Calc(select=[*, {}])", shown.join(", "))),
+            names(&input),
+        );
+        let out_names = physical_names(&join.schema);
+        let schema = nullable_schema(
+            &out_names,
+            join.schema.fields().iter().map(|f| f.data_type().clone()),
+        );
+        let output = with_row_kind(&schema, left.updating);
+        let joined = Stream {
+            vertex: 0,
+            schema: schema.clone(),
+            updating: false,
+            window: None,
+            event_time: None,
+        };
+        let condition = match conjunction(residual) {
+            None => None,
+            Some(predicate) => {
+                Some(self.ship(&predicate, &join.schema, &joined, &DataType::Boolean)?)
+            }
+        };
+        let mut shown = format!(
+            "LookupJoin(table=[{table}], type=[{}], on=[{}]",
+            kind.describe(),
+            pairs
+                .iter()
+                .map(|(l, r)| format!("{l} = {r}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if let Some(condition) = &condition {
+            shown.push_str(&format!(", where=[{condition}]"));
+        }
+        shown.push(')');
+        self.builder.push_step(
+            left.vertex,
+            Step::LookupJoin {
+                kind,
+                table: SourcePlan {
+                    connector: ConnectorPlan {
+                        table: table.clone(),
+                        options,
+                    },
+                    schema: read,
+                    computed: None,
+                    watermark: None,
+                    projection,
+                    bounded: true,
+                },
+                input,
+                keys: (columns..columns + pairs.len()).collect(),
+                table_keys,
+                columns,
+                condition,
+                output: output.clone(),
+                updating: left.updating,
+            },
+            short(shown),
+            names(&output),
+        );
+        Ok(Stream {
+            vertex: left.vertex,
+            schema,
+            updating: left.updating,
+            window: None,
+            event_time: None,
+        })
+    }
+}
+
+/// Whether the table's connector reads a projection of its columns.
+fn connectors_read_projections(options: &std::collections::BTreeMap<String, String>) -> bool {
+    options.get("connector").map(String::as_str) == Some("filesystem")
 }

@@ -256,7 +256,11 @@ impl Translator<'_> {
                 // product of prices, `BIGINT` for an average of integers).
                 let schema = nullable_schema(
                     &names(&definition.schema),
-                    definition.schema.fields().iter().map(|f| f.data_type().clone()),
+                    definition
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.data_type().clone()),
                 );
                 for (declared, produced) in schema.fields().iter().zip(stream.schema.fields()) {
                     if !arrow_cast::can_cast_types(produced.data_type(), declared.data_type()) {
@@ -311,9 +315,8 @@ impl Translator<'_> {
             let output = with_row_kind(&schema, stream.updating);
             let mut project = Vec::new();
             for (declared, produced) in schema.fields().iter().zip(stream.schema.fields()) {
-                let column = Expr::Column(datafusion::common::Column::new_unqualified(
-                    produced.name(),
-                ));
+                let column =
+                    Expr::Column(datafusion::common::Column::new_unqualified(produced.name()));
                 let expr = if declared.data_type() == produced.data_type() {
                     column
                 } else {
@@ -322,8 +325,13 @@ impl Translator<'_> {
                         declared.data_type().clone(),
                     ))
                 };
-                let sql = exprs::ship(self.session, &expr, &stream.physical(), declared.data_type())
-                    .map_err(|e| self.plan_error(e))?;
+                let sql = exprs::ship(
+                    self.session,
+                    &expr,
+                    &stream.physical(),
+                    declared.data_type(),
+                )
+                .map_err(|e| self.plan_error(e))?;
                 project.push(NamedExpr {
                     name: declared.name().clone(),
                     sql,

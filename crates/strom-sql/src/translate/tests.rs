@@ -296,7 +296,10 @@ async fn unsupported_joins_and_aggregates_say_what_and_why() {
     ] {
         let graph = graph(&query).await;
         assert!(
-            plans_of_kind(&graph, |s| matches!(s, Step::Join { updating: u, .. } if *u == updating)),
+            plans_of_kind(
+                &graph,
+                |s| matches!(s, Step::Join { updating: u, .. } if *u == updating)
+            ),
             "{query}"
         );
     }
