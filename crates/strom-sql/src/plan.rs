@@ -97,6 +97,9 @@ pub struct SinkPlan {
     pub schema: Schema,
     /// Whether the input is an updating (changelog) stream.
     pub updating: bool,
+    /// `PARTITIONED BY` columns: the sink writes each row into the folder of its values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_by: Vec<String>,
 }
 
 /// One transformation of the chain.

@@ -187,6 +187,11 @@ impl Operator for Chain {
             self.steps[i].on_watermark(watermark, &mut produced)?;
             self.run_from(i + 1, produced, out)?;
         }
+        // The sink last, after the rows this watermark released (partitioned file sinks commit
+        // partitions by it).
+        if let Some(sink) = &mut self.sink {
+            sink.on_watermark(watermark)?;
+        }
         Ok(Some(watermark))
     }
 

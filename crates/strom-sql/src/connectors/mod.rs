@@ -4,7 +4,7 @@
 //! | connector | as source | as sink |
 //! |---|---|---|
 //! | `datagen` | generated rows, deterministic per seed | |
-//! | `filesystem` | CSV, JSON lines, Parquet files | part files per subtask |
+//! | `filesystem` | CSV, JSON lines, Parquet files | part files per subtask (and partition) |
 //! | `socket` | text lines in CSV | |
 //! | `nexmark` | Nexmark persons, auctions, bids | |
 //! | `print` | | standard output, Flink's `+I[...]` rendering |
@@ -181,11 +181,16 @@ pub(crate) fn validate(
         "datagen" => datagen::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
         "filesystem" => {
             filesystem::validate(options, schema, base).map_err(|(o, p)| bad(&o, p))?;
-            if let Some(path) = options.get_mut("path") {
-                let candidate = std::path::Path::new(path.as_str());
-                if candidate.is_relative() {
-                    *path = base.join(candidate).to_string_lossy().into_owned();
-                }
+            if let Some(path) = options.get("path") {
+                // Flink's `file://` URIs are local paths.
+                let local = filesystem::local_path(path).map_err(|(o, p)| bad(&o, p))?;
+                let candidate = std::path::Path::new(local);
+                let resolved = if candidate.is_relative() {
+                    base.join(candidate)
+                } else {
+                    candidate.to_path_buf()
+                };
+                options.insert("path".to_owned(), resolved.to_string_lossy().into_owned());
             }
             Ok(Traits {
                 bounded: true,
@@ -199,6 +204,30 @@ pub(crate) fn validate(
             single: false,
         }),
     }
+}
+
+/// Checks the options of a sink table that depend on its `PARTITIONED BY` columns.
+pub(crate) fn validate_partitions(
+    table: &str,
+    options: &BTreeMap<String, String>,
+    partition_by: &[String],
+) -> Result<(), SqlError> {
+    if options.get("connector").map(String::as_str) != Some("filesystem") {
+        return Err(SqlError::BadOption {
+            table: table.to_owned(),
+            option: "connector".to_owned(),
+            value: options.get("connector").cloned().unwrap_or_default(),
+            problem: "only 'filesystem' tables can be PARTITIONED BY columns".to_owned(),
+        });
+    }
+    filesystem::validate_partitions(options, partition_by).map_err(|(option, problem)| {
+        SqlError::BadOption {
+            table: table.to_owned(),
+            value: options.get(&option).cloned().unwrap_or_default(),
+            option,
+            problem,
+        }
+    })
 }
 
 /// `fields.#.kind` matches `fields.<column>.kind` for a column of the table.
@@ -293,6 +322,13 @@ pub(crate) trait SinkWriter: Send {
         let _ = checkpoint_id;
         Ok(())
     }
+
+    /// The event-time watermark reached the sink (the partitioned `filesystem` sink commits
+    /// partitions by it).
+    fn on_watermark(&mut self, watermark: i64) -> Result<(), OperatorError> {
+        let _ = watermark;
+        Ok(())
+    }
 }
 
 /// Opens the sink of a vertex for one subtask.
@@ -309,7 +345,12 @@ pub(crate) fn open_sink(
         )),
         "blackhole" => Box::new(print::Blackhole),
         "filesystem" => {
-            let writer = filesystem::FileSink::create(&plan.connector.options, schema, ctx)?;
+            let writer = filesystem::FileSink::create(
+                &plan.connector.options,
+                schema,
+                &plan.partition_by,
+                ctx,
+            )?;
             if plan.updating {
                 Box::new(crate::ops::Materialize::new(
                     Box::new(writer),

@@ -225,13 +225,6 @@ impl Translator<'_> {
         let (connector, schema) = match table {
             Some(name) => {
                 let definition = self.catalog.table(name)?;
-                if !definition.partitioned_by.is_empty() {
-                    return Err(self.unsupported(format!(
-                        "INSERT INTO `{name}`: partitioned sinks (PARTITIONED BY {}) are not \
-                         supported yet",
-                        definition.partitioned_by.join(", ")
-                    )));
-                }
                 if definition.computed.is_some() {
                     return Err(self.unsupported(format!(
                         "INSERT INTO `{name}`: a table with computed columns is read-only"
@@ -245,6 +238,9 @@ impl Translator<'_> {
                     Usage::Sink,
                     self.base,
                 )?;
+                if !definition.partitioned_by.is_empty() {
+                    connectors::validate_partitions(name, &options, &definition.partitioned_by)?;
+                }
                 if definition.schema.fields().len() != stream.schema.fields().len() {
                     return Err(self.plan_error(format!(
                         "INSERT INTO `{name}`: the table has {} columns, the query {}",
@@ -370,12 +366,17 @@ impl Translator<'_> {
                 columns,
             );
         }
+        let partition_by = match table {
+            Some(name) => self.catalog.table(name)?.partitioned_by.clone(),
+            None => Vec::new(),
+        };
         let vertex = &mut self.builder.vertices[stream.vertex];
         vertex.names.push(format!("Sink: {}", connector.table));
         vertex.plan.sink = Some(SinkPlan {
             connector,
             schema,
             updating: stream.updating,
+            partition_by,
         });
         Ok(())
     }

@@ -1,90 +1,29 @@
-//! `filesystem`: CSV, JSON lines and Parquet files.
+//! The `filesystem` source: this subtask's splits of the files under `path`.
 //!
-//! As a source, `path` is a file or a folder (files starting with `.` or `_` are skipped). When
-//! the files divide evenly among the subtasks, and always for Parquet, files are assigned whole,
-//! round robin. Otherwise text files are cut into byte ranges, one per subtask, so that even a
-//! single file is read in parallel: a line belongs to the range its first byte lies in. As a sink, each subtask writes `part-<subtask>-0.<format>` in the folder
-//! `path`; with checkpointing, exactly once through hidden in-progress files committed when a
-//! checkpoint completes (see [`FileSink`]).
+//! When the files divide evenly among the subtasks, and always for Parquet, files are assigned
+//! whole, round robin. Otherwise text files are cut into byte ranges, one per subtask, so that
+//! even a single file is read in parallel: a line belongs to the range its first byte lies in.
 //!
-//! Source state: one item per unfinished split (file, byte range, rows already emitted); on
-//! restore each subtask takes a round-robin share, so at any parallelism every remaining row is
-//! read exactly once (the files must not change in between).
+//! State: one item per unfinished split (file, byte range, rows already emitted); on restore
+//! each subtask takes a round-robin share, so at any parallelism every remaining row is read
+//! exactly once (the files must not change in between).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{ArrowError, Schema, SchemaRef};
-use datafusion::parquet::arrow::ArrowWriter;
+use arrow_schema::{ArrowError, SchemaRef};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use strom_operators::{
     BATCH_ROWS, OperatorContext, OperatorError, OperatorSnapshot, RestoredState, Source,
     SourcePoll, StateItem,
 };
 
-use super::{SinkWriter, failure};
+use super::{Format, failure, option_error};
 use crate::state::{Decoder, Encoder};
-use strom_operators::part_files::{PendingFiles, in_progress_name};
-
-pub(super) const OPTIONS: &[&str] = &["connector", "path", "format", "csv.field-delimiter"];
-
-const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Csv(u8),
-    Json,
-    Parquet,
-}
-
-impl Format {
-    fn from_options(options: &BTreeMap<String, String>) -> Result<Self, (String, String)> {
-        let delimiter = match options.get("csv.field-delimiter") {
-            None => b',',
-            Some(d) if d.len() == 1 => d.as_bytes()[0],
-            Some(d) if d == "\\t" => b'\t',
-            Some(_) => {
-                return Err((
-                    "csv.field-delimiter".into(),
-                    "expected a single character".into(),
-                ));
-            }
-        };
-        match options.get("format").map(String::as_str) {
-            Some("csv") => Ok(Self::Csv(delimiter)),
-            Some("json") => Ok(Self::Json),
-            Some("parquet") => Ok(Self::Parquet),
-            _ => Err((
-                "format".into(),
-                "expected 'csv', 'json' or 'parquet'".into(),
-            )),
-        }
-    }
-
-    fn extension(self) -> &'static str {
-        match self {
-            Self::Csv(_) => "csv",
-            Self::Json => "json",
-            Self::Parquet => "parquet",
-        }
-    }
-}
-
-pub(super) fn validate(
-    options: &BTreeMap<String, String>,
-    _schema: &Schema,
-    _base: &Path,
-) -> Result<(), (String, String)> {
-    Format::from_options(options).map(|_| ())
-}
-
-fn option_error((key, problem): (String, String)) -> OperatorError {
-    failure(format!("option '{key}': {problem}"))
-}
 
 fn list_files(path: &str) -> Result<Vec<PathBuf>, OperatorError> {
     let path = Path::new(path);
@@ -380,229 +319,6 @@ impl Source for FileSource {
     }
 }
 
-enum Writer {
-    Csv(arrow::csv::Writer<BufWriter<File>>),
-    Json(arrow::json::LineDelimitedWriter<BufWriter<File>>),
-    Parquet(ArrowWriter<File>),
-}
-
-impl Writer {
-    fn create(path: &Path, format: Format, schema: &SchemaRef) -> Result<Self, OperatorError> {
-        let shown = path.display();
-        let file =
-            File::create(path).map_err(|e| failure(format!("cannot create `{shown}`: {e}")))?;
-        Ok(match format {
-            Format::Csv(delimiter) => Self::Csv(
-                arrow::csv::WriterBuilder::new()
-                    .with_header(false)
-                    .with_delimiter(delimiter)
-                    .with_timestamp_format(TIMESTAMP_FORMAT.to_owned())
-                    .build(BufWriter::new(file)),
-            ),
-            Format::Json => Self::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(file))),
-            Format::Parquet => Self::Parquet(
-                ArrowWriter::try_new(file, Arc::clone(schema), None)
-                    .map_err(|e| failure(format!("cannot write `{shown}`: {e}")))?,
-            ),
-        })
-    }
-
-    fn write(&mut self, batch: &RecordBatch, path: &Path) -> Result<(), OperatorError> {
-        let fail =
-            |e: &dyn std::fmt::Display| failure(format!("cannot write `{}`: {e}", path.display()));
-        match self {
-            Self::Csv(w) => w.write(batch).map_err(|e| fail(&e)),
-            Self::Json(w) => w.write(batch).map_err(|e| fail(&e)),
-            Self::Parquet(w) => w.write(batch).map_err(|e| fail(&e)),
-        }
-    }
-
-    /// Writes what is buffered (and the Parquet footer) and closes the file.
-    fn close(self, path: &Path) -> Result<(), OperatorError> {
-        use std::io::Write;
-        let fail =
-            |e: &dyn std::fmt::Display| failure(format!("cannot write `{}`: {e}", path.display()));
-        match self {
-            Self::Csv(w) => w.into_inner().flush().map_err(|e| fail(&e)),
-            Self::Json(mut w) => {
-                w.finish().map_err(|e| fail(&e))?;
-                w.into_inner().flush().map_err(|e| fail(&e))
-            }
-            Self::Parquet(w) => w.close().map(|_| ()).map_err(|e| fail(&e)),
-        }
-    }
-}
-
-/// Writes this subtask's part files.
-///
-/// Without checkpointing, one file `part-<subtask>-0.<ext>`, complete when the input ends.
-///
-/// With checkpointing, exactly once by two-phase commit: records go to hidden in-progress files
-/// `.part-<token>-<subtask>-<n>.<ext>.inprogress` in the folder, where the token `a<attempt>-<hex>`
-/// never repeats across attempts and subtasks. A checkpoint closes the open file (footer,
-/// flush, fsync) and lists it as pending with the checkpoint's id; the snapshot holds every
-/// pending file (in-progress name, final name, checkpoint). When a checkpoint completes, its
-/// pending files are renamed to `part-<token>-<subtask>-<n>.<ext>`. On restore each subtask
-/// commits its share of the restored pending files (the checkpoint completed), and subtask 0
-/// deletes the in-progress files of earlier attempts that the checkpoint does not list: their
-/// records came after it and are replayed. Readers skip hidden files.
-pub(crate) struct FileSink {
-    folder: PathBuf,
-    format: Format,
-    schema: SchemaRef,
-    subtask: u32,
-    mode: SinkMode,
-}
-
-enum SinkMode {
-    Plain {
-        path: PathBuf,
-        writer: Option<Writer>,
-    },
-    TwoPhase {
-        token: String,
-        next_file: u64,
-        current: Option<OpenFile>,
-        pending: PendingFiles,
-    },
-}
-
-struct OpenFile {
-    name: String,
-    writer: Writer,
-    rows: u64,
-}
-
-impl FileSink {
-    pub(crate) fn create(
-        options: &BTreeMap<String, String>,
-        schema: SchemaRef,
-        ctx: &OperatorContext,
-    ) -> Result<Self, OperatorError> {
-        let format = Format::from_options(options).map_err(option_error)?;
-        let folder = options.get("path").cloned().unwrap_or_default();
-        std::fs::create_dir_all(&folder)
-            .map_err(|e| failure(format!("cannot create folder `{folder}`: {e}")))?;
-        let folder = PathBuf::from(folder);
-        let mode = if ctx.checkpointing {
-            SinkMode::TwoPhase {
-                token: format!("a{}-{:08x}", ctx.attempt, rand::random::<u32>()),
-                next_file: 0,
-                current: None,
-                pending: PendingFiles::new(folder.clone(), ctx.subtask, ctx.attempt),
-            }
-        } else {
-            let path = folder.join(format!("part-{}-0.{}", ctx.subtask, format.extension()));
-            SinkMode::Plain {
-                writer: Some(Writer::create(&path, format, &schema)?),
-                path,
-            }
-        };
-        Ok(Self {
-            folder,
-            format,
-            schema,
-            subtask: ctx.subtask,
-            mode,
-        })
-    }
-}
-
-impl SinkWriter for FileSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), OperatorError> {
-        match &mut self.mode {
-            SinkMode::Plain { path, writer } => match writer {
-                Some(writer) => writer.write(batch, path),
-                None => Err(failure(format!("`{}` is already closed", path.display()))),
-            },
-            SinkMode::TwoPhase {
-                token,
-                next_file,
-                current,
-                ..
-            } => {
-                if batch.num_rows() == 0 {
-                    return Ok(());
-                }
-                if current.is_none() {
-                    let name = format!(
-                        "part-{token}-{}-{next_file}.{}",
-                        self.subtask,
-                        self.format.extension()
-                    );
-                    *next_file += 1;
-                    let path = self.folder.join(in_progress_name(&name));
-                    let writer = Writer::create(&path, self.format, &self.schema)?;
-                    *current = Some(OpenFile {
-                        name,
-                        writer,
-                        rows: 0,
-                    });
-                }
-                let Some(file) = current.as_mut() else {
-                    return Err(failure("no open file"));
-                };
-                file.writer
-                    .write(batch, &self.folder.join(in_progress_name(&file.name)))?;
-                file.rows += batch.num_rows() as u64;
-                Ok(())
-            }
-        }
-    }
-
-    /// With checkpointing nothing happens here: the final checkpoint closes the open file and
-    /// commits it.
-    fn finish(&mut self) -> Result<(), OperatorError> {
-        match &mut self.mode {
-            SinkMode::Plain { path, writer } => match writer.take() {
-                Some(writer) => writer.close(path),
-                None => Ok(()),
-            },
-            SinkMode::TwoPhase { .. } => Ok(()),
-        }
-    }
-
-    fn snapshot(&mut self, checkpoint_id: u64) -> Result<OperatorSnapshot, OperatorError> {
-        let SinkMode::TwoPhase {
-            current, pending, ..
-        } = &mut self.mode
-        else {
-            return Ok(OperatorSnapshot::default());
-        };
-        if let Some(file) = current.take() {
-            let path = self.folder.join(in_progress_name(&file.name));
-            file.writer.close(&path)?;
-            if file.rows == 0 {
-                std::fs::remove_file(&path)
-                    .map_err(|e| failure(format!("cannot delete `{}`: {e}", path.display())))?;
-            } else {
-                File::open(&path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| failure(format!("cannot sync `{}`: {e}", path.display())))?;
-                pending.add(file.name, checkpoint_id);
-            }
-        }
-        Ok(OperatorSnapshot {
-            keyed: Vec::new(),
-            items: pending.items(),
-        })
-    }
-
-    fn checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<(), OperatorError> {
-        let SinkMode::TwoPhase { pending, .. } = &mut self.mode else {
-            return Ok(());
-        };
-        pending.commit_up_to(checkpoint_id)
-    }
-
-    fn restore(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
-        match &mut self.mode {
-            SinkMode::TwoPhase { pending, .. } => pending.restore(state),
-            SinkMode::Plain { .. } => Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,90 +350,12 @@ mod tests {
 }
 
 #[cfg(test)]
-mod format_tests {
+mod split_tests {
     use super::*;
-    use arrow_array::{Int64Array, StringArray, TimestampMillisecondArray};
-    use arrow_schema::{DataType, Field, TimeUnit};
-
-    fn ctx(subtask: u32, parallelism: u32) -> OperatorContext {
-        OperatorContext::new("v", subtask, parallelism, Default::default())
-    }
-
-    #[test]
-    fn every_format_reads_back_what_the_sink_wrote() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Utf8, true),
-            Field::new("v", DataType::Int64, true),
-            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-        ]));
-        let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
-            vec![
-                Arc::new(StringArray::from(vec!["a", "b,c", "d"])),
-                Arc::new(Int64Array::from(vec![1, 2, 3])),
-                Arc::new(TimestampMillisecondArray::from(vec![
-                    0,
-                    1_500,
-                    1_704_067_200_123,
-                ])),
-            ],
-        )
-        .unwrap();
-        for format in ["csv", "json", "parquet"] {
-            let dir = tempfile::tempdir().unwrap();
-            let options: BTreeMap<String, String> = [
-                ("connector".to_owned(), "filesystem".to_owned()),
-                ("format".to_owned(), format.to_owned()),
-                ("path".to_owned(), dir.path().to_string_lossy().into_owned()),
-            ]
-            .into();
-            for subtask in 0..2 {
-                let mut sink =
-                    FileSink::create(&options, Arc::clone(&schema), &ctx(subtask, 2)).unwrap();
-                sink.write(&batch).unwrap();
-                sink.finish().unwrap();
-            }
-            let mut read = Vec::new();
-            for subtask in 0..3 {
-                let mut source =
-                    FileSource::new(&options, Arc::clone(&schema), &ctx(subtask, 3)).unwrap();
-                while let SourcePoll::Batch(b) = source.poll_next().unwrap() {
-                    read.push(b);
-                }
-            }
-            let rows: usize = read.iter().map(RecordBatch::num_rows).sum();
-            assert_eq!(rows, 6, "{format}");
-            let all = arrow_select::concat::concat_batches(&schema, &read).unwrap();
-            let mut values: Vec<i64> = all
-                .column(1)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .values()
-                .to_vec();
-            values.sort_unstable();
-            assert_eq!(values, vec![1, 1, 2, 2, 3, 3], "{format}");
-            let keys = all
-                .column(0)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap();
-            assert!(keys.iter().any(|k| k == Some("b,c")), "{format}");
-            let times = all
-                .column(2)
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .unwrap();
-            assert!(times.values().contains(&1_704_067_200_123), "{format}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod checkpoint_tests {
-    use super::*;
+    use crate::connectors::SinkWriter;
+    use crate::connectors::filesystem::FileSink;
     use arrow_array::Int64Array;
-    use arrow_schema::{DataType, Field};
+    use arrow_schema::{DataType, Field, Schema};
 
     fn options(dir: &Path, format: &str) -> BTreeMap<String, String> {
         [
@@ -745,27 +383,6 @@ mod checkpoint_tests {
         ctx.checkpointing = true;
         ctx.attempt = attempt;
         ctx
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// The values in the committed files, sorted.
-    fn committed(dir: &Path, format: &str) -> Vec<i64> {
-        let mut source = FileSource::new(&options(dir, format), schema(), &ctx(0, 1, 9)).unwrap();
-        let mut values = Vec::new();
-        while let SourcePoll::Batch(b) = source.poll_next().unwrap() {
-            let column = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-            values.extend(column.values().iter().copied());
-        }
-        values.sort_unstable();
-        values
     }
 
     fn restored(items: Vec<StateItem>, subtask: u32, parallelism: u32) -> RestoredState {
@@ -825,105 +442,6 @@ mod checkpoint_tests {
     }
 
     #[test]
-    fn files_are_committed_when_their_checkpoint_completes() {
-        for format in ["csv", "json", "parquet"] {
-            let dir = tempfile::tempdir().unwrap();
-            let mut sink =
-                FileSink::create(&options(dir.path(), format), schema(), &ctx(0, 1, 0)).unwrap();
-            assert!(
-                names(dir.path()).is_empty(),
-                "files open on the first write"
-            );
-            sink.write(&batch(0..10)).unwrap();
-            let first = sink.snapshot(1).unwrap();
-            assert_eq!(first.items.len(), 1);
-            sink.write(&batch(10..20)).unwrap();
-            let second = sink.snapshot(2).unwrap();
-            assert_eq!(
-                second.items.len(),
-                2,
-                "pending files of checkpoints 1 and 2"
-            );
-            // Nothing written since: no empty file is kept.
-            assert_eq!(sink.snapshot(3).unwrap().items.len(), 2);
-            assert!(committed(dir.path(), format).is_empty(), "{format}");
-            sink.checkpoint_complete(1).unwrap();
-            assert_eq!(committed(dir.path(), format), (0..10).collect::<Vec<_>>());
-            sink.write(&batch(20..25)).unwrap();
-            sink.finish().unwrap();
-            sink.snapshot(4).unwrap();
-            sink.checkpoint_complete(4).unwrap();
-            assert_eq!(committed(dir.path(), format), (0..25).collect::<Vec<_>>());
-            let listed = names(dir.path());
-            assert_eq!(listed.len(), 3, "{listed:?}");
-            assert!(
-                listed
-                    .iter()
-                    .all(|n| n.starts_with("part-a0-") && n.ends_with(format)),
-                "{listed:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn restore_commits_pending_files_and_deletes_uncommitted_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = options(dir.path(), "parquet");
-        let mut items = Vec::new();
-        for subtask in 0..2 {
-            let mut sink = FileSink::create(&options, schema(), &ctx(subtask, 2, 0)).unwrap();
-            let base = i64::from(subtask) * 100;
-            sink.write(&batch(base..base + 10)).unwrap();
-            items.extend(sink.snapshot(1).unwrap().items);
-            // Written after the checkpoint, then the process dies: replayed after the restore.
-            sink.write(&batch(base + 10..base + 20)).unwrap();
-            drop(sink);
-        }
-        assert_eq!(names(dir.path()).len(), 4);
-        assert!(committed(dir.path(), "parquet").is_empty());
-        // Restore at parallelism 3, attempt 1; twice, as a second failure during the restore
-        // would.
-        for _ in 0..2 {
-            for subtask in 0..3 {
-                let mut sink = FileSink::create(&options, schema(), &ctx(subtask, 3, 1)).unwrap();
-                sink.restore(&restored(items.clone(), subtask, 3)).unwrap();
-            }
-            let mut expected: Vec<i64> = (0..10).chain(100..110).collect();
-            expected.sort_unstable();
-            assert_eq!(committed(dir.path(), "parquet"), expected);
-            let listed = names(dir.path());
-            assert_eq!(listed.len(), 2, "{listed:?}");
-            assert!(
-                listed.iter().all(|n| n.starts_with("part-a0-")),
-                "{listed:?}"
-            );
-        }
-        // An item whose files are gone cannot be restored.
-        let name = Decoder::new(&items[0].bytes).str().unwrap().to_owned();
-        std::fs::remove_file(dir.path().join(&name)).unwrap();
-        let mut sink = FileSink::create(&options, schema(), &ctx(0, 1, 2)).unwrap();
-        let err = sink
-            .restore(&restored(vec![items[0].clone()], 0, 1))
-            .unwrap_err();
-        assert!(err.to_string().contains(&name), "{err}");
-    }
-
-    #[test]
-    fn without_checkpointing_the_file_names_stay() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sink = FileSink::create(
-            &options(dir.path(), "csv"),
-            schema(),
-            &OperatorContext::new("v", 1, 2, Default::default()),
-        )
-        .unwrap();
-        sink.write(&batch(0..3)).unwrap();
-        assert!(sink.snapshot(1).unwrap().is_empty());
-        sink.finish().unwrap();
-        assert_eq!(names(dir.path()), ["part-1-0.csv"]);
-    }
-
-    #[test]
     fn source_splits_resume_at_any_parallelism() {
         for format in ["csv", "parquet"] {
             let dir = tempfile::tempdir().unwrap();
@@ -933,6 +451,7 @@ mod checkpoint_tests {
                 let mut plain = FileSink::create(
                     &options,
                     schema(),
+                    &[],
                     &OperatorContext::new("v", file, 3, Default::default()),
                 )
                 .unwrap();

@@ -1,0 +1,132 @@
+//! One open part file of the `filesystem` sink: a CSV, JSON lines or Parquet writer that counts
+//! the bytes it has written, for the rolling policy's `sink.rolling-policy.file-size`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use datafusion::parquet::arrow::ArrowWriter;
+use strom_operators::OperatorError;
+
+use super::{Format, TIMESTAMP_FORMAT, failure};
+
+/// A file that counts what goes through it; the count is shared because the format writers own
+/// their output and do not give it back until they are closed.
+struct Counting {
+    file: File,
+    written: Arc<AtomicU64>,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+enum Inner {
+    Csv(arrow::csv::Writer<BufWriter<Counting>>),
+    Json(arrow::json::LineDelimitedWriter<BufWriter<Counting>>),
+    Parquet(ArrowWriter<Counting>),
+}
+
+/// A part file being written.
+pub(super) struct Writer {
+    inner: Inner,
+    path: PathBuf,
+    written: Arc<AtomicU64>,
+}
+
+impl Writer {
+    pub(super) fn create(
+        path: &Path,
+        format: Format,
+        schema: &SchemaRef,
+    ) -> Result<Self, OperatorError> {
+        let shown = path.display();
+        let file =
+            File::create(path).map_err(|e| failure(format!("cannot create `{shown}`: {e}")))?;
+        let written = Arc::new(AtomicU64::new(0));
+        let out = Counting {
+            file,
+            written: Arc::clone(&written),
+        };
+        let inner = match format {
+            Format::Csv(delimiter) => Inner::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(false)
+                    .with_delimiter(delimiter)
+                    .with_timestamp_format(TIMESTAMP_FORMAT.to_owned())
+                    .build(BufWriter::new(out)),
+            ),
+            Format::Json => Inner::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(out))),
+            Format::Parquet => Inner::Parquet(
+                ArrowWriter::try_new(out, Arc::clone(schema), None)
+                    .map_err(|e| failure(format!("cannot write `{shown}`: {e}")))?,
+            ),
+        };
+        Ok(Self {
+            inner,
+            path: path.to_path_buf(),
+            written,
+        })
+    }
+
+    fn fail(&self, e: &dyn std::fmt::Display) -> OperatorError {
+        failure(format!("cannot write `{}`: {e}", self.path.display()))
+    }
+
+    pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<(), OperatorError> {
+        let result = match &mut self.inner {
+            Inner::Csv(w) => w.write(batch),
+            Inner::Json(w) => w.write(batch),
+            Inner::Parquet(w) => w.write(batch).map_err(Into::into),
+        };
+        result.map_err(|e| self.fail(&e))
+    }
+
+    /// The file's size so far: bytes that reached the file, plus (for Parquet) the row group
+    /// still encoded in memory. Text writers buffer a few kilobytes more.
+    pub(super) fn size(&self) -> u64 {
+        let buffered = match &self.inner {
+            Inner::Parquet(w) => w.in_progress_size() as u64,
+            _ => 0,
+        };
+        self.written.load(Ordering::Relaxed) + buffered
+    }
+
+    /// Writes what is buffered (and the Parquet footer) and closes the file; with `sync`, also
+    /// makes it durable (a file to be committed must survive a crash once its checkpoint is
+    /// complete).
+    pub(super) fn close(self, sync: bool) -> Result<(), OperatorError> {
+        let fail = |e: &dyn std::fmt::Display| {
+            failure(format!("cannot write `{}`: {e}", self.path.display()))
+        };
+        let out = match self.inner {
+            Inner::Csv(w) => w
+                .into_inner()
+                .into_inner()
+                .map_err(|e| fail(&e.into_error()))?,
+            Inner::Json(mut w) => {
+                w.finish().map_err(|e| fail(&e))?;
+                w.into_inner()
+                    .into_inner()
+                    .map_err(|e| fail(&e.into_error()))?
+            }
+            Inner::Parquet(w) => w.into_inner().map_err(|e| fail(&e))?,
+        };
+        if sync {
+            out.file.sync_all().map_err(|e| fail(&e))?;
+        }
+        Ok(())
+    }
+}
