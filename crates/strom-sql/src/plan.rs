@@ -158,6 +158,10 @@ pub enum Step {
         aggregates: Vec<AggregateSpec>,
         /// Key columns then aggregate columns.
         output: Schema,
+        /// Processing-time windows: each row goes to the window of the wall clock when it
+        /// arrives, and windows close as the wall clock passes their end.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        processing_time: bool,
     },
     /// A regular join (gate 0 left, gate 1 right) on equal keys: every row is kept (per key
     /// and input) and joined with the other input's rows as they come, in Flink's changelog

@@ -198,15 +198,19 @@ pub(crate) fn build(
             window,
             aggregates,
             output,
-        } => Box::new(window_aggregate::WindowAggregate::new(
-            *keys,
-            *window_start,
-            *window_end,
-            *window,
-            aggregates,
-            output,
-            max_parallelism,
-        )?),
+            processing_time,
+        } => Box::new(
+            window_aggregate::WindowAggregate::new(
+                *keys,
+                *window_start,
+                *window_end,
+                *window,
+                aggregates,
+                output,
+                max_parallelism,
+            )?
+            .on_processing_time(*processing_time),
+        ),
         plan::Step::Join {
             kind,
             left,

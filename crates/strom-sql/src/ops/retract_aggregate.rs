@@ -263,7 +263,7 @@ impl Step for RetractAggregate {
         let rows = self.encoder.encode(key_columns, n)?;
         let groups = crate::state::key_groups(key_columns.to_vec(), n, self.max_parallelism)?;
         let mut changed: Vec<Box<[u8]>> = Vec::new();
-        for i in 0..n {
+        for (i, &key_group) in groups.iter().enumerate() {
             let sign = if RowKind::from_code(kinds.value(i)).is_addition() {
                 1
             } else {
@@ -276,7 +276,7 @@ impl Step for RetractAggregate {
                     changed.push(key.clone());
                     self.groups.entry(key.clone()).or_insert_with(|| Group {
                         key: rows.row(i).owned(),
-                        key_group: groups[i],
+                        key_group,
                         rows: 0,
                         accs: self.specs.iter().map(new_acc).collect(),
                         emitted: None,

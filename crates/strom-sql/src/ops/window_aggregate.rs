@@ -50,6 +50,19 @@ pub(crate) struct WindowAggregate {
     sessions: HashMap<OwnedRow, Vec<Session>>,
     clock: EventClock,
     max_parallelism: u32,
+    /// The window, for processing time.
+    window: WindowSpec,
+    /// Windows of processing time: rows go to the window of the wall clock at their arrival,
+    /// and windows close when the wall clock passes their end, checked as input, watermarks
+    /// and the end of input arrive (strom has no timers).
+    processing_time: bool,
+}
+
+/// The wall clock, in epoch milliseconds.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Value tags of the keyed entries.
@@ -90,7 +103,41 @@ impl WindowAggregate {
             sessions: HashMap::new(),
             clock: EventClock::new(),
             max_parallelism,
+            window,
+            processing_time: false,
         })
+    }
+
+    /// Makes the windows processing-time windows (TUMBLE only: the translator refuses others).
+    pub(crate) fn on_processing_time(mut self, on: bool) -> Self {
+        self.processing_time = on && matches!(self.window, WindowSpec::Tumble { .. });
+        self
+    }
+
+    /// Closes the windows the wall clock has passed, and returns `batch` with its window
+    /// columns set to the window of the wall clock now: a row can never come late.
+    fn processing_time_batch(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<RecordBatch, OperatorError> {
+        let now = wall_clock_ms().max(self.clock.watermark.saturating_add(1));
+        let watermark = now - 1;
+        if self.clock.advance(watermark) {
+            self.fire(watermark, out)?;
+        }
+        let WindowSpec::Tumble { size_ms } = self.window else {
+            return Ok(batch);
+        };
+        let start = now - now.rem_euclid(size_ms.max(1));
+        let rows = batch.num_rows();
+        let mut columns = batch.columns().to_vec();
+        for (index, value) in [(self.window_start, start), (self.window_end, start + size_ms)] {
+            let column: ArrayRef =
+                Arc::new(arrow_array::TimestampMillisecondArray::from(vec![value; rows]));
+            columns[index] = arrow_cast::cast(&column, batch.schema().field(index).data_type())?;
+        }
+        Ok(RecordBatch::try_new(batch.schema(), columns)?)
     }
 
     fn new_accs(&self, arguments: &[Option<&ArrayRef>]) -> Vec<Acc> {
@@ -153,8 +200,13 @@ impl Step for WindowAggregate {
     fn process(
         &mut self,
         batch: RecordBatch,
-        _out: &mut Vec<RecordBatch>,
+        out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
+        let batch = if self.processing_time {
+            self.processing_time_batch(batch, out)?
+        } else {
+            batch
+        };
         if let Some(fixed) = &mut self.fixed {
             return fixed.process(&batch, &mut self.clock);
         }
@@ -215,6 +267,12 @@ impl Step for WindowAggregate {
         watermark: i64,
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
+        // On processing time, any watermark is a moment to look at the wall clock.
+        let watermark = if self.processing_time {
+            wall_clock_ms() - 1
+        } else {
+            watermark
+        };
         if self.clock.advance(watermark) {
             self.fire(watermark, out)?;
         }

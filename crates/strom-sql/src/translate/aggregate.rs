@@ -281,6 +281,14 @@ impl Translator<'_> {
                      result) or use TUMBLE or HOP windows",
                 ));
             }
+            (Some(_), Some(_), Some(window))
+                if window.processing && !matches!(window.spec, WindowSpec::Tumble { .. }) =>
+            {
+                return Err(self.unsupported(format!(
+                    "{} windows on processing time (PROCTIME()) are not supported; TUMBLE is",
+                    window.spec.describe()
+                )));
+            }
             (Some(start), Some(end), Some(window)) => Some((start, end, window.spec)),
             (
                 _,
@@ -297,6 +305,7 @@ impl Translator<'_> {
             }
             _ => None,
         };
+        let processing = input.window.is_some_and(|w| w.processing);
         let schema = nullable_schema(
             &out_names,
             aggregate
@@ -328,6 +337,7 @@ impl Translator<'_> {
                     window,
                     aggregates: specs,
                     output: output.clone(),
+                    processing_time: processing,
                 },
                 format!(
                     "WindowAggregate(window=[{}], groupBy=[{}], select=[{}])",
@@ -409,8 +419,10 @@ impl Translator<'_> {
                 end,
                 spec,
                 aggregated: true,
+                processing,
             }),
             event_time: None,
+            proc_time: None,
         })
     }
 }

@@ -191,6 +191,7 @@ impl Translator<'_> {
             updating: false,
             window: None,
             event_time: None,
+            proc_time: None,
         };
         let condition = match conjunction(residual) {
             None => None,
@@ -247,6 +248,7 @@ impl Translator<'_> {
             updating,
             window: None,
             event_time: None,
+            proc_time: None,
         })
     }
 
@@ -378,6 +380,7 @@ impl Translator<'_> {
             updating: false,
             window: None,
             event_time: None,
+            proc_time: None,
         };
         let condition = match conjunction(residual) {
             None => None,
@@ -430,6 +433,7 @@ impl Translator<'_> {
             updating: left.updating,
             window: None,
             event_time: None,
+            proc_time: None,
         })
     }
 }

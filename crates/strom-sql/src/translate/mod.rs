@@ -95,6 +95,8 @@ struct WindowColumns {
     /// passes its end (before the watermark itself), so they are append-only, and a session's
     /// bounds are final.
     aggregated: bool,
+    /// Windows of processing time (on a `PROCTIME()` column): they close by the wall clock.
+    processing: bool,
 }
 
 /// What flows out of the open vertex.
@@ -108,6 +110,9 @@ struct Stream {
     /// The event-time attribute: a column whose watermarks the stream carries (a source
     /// table's `WATERMARK FOR` column, kept through filters and plain projections).
     event_time: Option<usize>,
+    /// The processing-time attribute: a `PROCTIME()` column, kept through filters and plain
+    /// projections.
+    proc_time: Option<usize>,
 }
 
 impl Stream {

@@ -111,6 +111,7 @@ impl Translator<'_> {
         let mut window_start = None;
         let mut window_end = None;
         let mut event_time = None;
+        let mut proc_time = None;
         let mut shown = Vec::new();
         for (i, expr) in projection.expr.iter().enumerate() {
             let field = projection.schema.field(i);
@@ -120,6 +121,17 @@ impl Translator<'_> {
                 && input_schema.index_of_column(column).ok() == stream.event_time
             {
                 event_time = Some(i);
+            }
+            let proc_attribute = match unalias(expr) {
+                Expr::Column(column) => {
+                    stream.proc_time.is_some()
+                        && input_schema.index_of_column(column).ok() == stream.proc_time
+                }
+                Expr::ScalarFunction(call) => call.func.name() == "proctime",
+                _ => false,
+            };
+            if proc_attribute && proc_time.is_none() {
+                proc_time = Some(i);
             }
             let sql = self.ship(unalias(expr), input_schema, &stream, field.data_type())?;
             let (is_start, is_end) = self.window_column(expr, input_schema, stream.window)?;
@@ -165,6 +177,7 @@ impl Translator<'_> {
             _ => None,
         };
         stream.event_time = event_time;
+        stream.proc_time = proc_time;
         stream.schema = schema;
         Ok(stream)
     }

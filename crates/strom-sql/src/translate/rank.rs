@@ -445,6 +445,7 @@ impl Translator<'_> {
             updating: true,
             window: None,
             event_time: None,
+            proc_time: None,
         };
         if let Some(predicate) = rest.into_iter().reduce(Expr::and) {
             // Shipped over the filter's columns, the row number included, which the other

@@ -57,6 +57,7 @@ impl Translator<'_> {
             updating: false,
             window: None,
             event_time: definition.watermark.map(|(column, _)| column),
+            proc_time: None,
         })
     }
 
@@ -69,10 +70,12 @@ impl Translator<'_> {
                     Some(view) => self.translate(view)?,
                     None => self.source(&tvf.table)?,
                 };
-                if stream.event_time != Some(tvf.time_column) {
+                let processing = stream.proc_time == Some(tvf.time_column);
+                if stream.event_time != Some(tvf.time_column) && !processing {
                     return Err(self.unsupported(format!(
-                        "the window of `{}` is on `{}`, which is not an event-time attribute: \
-                         a column with a WATERMARK in its table's CREATE TABLE, selected as it is",
+                        "the window of `{}` is on `{}`, which is not a time attribute: a column \
+                         with a WATERMARK in its table's CREATE TABLE, or PROCTIME(), selected \
+                         as it is",
                         tvf.table,
                         stream.schema.field(tvf.time_column).name()
                     )));
@@ -104,6 +107,7 @@ impl Translator<'_> {
                     end: start + 1,
                     spec: tvf.window,
                     aggregated: false,
+                    processing,
                 });
                 stream
             }
@@ -132,6 +136,9 @@ impl Translator<'_> {
             );
             stream.event_time = stream
                 .event_time
+                .and_then(|t| indices.iter().position(|&i| i == t));
+            stream.proc_time = stream
+                .proc_time
                 .and_then(|t| indices.iter().position(|&i| i == t));
             stream.window = stream.window.and_then(|w| {
                 let start = indices.iter().position(|&i| i == w.start)?;

@@ -52,6 +52,7 @@ impl Translator<'_> {
             updating: false,
             window: if same_window { first_window } else { None },
             event_time: None,
+            proc_time: None,
         })
     }
 }

@@ -198,6 +198,7 @@ impl Translator<'_> {
             updating: false,
             window: Some(left_window),
             event_time: None,
+            proc_time: None,
         };
         if let Some(predicate) = conjunction(residual) {
             let sql = self.ship(&predicate, &join.schema, &stream, &DataType::Boolean)?;
