@@ -206,13 +206,17 @@ pub(crate) fn validate(
     }
 }
 
-/// Checks the options of a sink table that depend on its `PARTITIONED BY` columns.
+/// Checks the options of a sink table that depend on its `PARTITIONED BY` columns (none or
+/// some).
 pub(crate) fn validate_partitions(
     table: &str,
     options: &BTreeMap<String, String>,
     partition_by: &[String],
 ) -> Result<(), SqlError> {
     if options.get("connector").map(String::as_str) != Some("filesystem") {
+        if partition_by.is_empty() {
+            return Ok(());
+        }
         return Err(SqlError::BadOption {
             table: table.to_owned(),
             option: "connector".to_owned(),

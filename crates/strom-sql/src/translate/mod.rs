@@ -243,9 +243,7 @@ impl Translator<'_> {
                     Usage::Sink,
                     self.base,
                 )?;
-                if !definition.partitioned_by.is_empty() {
-                    connectors::validate_partitions(name, &options, &definition.partitioned_by)?;
-                }
+                connectors::validate_partitions(name, &options, &definition.partitioned_by)?;
                 if definition.schema.fields().len() != stream.schema.fields().len() {
                     return Err(self.plan_error(format!(
                         "INSERT INTO `{name}`: the table has {} columns, the query {}",

@@ -244,3 +244,344 @@ fn without_checkpointing_the_file_names_stay() {
     sink.finish().unwrap();
     assert_eq!(names(dir.path()), ["part-1-0.csv"]);
 }
+
+// Partitioned sinks.
+
+/// Columns `v`, `dt`, `hm`; `dt` and `hm` partition.
+fn wide() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("v", DataType::Int64, true),
+        Field::new("dt", DataType::Utf8, true),
+        Field::new("hm", DataType::Utf8, true),
+    ]))
+}
+
+fn rows(rows: &[(i64, Option<&str>, &str)]) -> RecordBatch {
+    RecordBatch::try_new(
+        wide(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+        ],
+    )
+    .unwrap()
+}
+
+fn partitioned(dir: &Path, format: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut options = options(dir, format);
+    for (k, v) in extra {
+        options.insert((*k).to_owned(), (*v).to_owned());
+    }
+    options
+}
+
+fn by() -> Vec<String> {
+    vec!["dt".to_owned(), "hm".to_owned()]
+}
+
+/// Every file under `dir`, relative, hidden ones too.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap();
+                out.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The visible part files' lines of a partition folder, sorted.
+fn lines(folder: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("part-"))
+        .flat_map(|e| {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+const MINUTE: i64 = 60_000;
+/// 2024-01-01 10:05 UTC.
+const T1005: i64 = 1_704_103_500_000;
+
+#[test]
+fn rows_go_into_hive_folders_without_their_partition_columns() {
+    for format in ["csv", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = partitioned(dir.path(), format, &[]);
+        let mut sink = FileSink::create(&options, wide(), &by(), &plain(1, 2)).unwrap();
+        assert!(tree(dir.path()).is_empty(), "no file before a row");
+        sink.write(&rows(&[
+            (1, Some("2024-01-01"), "10:05"),
+            (2, Some("2024-01-01"), "10:06"),
+            (3, Some("2024-01-01"), "10:05"),
+            (4, None, "x/y"),
+            (5, Some(""), "10:05"),
+        ]))
+        .unwrap();
+        sink.finish().unwrap();
+        let ext = format;
+        assert_eq!(
+            tree(dir.path()),
+            [
+                format!("dt=2024-01-01/hm=10%3A05/part-1-0.{ext}"),
+                format!("dt=2024-01-01/hm=10%3A06/part-1-1.{ext}"),
+                format!("dt=__DEFAULT_PARTITION__/hm=10%3A05/part-1-3.{ext}"),
+                format!("dt=__DEFAULT_PARTITION__/hm=x%2Fy/part-1-2.{ext}"),
+            ],
+            "{format}"
+        );
+        let expected: Vec<String> = match format {
+            "csv" => vec!["1".into(), "3".into()],
+            _ => vec!["{\"v\":1}".into(), "{\"v\":3}".into()],
+        };
+        assert_eq!(
+            lines(&dir.path().join("dt=2024-01-01/hm=10%3A05")),
+            expected
+        );
+    }
+}
+
+#[test]
+fn files_roll_by_size_and_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = partitioned(
+        dir.path(),
+        "csv",
+        &[
+            ("sink.rolling-policy.file-size", "16kb"),
+            ("sink.rolling-policy.check-interval", "0 ms"),
+        ],
+    );
+    let mut sink = FileSink::create(&options, wide(), &by(), &plain(0, 1)).unwrap();
+    for chunk in 0..10 {
+        let values: Vec<(i64, Option<&str>, &str)> = (0..1000)
+            .map(|i| (chunk * 1000 + i, Some("d"), "h"))
+            .collect();
+        sink.write(&rows(&values)).unwrap();
+    }
+    sink.finish().unwrap();
+    let files = tree(dir.path());
+    assert!(files.len() >= 3, "{files:?}");
+    assert_eq!(lines(&dir.path().join("dt=d/hm=h")).len(), 10_000);
+
+    let dir = tempfile::tempdir().unwrap();
+    let options = partitioned(
+        dir.path(),
+        "csv",
+        &[
+            ("sink.rolling-policy.rollover-interval", "20 ms"),
+            ("sink.rolling-policy.check-interval", "1 ms"),
+        ],
+    );
+    let mut sink = FileSink::create(&options, wide(), &by(), &plain(0, 1)).unwrap();
+    sink.write(&rows(&[(1, Some("d"), "h")])).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    sink.write(&rows(&[(2, Some("d"), "h")])).unwrap();
+    sink.write(&rows(&[(3, Some("d"), "h")])).unwrap();
+    sink.finish().unwrap();
+    assert_eq!(
+        tree(dir.path()),
+        ["dt=d/hm=h/part-0-0.csv", "dt=d/hm=h/part-0-1.csv"]
+    );
+}
+
+fn partition_time(dir: &Path) -> BTreeMap<String, String> {
+    partitioned(
+        dir,
+        "csv",
+        &[
+            ("sink.partition-commit.trigger", "partition-time"),
+            ("sink.partition-commit.delay", "1 min"),
+            ("sink.partition-commit.policy.kind", "success-file"),
+            ("partition.time-extractor.timestamp-pattern", "$dt $hm:00"),
+        ],
+    )
+}
+
+#[test]
+fn partitions_commit_when_the_watermark_passes_their_time_and_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = partition_time(dir.path());
+    let success = |hm: &str| {
+        dir.path()
+            .join(format!("dt=2024-01-01/hm=10%3A{hm}/_SUCCESS"))
+            .exists()
+    };
+    // Two subtasks; only subtask 0 writes 10:05, both write 10:06.
+    let mut sinks: Vec<FileSink> = (0..2)
+        .map(|s| FileSink::create(&options, wide(), &by(), &plain(s, 2)).unwrap())
+        .collect();
+    sinks[0]
+        .write(&rows(&[
+            (1, Some("2024-01-01"), "10:05"),
+            (2, Some("2024-01-01"), "10:06"),
+        ]))
+        .unwrap();
+    sinks[1]
+        .write(&rows(&[(3, Some("2024-01-01"), "10:06")]))
+        .unwrap();
+    sinks[0].on_watermark(T1005 + MINUTE).unwrap();
+    assert!(
+        !success("05"),
+        "the watermark must pass the partition's time and delay"
+    );
+    sinks[0].on_watermark(T1005 + MINUTE + 1).unwrap();
+    assert!(!success("05"), "subtask 1 has not marked it");
+    // Subtask 1 never wrote into 10:05: it finds the folder when it commits 10:06.
+    sinks[1].on_watermark(T1005 + 2 * MINUTE + 1).unwrap();
+    assert!(success("05"));
+    assert!(!success("06"), "subtask 0's watermark is behind");
+    assert_eq!(lines(&dir.path().join("dt=2024-01-01/hm=10%3A05")), ["1"]);
+    // Subtask 1 is done; subtask 0 then opens a new partition and ends.
+    sinks[1].finish().unwrap();
+    sinks[0]
+        .write(&rows(&[(4, Some("2024-01-01"), "10:07")]))
+        .unwrap();
+    assert!(!success("07"));
+    sinks[0].finish().unwrap();
+    assert!(success("06") && success("07"));
+    let listed = tree(dir.path());
+    assert!(
+        listed.iter().all(|f| !f.contains(".strom-")),
+        "markers are removed at the end: {listed:?}"
+    );
+}
+
+#[test]
+fn partitions_survive_a_restore_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = partitioned(
+        dir.path(),
+        "csv",
+        &[("sink.partition-commit.policy.kind", "success-file")],
+    );
+    let mut sink = FileSink::create(&options, wide(), &by(), &ctx(0, 1, 0)).unwrap();
+    sink.write(&rows(&[(1, Some("a"), "1"), (2, Some("b"), "1")]))
+        .unwrap();
+    let items = sink.snapshot(1).unwrap().items;
+    assert_eq!(items.len(), 2, "one pending file per partition");
+    // After the checkpoint, then the process dies: replayed after the restore.
+    sink.write(&rows(&[(3, Some("a"), "1"), (4, Some("c"), "1")]))
+        .unwrap();
+    drop(sink);
+    assert!(lines(&dir.path().join("dt=a/hm=1")).is_empty());
+
+    for attempt in [1, 2] {
+        let mut sink = FileSink::create(&options, wide(), &by(), &ctx(0, 1, attempt)).unwrap();
+        sink.restore(&restored(items.clone(), 0, 1)).unwrap();
+        assert_eq!(lines(&dir.path().join("dt=a/hm=1")), ["1"]);
+        assert_eq!(lines(&dir.path().join("dt=b/hm=1")), ["2"]);
+        let listed = tree(dir.path());
+        assert!(
+            listed.iter().all(|f| !f.ends_with(".inprogress")),
+            "uncommitted files of attempt 0 are deleted: {listed:?}"
+        );
+    }
+    let mut sink = FileSink::create(&options, wide(), &by(), &ctx(0, 1, 3)).unwrap();
+    sink.restore(&restored(items, 0, 1)).unwrap();
+    sink.write(&rows(&[(3, Some("a"), "1"), (4, Some("c"), "1")]))
+        .unwrap();
+    sink.snapshot(2).unwrap();
+    assert!(!dir.path().join("dt=c/hm=1/_SUCCESS").exists());
+    // Process time, no delay: committed with the checkpoint that commits its files.
+    sink.checkpoint_complete(2).unwrap();
+    assert!(dir.path().join("dt=c/hm=1/_SUCCESS").exists());
+    assert_eq!(lines(&dir.path().join("dt=a/hm=1")), ["1", "3"]);
+    sink.finish().unwrap();
+    sink.snapshot(3).unwrap();
+    sink.checkpoint_complete(3).unwrap();
+    for p in ["a", "b", "c"] {
+        assert!(
+            dir.path().join(format!("dt={p}/hm=1/_SUCCESS")).exists(),
+            "{p}"
+        );
+    }
+    // The unpartitioned state stays as it was: the pending file's name first.
+    let mut plain_sink =
+        FileSink::create(&self::options(dir.path(), "csv"), schema(), &[], &ctx(0, 1, 4)).unwrap();
+    plain_sink.write(&batch(0..2)).unwrap();
+    let item = &plain_sink.snapshot(1).unwrap().items[0];
+    assert!(
+        Decoder::new(&item.bytes)
+            .str()
+            .unwrap()
+            .starts_with("part-a4-")
+    );
+}
+
+#[tokio::test]
+async fn partitioned_tables_compile_and_bad_options_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |with: &str, partitioned: &str| {
+        format!(
+            "CREATE TABLE src (v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH \
+             ('connector' = 'datagen', 'number-of-rows' = '10');
+             CREATE TABLE out (v BIGINT, ts TIMESTAMP(3), dt STRING, hm STRING) {partitioned} \
+             WITH ('connector' = 'filesystem', 'path' = 'file://{}/out', 'format' = 'csv'{with});
+             INSERT INTO out SELECT v, ts, DATE_FORMAT(ts, 'yyyy-MM-dd'), \
+             DATE_FORMAT(ts, 'HH:mm') FROM src;",
+            dir.path().display()
+        )
+    };
+    let good = ", 'sink.partition-commit.trigger' = 'partition-time', \
+                'sink.partition-commit.delay' = '1 min', \
+                'sink.partition-commit.policy.kind' = 'success-file', \
+                'partition.time-extractor.timestamp-pattern' = '$dt $hm:00', \
+                'sink.rolling-policy.rollover-interval' = '1min', \
+                'sink.rolling-policy.check-interval' = '1min'";
+    let compiled =
+        crate::compile::compile(&script(good, "PARTITIONED BY (dt, hm)"), dir.path(), "t")
+            .await
+            .unwrap();
+    let text = serde_json::to_string(&compiled.graph).unwrap();
+    assert!(text.contains("partition_by"), "{text}");
+    assert!(!text.contains("file://"), "the path is local: {text}");
+    for (with, partitioned, option) in [
+        (
+            ", 'sink.partition-commit.trigger' = 'partition-time'",
+            "",
+            "sink.partition-commit.trigger",
+        ),
+        (
+            ", 'partition.time-extractor.timestamp-pattern' = '$ts'",
+            "PARTITIONED BY (dt, hm)",
+            "partition.time-extractor.timestamp-pattern",
+        ),
+        (
+            ", 'sink.rolling-policy.file-size' = 'big'",
+            "PARTITIONED BY (dt)",
+            "sink.rolling-policy.file-size",
+        ),
+        (
+            ", 'sink.partition-commit.policy.kind' = 'metastore'",
+            "PARTITIONED BY (dt)",
+            "sink.partition-commit.policy.kind",
+        ),
+        (
+            ", 'sink.rolling-policy.check-interval' = 'often'",
+            "",
+            "sink.rolling-policy.check-interval",
+        ),
+    ] {
+        let err = crate::compile::compile(&script(with, partitioned), dir.path(), "t")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(option), "{with}: {err}");
+    }
+}
