@@ -222,7 +222,10 @@ impl Catalog {
             if self.views.contains_key(table) {
                 format!("FOR SYSTEM_TIME AS OF `{table}`: a lookup join reads a table, not a view")
             } else {
-                format!("unknown table `{table}`; tables defined: [{}]", self.known())
+                format!(
+                    "unknown table `{table}`; tables defined: [{}]",
+                    self.known()
+                )
             }
         })?;
         let name = format!("{}{table}", crate::script::LOOKUP_PREFIX);
@@ -358,18 +361,25 @@ pub(crate) fn interval_ms(ctx: &SessionContext, expr: &ast::Expr) -> Result<i64,
         Expr::Literal(value, _) => value,
         other => return Err(format!("`{other}` is not an interval literal")),
     };
+    interval_value_ms(&value).ok_or_else(|| {
+        format!(
+            "`{text}` ({}) is not a fixed-length interval: use days, hours, minutes, seconds or milliseconds",
+            value.data_type()
+        )
+    })
+}
+
+/// The length of a fixed-length interval value in milliseconds.
+pub(crate) fn interval_value_ms(value: &ScalarValue) -> Option<i64> {
     match value {
         ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
-            Ok(i64::from(v.days) * 86_400_000 + v.nanoseconds / 1_000_000)
+            Some(i64::from(v.days) * 86_400_000 + v.nanoseconds / 1_000_000)
         }
         ScalarValue::IntervalDayTime(Some(v)) => {
-            Ok(i64::from(v.days) * 86_400_000 + i64::from(v.milliseconds))
+            Some(i64::from(v.days) * 86_400_000 + i64::from(v.milliseconds))
         }
-        ScalarValue::DurationMillisecond(Some(v)) => Ok(v),
-        ScalarValue::DurationSecond(Some(v)) => Ok(v * 1000),
-        other => Err(format!(
-            "`{text}` ({}) is not a fixed-length interval: use days, hours, minutes, seconds or milliseconds",
-            other.data_type()
-        )),
+        ScalarValue::DurationMillisecond(Some(v)) => Some(*v),
+        ScalarValue::DurationSecond(Some(v)) => Some(v * 1000),
+        _ => None,
     }
 }

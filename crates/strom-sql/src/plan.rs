@@ -213,6 +213,27 @@ pub enum Step {
         /// Left columns then right columns.
         output: Schema,
     },
+    /// `OVER` aggregates (`AGG(x) OVER (PARTITION BY ... ORDER BY ... frame)`): each input row
+    /// with the aggregates of its frame, an updating result (see `ops::over`).
+    OverAggregate {
+        /// Columns of the input batches (the row kind last when updating).
+        input: Schema,
+        /// The first `columns` input columns go to the output.
+        columns: usize,
+        /// Input columns of the partition key, in the hash exchange's key order.
+        keys: Vec<usize>,
+        /// The ORDER BY columns, the most significant first.
+        order: Vec<SortColumn>,
+        /// The frame.
+        frame: OverFrame,
+        /// One per aggregate; arguments index the input columns.
+        aggregates: Vec<AggregateSpec>,
+        /// The input is a changelog.
+        #[serde(default)]
+        updating: bool,
+        /// Output columns, the aggregates after the input's, the row kind last.
+        output: Schema,
+    },
     /// Top-N per key (`ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` filtered by
     /// `rownum <= N`), and deduplication (N = 1 ordered by the event-time attribute): an
     /// updating result in Flink's changelog (see `ops::rank`).
@@ -239,6 +260,25 @@ pub enum Step {
         updating: bool,
         /// Output columns, the row kind last.
         output: Schema,
+    },
+}
+
+/// The frame of an `OVER` aggregate, which ends at the current row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum OverFrame {
+    /// `ROWS BETWEEN n PRECEDING AND CURRENT ROW` (`None`: `UNBOUNDED PRECEDING`).
+    Rows {
+        /// Rows before the current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preceding: Option<u64>,
+    },
+    /// `RANGE BETWEEN ... PRECEDING AND CURRENT ROW`: the rows whose order value is at most
+    /// `preceding_ms` before the current row's (`None`: unbounded), its peers included.
+    Range {
+        /// The bound on a timestamp order column, in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preceding_ms: Option<i64>,
     },
 }
 

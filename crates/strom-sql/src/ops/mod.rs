@@ -30,6 +30,9 @@ mod keys;
 mod lookup_join;
 mod lsm;
 mod materialize;
+mod over;
+#[cfg(test)]
+mod over_tests;
 mod mini_batch;
 mod partials;
 mod rank;
@@ -262,6 +265,28 @@ pub(crate) fn build(
             left,
             right,
             output,
+            max_parallelism,
+        )?),
+        plan::Step::OverAggregate {
+            input,
+            columns,
+            keys,
+            order,
+            frame,
+            aggregates,
+            updating,
+            output,
+        } => Box::new(over::Over::new(
+            over::OverSpec {
+                input,
+                columns: *columns,
+                keys,
+                order,
+                frame: *frame,
+                aggregates,
+                output,
+                updating: *updating,
+            },
             max_parallelism,
         )?),
         plan::Step::Rank {

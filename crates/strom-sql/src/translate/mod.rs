@@ -8,6 +8,7 @@
 
 mod aggregate;
 mod join;
+mod over;
 mod project;
 mod rank;
 mod scan;
@@ -399,7 +400,7 @@ impl Translator<'_> {
             LogicalPlan::SubqueryAlias(alias) => self.translate(&alias.input),
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Union(union) => self.union(union),
-            LogicalPlan::Window(window) => Err(self.over_refused(window)),
+            LogicalPlan::Window(window) => self.over(window),
             LogicalPlan::Join(join) => self.join(join, None),
             other => {
                 let what = match other {
