@@ -185,7 +185,7 @@ async fn wait_checkpointed(rest: &str, id: &str, after: u64) -> u64 {
 
 /// Kills a TaskManager with SIGKILL `kills` times, each time after the job has completed a new
 /// checkpoint, alternating between the TaskManagers; then waits for the job to finish.
-async fn kill_taskmanagers_while_running(rest: &str, id: &str, kills: usize) {
+pub(crate) async fn kill_taskmanagers_while_running(rest: &str, id: &str, kills: usize) {
     let mut done = 0;
     let mut killed = 0;
     while killed < kills {
