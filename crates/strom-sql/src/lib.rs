@@ -28,6 +28,8 @@ mod windows_tvf;
 mod mutation_tests;
 #[cfg(test)]
 mod nexmark_suite;
+#[cfg(test)]
+mod planner_fixtures;
 
 pub use compile::{Compiled, compile, compile_file};
 pub use error::SqlError;

@@ -194,10 +194,14 @@ impl Translator<'_> {
                 function.name(),
                 out_names[keys + j]
             ));
+            // DataFusion coerces AVG's integer argument to DOUBLE: look under the cast.
+            let uncast = params.args.first().map(|a| match unalias(a) {
+                Expr::Cast(cast) => cast.expr.as_ref(),
+                Expr::TryCast(cast) => cast.expr.as_ref(),
+                other => other,
+            });
             if function == AggregateFunction::Avg
-                && params
-                    .args
-                    .first()
+                && uncast
                     .and_then(|a| a.get_type(input_schema).ok())
                     .is_some_and(|t| t.is_integer())
             {

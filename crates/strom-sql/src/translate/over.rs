@@ -195,6 +195,17 @@ impl Translator<'_> {
                     )],
                     None,
                 ))),
+                // AVG of integers: the operator truncates the mean when it sees integers, so
+                // DataFusion's coercion of the argument to DOUBLE is undone.
+                (Some(Expr::Cast(cast)), None)
+                    if function == AggregateFunction::Avg
+                        && cast
+                            .expr
+                            .get_type(input_schema)
+                            .is_ok_and(|t| t.is_integer()) =>
+                {
+                    Some(cast.expr.as_ref().clone())
+                }
                 (arg, None) => arg.cloned(),
             };
             let argument = value.map(|v| column_of(self, &v, "_a")).transpose()?;
