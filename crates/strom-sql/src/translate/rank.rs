@@ -181,7 +181,7 @@ impl Translator<'_> {
                 if matches!(call.fun, WindowFunctionDefinition::AggregateUDF(_)) =>
             {
                 self.unsupported(format!(
-                    "`{}`: OVER aggregates are not supported yet",
+                    "`{}`: OVER aggregates in one SELECT with other window functions are not supported",
                     describe(expr)
                 ))
             }

@@ -225,8 +225,9 @@ async fn rank_other_over_windows_are_refused_by_name() {
             "only ROW_NUMBER() is supported",
         ),
         (
-            "SELECT auction, SUM(price) OVER (PARTITION BY auction ORDER BY dateTime) FROM bid;",
-            "OVER aggregates are not supported yet",
+            "SELECT auction, SUM(price) OVER (PARTITION BY auction ORDER BY dateTime \
+             ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) FROM bid;",
+            "end at CURRENT ROW",
         ),
         (
             "SELECT auction, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price) FROM bid;",
