@@ -42,7 +42,9 @@ mod tests {
     use super::*;
 
     /// Queries that compile today; the others must be refused with a clear message.
-    const COMPILING: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23];
+    const COMPILING: &[usize] = &[
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+    ];
 
     #[tokio::test]
     async fn the_suite_compiles_from_the_files_unchanged() {

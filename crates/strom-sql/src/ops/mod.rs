@@ -30,10 +30,10 @@ mod keys;
 mod lookup_join;
 mod lsm;
 mod materialize;
+mod mini_batch;
 mod over;
 #[cfg(test)]
 mod over_tests;
-mod mini_batch;
 mod partials;
 mod rank;
 mod retract_aggregate;

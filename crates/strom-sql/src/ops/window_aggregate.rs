@@ -132,9 +132,15 @@ impl WindowAggregate {
         let start = now - now.rem_euclid(size_ms.max(1));
         let rows = batch.num_rows();
         let mut columns = batch.columns().to_vec();
-        for (index, value) in [(self.window_start, start), (self.window_end, start + size_ms)] {
+        for (index, value) in [
+            (self.window_start, start),
+            (self.window_end, start + size_ms),
+        ] {
             let column: ArrayRef =
-                Arc::new(arrow_array::TimestampMillisecondArray::from(vec![value; rows]));
+                Arc::new(arrow_array::TimestampMillisecondArray::from(vec![
+                    value;
+                    rows
+                ]));
             columns[index] = arrow_cast::cast(&column, batch.schema().field(index).data_type())?;
         }
         Ok(RecordBatch::try_new(batch.schema(), columns)?)

@@ -512,8 +512,13 @@ fn partitions_survive_a_restore_exactly_once() {
         );
     }
     // The unpartitioned state stays as it was: the pending file's name first.
-    let mut plain_sink =
-        FileSink::create(&self::options(dir.path(), "csv"), schema(), &[], &ctx(0, 1, 4)).unwrap();
+    let mut plain_sink = FileSink::create(
+        &self::options(dir.path(), "csv"),
+        schema(),
+        &[],
+        &ctx(0, 1, 4),
+    )
+    .unwrap();
     plain_sink.write(&batch(0..2)).unwrap();
     let item = &plain_sink.snapshot(1).unwrap().items[0];
     assert!(
