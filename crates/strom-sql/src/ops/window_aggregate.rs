@@ -136,8 +136,7 @@ impl WindowAggregate {
             (self.window_start, start),
             (self.window_end, start + size_ms),
         ] {
-            let column: ArrayRef =
-                Arc::new(arrow_array::TimestampMillisecondArray::from(vec![
+            let column: ArrayRef = Arc::new(arrow_array::TimestampMillisecondArray::from(vec![
                     value;
                     rows
                 ]));

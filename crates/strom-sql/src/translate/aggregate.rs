@@ -364,26 +364,7 @@ impl Translator<'_> {
                 ),
             ),
         };
-        let vertex = self.builder.add(PendingVertex {
-            kind: "aggregate",
-            names: vec![short(name)],
-            plan: VertexPlan {
-                source: None,
-                steps: vec![step],
-                sink: None,
-            },
-            parallelism: hash_keys.is_empty().then_some(1),
-            bounded: false,
-            columns: names(&output),
-        });
-        let partitioning = if hash_keys.is_empty() {
-            Partitioning::Rebalance
-        } else {
-            Partitioning::Hash { key: hash_keys }
-        };
-        self.builder
-            .edges
-            .push((input.vertex, vertex, partitioning));
+        let vertex = self.keyed_vertex("aggregate", name, step, &output, input.vertex, hash_keys);
         if !integral_averages.is_empty() {
             // Flink's AVG of an integer column is an integer: the mean truncated toward zero.
             // DataFusion plans it as DOUBLE, which the rest of the plan expects, so the value

@@ -2,7 +2,7 @@
 //! folded in, as `FROM a, b WHERE a.id = b.id` writes it), then a window join when both
 //! inputs are windowed alike and joined on their windows, else a regular join.
 
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::DataType;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
@@ -11,12 +11,12 @@ use datafusion::logical_expr::{
 use strom_jobgraph::Partitioning;
 
 use super::{
-    PendingVertex, Stream, Translator, column_sql, names, nullable_schema, owned_fields,
-    physical_names, short, unalias, with_row_kind,
+    PendingVertex, Stream, Translator, names, nullable_schema, physical_names, short, unalias,
+    with_row_kind,
 };
 use crate::connectors::{self, Usage};
 use crate::error::SqlError;
-use crate::plan::{ConnectorPlan, JoinInput, JoinKind, NamedExpr, SourcePlan, Step, VertexPlan};
+use crate::plan::{ConnectorPlan, JoinInput, JoinKind, SourcePlan, Step, VertexPlan};
 use crate::script::LOOKUP_PREFIX;
 
 /// The scan of the table of a lookup join (`t FOR SYSTEM_TIME AS OF ...`, which the parser
@@ -129,47 +129,16 @@ impl Translator<'_> {
         for (stream, plan_schema, right_side) in
             [(&left, left_schema, false), (&right, right_schema, true)]
         {
-            let mut project: Vec<NamedExpr> = stream
-                .schema
-                .fields()
+            // Both sides hash the key in the left's type, so equal keys meet.
+            let keys = pairs
                 .iter()
-                .map(|f| NamedExpr {
-                    name: f.name().clone(),
-                    sql: column_sql(f.name()),
+                .map(|(l, r)| {
+                    let data_type = l.get_type(left_schema).map_err(|e| self.plan_error(e))?;
+                    Ok((if right_side { r } else { l }, data_type))
                 })
-                .collect();
-            let mut fields: Vec<Field> = owned_fields(&stream.schema);
-            for (i, (l, r)) in pairs.iter().enumerate() {
-                // Both sides hash the key in the left's type, so equal keys meet.
-                let data_type = l.get_type(left_schema).map_err(|e| self.plan_error(e))?;
-                let expr = if right_side { r } else { l };
-                let sql = self.ship(expr, plan_schema, stream, &data_type)?;
-                project.push(NamedExpr {
-                    name: key_names[i].clone(),
-                    sql,
-                });
-                fields.push(Field::new(&key_names[i], data_type, true));
-            }
-            let input = with_row_kind(&Schema::new(fields), stream.updating);
+                .collect::<Result<Vec<_>, SqlError>>()?;
+            let input = self.append_keys(stream, plan_schema, &keys)?;
             let columns = stream.schema.fields().len();
-            if !pairs.is_empty() {
-                let shown: Vec<String> = project[columns..]
-                    .iter()
-                    .map(|e| format!("{} AS {}", e.sql, e.name))
-                    .collect();
-                self.builder.push_step(
-                    stream.vertex,
-                    Step::Calc {
-                        input: stream.physical(),
-                        filter: None,
-                        project: Some(project),
-                        output: input.clone(),
-                        updating: stream.updating,
-                    },
-                    short(format!("Calc(select=[*, {}])", shown.join(", "))),
-                    names(&input),
-                );
-            }
             inputs.push(JoinInput {
                 input,
                 keys: (columns..columns + pairs.len()).collect(),
@@ -330,44 +299,15 @@ impl Translator<'_> {
             );
         }
         // The input's keys in the table keys' types.
-        let key_names: Vec<String> = (0..pairs.len()).map(|i| format!("_k{i}")).collect();
-        let mut project: Vec<NamedExpr> = left
-            .schema
-            .fields()
+        let keys = pairs
             .iter()
-            .map(|f| NamedExpr {
-                name: f.name().clone(),
-                sql: column_sql(f.name()),
+            .map(|(l, r)| {
+                let data_type = r.get_type(table_schema).map_err(|e| self.plan_error(e))?;
+                Ok((l, data_type))
             })
-            .collect();
-        let mut fields: Vec<Field> = owned_fields(&left.schema);
-        for (i, (l, r)) in pairs.iter().enumerate() {
-            let data_type = r.get_type(table_schema).map_err(|e| self.plan_error(e))?;
-            let sql = self.ship(l, join.left.schema(), &left, &data_type)?;
-            project.push(NamedExpr {
-                name: key_names[i].clone(),
-                sql,
-            });
-            fields.push(Field::new(&key_names[i], data_type, true));
-        }
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        let input = self.append_keys(&left, join.left.schema(), &keys)?;
         let columns = left.schema.fields().len();
-        let input = with_row_kind(&Schema::new(fields), left.updating);
-        let shown: Vec<String> = project[columns..]
-            .iter()
-            .map(|e| format!("{} AS {}", e.sql, e.name))
-            .collect();
-        self.builder.push_step(
-            left.vertex,
-            Step::Calc {
-                input: left.physical(),
-                filter: None,
-                project: Some(project),
-                output: input.clone(),
-                updating: left.updating,
-            },
-            short(format!("Calc(select=[*, {}])", shown.join(", "))),
-            names(&input),
-        );
         let out_names = physical_names(&join.schema);
         let schema = nullable_schema(
             &out_names,

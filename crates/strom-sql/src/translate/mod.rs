@@ -426,6 +426,92 @@ impl Translator<'_> {
     }
 }
 
+impl Translator<'_> {
+    /// Appends to `stream`'s vertex a step that adds `keys` (expressions over `plan_schema`,
+    /// each shipped in the given type) as columns `_k0`, `_k1`, ... after the stream's columns,
+    /// the row kind kept last; returns the new batch schema. Joins hash both inputs on these.
+    fn append_keys(
+        &mut self,
+        stream: &Stream,
+        plan_schema: &DFSchema,
+        keys: &[(&Expr, DataType)],
+    ) -> Result<Schema, SqlError> {
+        let mut project: Vec<NamedExpr> = stream
+            .schema
+            .fields()
+            .iter()
+            .map(|f| NamedExpr {
+                name: f.name().clone(),
+                sql: column_sql(f.name()),
+            })
+            .collect();
+        let mut fields: Vec<Field> = owned_fields(&stream.schema);
+        for (i, (expr, data_type)) in keys.iter().enumerate() {
+            let name = format!("_k{i}");
+            let sql = self.ship(expr, plan_schema, stream, data_type)?;
+            project.push(NamedExpr {
+                name: name.clone(),
+                sql,
+            });
+            fields.push(Field::new(name, data_type.clone(), true));
+        }
+        let output = with_row_kind(&Schema::new(fields), stream.updating);
+        if keys.is_empty() {
+            return Ok(output);
+        }
+        let shown: Vec<String> = project[stream.schema.fields().len()..]
+            .iter()
+            .map(|e| format!("{} AS {}", e.sql, e.name))
+            .collect();
+        self.builder.push_step(
+            stream.vertex,
+            Step::Calc {
+                input: stream.physical(),
+                filter: None,
+                project: Some(project),
+                output: output.clone(),
+                updating: stream.updating,
+            },
+            short(format!("Calc(select=[*, {}])", shown.join(", "))),
+            names(&output),
+        );
+        Ok(output)
+    }
+
+    /// A vertex running `step`, fed by `input` hash-partitioned on `keys` (without keys: one
+    /// subtask, fed round robin), as aggregates, Top-N and OVER aggregates are.
+    fn keyed_vertex(
+        &mut self,
+        kind: &'static str,
+        name: String,
+        step: Step,
+        output: &Schema,
+        input: usize,
+        keys: Vec<String>,
+    ) -> usize {
+        let global = keys.is_empty();
+        let vertex = self.builder.add(PendingVertex {
+            kind,
+            names: vec![short(name)],
+            plan: VertexPlan {
+                source: None,
+                steps: vec![step],
+                sink: None,
+            },
+            parallelism: global.then_some(1),
+            bounded: false,
+            columns: names(output),
+        });
+        let partitioning = if global {
+            Partitioning::Rebalance
+        } else {
+            Partitioning::Hash { key: keys }
+        };
+        self.builder.edges.push((input, vertex, partitioning));
+        vertex
+    }
+}
+
 /// A column reference as the unparser writes it.
 fn column_sql(name: &str) -> String {
     exprs::column_sql(name)

@@ -11,17 +11,14 @@ use datafusion::logical_expr::{
     Case, Expr, ExprSchemable, Window, WindowFrameBound, WindowFrameUnits,
     WindowFunctionDefinition, expr::WindowFunction,
 };
-use strom_jobgraph::Partitioning;
 
 use super::{
-    PendingVertex, Stream, Translator, column_sql, names, nullable_schema, physical_names, short,
-    unalias, with_row_kind,
+    Stream, Translator, column_sql, names, nullable_schema, physical_names, short, unalias,
+    with_row_kind,
 };
 use crate::catalog::interval_value_ms;
 use crate::error::SqlError;
-use crate::plan::{
-    AggregateFunction, AggregateSpec, NamedExpr, OverFrame, SortColumn, Step, VertexPlan,
-};
+use crate::plan::{AggregateFunction, AggregateSpec, NamedExpr, OverFrame, SortColumn, Step};
 
 impl Translator<'_> {
     /// The frame of `call`, which must end at the current row.
@@ -259,35 +256,17 @@ impl Translator<'_> {
                 .join(", "),
             out_names[columns..].join(", ")
         );
-        let vertex = self.builder.add(PendingVertex {
-            kind: "over",
-            names: vec![short(shown)],
-            plan: VertexPlan {
-                source: None,
-                steps: vec![Step::OverAggregate {
-                    input: over_input,
-                    columns,
-                    keys,
-                    order,
-                    frame,
-                    aggregates,
-                    updating: input.updating,
-                    output: output.clone(),
-                }],
-                sink: None,
-            },
-            parallelism: key_names.is_empty().then_some(1),
-            bounded: false,
-            columns: names(&output),
-        });
-        let partitioning = if key_names.is_empty() {
-            Partitioning::Rebalance
-        } else {
-            Partitioning::Hash { key: key_names }
+        let step = Step::OverAggregate {
+            input: over_input,
+            columns,
+            keys,
+            order,
+            frame,
+            aggregates,
+            updating: input.updating,
+            output: output.clone(),
         };
-        self.builder
-            .edges
-            .push((input.vertex, vertex, partitioning));
+        let vertex = self.keyed_vertex("over", shown, step, &output, input.vertex, key_names);
         Ok(Stream {
             vertex,
             schema,

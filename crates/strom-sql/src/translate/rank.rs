@@ -16,14 +16,13 @@ use datafusion::logical_expr::{
     BinaryExpr, Expr, ExprSchemable, Filter, LogicalPlan, Operator, Projection, Window,
     WindowFunctionDefinition, expr::WindowFunction,
 };
-use strom_jobgraph::Partitioning;
 
 use super::{
-    PendingVertex, Stream, Translator, column_sql, names, nullable_schema, physical_names, short,
-    unalias, with_row_kind,
+    Stream, Translator, column_sql, names, nullable_schema, physical_names, short, unalias,
+    with_row_kind,
 };
 use crate::error::SqlError;
-use crate::plan::{NamedExpr, SortColumn, Step, VertexPlan};
+use crate::plan::{NamedExpr, SortColumn, Step};
 
 /// The plan under a rank filter: an optional projection, then the window.
 fn rank_input(filter: &Filter) -> Option<(Option<&Projection>, &Window)> {
@@ -409,36 +408,18 @@ impl Translator<'_> {
                 names(&schema).join(", ")
             )
         };
-        let vertex = self.builder.add(PendingVertex {
-            kind: "rank",
-            names: vec![short(name)],
-            plan: VertexPlan {
-                source: None,
-                steps: vec![Step::Rank {
-                    input: rank_input,
-                    columns,
-                    keys,
-                    order,
-                    limit,
-                    row_number: output_row_number.then_some(rank_index),
-                    deduplicate,
-                    updating: input.updating,
-                    output: output.clone(),
-                }],
-                sink: None,
-            },
-            parallelism: key_names.is_empty().then_some(1),
-            bounded: false,
-            columns: names(&output),
-        });
-        let partitioning = if key_names.is_empty() {
-            Partitioning::Rebalance
-        } else {
-            Partitioning::Hash { key: key_names }
+        let step = Step::Rank {
+            input: rank_input,
+            columns,
+            keys,
+            order,
+            limit,
+            row_number: output_row_number.then_some(rank_index),
+            deduplicate,
+            updating: input.updating,
+            output: output.clone(),
         };
-        self.builder
-            .edges
-            .push((input.vertex, vertex, partitioning));
+        let vertex = self.keyed_vertex("rank", name, step, &output, input.vertex, key_names);
         let stream = Stream {
             vertex,
             schema,

@@ -1,17 +1,17 @@
 //! Window joins: two inputs windowed alike, joined on their window columns and keys.
 
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::DataType;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, ExprSchemable, Join, JoinType};
 use strom_jobgraph::Partitioning;
 
 use super::{
-    PendingVertex, Stream, Translator, WindowColumns, column_sql, names, nullable_schema,
-    owned_fields, physical_names, short, unalias,
+    PendingVertex, Stream, Translator, WindowColumns, names, nullable_schema, physical_names,
+    short, unalias,
 };
 use crate::error::SqlError;
-use crate::plan::{JoinSide, NamedExpr, Step, VertexPlan, WindowSpec};
+use crate::plan::{JoinSide, Step, VertexPlan, WindowSpec};
 
 impl Translator<'_> {
     /// The join of `left` and `right` (translated inputs of `join`) when both are windowed
@@ -97,43 +97,14 @@ impl Translator<'_> {
         for (stream, plan_schema, right_side) in
             [(&left, left_schema, false), (&right, right_schema, true)]
         {
-            let mut project: Vec<NamedExpr> = stream
-                .schema
-                .fields()
+            let keys = pairs
                 .iter()
-                .map(|f| NamedExpr {
-                    name: f.name().clone(),
-                    sql: column_sql(f.name()),
+                .map(|(l, r)| {
+                    let data_type = l.get_type(left_schema).map_err(|e| self.plan_error(e))?;
+                    Ok((if right_side { r } else { l }, data_type))
                 })
-                .collect();
-            let mut fields: Vec<Field> = owned_fields(&stream.schema);
-            for (i, (l, r)) in pairs.iter().enumerate() {
-                let data_type = l.get_type(left_schema).map_err(|e| self.plan_error(e))?;
-                let expr = if right_side { r } else { l };
-                let sql = self.ship(expr, plan_schema, stream, &data_type)?;
-                project.push(NamedExpr {
-                    name: key_names[i].clone(),
-                    sql,
-                });
-                fields.push(Field::new(&key_names[i], data_type, true));
-            }
-            let input = Schema::new(fields);
-            let shown: Vec<String> = project[stream.schema.fields().len()..]
-                .iter()
-                .map(|e| format!("{} AS {}", e.sql, e.name))
-                .collect();
-            self.builder.push_step(
-                stream.vertex,
-                Step::Calc {
-                    input: stream.physical(),
-                    filter: None,
-                    project: Some(project),
-                    output: input.clone(),
-                    updating: false,
-                },
-                short(format!("Calc(select=[*, {}])", shown.join(", "))),
-                names(&input),
-            );
+                .collect::<Result<Vec<_>, SqlError>>()?;
+            let input = self.append_keys(stream, plan_schema, &keys)?;
             let columns = stream.schema.fields().len();
             let window_end = if right_side {
                 right_window.end
