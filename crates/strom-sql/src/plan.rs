@@ -306,6 +306,10 @@ pub enum JoinKind {
     Right,
     /// Every row of both.
     Full,
+    /// The left rows that have a match (`WHERE x IN (SELECT ...)`, `EXISTS`), left columns only.
+    Semi,
+    /// The left rows that have no match (`NOT EXISTS`), left columns only.
+    Anti,
 }
 
 impl JoinKind {
@@ -324,7 +328,14 @@ impl JoinKind {
             Self::Left => "LeftOuterJoin",
             Self::Right => "RightOuterJoin",
             Self::Full => "FullOuterJoin",
+            Self::Semi => "LeftSemiJoin",
+            Self::Anti => "LeftAntiJoin",
         }
+    }
+
+    /// Whether the output is the left rows only (semi and anti joins).
+    pub fn left_only(self) -> bool {
+        matches!(self, Self::Semi | Self::Anti)
     }
 }
 

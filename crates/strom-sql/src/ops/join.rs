@@ -140,7 +140,17 @@ impl Join {
                 .map(|&k| SortField::new(left.input.field(k).data_type().clone()))
                 .collect(),
         )?;
-        let width = left.columns + right.columns;
+        if kind.left_only() && condition.is_some() {
+            return Err(failure("semi and anti joins take equal keys only"));
+        }
+        let width = if kind.left_only() {
+            left.columns
+        } else {
+            left.columns + right.columns
+        };
+        if output.fields().len() < width {
+            return Err(failure("a join's output has fewer columns than its inputs"));
+        }
         let joined = Schema::new(output.fields()[..width].to_vec());
         let condition = condition
             .map(|sql| {
@@ -242,6 +252,9 @@ impl Join {
                 (Some(that.clone()), None)
             }
         };
+        if self.kind.left_only() {
+            return self.apply_existence(side, key, key_group, row, kind, emitted);
+        }
         let keeps_this = self.kind.preserves(side);
         let keeps_other = self.kind.preserves(other);
         let others: Vec<Kept> = self
@@ -331,6 +344,109 @@ impl Join {
         Ok(())
     }
 
+    /// [`Self::apply`] for semi and anti joins: a left row is in the result while it has a
+    /// match (semi) or none (anti); right rows only count matches.
+    fn apply_existence(
+        &mut self,
+        side: usize,
+        key: &[u8],
+        key_group: u32,
+        row: OwnedRow,
+        kind: RowKind,
+        emitted: &mut Vec<Emitted>,
+    ) -> Result<(), OperatorError> {
+        let semi = self.kind == JoinKind::Semi;
+        let others: Vec<Kept> = self
+            .state
+            .get(key)
+            .map(|s| s.sides[1 - side].clone())
+            .unwrap_or_default();
+        let matches = self.matching(side, &row, &others)?;
+        let matched: u32 = others
+            .iter()
+            .zip(&matches)
+            .filter(|(_, m)| **m)
+            .map(|(k, _)| k.count)
+            .sum();
+        let state = self.state.entry(key.into()).or_insert_with(|| KeyState {
+            key_group,
+            ..KeyState::default()
+        });
+        state.seen = Some(Instant::now());
+        let addition = kind.is_addition();
+        if side == 0 {
+            let mine = &mut state.sides[0];
+            if addition {
+                match mine.iter_mut().find(|k| k.row == row) {
+                    Some(kept) => kept.count += 1,
+                    None => mine.push(Kept {
+                        row: row.clone(),
+                        count: 1,
+                        assoc: matched,
+                    }),
+                }
+            } else {
+                let Some(position) = mine.iter().position(|k| k.row == row) else {
+                    return Ok(());
+                };
+                mine[position].count -= 1;
+                if mine[position].count == 0 {
+                    mine.swap_remove(position);
+                }
+            }
+            if (matched > 0) == semi {
+                let kind = if addition {
+                    RowKind::Insert
+                } else {
+                    RowKind::Delete
+                };
+                emitted.push((kind, Some(row), None));
+            }
+        } else {
+            for (kept, _) in state.sides[0].iter_mut().zip(&matches).filter(|(_, m)| **m) {
+                let before = kept.assoc;
+                kept.assoc = if addition {
+                    before + 1
+                } else {
+                    before.saturating_sub(1)
+                };
+                // The left row enters or leaves the result when its first match comes or its
+                // last one goes.
+                if (before == 0) != (kept.assoc == 0) {
+                    let enters = (kept.assoc > 0) == semi;
+                    let kind = if enters {
+                        RowKind::Insert
+                    } else {
+                        RowKind::Delete
+                    };
+                    for _ in 0..kept.count {
+                        emitted.push((kind, Some(kept.row.clone()), None));
+                    }
+                }
+            }
+            let mine = &mut state.sides[1];
+            if addition {
+                match mine.iter_mut().find(|k| k.row == row) {
+                    Some(kept) => kept.count += 1,
+                    None => mine.push(Kept {
+                        row,
+                        count: 1,
+                        assoc: 0,
+                    }),
+                }
+            } else if let Some(position) = mine.iter().position(|k| k.row == row) {
+                mine[position].count -= 1;
+                if mine[position].count == 0 {
+                    mine.swap_remove(position);
+                }
+            }
+        }
+        if state.sides.iter().all(Vec::is_empty) {
+            self.state.remove(key);
+        }
+        Ok(())
+    }
+
     fn output_batch(&self, emitted: Vec<Emitted>) -> Result<RecordBatch, OperatorError> {
         let left = self.rows[0].convert_rows(
             emitted
@@ -342,7 +458,11 @@ impl Join {
                 .iter()
                 .map(|(_, _, r)| r.as_ref().unwrap_or(&self.nulls[1]).row()),
         )?;
-        let mut columns: Vec<ArrayRef> = left.into_iter().chain(right).collect();
+        let mut columns: Vec<ArrayRef> = if self.kind.left_only() {
+            left
+        } else {
+            left.into_iter().chain(right).collect()
+        };
         if self.updating {
             columns.push(Arc::new(Int8Array::from_iter_values(
                 emitted.iter().map(|(kind, _, _)| kind.code()),
@@ -750,5 +870,94 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(err.contains(STATE_TTL_KEY), "{err}");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod existence_tests {
+    use std::collections::BTreeMap;
+
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field};
+
+    use super::*;
+    use crate::state::testing::sorted_rows;
+
+    fn input() -> JoinInput {
+        JoinInput {
+            input: Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("name", DataType::Utf8, true),
+                Field::new("_k0", DataType::Int64, true),
+                Field::new("__row_kind", DataType::Int8, false),
+            ]),
+            keys: vec![2],
+            columns: 2,
+            updating: true,
+        }
+    }
+
+    fn join(kind: JoinKind) -> Join {
+        let output = Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("__row_kind", DataType::Int8, false),
+        ]);
+        Join::new(
+            JoinSpec {
+                kind,
+                left: &input(),
+                right: &input(),
+                condition: None,
+                output: &output,
+                updating: true,
+            },
+            &BTreeMap::new(),
+            128,
+        )
+        .unwrap()
+    }
+
+    fn batch(rows: &[(i64, &str, RowKind)]) -> RecordBatch {
+        RecordBatch::try_new(
+            Arc::new(input().input),
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int8Array::from_iter_values(rows.iter().map(|r| r.2.code()))),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// The changelog, each row as `kind:id,name`.
+    fn run(kind: JoinKind, inputs: &[(u32, RecordBatch)]) -> Vec<String> {
+        let mut j = join(kind);
+        let mut out = Vec::new();
+        for (gate, b) in inputs {
+            j.process_input(*gate, b.clone(), &mut out).unwrap();
+        }
+        sorted_rows(&out)
+    }
+
+    use RowKind::{Delete as D, Insert as I};
+
+    #[test]
+    fn semi_and_anti_joins_follow_the_first_and_last_match() {
+        let inputs = [
+            (0, batch(&[(1, "a", I), (2, "b", I)])),
+            (1, batch(&[(1, "x", I), (1, "y", I)])),
+            (1, batch(&[(1, "x", D), (1, "y", D)])),
+        ];
+        let semi = run(JoinKind::Semi, &inputs);
+        // `1,a` enters with its first match and leaves with its last; `2,b` never matches.
+        assert_eq!(semi.len(), 2, "{semi:?}");
+        assert!(semi.iter().all(|r| r.starts_with("1,a")), "{semi:?}");
+        let anti = run(JoinKind::Anti, &inputs);
+        // Both enter unmatched; `1,a` leaves when matched and comes back when unmatched.
+        assert_eq!(anti.len(), 4, "{anti:?}");
+        assert_eq!(anti.iter().filter(|r| r.starts_with("2,b")).count(), 1);
     }
 }

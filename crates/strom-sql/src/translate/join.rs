@@ -115,6 +115,14 @@ impl Translator<'_> {
             JoinType::Left => JoinKind::Left,
             JoinType::Right => JoinKind::Right,
             JoinType::Full => JoinKind::Full,
+            JoinType::LeftSemi => JoinKind::Semi,
+            JoinType::LeftAnti if join.null_aware => {
+                return Err(self.unsupported(
+                    "NOT IN (SELECT ...) is not supported (its NULL semantics need a null-aware \
+                     anti join); write NOT EXISTS (SELECT ... WHERE ...)",
+                ));
+            }
+            JoinType::LeftAnti => JoinKind::Anti,
             other => {
                 return Err(self.unsupported(format!(
                     "{other} joins are not supported; write them as IN / EXISTS subqueries \
@@ -146,7 +154,10 @@ impl Translator<'_> {
                 updating: stream.updating,
             });
         }
-        let updating = kind != JoinKind::Inner || left.updating || right.updating;
+        // A semi join of insert-only inputs only inserts: a left row enters once, when its first
+        // match comes, and leaves only when a match is retracted.
+        let updating =
+            !matches!(kind, JoinKind::Inner | JoinKind::Semi) || left.updating || right.updating;
         let out_names = physical_names(&join.schema);
         let schema = nullable_schema(
             &out_names,
@@ -164,6 +175,11 @@ impl Translator<'_> {
         };
         let condition = match conjunction(residual) {
             None => None,
+            Some(predicate) if kind.left_only() => {
+                return Err(self.unsupported(format!(
+                    "IN and EXISTS subqueries are joined on equalities only, not on `{predicate}`"
+                )));
+            }
             Some(predicate) => {
                 Some(self.ship(&predicate, &join.schema, &joined, &DataType::Boolean)?)
             }
