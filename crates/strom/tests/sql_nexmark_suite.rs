@@ -160,9 +160,8 @@ async fn sink_schemas(text: &str) -> BTreeMap<String, Schema> {
     schemas
 }
 
-/// Query `q`'s SELECT run by DataFusion in batch over the exported views, in the sink's types.
-async fn batch(q: usize, out: &Path, sink: &Schema) -> Vec<String> {
-    let ctx = strom_sql::batch_context();
+/// Registers the exported views (CSV files under `out`) with `ctx`.
+async fn register_views(ctx: &strom_sql::datafusion::prelude::SessionContext, out: &Path) {
     let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
     for (view, columns) in VIEWS {
         let fields: Vec<Field> = columns
@@ -188,6 +187,12 @@ async fn batch(q: usize, out: &Path, sink: &Schema) -> Vec<String> {
         .await
         .unwrap();
     }
+}
+
+/// Query `q`'s SELECT run by DataFusion in batch over the exported views, in the sink's types.
+async fn batch(q: usize, out: &Path, sink: &Schema) -> Vec<String> {
+    let ctx = strom_sql::batch_context();
+    register_views(&ctx, out).await;
     let text = read(&format!("q{q}.sql"));
     let select = if q == 6 {
         Q6_BATCH
@@ -488,4 +493,65 @@ async fn the_suite_is_exactly_once_through_taskmanager_kills() {
         }
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// `ORDER BY ... LIMIT` and `IN (SELECT ...)` over the suite's views, against DataFusion in batch.
+#[test]
+fn order_by_limit_and_in_subqueries_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = [
+        (
+            "top",
+            "SELECT auction, price FROM bid ORDER BY price DESC, auction LIMIT 5",
+        ),
+        (
+            "semi",
+            "SELECT auction, price FROM bid WHERE auction IN (SELECT id FROM auction WHERE category = 10)",
+        ),
+        (
+            "anti",
+            "SELECT id, seller FROM auction A WHERE NOT EXISTS (SELECT * FROM bid B WHERE B.auction = A.id)",
+        ),
+    ];
+    let mut text = script_of(dir.path(), 2, &[], EVENTS);
+    for (name, query) in queries {
+        let columns = if name == "anti" {
+            "id BIGINT, seller BIGINT"
+        } else {
+            "auction BIGINT, price BIGINT"
+        };
+        text.push_str(&format!(
+            "CREATE TABLE {name}_out ({columns}) WITH ('connector' = 'filesystem', \
+             'path' = '{}', 'format' = 'csv');\nINSERT INTO {name}_out {query};\n",
+            dir.path().join(name).display()
+        ));
+    }
+    let path = dir.path().join("job.sql");
+    std::fs::write(&path, text).unwrap();
+    let output = support::run(
+        &[
+            "local",
+            "--taskmanagers",
+            "2",
+            "-Drest.port=0",
+            "--run",
+            path.to_str().unwrap(),
+        ],
+        Duration::from_secs(300),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for (name, query) in queries {
+        let expected = runtime.block_on(async {
+            let ctx = strom_sql::batch_context();
+            register_views(&ctx, dir.path()).await;
+            csv_rows(&ctx.sql(query).await.unwrap().collect().await.unwrap())
+        });
+        assert!(!expected.is_empty(), "{name}");
+        assert_eq!(part_rows(&dir.path().join(name)), expected, "{name}");
+    }
 }

@@ -8,6 +8,7 @@
 
 mod aggregate;
 mod join;
+mod limit;
 mod over;
 mod project;
 mod rank;
@@ -400,6 +401,7 @@ impl Translator<'_> {
             LogicalPlan::SubqueryAlias(alias) => self.translate(&alias.input),
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Union(union) => self.union(union),
+            LogicalPlan::Limit(limit) => self.limit(limit),
             LogicalPlan::Window(window) => self.over(window),
             LogicalPlan::Join(join) => self.join(join, None),
             other => {
