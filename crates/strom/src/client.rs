@@ -2,6 +2,7 @@
 //! `savepoint`, `cluster stop`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use serde_json::Value;
@@ -16,6 +17,9 @@ struct Rest {
     http: reqwest::Client,
     token: Option<String>,
 }
+
+/// How long a client waits for a starting JobManager (503) before giving up.
+const STARTING_WAIT: Duration = Duration::from_secs(30);
 
 impl Rest {
     fn new(config: &Configuration, args: &ClusterArgs) -> anyhow::Result<Self> {
@@ -41,17 +45,31 @@ impl Rest {
         Ok(Self { base, http, token })
     }
 
+    /// Sends `request`; while the JobManager answers 503 (it is starting, or a standby that
+    /// knows no leader yet) the request is sent again, for up to [`STARTING_WAIT`].
     async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
         };
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the cluster at {}", self.base))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let deadline = tokio::time::Instant::now() + STARTING_WAIT;
+        let (status, body) = loop {
+            let attempt = request
+                .try_clone()
+                .ok_or_else(|| anyhow!("{what}: the request cannot be sent again"))?;
+            let response = attempt
+                .send()
+                .await
+                .with_context(|| format!("cannot reach the cluster at {}", self.base))?;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if status != reqwest::StatusCode::SERVICE_UNAVAILABLE
+                || tokio::time::Instant::now() >= deadline
+            {
+                break (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         if status.is_success() {
             return Ok(body);
         }

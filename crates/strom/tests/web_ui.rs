@@ -75,6 +75,23 @@ impl Drop for Driver {
     }
 }
 
+/// Finds `locator` and clicks it, again while the element goes stale: the pages re-render
+/// their tables on every refresh, which can replace the element between find and click.
+async fn click(browser: &Client, locator: Locator<'_>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let clicked = match browser.find(locator).await {
+            Ok(element) => element.click().await.is_ok(),
+            Err(_) => false,
+        };
+        if clicked {
+            return;
+        }
+        assert!(Instant::now() < deadline, "cannot click {locator:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until `script` (a JavaScript expression) is truthy in the page, and returns its value.
 async fn until(browser: &Client, what: &str, script: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -179,13 +196,7 @@ async fn every_page_shows_the_running_cluster_and_jobs_are_submitted_and_cancell
         .await
         .unwrap();
     screenshot(&browser, "submit").await;
-    browser
-        .find(Locator::Id("submit-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("submit-button")).await;
     let hash = until(
         &browser,
         "the job page",
@@ -293,13 +304,7 @@ async fn every_page_shows_the_running_cluster_and_jobs_are_submitted_and_cancell
     assert_eq!(rows, 2);
     until(&browser, "metrics ports", "[...document.querySelectorAll('#tm-table tbody tr')].every(r => /\\d+/.test(r.cells[7].textContent))").await;
     screenshot(&browser, "taskmanagers").await;
-    browser
-        .find(Locator::Css("#tm-table tbody tr[data-href] a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("#tm-table tbody tr[data-href] a")).await;
     until(
         &browser,
         "the TaskManager's log",
@@ -358,13 +363,7 @@ async fn every_page_shows_the_running_cluster_and_jobs_are_submitted_and_cancell
         "document.getElementById('job-cancel')?.style.display !== 'none'",
     )
     .await;
-    browser
-        .find(Locator::Id("job-cancel"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("job-cancel")).await;
     until(
         &browser,
         "the job cancelled",
@@ -383,13 +382,7 @@ async fn every_page_shows_the_running_cluster_and_jobs_are_submitted_and_cancell
         .unwrap();
     area.clear().await.unwrap();
     area.send_keys("CREATE TABLE t (a INT) WITH ('connector' = 'kafka');\nCREATE TABLE s (a INT) WITH ('connector' = 'blackhole');\nINSERT INTO s SELECT a FROM t;").await.unwrap();
-    browser
-        .find(Locator::Id("submit-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("submit-button")).await;
     until(
         &browser,
         "the error",
@@ -460,15 +453,11 @@ async fn pages_stay_bounded_with_fifty_jobs_and_twenty_taskmanagers() {
             .contains("page 1 of 3")
     );
     screenshot(&browser, "jobs-50").await;
-    browser
-        .find(Locator::Css(
-            "[data-pager=\"jobs\"] button[data-page=\"1\"]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        &browser,
+        Locator::Css("[data-pager=\"jobs\"] button[data-page=\"1\"]"),
+    )
+    .await;
     until(
         &browser,
         "page 2",
