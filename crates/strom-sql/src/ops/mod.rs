@@ -26,6 +26,8 @@ mod fixed_windows;
 mod group_aggregate;
 mod group_table;
 mod join;
+#[cfg(test)]
+mod join_tests;
 mod keys;
 mod lookup_join;
 mod lsm;
