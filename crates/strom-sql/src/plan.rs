@@ -449,6 +449,14 @@ pub enum WindowSpec {
         /// Window length.
         size_ms: i64,
     },
+    /// `CUMULATE`: windows of `size_ms` from a fixed start, and every `step_ms` a window from
+    /// the same start that ends earlier (`[s, s + step)`, `[s, s + 2 step)`, ...).
+    Cumulate {
+        /// Distance between window ends.
+        step_ms: i64,
+        /// Length of the largest window.
+        size_ms: i64,
+    },
     /// `SESSION`: per key, records closer than `gap_ms` share a window.
     Session {
         /// Inactivity that closes a session.
@@ -463,6 +471,9 @@ impl WindowSpec {
             Self::Tumble { size_ms } => format!("TUMBLE(size={size_ms}ms)"),
             Self::Hop { slide_ms, size_ms } => {
                 format!("HOP(slide={slide_ms}ms, size={size_ms}ms)")
+            }
+            Self::Cumulate { step_ms, size_ms } => {
+                format!("CUMULATE(step={step_ms}ms, size={size_ms}ms)")
             }
             Self::Session { gap_ms } => format!("SESSION(gap={gap_ms}ms)"),
         }

@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use crate::error::SqlError;
 
 /// Window table functions.
-pub(crate) const WINDOW_FUNCTIONS: [&str; 3] = ["TUMBLE", "HOP", "SESSION"];
+pub(crate) const WINDOW_FUNCTIONS: [&str; 4] = ["TUMBLE", "HOP", "CUMULATE", "SESSION"];
 
 /// One statement of the script.
 #[derive(Debug)]

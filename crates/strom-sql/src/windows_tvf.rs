@@ -53,7 +53,7 @@ impl VisitorMut for Rewriter<'_> {
         };
         if !WINDOW_FUNCTIONS.contains(&function.as_str()) {
             return ControlFlow::Break(format!(
-                "table function `{function}` is not supported; window functions: TUMBLE, HOP, SESSION"
+                "table function `{function}` is not supported; window functions: TUMBLE, HOP, CUMULATE, SESSION"
             ));
         }
         match self.window(&function, &call_args.args) {
@@ -72,9 +72,14 @@ impl Rewriter<'_> {
         let usage = match function {
             "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(ts), size)",
             "HOP" => "HOP(TABLE t, DESCRIPTOR(ts), slide, size)",
+            "CUMULATE" => "CUMULATE(TABLE t, DESCRIPTOR(ts), step, size)",
             _ => "SESSION(TABLE t, DESCRIPTOR(ts), gap)",
         };
-        let wanted = if function == "HOP" { 4 } else { 3 };
+        let wanted = if matches!(function, "HOP" | "CUMULATE") {
+            4
+        } else {
+            3
+        };
         let exprs: Vec<&ast::Expr> = args
             .iter()
             .filter_map(|a| match a {
@@ -133,6 +138,17 @@ impl Rewriter<'_> {
             "TUMBLE" => WindowSpec::Tumble {
                 size_ms: length(exprs[2])?,
             },
+            "CUMULATE" => {
+                let step_ms = length(exprs[2])?;
+                let size_ms = length(exprs[3])?;
+                // Each row is copied into at most size/step windows: keep that a small number.
+                if size_ms % step_ms != 0 || size_ms / step_ms > 1000 {
+                    return Err(format!(
+                        "CUMULATE: the size ({size_ms} ms) must be a multiple of the step ({step_ms} ms), at most 1000 times it"
+                    ));
+                }
+                WindowSpec::Cumulate { step_ms, size_ms }
+            }
             "HOP" => {
                 let slide_ms = length(exprs[2])?;
                 let size_ms = length(exprs[3])?;

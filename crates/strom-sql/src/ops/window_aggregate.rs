@@ -622,6 +622,13 @@ mod checkpoint_tests {
                     }
                     out
                 }
+                WindowSpec::Cumulate { step_ms, size_ms } => {
+                    let start = ts - ts.rem_euclid(size_ms);
+                    (1..=size_ms / step_ms)
+                        .map(|k| (start, start + k * step_ms))
+                        .filter(|(_, end)| *end > ts)
+                        .collect()
+                }
                 WindowSpec::Session { gap_ms } => vec![(ts, ts + gap_ms)],
             };
             for (start, end) in windows {
@@ -731,6 +738,17 @@ mod checkpoint_tests {
     fn tumbling_windows_restore_and_rescale() {
         check(
             WindowSpec::Tumble { size_ms: 50 },
+            &["k", "window_start", "window_end", "g"],
+        );
+    }
+
+    #[test]
+    fn cumulating_windows_restore_and_rescale() {
+        check(
+            WindowSpec::Cumulate {
+                step_ms: 10,
+                size_ms: 50,
+            },
             &["k", "window_start", "window_end", "g"],
         );
     }

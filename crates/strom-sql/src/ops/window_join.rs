@@ -520,7 +520,9 @@ mod pipeline_tests {
             let (slide, size) = match window {
                 WindowSpec::Tumble { size_ms } => (size_ms, size_ms),
                 WindowSpec::Hop { slide_ms, size_ms } => (slide_ms, size_ms),
-                WindowSpec::Session { .. } => unreachable!("fixed windows only"),
+                WindowSpec::Session { .. } | WindowSpec::Cumulate { .. } => {
+                    unreachable!("tumbling and hopping windows only")
+                }
             };
             let mut start = time - time.rem_euclid(slide);
             while start > time - size {

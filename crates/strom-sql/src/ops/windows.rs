@@ -120,6 +120,18 @@ impl Step for AssignWindows {
                         start = start.saturating_sub(slide_ms);
                     }
                 }
+                WindowSpec::Cumulate { step_ms, size_ms } => {
+                    let start = ts.saturating_sub(ts.rem_euclid(size_ms));
+                    let mut end = start.saturating_add(step_ms);
+                    while end <= start.saturating_add(size_ms) {
+                        if end > ts {
+                            take.push(row as u32);
+                            starts.push(start);
+                            ends.push(end);
+                        }
+                        end = end.saturating_add(step_ms);
+                    }
+                }
                 WindowSpec::Session { gap_ms } => {
                     take.push(row as u32);
                     starts.push(ts);
@@ -132,17 +144,20 @@ impl Step for AssignWindows {
         }
         // Tumbling and session windows keep every row with an event time once, in order: when
         // none was dropped the input columns are the output's as they are.
-        let mut columns =
-            if take.len() == batch.num_rows() && !matches!(self.window, WindowSpec::Hop { .. }) {
-                batch.columns().to_vec()
-            } else {
-                let indices = UInt32Array::from(take);
-                batch
-                    .columns()
-                    .iter()
-                    .map(|c| arrow_select::take::take(c.as_ref(), &indices, None))
-                    .collect::<Result<Vec<_>, _>>()?
-            };
+        let mut columns = if take.len() == batch.num_rows()
+            && !matches!(
+                self.window,
+                WindowSpec::Hop { .. } | WindowSpec::Cumulate { .. }
+            ) {
+            batch.columns().to_vec()
+        } else {
+            let indices = UInt32Array::from(take);
+            batch
+                .columns()
+                .iter()
+                .map(|c| arrow_select::take::take(c.as_ref(), &indices, None))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         let times: Vec<i64> = ends.iter().map(|e| e.saturating_sub(1)).collect();
         columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
         columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
