@@ -58,6 +58,8 @@ enum Format {
     Csv(u8),
     Json,
     Parquet,
+    /// Flink's `raw`: one `STRING` or `BYTES` column, a row per line.
+    Raw,
 }
 
 impl Format {
@@ -77,9 +79,10 @@ impl Format {
             Some("csv") => Ok(Self::Csv(delimiter)),
             Some("json") => Ok(Self::Json),
             Some("parquet") => Ok(Self::Parquet),
+            Some("raw") => Ok(Self::Raw),
             _ => Err((
                 "format".into(),
-                "expected 'csv', 'json' or 'parquet'".into(),
+                "expected 'csv', 'json', 'parquet' or 'raw'".into(),
             )),
         }
     }
@@ -89,6 +92,7 @@ impl Format {
             Self::Csv(_) => "csv",
             Self::Json => "json",
             Self::Parquet => "parquet",
+            Self::Raw => "txt",
         }
     }
 }
@@ -100,7 +104,16 @@ pub(super) fn validate(
     schema: &Schema,
     _base: &Path,
 ) -> Result<(), (String, String)> {
-    Format::from_options(options)?;
+    if Format::from_options(options)? == Format::Raw {
+        let one_text_column = matches!(schema.fields().iter().collect::<Vec<_>>().as_slice(),
+            [field] if matches!(field.data_type(), arrow_schema::DataType::Utf8 | arrow_schema::DataType::Binary));
+        if !one_text_column {
+            return Err((
+                "format".into(),
+                "'raw' reads and writes one STRING or BYTES column (a row per line)".into(),
+            ));
+        }
+    }
     sink::RollingPolicy::from_options(options)?;
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     partitions::CommitOptions::from_options(options, &columns)?;

@@ -18,6 +18,50 @@ fn plain(subtask: u32, parallelism: u32) -> OperatorContext {
 }
 
 #[test]
+fn the_raw_format_writes_and_reads_a_line_per_value() {
+    let schema = Arc::new(Schema::new(vec![Field::new("line", DataType::Utf8, true)]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(StringArray::from(vec![
+            Some("https://www.nexmark.com/a/b/c/item.htm?query=1"),
+            Some("with, commas and \"quotes\""),
+            None,
+        ]))],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options: BTreeMap<String, String> = [
+        ("connector".to_owned(), "filesystem".to_owned()),
+        ("format".to_owned(), "raw".to_owned()),
+        ("path".to_owned(), dir.path().to_string_lossy().into_owned()),
+    ]
+    .into();
+    let mut sink = FileSink::create(&options, Arc::clone(&schema), &[], &plain(0, 1)).unwrap();
+    sink.write(&batch).unwrap();
+    sink.finish().unwrap();
+    let mut source = FileSource::new(&options, Arc::clone(&schema), &plain(0, 1)).unwrap();
+    let mut lines = Vec::new();
+    while let SourcePoll::Batch(b) = source.poll_next().unwrap() {
+        let values = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        lines.extend(values.iter().map(|v| v.unwrap_or_default().to_owned()));
+    }
+    assert_eq!(
+        lines,
+        [
+            "https://www.nexmark.com/a/b/c/item.htm?query=1",
+            "with, commas and \"quotes\"",
+            ""
+        ]
+    );
+    let two = Schema::new(vec![
+        Field::new("a", DataType::Utf8, true),
+        Field::new("b", DataType::Utf8, true),
+    ]);
+    let err = super::validate(&options, &two, Path::new("/")).unwrap_err();
+    assert_eq!(err.0, "format");
+}
+
+#[test]
 fn every_format_reads_back_what_the_sink_wrote() {
     let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Utf8, true),

@@ -192,6 +192,11 @@ impl FileSource {
                 }
                 Box::new(builder.build_buffered(lines)?)
             }
+            Format::Raw => Box::new(RawLines {
+                lines,
+                schema,
+                done: false,
+            }),
             _ => {
                 let reader = arrow::json::ReaderBuilder::new(schema)
                     .with_batch_size(BATCH_ROWS)
@@ -202,6 +207,60 @@ impl FileSource {
                 }
             }
         })
+    }
+}
+
+/// Flink's `raw` format: each line (without its line break) is a row of the one column.
+struct RawLines<R> {
+    lines: R,
+    schema: SchemaRef,
+    done: bool,
+}
+
+impl<R: BufRead> Iterator for RawLines<R> {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut values: Vec<Vec<u8>> = Vec::new();
+        while values.len() < BATCH_ROWS {
+            let mut line = Vec::new();
+            match self.lines.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    values.push(line);
+                }
+                Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
+            }
+        }
+        if values.is_empty() {
+            return None;
+        }
+        let column: arrow_array::ArrayRef = match self.schema.field(0).data_type() {
+            arrow_schema::DataType::Binary => Arc::new(arrow_array::BinaryArray::from_iter_values(
+                values.iter().map(Vec::as_slice),
+            )),
+            _ => {
+                let text: Result<Vec<String>, _> =
+                    values.into_iter().map(String::from_utf8).collect();
+                match text {
+                    Ok(text) => Arc::new(arrow_array::StringArray::from(text)),
+                    Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
+                }
+            }
+        };
+        Some(RecordBatch::try_new(Arc::clone(&self.schema), vec![column]))
     }
 }
 

@@ -37,6 +37,8 @@ enum Inner {
     Csv(arrow::csv::Writer<BufWriter<Counting>>),
     Json(arrow::json::LineDelimitedWriter<BufWriter<Counting>>),
     Parquet(ArrowWriter<Counting>),
+    /// Flink's `raw`: the one column's values, a line each.
+    Raw(BufWriter<Counting>),
 }
 
 /// A part file being written.
@@ -69,6 +71,7 @@ impl Writer {
                     .build(BufWriter::new(out)),
             ),
             Format::Json => Inner::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(out))),
+            Format::Raw => Inner::Raw(BufWriter::new(out)),
             Format::Parquet => Inner::Parquet(
                 ArrowWriter::try_new(out, Arc::clone(schema), None)
                     .map_err(|e| failure(format!("cannot write `{shown}`: {e}")))?,
@@ -90,6 +93,7 @@ impl Writer {
             Inner::Csv(w) => w.write(batch),
             Inner::Json(w) => w.write(batch),
             Inner::Parquet(w) => w.write(batch).map_err(Into::into),
+            Inner::Raw(w) => write_raw(w, batch),
         };
         result.map_err(|e| self.fail(&e))
     }
@@ -123,10 +127,32 @@ impl Writer {
                     .map_err(|e| fail(&e.into_error()))?
             }
             Inner::Parquet(w) => w.into_inner().map_err(|e| fail(&e))?,
+            Inner::Raw(w) => w.into_inner().map_err(|e| fail(&e.into_error()))?,
         };
         if sync {
             out.file.sync_all().map_err(|e| fail(&e))?;
         }
         Ok(())
     }
+}
+
+/// The values of `batch`'s one column, a line each (a NULL is an empty line).
+fn write_raw(
+    out: &mut BufWriter<Counting>,
+    batch: &RecordBatch,
+) -> Result<(), arrow_schema::ArrowError> {
+    let io = |e: std::io::Error| arrow_schema::ArrowError::ExternalError(Box::new(e));
+    let Some(column) = batch.columns().first() else {
+        return Ok(());
+    };
+    let text = arrow_cast::cast(column, &arrow_schema::DataType::Binary)?;
+    let values = text
+        .as_any()
+        .downcast_ref::<arrow_array::BinaryArray>()
+        .ok_or_else(|| arrow_schema::ArrowError::CastError("raw values".into()))?;
+    for value in values {
+        out.write_all(value.unwrap_or_default()).map_err(io)?;
+        out.write_all(b"\n").map_err(io)?;
+    }
+    Ok(())
 }
