@@ -180,6 +180,9 @@ pub enum Step {
         output: Schema,
         /// The output is a changelog: an outer join, or an updating input.
         updating: bool,
+        /// An interval join on the inputs' event times: rows leave the state with the watermark.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval: Option<IntervalBounds>,
     },
     /// A lookup join (`JOIN t FOR SYSTEM_TIME AS OF ...`): each input row joined with the
     /// rows of a bounded table with equal keys, the table read whole by every subtask.
@@ -337,6 +340,22 @@ impl JoinKind {
     pub fn left_only(self) -> bool {
         matches!(self, Self::Semi | Self::Anti)
     }
+}
+
+/// The time bounds of an interval join: `left time - right time` lies in
+/// `[lower_ms, upper_ms]` for every pair, so a row can be dropped once the watermark passes the
+/// last time a row of the other input could match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntervalBounds {
+    /// The left input's event-time column.
+    pub left_time: usize,
+    /// The right input's event-time column.
+    pub right_time: usize,
+    /// The least `left time - right time` of a pair, in milliseconds.
+    pub lower_ms: i64,
+    /// The greatest `left time - right time` of a pair, in milliseconds.
+    pub upper_ms: i64,
 }
 
 /// One input of a regular join.

@@ -18,7 +18,7 @@
 //! their multiplicity and match count), in the key group of the hash exchange on the key
 //! columns, so that a restore at any parallelism finds each key where its rows arrive.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ use strom_operators::{KeyedEntry, OperatorError, OperatorSnapshot, RestoredState
 use super::{RowKind, Step};
 use crate::connectors::failure;
 use crate::exprs;
-use crate::plan::{JoinInput, JoinKind};
+use crate::plan::{IntervalBounds, JoinInput, JoinKind};
 use crate::state::{Decoder, Encoder, key_groups, malformed};
 
 /// Flink's option for the time unbounded state is kept.
@@ -75,6 +75,10 @@ pub(crate) struct Join {
     state: HashMap<Box<[u8]>, KeyState>,
     ttl: Option<Duration>,
     last_sweep: Instant,
+    interval: Option<IntervalBounds>,
+    /// Interval joins: when each kept row expires (the watermark at which no row of the other
+    /// input can match it any more), with its key, input and values.
+    expiry: BTreeMap<i64, Vec<(Box<[u8]>, usize, OwnedRow)>>,
     max_parallelism: u32,
 }
 
@@ -107,6 +111,7 @@ pub(crate) struct JoinSpec<'a> {
     pub(crate) condition: Option<&'a str>,
     pub(crate) output: &'a Schema,
     pub(crate) updating: bool,
+    pub(crate) interval: Option<IntervalBounds>,
 }
 
 impl Join {
@@ -122,6 +127,7 @@ impl Join {
             condition,
             output,
             updating,
+            interval,
         } = spec;
         if left.keys.len() != right.keys.len() {
             return Err(failure("join inputs with different numbers of keys"));
@@ -181,6 +187,8 @@ impl Join {
             state: HashMap::new(),
             ttl,
             last_sweep: Instant::now(),
+            interval,
+            expiry: BTreeMap::new(),
             max_parallelism,
         })
     }
@@ -476,6 +484,70 @@ impl Join {
         Ok(RecordBatch::try_new(Arc::clone(&self.output), columns)?)
     }
 
+    /// Interval joins: for each row of `batch` (input `side`), the watermark after which no
+    /// row of the other input can match it (`None` without a time).
+    fn expiries(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+    ) -> Result<Vec<Option<i64>>, OperatorError> {
+        let Some(bounds) = self.interval else {
+            return Ok(Vec::new());
+        };
+        let column = if side == 0 {
+            bounds.left_time
+        } else {
+            bounds.right_time
+        };
+        let times = crate::ops::event_times(batch.column(column))?;
+        Ok(times
+            .into_iter()
+            .map(|t| {
+                // A left row at `tl` meets right rows at `tl - upper ..= tl - lower`; a right
+                // row at `tr` meets left rows at `tr + lower ..= tr + upper`.
+                t.map(|t| {
+                    if side == 0 {
+                        t.saturating_sub(bounds.lower_ms)
+                    } else {
+                        t.saturating_add(bounds.upper_ms)
+                    }
+                })
+            })
+            .collect())
+    }
+
+    /// Interval joins: the expiry of every kept row, after a restore.
+    fn rebuild_expiry(&mut self) -> Result<(), OperatorError> {
+        if self.interval.is_none() {
+            return Ok(());
+        }
+        let mut expiry: BTreeMap<i64, Vec<(Box<[u8]>, usize, OwnedRow)>> = BTreeMap::new();
+        for (key, state) in &self.state {
+            for (side, rows) in state.sides.iter().enumerate() {
+                if rows.is_empty() {
+                    continue;
+                }
+                let columns = self.rows[side].convert_rows(rows.iter().map(|k| k.row.row()))?;
+                let spec = &self.sides[side];
+                let schema = Schema::new(spec.input.fields()[..spec.columns].to_vec());
+                let batch = RecordBatch::try_new(Arc::new(schema), columns)?;
+                for (kept, at) in rows.iter().zip(self.expiries(side, &batch)?) {
+                    if let Some(at) = at {
+                        for _ in 0..kept.count {
+                            expiry.entry(at).or_default().push((
+                                key.clone(),
+                                side,
+                                kept.row.clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        self.expiry = expiry;
+        Ok(())
+    }
+
     /// Drops the keys not seen for the state TTL, at most every tenth of it.
     fn sweep(&mut self) {
         let Some(ttl) = self.ttl else {
@@ -542,6 +614,7 @@ impl Step for Join {
         } else {
             vec![RowKind::Insert; n]
         };
+        let expiries = self.expiries(side, &batch)?;
         let mut emitted = Vec::new();
         for i in 0..n {
             // SQL: a NULL key matches nothing (but an outer row is still kept and padded).
@@ -554,6 +627,14 @@ impl Step for Join {
             } else {
                 keys.row(i).as_ref().into()
             };
+            if let Some(at) = expiries.get(i).copied().flatten()
+                && kinds[i].is_addition()
+            {
+                self.expiry
+                    .entry(at)
+                    .or_default()
+                    .push((key.clone(), side, values.row(i).owned()));
+            }
             self.apply(
                 side,
                 &key,
@@ -565,6 +646,33 @@ impl Step for Join {
         }
         if !emitted.is_empty() {
             out.push(self.output_batch(emitted)?);
+        }
+        Ok(())
+    }
+
+    /// Interval joins: rows the watermark has made unmatchable leave the state. An outer
+    /// join's unmatched rows were emitted padded when they came, so nothing is emitted here.
+    fn on_watermark(
+        &mut self,
+        watermark: i64,
+        _out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let keep = self.expiry.split_off(&watermark.saturating_add(1));
+        let expired = std::mem::replace(&mut self.expiry, keep);
+        for (key, side, row) in expired.into_values().flatten() {
+            let Some(state) = self.state.get_mut(&key) else {
+                continue;
+            };
+            let rows = &mut state.sides[side];
+            if let Some(at) = rows.iter().position(|k| k.row == row) {
+                rows[at].count -= 1;
+                if rows[at].count == 0 {
+                    rows.swap_remove(at);
+                }
+            }
+            if state.sides.iter().all(Vec::is_empty) {
+                self.state.remove(&key);
+            }
         }
         Ok(())
     }
@@ -621,6 +729,6 @@ impl Step for Join {
                 },
             );
         }
-        Ok(())
+        self.rebuild_expiry()
     }
 }

@@ -62,6 +62,7 @@ mod pairs {
                 condition,
                 output: &output(updating),
                 updating,
+                interval: None,
             },
             &BTreeMap::new(),
             MAX_PARALLELISM,
@@ -245,6 +246,7 @@ mod pairs {
                 condition: None,
                 output: &output(false),
                 updating: false,
+                interval: None,
             },
             &config,
             MAX_PARALLELISM,
@@ -300,6 +302,7 @@ mod existence {
                 condition: None,
                 output: &output,
                 updating: true,
+                interval: None,
             },
             &BTreeMap::new(),
             128,
@@ -347,5 +350,92 @@ mod existence {
         // Both enter unmatched; `1,a` leaves when matched and comes back when unmatched.
         assert_eq!(anti.len(), 4, "{anti:?}");
         assert_eq!(anti.iter().filter(|r| r.starts_with("2,b")).count(), 1);
+    }
+}
+
+mod interval {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch, TimestampMillisecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+    use crate::ops::Step;
+    use crate::ops::join::{Join, JoinSpec};
+    use crate::plan::{IntervalBounds, JoinInput, JoinKind};
+
+    fn input() -> JoinInput {
+        JoinInput {
+            input: Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+                Field::new("_k0", DataType::Int64, true),
+            ]),
+            keys: vec![2],
+            columns: 2,
+            updating: false,
+        }
+    }
+
+    fn batch(rows: &[(i64, i64)]) -> RecordBatch {
+        RecordBatch::try_new(
+            Arc::new(input().input),
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                )),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// `l.ts BETWEEN r.ts - 100 AND r.ts + 1000`: d = tl - tr in [-100, 1000].
+    #[test]
+    fn rows_leave_the_state_when_the_watermark_passes_their_last_match() {
+        let t = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let output = Schema::new(vec![
+            Field::new("l_id", DataType::Int64, true),
+            Field::new("l_ts", t.clone(), true),
+            Field::new("r_id", DataType::Int64, true),
+            Field::new("r_ts", t, true),
+        ]);
+        let mut join = Join::new(
+            JoinSpec {
+                kind: JoinKind::Inner,
+                left: &input(),
+                right: &input(),
+                condition: Some("l_ts BETWEEN r_ts - INTERVAL '100' MILLISECOND AND r_ts + INTERVAL '1000' MILLISECOND"),
+                output: &output,
+                updating: false,
+                interval: Some(IntervalBounds {
+                    left_time: 1,
+                    right_time: 1,
+                    lower_ms: -100,
+                    upper_ms: 1000,
+                }),
+            },
+            &BTreeMap::new(),
+            128,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        join.process_input(1, batch(&[(1, 1000), (2, 5000)]), &mut out)
+            .unwrap();
+        join.process_input(0, batch(&[(1, 1500), (1, 3000)]), &mut out)
+            .unwrap();
+        let pairs: usize = out.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(pairs, 1, "only 1500 is within [900, 2000] of 1000");
+        // The right row at 1000 matches left rows up to 2000; the left row at 3000 right rows
+        // up to 3100; the right row at 5000 left rows up to 6000.
+        join.on_watermark(2500, &mut out).unwrap();
+        assert_eq!(
+            join.snapshot().unwrap().keyed.len(),
+            2,
+            "key 1 keeps the left row at 3000"
+        );
+        join.on_watermark(7000, &mut out).unwrap();
+        assert!(join.snapshot().unwrap().keyed.is_empty());
     }
 }

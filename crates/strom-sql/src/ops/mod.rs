@@ -223,6 +223,7 @@ pub(crate) fn build(
             condition,
             output,
             updating,
+            interval,
         } => Box::new(join::Join::new(
             join::JoinSpec {
                 kind: *kind,
@@ -231,6 +232,7 @@ pub(crate) fn build(
                 condition: condition.as_deref(),
                 output,
                 updating: *updating,
+                interval: *interval,
             },
             &ctx.config,
             max_parallelism,

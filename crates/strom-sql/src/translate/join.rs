@@ -16,7 +16,9 @@ use super::{
 };
 use crate::connectors::{self, Usage};
 use crate::error::SqlError;
-use crate::plan::{ConnectorPlan, JoinInput, JoinKind, SourcePlan, Step, VertexPlan};
+use crate::plan::{
+    ConnectorPlan, IntervalBounds, JoinInput, JoinKind, SourcePlan, Step, VertexPlan,
+};
 use crate::script::LOOKUP_PREFIX;
 
 /// The scan of the table of a lookup join (`t FOR SYSTEM_TIME AS OF ...`, which the parser
@@ -173,6 +175,11 @@ impl Translator<'_> {
             event_time: None,
             proc_time: None,
         };
+        let interval = if kind.left_only() {
+            None
+        } else {
+            interval_bounds(join, &left, &right, &residual)
+        };
         let condition = match conjunction(residual) {
             None => None,
             Some(predicate) if kind.left_only() => {
@@ -189,6 +196,12 @@ impl Translator<'_> {
         };
         let on: Vec<String> = pairs.iter().map(|(l, r)| format!("{l} = {r}")).collect();
         let mut shown = format!("{}(on=[{}]", kind.describe(), on.join(", "));
+        if let Some(bounds) = interval {
+            shown.push_str(&format!(
+                ", interval=[{} ms, {} ms]",
+                bounds.lower_ms, bounds.upper_ms
+            ));
+        }
         if let Some(condition) = &condition {
             shown.push_str(&format!(", where=[{condition}]"));
         }
@@ -206,6 +219,7 @@ impl Translator<'_> {
                     condition,
                     output: output.clone(),
                     updating,
+                    interval,
                 }],
                 sink: None,
             },
@@ -397,4 +411,108 @@ impl Translator<'_> {
 /// Whether the table's connector reads a projection of its columns.
 fn connectors_read_projections(options: &std::collections::BTreeMap<String, String>) -> bool {
     options.get("connector").map(String::as_str) == Some("filesystem")
+}
+
+/// A time attribute plus a constant: which input's event-time column, and the offset in ms.
+fn time_term(expr: &Expr, join: &Join, left: &Stream, right: &Stream) -> Option<(usize, i64)> {
+    match unalias(expr) {
+        Expr::Column(c) => {
+            if left.event_time.is_some()
+                && join.left.schema().index_of_column(c).ok() == left.event_time
+            {
+                Some((0, 0))
+            } else if right.event_time.is_some()
+                && join.right.schema().index_of_column(c).ok() == right.event_time
+            {
+                Some((1, 0))
+            } else {
+                None
+            }
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left: term,
+            op: op @ (Operator::Plus | Operator::Minus),
+            right: offset,
+        }) => {
+            let (side, base) = time_term(term, join, left, right)?;
+            let Expr::Literal(value, _) = unalias(offset) else {
+                return None;
+            };
+            let ms = crate::catalog::interval_value_ms(value)?;
+            Some((
+                side,
+                if *op == Operator::Plus {
+                    base + ms
+                } else {
+                    base - ms
+                },
+            ))
+        }
+        Expr::Cast(cast) => time_term(&cast.expr, join, left, right),
+        _ => None,
+    }
+}
+
+/// Flink's interval join: when the condition bounds `left time - right time` on both sides
+/// (`l.ts BETWEEN r.ts - INTERVAL '1' MINUTE AND r.ts + ...`, or `>=`/`<=` comparisons), the
+/// bounds, so that rows leave the state as the watermark passes them.
+fn interval_bounds(
+    join: &Join,
+    left: &Stream,
+    right: &Stream,
+    residual: &[Expr],
+) -> Option<IntervalBounds> {
+    let (left_time, right_time) = (left.event_time?, right.event_time?);
+    let mut lower: Option<i64> = None;
+    let mut upper: Option<i64> = None;
+    // `a op b`, in terms of d = left time - right time.
+    let mut bound = |a: &Expr, op: Operator, b: &Expr| {
+        let (Some((sa, oa)), Some((sb, ob))) = (
+            time_term(a, join, left, right),
+            time_term(b, join, left, right),
+        ) else {
+            return;
+        };
+        if sa == sb {
+            return;
+        }
+        // Left on the left: tl + oa op tr + ob, so d op ob - oa; else d op' oa - ob.
+        let (op, c) = if sa == 0 {
+            (op, ob - oa)
+        } else {
+            let flipped = match op {
+                Operator::Lt => Operator::Gt,
+                Operator::LtEq => Operator::GtEq,
+                Operator::Gt => Operator::Lt,
+                Operator::GtEq => Operator::LtEq,
+                other => other,
+            };
+            (flipped, oa - ob)
+        };
+        match op {
+            Operator::Gt | Operator::GtEq => lower = Some(lower.map_or(c, |l| l.max(c))),
+            Operator::Lt | Operator::LtEq => upper = Some(upper.map_or(c, |u| u.min(c))),
+            _ => {}
+        }
+    };
+    for conjunct in residual.iter().flat_map(|e| split_conjunction(e)) {
+        match conjunct {
+            Expr::BinaryExpr(BinaryExpr {
+                left: a,
+                op,
+                right: b,
+            }) => bound(a, *op, b),
+            Expr::Between(between) if !between.negated => {
+                bound(&between.expr, Operator::GtEq, &between.low);
+                bound(&between.expr, Operator::LtEq, &between.high);
+            }
+            _ => {}
+        }
+    }
+    Some(IntervalBounds {
+        left_time,
+        right_time,
+        lower_ms: lower?,
+        upper_ms: upper?,
+    })
 }
