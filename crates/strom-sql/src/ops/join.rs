@@ -55,6 +55,9 @@ struct KeyState {
     seen: Option<Instant>,
 }
 
+/// Kept rows by the watermark at which they expire: key, input and values.
+type Expiry = BTreeMap<i64, Vec<(Box<[u8]>, usize, OwnedRow)>>;
+
 /// A pair to emit: the row kind, the left row and the right row (`None`: NULLs).
 type Emitted = (RowKind, Option<OwnedRow>, Option<OwnedRow>);
 
@@ -78,7 +81,7 @@ pub(crate) struct Join {
     interval: Option<IntervalBounds>,
     /// Interval joins: when each kept row expires (the watermark at which no row of the other
     /// input can match it any more), with its key, input and values.
-    expiry: BTreeMap<i64, Vec<(Box<[u8]>, usize, OwnedRow)>>,
+    expiry: Expiry,
     max_parallelism: u32,
 }
 
@@ -521,7 +524,7 @@ impl Join {
         if self.interval.is_none() {
             return Ok(());
         }
-        let mut expiry: BTreeMap<i64, Vec<(Box<[u8]>, usize, OwnedRow)>> = BTreeMap::new();
+        let mut expiry = Expiry::new();
         for (key, state) in &self.state {
             for (side, rows) in state.sides.iter().enumerate() {
                 if rows.is_empty() {
