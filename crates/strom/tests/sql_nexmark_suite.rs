@@ -495,7 +495,8 @@ async fn the_suite_is_exactly_once_through_taskmanager_kills() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
-/// `ORDER BY ... LIMIT` and `IN (SELECT ...)` over the suite's views, against DataFusion in batch.
+/// `ORDER BY ... LIMIT`, `IN`/`NOT EXISTS` subqueries and `SELECT DISTINCT` over the suite's
+/// views, against DataFusion in batch.
 #[test]
 fn order_by_limit_and_in_subqueries_equal_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -512,6 +513,7 @@ fn order_by_limit_and_in_subqueries_equal_batch() {
             "anti",
             "SELECT id, seller FROM auction A WHERE NOT EXISTS (SELECT * FROM bid B WHERE B.auction = A.id)",
         ),
+        ("distinct", "SELECT DISTINCT bidder, auction FROM bid"),
     ];
     let mut text = script_of(dir.path(), 2, &[], EVENTS);
     for (name, query) in queries {

@@ -21,11 +21,12 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema};
 use datafusion::common::DFSchema;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{Expr, JoinType, LogicalPlan};
+use datafusion::logical_expr::{Aggregate, Distinct, Expr, JoinType, LogicalPlan};
 use strom_jobgraph::Partitioning;
 
 use crate::catalog::Catalog;
@@ -402,6 +403,23 @@ impl Translator<'_> {
             LogicalPlan::Aggregate(aggregate) => self.aggregate(aggregate),
             LogicalPlan::Union(union) => self.union(union),
             LogicalPlan::Limit(limit) => self.limit(limit),
+            LogicalPlan::Distinct(Distinct::All(input)) => {
+                // `SELECT DISTINCT` is a GROUP BY of every column with no aggregate, as Flink
+                // plans it: each distinct row once.
+                let keys = input
+                    .schema()
+                    .iter()
+                    .map(|(qualifier, field)| {
+                        Expr::Column(datafusion::common::Column::new(
+                            qualifier.cloned(),
+                            field.name(),
+                        ))
+                    })
+                    .collect();
+                let aggregate = Aggregate::try_new(Arc::clone(input), keys, Vec::new())
+                    .map_err(|e| self.plan_error(e))?;
+                self.aggregate(&aggregate)
+            }
             LogicalPlan::Window(window) => self.over(window),
             LogicalPlan::Join(join) => self.join(join, None),
             other => {
@@ -409,7 +427,7 @@ impl Translator<'_> {
                     LogicalPlan::Join(_) => "JOIN".to_owned(),
                     LogicalPlan::Sort(_) => "ORDER BY".to_owned(),
                     LogicalPlan::Limit(_) => "LIMIT".to_owned(),
-                    LogicalPlan::Distinct(_) => "SELECT DISTINCT (use GROUP BY)".to_owned(),
+                    LogicalPlan::Distinct(_) => "SELECT DISTINCT ON".to_owned(),
                     LogicalPlan::Window(_) => "OVER windows".to_owned(),
                     LogicalPlan::Values(_) => "VALUES".to_owned(),
                     LogicalPlan::EmptyRelation(_) => "a query without FROM".to_owned(),
