@@ -8,6 +8,7 @@ use datafusion::common::tree_node::TreeNode;
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use datafusion::optimizer::decorrelate_predicate_subquery::DecorrelatePredicateSubquery;
+use datafusion::optimizer::scalar_subquery_to_join::ScalarSubqueryToJoin;
 use datafusion::optimizer::{Optimizer, OptimizerContext};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast;
@@ -151,22 +152,42 @@ async fn plan_statement(
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})
         .map_err(|e| plan_error(number, &e))?;
-    // `IN (SELECT ...)` and `EXISTS` become semi and anti joins, as Flink plans them; no other
-    // optimizer rule runs (the translator reads the plan as written).
+    // `IN (SELECT ...)` and `EXISTS` become semi and anti joins, and a scalar subquery a join
+    // with its one row, as Flink plans them; no other optimizer rule runs (the translator
+    // reads the plan as written).
     let has_subquery = plan
         .exists(|node| {
             Ok(node.expressions().iter().any(|e| {
-                e.exists(|e| Ok(matches!(e, Expr::InSubquery(_) | Expr::Exists(_))))
-                    .unwrap_or(false)
+                e.exists(|e| {
+                    Ok(matches!(
+                        e,
+                        Expr::InSubquery(_) | Expr::Exists(_) | Expr::ScalarSubquery(_)
+                    ))
+                })
+                .unwrap_or(false)
             }))
         })
         .unwrap_or(false);
     if !has_subquery {
         return Ok(plan);
     }
-    let optimizer = Optimizer::with_rules(vec![Arc::new(DecorrelatePredicateSubquery::new())]);
+    let mut options = datafusion::config::ConfigOptions::new();
+    options.optimizer.skip_failed_rules = false;
+    // Uncorrelated scalar subqueries too become joins here (DataFusion would leave them to its
+    // physical planner).
+    options
+        .optimizer
+        .enable_physical_uncorrelated_scalar_subquery = false;
+    let optimizer = Optimizer::with_rules(vec![
+        Arc::new(DecorrelatePredicateSubquery::new()),
+        Arc::new(ScalarSubqueryToJoin::new()),
+    ]);
     optimizer
-        .optimize(plan, &OptimizerContext::new(), |_, _| {})
+        .optimize(
+            plan,
+            &OptimizerContext::new_with_config_options(Arc::new(options)),
+            |_, _| {},
+        )
         .map_err(|e| plan_error(number, &e))
 }
 

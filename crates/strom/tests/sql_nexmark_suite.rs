@@ -514,6 +514,10 @@ fn order_by_limit_and_in_subqueries_equal_batch() {
             "SELECT id, seller FROM auction A WHERE NOT EXISTS (SELECT * FROM bid B WHERE B.auction = A.id)",
         ),
         ("distinct", "SELECT DISTINCT bidder, auction FROM bid"),
+        (
+            "scalar",
+            "SELECT auction, price FROM bid WHERE price > (SELECT AVG(price) FROM bid) * 10",
+        ),
     ];
     let mut text = script_of(dir.path(), 2, &[], EVENTS);
     for (name, query) in queries {

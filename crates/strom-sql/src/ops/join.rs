@@ -622,7 +622,11 @@ impl Step for Join {
         for i in 0..n {
             // SQL: a NULL key matches nothing (but an outer row is still kept and padded).
             let null_key = key_columns.iter().any(|c| c.is_null(i));
-            let key: Box<[u8]> = if null_key {
+            // Without keys (a join on a condition only) every row has the one empty key: the
+            // row converter cannot count rows of no columns.
+            let key: Box<[u8]> = if key_columns.is_empty() {
+                Box::new([])
+            } else if null_key {
                 // A key of its own per row side, that no row of the other input shares.
                 let mut bytes = vec![0xff, side as u8];
                 bytes.extend_from_slice(keys.row(i).as_ref());

@@ -378,7 +378,13 @@ impl Step for Over {
         let mut dirty: Vec<Box<[u8]>> = Vec::new();
         let mut emitted = Vec::new();
         for (i, &key_group) in groups.iter().enumerate() {
-            let key: Box<[u8]> = keys.row(i).as_ref().into();
+            // Without PARTITION BY every row is in the one partition: the row converter cannot
+            // count rows of no columns.
+            let key: Box<[u8]> = if key_columns.is_empty() {
+                Box::new([])
+            } else {
+                keys.row(i).as_ref().into()
+            };
             let partition = self
                 .partitions
                 .entry(key.clone())

@@ -244,3 +244,40 @@ fn restored_at_another_parallelism_the_results_go_on() {
         assert_eq!(materialize(&out), expected, "{from} -> {to}");
     }
 }
+
+#[test]
+fn without_partition_by_all_rows_are_one_partition() {
+    let mut op = Over::new(
+        OverSpec {
+            input: &input(false),
+            columns: 3,
+            keys: &[],
+            order: &[SortColumn {
+                column: 2,
+                descending: false,
+                nulls_first: false,
+            }],
+            frame: OverFrame::Rows { preceding: None },
+            aggregates: &[
+                AggregateSpec {
+                    function: AggregateFunction::Avg,
+                    argument: Some(1),
+                    distinct: false,
+                },
+                AggregateSpec {
+                    function: AggregateFunction::Count,
+                    argument: None,
+                    distinct: false,
+                },
+            ],
+            output: &output(),
+            updating: false,
+        },
+        MAX_PARALLELISM,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    op.process(batch(&[(1, 10, 1, I), (2, 30, 2, I)], false), &mut out)
+        .unwrap();
+    assert_eq!(materialize(&out)[&(2, 30, 2)], [(20.0, 2)]);
+}
