@@ -202,6 +202,16 @@ registry! {
         RESTART_STRATEGY_EXPONENTIAL_DELAY_JITTER_FACTOR: f64 = opt("restart-strategy.exponential-delay.jitter-factor", "0.1",
             "Random fraction of the delay added or subtracted, with the exponential-delay strategy.");
     }
+    "Table and SQL" {
+        TABLE_EXEC_MINI_BATCH_ENABLED: Option<bool> = opt_none("table.exec.mini-batch.enabled",
+            "Whether the updating GROUP BY emits per mini-batch (Flink's switch): `true` needs both other mini-batch keys, `false` emits after every input batch; unset, strom gathers up to 131,072 records or 200 ms.");
+        TABLE_EXEC_MINI_BATCH_ALLOW_LATENCY: Option<Duration> = opt_none("table.exec.mini-batch.allow-latency",
+            "Longest time a mini-batch gathers records before it is emitted.");
+        TABLE_EXEC_MINI_BATCH_SIZE: Option<i64> = opt_none("table.exec.mini-batch.size",
+            "Most records a mini-batch gathers before it is emitted.");
+        TABLE_EXEC_STATE_TTL: Option<Duration> = opt_none("table.exec.state.ttl",
+            "Time after which the state of a key not seen is dropped by regular joins and Top-N (unset: kept for ever, results exact).");
+    }
     "Metrics" {
         METRICS_REPORTER: String = prefix("metrics.reporter.",
             "Settings of metric reporters, as `metrics.reporter.<name>.<setting>`.");

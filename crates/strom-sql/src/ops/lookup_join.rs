@@ -3,8 +3,9 @@
 //! filesystem table does (Nexmark q13 enriches bids from a side-input file).
 //!
 //! Like Flink's filesystem lookup function, every subtask reads the whole table when it starts
-//! and keeps it in memory, hashed on the key columns; with `lookup.cache.ttl` (Flink's option,
-//! default one hour) the table is read again when that much time has passed, at the next batch.
+//! and keeps it in memory, hashed on the key columns; after `lookup.join.cache.ttl` (the
+//! table's option, as Flink's filesystem connector names it; default one hour) the table is
+//! read again, at the next batch.
 //! Input rows are joined as they come and not kept: the join has no state to checkpoint, and
 //! the input needs no exchange. An input row's matches are those of the table when it arrives;
 //! an updating input's row kinds carry over to its joined rows. Inner and left joins.
@@ -24,8 +25,8 @@ use crate::connectors::{self, failure};
 use crate::exprs;
 use crate::plan::{JoinKind, SourcePlan};
 
-/// Flink's option: how long a lookup table is kept before it is read again.
-pub(crate) const CACHE_TTL_KEY: &str = "lookup.cache.ttl";
+/// Flink's filesystem table option: how long a lookup table is kept before it is read again.
+pub(crate) const CACHE_TTL_KEY: &str = "lookup.join.cache.ttl";
 
 /// What [`LookupJoin::new`] builds: the fields of [`crate::plan::Step::LookupJoin`].
 pub(crate) struct LookupSpec<'a> {
@@ -93,7 +94,7 @@ impl LookupJoin {
                     .map_err(failure)
             })
             .transpose()?;
-        let ttl = match ctx.config.get(CACHE_TTL_KEY) {
+        let ttl = match spec.table.connector.options.get(CACHE_TTL_KEY) {
             None => Duration::from_secs(3600),
             Some(text) => strom_config::parse_duration(text).map_err(|e| {
                 OperatorError::Parameter(format!("'{CACHE_TTL_KEY}' = '{text}': {e}"))

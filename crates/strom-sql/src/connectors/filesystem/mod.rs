@@ -48,6 +48,7 @@ pub(super) const OPTIONS: &[&str] = &[
     "sink.partition-commit.success-file.name",
     "sink.partition-commit.watermark-time-zone",
     "sink.shuffle-by-partition.enable",
+    "lookup.join.cache.ttl",
 ];
 
 /// How timestamps are written into text files and partition folder names.
@@ -113,6 +114,10 @@ pub(super) fn validate(
                 "'raw' reads and writes one STRING or BYTES column (a row per line)".into(),
             ));
         }
+    }
+    if let Some(ttl) = options.get("lookup.join.cache.ttl") {
+        strom_config::parse_duration(ttl)
+            .map_err(|e| ("lookup.join.cache.ttl".to_owned(), e.to_string()))?;
     }
     sink::RollingPolicy::from_options(options)?;
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
