@@ -3,7 +3,7 @@
 
 use super::*;
 
-mod tests {
+mod emission {
     use super::*;
     use crate::plan::AggregateFunction;
     use arrow_array::{Int64Array, StringArray};
