@@ -8,7 +8,7 @@ runtime is Flink's net runtime (JobExecutionResult.getNetRuntime(): job INITIALI
 FINISHED). The peak RSS is the largest sum, over 0.1 s samples, of the JobManager, the
 TaskManager and the client's process tree.
 """
-import json, os, subprocess, time, urllib.request
+import json, os, re, subprocess, time, urllib.request
 
 from . import procs
 
@@ -54,6 +54,27 @@ def build_our_jar(env):
     subprocess.run([f"{java_home}/bin/jar", "cfe", jar + ".tmp", "bench.StromPeer", "-C", classes, "."], check=True)
     os.replace(jar + ".tmp", jar)
     return jar
+
+
+def _java_error(log_path):
+    """The client's Java exception in one line: the top one and its root cause, if any."""
+    found = []
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            m = re.match(r"^\s*(?::\s*)?(?:Caused by: )?((?:[a-z_$][\w$]*\.)+[\w$]*(?:Exception|Error): .+)$", line)
+            if m and not m.group(1).startswith("py4j."):
+                found.append(m.group(1).strip())
+    if not found:
+        return ""
+    return (found[0] if len(found) == 1 or found[-1] in found[0] else f"{found[0]} (cause: {found[-1]})")[:600]
+
+
+def cancel(base, job_id):
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{base}/jobs/{job_id}?mode=cancel", method="PATCH"),
+                               timeout=10).close()
+    except Exception:
+        pass
 
 
 def _get(url):
@@ -124,6 +145,11 @@ class FlinkCluster:
             except subprocess.TimeoutExpired:
                 procs.stop(client, 10)
                 rc = 124
+        if rc == 124:  # the job would go on running on the cluster: cancel it
+            with open(log_path, errors="replace") as f:
+                for line in f:
+                    if line.startswith("submitted job "):
+                        cancel(f"http://127.0.0.1:{self.rest_port}", line.split()[-1])
         result = {}
         with open(log_path, errors="replace") as f:
             for line in f:
@@ -132,7 +158,8 @@ class FlinkCluster:
                         result = json.loads(line[len(prefix):])
         net_ms = result.get("net_runtime_ms")
         if rc != 0 or not net_ms or net_ms <= 0:
-            return {"ok": False, "error": f"exit status {rc}; see {log_path}"}
+            why = "timed out" if rc == 124 else _java_error(log_path)
+            return {"ok": False, "error": f"exit status {rc}{': ' + why if why else ''}; see {log_path}"}
         out = {"ok": True, "job_id": result.get("job_id"), "net_runtime_s": net_ms / 1000.0,
                "peak_rss_mib": rss.peak_mib}
         detail = _get(f"http://127.0.0.1:{self.rest_port}/jobs/{result.get('job_id')}") or {}

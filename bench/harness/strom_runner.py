@@ -67,6 +67,10 @@ class StromCluster:
                 if detail and detail.get("state") in ("FINISHED", "FAILED", "CANCELED"):
                     break
                 time.sleep(0.05)
+        if detail and detail.get("state") not in ("FINISHED", "FAILED", "CANCELED"):
+            from .flink_runner import cancel  # timed out: do not leave it running on the cluster
+            cancel(f"http://{self.address}", job)
+            detail = {"state": f"timed out after {timeout_s} s"}
         if not detail or detail.get("state") != "FINISHED":
             cause = (detail or {}).get("failure-cause") or (detail or {}).get("state", "timed out")
             return {"ok": False, "job_id": job, "error": json.dumps(cause)[:500]}

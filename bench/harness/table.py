@@ -52,3 +52,35 @@ def render(results):
             f"| {r['workload']} | {r['system']} | {r['parallelism']} | {r['records']:,} | {r['runs']} "
             f"| - | - | - | - | - | - |")
     return "\n".join(lines)
+
+
+def render_suite(results, strom_only):
+    """The Nexmark suite: one line per (query, p), strom and Flink SQL side by side."""
+    table = {(r["workload"], r["system"], r["parallelism"]): r for r in rows(results)}
+    errors = {}
+    for r in results:
+        if not r.get("ok") and r.get("error"):
+            errors.setdefault((r["workload"], r["system"], r["parallelism"]), r["error"])
+    keys = sorted({(w, p) for (w, _, p) in table}, key=lambda k: (int(k[0].split("-q")[1]), k[1]))
+    lines = ["| query | p | events | strom s | strom events/s | strom peak RSS MiB | Flink s | Flink events/s "
+             "| Flink peak RSS MiB | strom / Flink |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for w, p in keys:
+        s, f = table.get((w, "strom", p)), table.get((w, "flink-sql", p))
+        n = (s or f)["records"]
+        cells = []
+        for system, r in (("strom", s), ("flink-sql", f)):
+            if r and r["seconds"]:
+                cells += [f"{r['seconds']:.2f}", f"{r['rate'] / 1e6:.3f} M", f"{r['rss']}"]
+            else:
+                cells += ["-", "-", "-"]
+        q = w.split("-", 1)[1]
+        if s and f and s["rate"] and f["rate"]:
+            ratio = f"{s['rate'] / f['rate']:.1f}×"
+        elif q in strom_only:
+            ratio = f"strom only ({strom_only[q]})"
+        else:
+            failed = [f"{sys_}: {errors[(w, sys_, p)]}" for sys_ in ("strom", "flink-sql") if (w, sys_, p) in errors]
+            ratio = "; ".join(failed).replace("|", "/") or "-"
+        lines.append(f"| {q} | {p} | {n:,} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines)

@@ -4,11 +4,12 @@
 identical bytes for every system: the single file at p=1, the 2-part folder at p=2. Flink runs
 the kit's SQL and StreamBench jar for wc/win and bench/flink/ for the others; strom runs
 bench/strom/*.sql. (d) is Nexmark: strom generates the events with its `nexmark` connector and
-Flink reads the same events from CSV files strom exported (see nexmark.py).
+Flink reads the same events from CSV files strom exported (see nexmark.py). (e) is every query of
+the Nexmark suite's own files, the same way (see nexmark_suite.py).
 """
 import os
 
-from . import nexmark
+from . import nexmark, nexmark_suite
 
 BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,4 +65,4 @@ def all_workloads(kit):
         _csv("win", os.path.join(kit, "sql", "win_file.sql"),
              ("kit", lambda v: ["--query", "win", "--source", "file", "--input", v["INPUT"]]), "win"),
     ]
-    return {w.name: w for w in csv + nexmark.workloads()}
+    return {w.name: w for w in csv + nexmark.workloads() + nexmark_suite.workloads()}
