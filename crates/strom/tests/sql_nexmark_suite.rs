@@ -24,6 +24,7 @@ use strom_sql::datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit}
 use strom_sql::datafusion::prelude::CsvReadOptions;
 
 use crate::support;
+use support::part_rows;
 
 /// The queries strom runs: all but q14, which needs user functions.
 const RUNNING: &[usize] = &[
@@ -116,30 +117,6 @@ fn script_of(out: &Path, parallelism: u32, queries: &[usize], events: u64) -> St
         .replace("${PERSON_PROPORTION}", "1")
         .replace("${AUCTION_PROPORTION}", "3")
         .replace("${BID_PROPORTION}", "46")
-}
-
-/// Every row of every part file in `folder`, sorted.
-fn part_rows(folder: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return rows;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
-        {
-            rows.extend(
-                std::fs::read_to_string(&path)
-                    .unwrap()
-                    .lines()
-                    .map(str::to_owned),
-            );
-        }
-    }
-    rows.sort();
-    rows
 }
 
 /// The sink schema of each query's table, as the compiler wrote it into the job graph.

@@ -231,6 +231,27 @@ impl Join {
             .collect())
     }
 
+    /// Which kept rows of the other input under `key` match `row` (of input `side`), and how
+    /// many rows that is with their multiplicity; the state is read, not copied.
+    fn matches(
+        &self,
+        side: usize,
+        key: &[u8],
+        row: &OwnedRow,
+    ) -> Result<(Vec<bool>, u32), OperatorError> {
+        let Some(others) = self.state.get(key).map(|s| &s.sides[1 - side]) else {
+            return Ok((Vec::new(), 0));
+        };
+        let matches = self.matching(side, row, others)?;
+        let matched = others
+            .iter()
+            .zip(&matches)
+            .filter(|(_, m)| **m)
+            .map(|(k, _)| k.count)
+            .sum();
+        Ok((matches, matched))
+    }
+
     /// Applies one row of input `side` under `key`, appending what to emit.
     fn apply(
         &mut self,
@@ -268,18 +289,7 @@ impl Join {
         }
         let keeps_this = self.kind.preserves(side);
         let keeps_other = self.kind.preserves(other);
-        let others: Vec<Kept> = self
-            .state
-            .get(key)
-            .map(|s| s.sides[other].clone())
-            .unwrap_or_default();
-        let matches = self.matching(side, &row, &others)?;
-        let matched: u32 = others
-            .iter()
-            .zip(&matches)
-            .filter(|(_, m)| **m)
-            .map(|(k, _)| k.count)
-            .sum();
+        let (matches, matched) = self.matches(side, key, &row)?;
         let state = self.state.entry(key.into()).or_insert_with(|| KeyState {
             key_group,
             ..KeyState::default()
@@ -367,18 +377,7 @@ impl Join {
         emitted: &mut Vec<Emitted>,
     ) -> Result<(), OperatorError> {
         let semi = self.kind == JoinKind::Semi;
-        let others: Vec<Kept> = self
-            .state
-            .get(key)
-            .map(|s| s.sides[1 - side].clone())
-            .unwrap_or_default();
-        let matches = self.matching(side, &row, &others)?;
-        let matched: u32 = others
-            .iter()
-            .zip(&matches)
-            .filter(|(_, m)| **m)
-            .map(|(k, _)| k.count)
-            .sum();
+        let (matches, matched) = self.matches(side, key, &row)?;
         let state = self.state.entry(key.into()).or_insert_with(|| KeyState {
             key_group,
             ..KeyState::default()

@@ -376,3 +376,27 @@ pub fn csv_rows(
     rows.sort();
     rows
 }
+
+/// Every row of every part file (`part-*`) in `folder`, sorted; none when it does not exist.
+pub fn part_rows(folder: &std::path::Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return rows;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+        {
+            rows.extend(
+                std::fs::read_to_string(&path)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+    }
+    rows.sort();
+    rows
+}
