@@ -45,6 +45,9 @@ pub const BATCH_ROWS: usize = 8192;
 /// Where an operator instance runs.
 #[derive(Debug, Clone)]
 pub struct OperatorContext {
+    /// The job's id (empty outside a job): names what a subtask leaves in external systems
+    /// (transactions, commit records) so that later attempts find it.
+    pub job_id: String,
     /// The vertex id.
     pub vertex_id: String,
     /// This subtask's index.
@@ -72,6 +75,7 @@ impl OperatorContext {
         config: BTreeMap<String, String>,
     ) -> Self {
         Self {
+            job_id: String::new(),
             vertex_id: vertex_id.into(),
             subtask,
             parallelism,

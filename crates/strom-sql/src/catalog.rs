@@ -15,7 +15,7 @@ use datafusion::sql::sqlparser::ast;
 
 use crate::error::SqlError;
 use crate::exprs;
-use crate::plan::{ComputedColumns, NamedExpr, WindowSpec};
+use crate::plan::{ComputedColumns, MetadataColumn, NamedExpr, WindowSpec};
 use crate::script::{ColumnKind, TableDdl};
 use crate::types;
 
@@ -32,6 +32,10 @@ pub(crate) struct TableDef {
     pub(crate) watermark: Option<(usize, i64)>,
     /// `PARTITIONED BY` columns.
     pub(crate) partitioned_by: Vec<String>,
+    /// `PRIMARY KEY` columns.
+    pub(crate) primary_key: Vec<String>,
+    /// `METADATA` columns.
+    pub(crate) metadata: Vec<MetadataColumn>,
 }
 
 /// A window table function over a table or a view.
@@ -105,6 +109,7 @@ impl Catalog {
             return Err(plan_error(format!("table `{}` is created twice", ddl.name)));
         }
         let mut physical = Vec::new();
+        let mut metadata = Vec::new();
         for (i, column) in ddl.columns.iter().enumerate() {
             if ddl.columns[..i].iter().any(|c| c.name == column.name) {
                 return Err(plan_error(format!(
@@ -115,10 +120,18 @@ impl Catalog {
             let ColumnKind::Physical {
                 data_type,
                 nullable,
+                metadata: from,
             } = &column.kind
             else {
                 continue;
             };
+            if let Some(from) = from {
+                metadata.push(MetadataColumn {
+                    column: column.name.clone(),
+                    key: from.key.clone(),
+                    is_virtual: from.is_virtual,
+                });
+            }
             let data_type =
                 types::column_type(data_type).map_err(|written| SqlError::UnsupportedType {
                     table: ddl.name.clone(),
@@ -170,6 +183,14 @@ impl Catalog {
                 )));
             }
         }
+        for (i, column) in ddl.primary_key.iter().enumerate() {
+            if schema.index_of(column).is_err() || ddl.primary_key[..i].contains(column) {
+                return Err(plan_error(format!(
+                    "PRIMARY KEY `{column}`: table `{}` has no such column, or it is named twice",
+                    ddl.name
+                )));
+            }
+        }
         register(ctx, &ddl.name, &schema).map_err(plan_error)?;
         self.tables.insert(
             ddl.name.clone(),
@@ -179,6 +200,8 @@ impl Catalog {
                 options,
                 watermark,
                 partitioned_by: ddl.partitioned_by,
+                primary_key: ddl.primary_key,
+                metadata,
             },
         );
         Ok(())

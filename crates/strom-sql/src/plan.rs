@@ -65,6 +65,26 @@ pub struct SourcePlan {
     pub projection: Option<Vec<usize>>,
     /// Whether the source ends on its own.
     pub bounded: bool,
+    /// The table's `PRIMARY KEY` columns (a `jdbc` scan reads in their order, so that a
+    /// restored read skips the same rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<String>,
+    /// The columns filled from the messages' metadata rather than their values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<MetadataColumn>,
+}
+
+/// A `METADATA` column: which column, from which metadata key, read only or written too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataColumn {
+    /// The column's name.
+    pub column: String,
+    /// The connector's metadata key (`partition`, `offset`, `timestamp`, ...).
+    pub key: String,
+    /// `VIRTUAL`: read only; a sink does not receive it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_virtual: bool,
 }
 
 /// A table's columns computed from the columns its connector reads.
@@ -100,6 +120,12 @@ pub struct SinkPlan {
     /// `PARTITIONED BY` columns: the sink writes each row into the folder of its values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partition_by: Vec<String>,
+    /// The table's `PRIMARY KEY` columns: an updating sink upserts and deletes by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_key: Vec<String>,
+    /// The columns written into the messages' metadata rather than their values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<MetadataColumn>,
 }
 
 /// One transformation of the chain.

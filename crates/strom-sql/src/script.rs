@@ -58,7 +58,19 @@ pub(crate) struct TableDdl {
     pub(crate) watermark: Option<(String, ast::Expr)>,
     /// `PARTITIONED BY (...)`: the columns whose values name a sink's partition folders.
     pub(crate) partitioned_by: Vec<String>,
+    /// `PRIMARY KEY (...) NOT ENFORCED`: the key an updating sink writes by (upserts and
+    /// deletes).
+    pub(crate) primary_key: Vec<String>,
     pub(crate) options: Vec<(String, String)>,
+}
+
+/// A column's `METADATA FROM 'key' VIRTUAL` clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetadataDdl {
+    /// The metadata key (the column's name when `FROM` is left out).
+    pub(crate) key: String,
+    /// `VIRTUAL`: read only, not written by a sink.
+    pub(crate) is_virtual: bool,
 }
 
 /// A column of a `CREATE TABLE`.
@@ -75,6 +87,9 @@ pub(crate) enum ColumnKind {
     Physical {
         data_type: ColumnType,
         nullable: bool,
+        /// `METADATA [FROM 'key'] [VIRTUAL]`: filled from the message's metadata (Kafka's
+        /// `partition`, `offset`, `timestamp`) instead of its value.
+        metadata: Option<MetadataDdl>,
     },
     /// `name AS expr`: computed from the physical columns of each row as it is read.
     Computed(Box<ast::Expr>),
@@ -456,6 +471,17 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
     parser.expect_token(&Token::LParen)?;
     let mut columns = Vec::new();
     let mut watermark = None;
+    let mut primary_key: Vec<String> = Vec::new();
+    let mut set_key = |key: Vec<String>, at: &Parser<'_>| {
+        if !primary_key.is_empty() {
+            return Err(ParserError::ParserError(format!(
+                "a table has one PRIMARY KEY{}",
+                at.peek_token().span.start
+            )));
+        }
+        primary_key = key;
+        Ok(())
+    };
     loop {
         let next = parser.peek_token();
         if is_word(&next.token, "WATERMARK") {
@@ -465,11 +491,28 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
             parser.expect_keyword(Keyword::AS)?;
             watermark = Some((column, parser.parse_expr()?));
         } else if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
-            // Accepted for Flink compatibility; upsert keys are derived from the query.
             parser.expect_token(&Token::LParen)?;
-            let _ = parser.parse_identifiers()?;
+            let key = parser
+                .parse_comma_separated(|p| p.parse_identifier())?
+                .iter()
+                .map(normalize_ident)
+                .collect();
             parser.expect_token(&Token::RParen)?;
             let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+            set_key(key, parser)?;
+        } else if parser.parse_keyword(Keyword::CONSTRAINT) {
+            // `CONSTRAINT name PRIMARY KEY (...) NOT ENFORCED`
+            let _ = parser.parse_identifier()?;
+            parser.expect_keywords(&[Keyword::PRIMARY, Keyword::KEY])?;
+            parser.expect_token(&Token::LParen)?;
+            let key = parser
+                .parse_comma_separated(|p| p.parse_identifier())?
+                .iter()
+                .map(normalize_ident)
+                .collect();
+            parser.expect_token(&Token::RParen)?;
+            let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+            set_key(key, parser)?;
         } else {
             let column = normalize_ident(&parser.parse_identifier()?);
             if parser.parse_keyword(Keyword::AS) {
@@ -483,19 +526,33 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
                 continue;
             }
             let data_type = parse_column_type(parser)?;
-            let nullable = parse_nullability(parser)?;
-            let next = parser.peek_token();
-            if is_word(&next.token, "METADATA") {
-                return Err(ParserError::ParserError(format!(
-                    "metadata columns are not supported (column `{column}`){}",
-                    next.span.start
-                )));
+            let mut nullable = parse_nullability(parser)?;
+            if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+                let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+                set_key(vec![column.clone()], parser)?;
+                nullable = parse_nullability(parser)? && nullable;
             }
+            let metadata = if is_word(&parser.peek_token().token, "METADATA") {
+                parser.next_token();
+                let key = if parser.parse_keyword(Keyword::FROM) {
+                    parser.parse_literal_string()?
+                } else {
+                    column.clone()
+                };
+                let is_virtual = is_word(&parser.peek_token().token, "VIRTUAL");
+                if is_virtual {
+                    parser.next_token();
+                }
+                Some(MetadataDdl { key, is_virtual })
+            } else {
+                None
+            };
             columns.push(ColumnDdl {
                 name: column,
                 kind: ColumnKind::Physical {
                     data_type,
                     nullable,
+                    metadata,
                 },
             });
         }
@@ -539,6 +596,7 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
         columns,
         watermark,
         partitioned_by,
+        primary_key,
         options,
     })
 }
@@ -594,6 +652,39 @@ mod tests {
             statements[2],
             Statement::Query { explain: false, .. }
         ));
+    }
+
+    #[test]
+    fn parses_metadata_columns() {
+        let script = "CREATE TABLE t (v STRING, p INT METADATA FROM 'partition' VIRTUAL,\n\
+              `offset` BIGINT METADATA VIRTUAL, ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp')\n\
+              WITH ('connector' = 'kafka')";
+        let Statement::CreateTable(table) = &parse(script).unwrap()[0] else {
+            panic!()
+        };
+        let metadata: Vec<Option<MetadataDdl>> = table
+            .columns
+            .iter()
+            .map(|c| match &c.kind {
+                ColumnKind::Physical { metadata, .. } => metadata.clone(),
+                ColumnKind::Computed(_) => panic!("{c:?}"),
+            })
+            .collect();
+        let m = |key: &str, is_virtual| {
+            Some(MetadataDdl {
+                key: key.into(),
+                is_virtual,
+            })
+        };
+        assert_eq!(
+            metadata,
+            [
+                None,
+                m("partition", true),
+                m("offset", true),
+                m("timestamp", false)
+            ]
+        );
     }
 
     #[test]

@@ -239,6 +239,7 @@ async fn execute(
         max => max,
     };
     let operator_ctx = OperatorContext {
+        job_id: execution.job.to_string(),
         vertex_id: deployment.vertex_id.clone(),
         subtask: execution.subtask,
         parallelism: deployment.parallelism,

@@ -8,6 +8,8 @@
 mod faults;
 #[path = "support/forwarder.rs"]
 mod forwarder;
+#[path = "support/services.rs"]
+mod services;
 #[path = "support/lib.rs"]
 mod support;
 
@@ -15,6 +17,7 @@ mod checkpoints;
 mod cli_client;
 mod cli_errors;
 mod cli_progress;
+mod connectors_jdbc;
 mod faults_disk_full;
 mod faults_mesos;
 mod faults_partition;

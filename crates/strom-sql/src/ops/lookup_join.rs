@@ -5,7 +5,8 @@
 //! Like Flink's filesystem lookup function, every subtask reads the whole table when it starts
 //! and keeps it in memory, hashed on the key columns; after `lookup.join.cache.ttl` (the
 //! table's option, as Flink's filesystem connector names it; default one hour) the table is
-//! read again, at the next batch.
+//! read again, at the next batch. A `jdbc` table is asked for the keys of each batch instead
+//! (with its lookup cache, [`crate::connectors::jdbc::lookup`]).
 //! Input rows are joined as they come and not kept: the join has no state to checkpoint, and
 //! the input needs no exchange. An input row's matches are those of the table when it arrives;
 //! an updating input's row kinds carry over to its joined rows. Inner and left joins.
@@ -64,6 +65,8 @@ pub(crate) struct LookupJoin {
     ctx: OperatorContext,
     ttl: Duration,
     loaded: Option<Loaded>,
+    /// A `jdbc` table, asked for the keys of each batch instead of read whole.
+    jdbc: Option<connectors::jdbc::lookup::JdbcLookup>,
 }
 
 impl LookupJoin {
@@ -100,6 +103,9 @@ impl LookupJoin {
                 OperatorError::Parameter(format!("'{CACHE_TTL_KEY}' = '{text}': {e}"))
             })?,
         };
+        let jdbc = (spec.table.connector.connector() == "jdbc")
+            .then(|| connectors::jdbc::lookup::JdbcLookup::new(spec.table, spec.table_keys))
+            .transpose()?;
         let mut reader = ctx.clone();
         reader.subtask = 0;
         reader.parallelism = 1;
@@ -118,6 +124,7 @@ impl LookupJoin {
             ctx: reader,
             ttl,
             loaded: None,
+            jdbc,
         })
     }
 
@@ -135,6 +142,11 @@ impl LookupJoin {
             }
         }
         let rows = arrow_select::concat::concat_batches(&schema, &batches)?;
+        self.index(rows)
+    }
+
+    /// Hashes the table's rows on the key columns.
+    fn index(&self, rows: RecordBatch) -> Result<Loaded, OperatorError> {
         let key_columns: Vec<ArrayRef> = self
             .table_keys
             .iter()
@@ -171,16 +183,6 @@ impl Step for LookupJoin {
         if n == 0 {
             return Ok(());
         }
-        if self
-            .loaded
-            .as_ref()
-            .is_none_or(|l| l.at.elapsed() >= self.ttl)
-        {
-            self.loaded = Some(self.load()?);
-        }
-        let Some(loaded) = &self.loaded else {
-            return Ok(());
-        };
         let key_columns: Vec<ArrayRef> = self
             .keys
             .iter()
@@ -195,6 +197,27 @@ impl Step for LookupJoin {
                 }
             })
             .collect::<Result<_, _>>()?;
+        let asked;
+        let loaded = match self.jdbc.as_mut() {
+            Some(jdbc) => {
+                let rows = jdbc.rows_for(&key_columns)?;
+                asked = self.index(rows)?;
+                &asked
+            }
+            None => {
+                if self
+                    .loaded
+                    .as_ref()
+                    .is_none_or(|l| l.at.elapsed() >= self.ttl)
+                {
+                    self.loaded = Some(self.load()?);
+                }
+                let Some(loaded) = &self.loaded else {
+                    return Ok(());
+                };
+                loaded
+            }
+        };
         let keys = self.converter.convert_columns(&key_columns)?;
         // Candidate pairs (input row, table row).
         let mut probe = Vec::new();
@@ -345,6 +368,8 @@ mod tests {
             watermark: None,
             projection: None,
             bounded: true,
+            primary_key: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 

@@ -289,13 +289,14 @@ impl Translator<'_> {
             &table,
             &mut options,
             &definition.schema,
+            &definition.metadata,
             Usage::Source,
             self.base,
         )?;
         if !traits.bounded {
             return Err(self.unsupported(format!(
-                "lookup table `{table}` is not bounded: a lookup join reads its table whole \
-                 (a filesystem table), as Flink's filesystem lookup does"
+                "lookup table `{table}` is not bounded: a lookup join reads a filesystem table \
+                 whole, as Flink's filesystem lookup does, or asks a jdbc table for its keys"
             )));
         }
         let indices: Vec<usize> = match &scan.projection {
@@ -304,16 +305,21 @@ impl Translator<'_> {
         };
         let whole = indices.len() == definition.schema.fields().len()
             && indices.iter().enumerate().all(|(i, &c)| i == c);
+        let mut read = definition.schema.clone();
         let projection = if whole {
+            None
+        } else if options.get("connector").map(String::as_str) == Some("jdbc") {
+            // A jdbc lookup selects the columns it is given by name.
+            read = read.project(&indices).map_err(|e| self.plan_error(e))?;
             None
         } else if connectors_read_projections(&options) && indices.windows(2).all(|w| w[0] < w[1]) {
             Some(indices.clone())
         } else {
             return Err(self.unsupported(format!(
-                "lookup table `{table}`: reading some of its columns needs the filesystem connector"
+                "lookup table `{table}`: reading some of its columns needs the filesystem or jdbc \
+                 connector"
             )));
         };
-        let read = definition.schema.clone();
         let table_schema = join.right.schema();
         let mut table_keys = Vec::new();
         for (_, r) in &pairs {
@@ -385,6 +391,8 @@ impl Translator<'_> {
                     watermark: None,
                     projection,
                     bounded: true,
+                    primary_key: Vec::new(),
+                    metadata: Vec::new(),
                 },
                 input,
                 keys: (columns..columns + pairs.len()).collect(),

@@ -243,6 +243,7 @@ impl Translator<'_> {
                     name,
                     &mut options,
                     &definition.schema,
+                    &definition.metadata,
                     Usage::Sink,
                     self.base,
                 )?;
@@ -372,9 +373,22 @@ impl Translator<'_> {
                 columns,
             );
         }
-        let partition_by = match table {
-            Some(name) => self.catalog.table(name)?.partitioned_by.clone(),
-            None => Vec::new(),
+        let (partition_by, primary_key, metadata) = match table {
+            Some(name) => {
+                let definition = self.catalog.table(name)?;
+                connectors::validate_changes(
+                    name,
+                    &connector.options,
+                    stream.updating,
+                    &definition.primary_key,
+                )?;
+                (
+                    definition.partitioned_by.clone(),
+                    definition.primary_key.clone(),
+                    definition.metadata.clone(),
+                )
+            }
+            None => (Vec::new(), Vec::new(), Vec::new()),
         };
         let vertex = &mut self.builder.vertices[stream.vertex];
         vertex.names.push(format!("Sink: {}", connector.table));
@@ -383,6 +397,8 @@ impl Translator<'_> {
             schema,
             updating: stream.updating,
             partition_by,
+            primary_key,
+            metadata,
         });
         Ok(())
     }

@@ -18,6 +18,7 @@ impl Translator<'_> {
             table,
             &mut options,
             definition.physical(),
+            &definition.metadata,
             Usage::Source,
             self.base,
         )?;
@@ -43,6 +44,8 @@ impl Translator<'_> {
                         .map(|(column, delay_ms)| WatermarkPlan { column, delay_ms }),
                     projection: None,
                     bounded: traits.bounded,
+                    primary_key: definition.primary_key.clone(),
+                    metadata: definition.metadata.clone(),
                 }),
                 steps: Vec::new(),
                 sink: None,

@@ -1,0 +1,58 @@
+//! The real external services of connector tests, started once per test process by
+//! `scripts/services.sh` (or taken from `POSTGRES_URL` / `KAFKA_BOOTSTRAP` when set); the
+//! script stops them when this process has exited.
+
+#![allow(unreachable_pub)]
+
+use std::sync::OnceLock;
+
+use crate::support;
+
+/// Runs `scripts/services.sh start <service>` and returns the value of its last line's
+/// `<variable>=...`.
+fn start(service: &str, variable: &str) -> String {
+    if let Ok(value) = std::env::var(variable)
+        && !value.is_empty()
+    {
+        return value;
+    }
+    let output = std::process::Command::new("bash")
+        .arg(support::workspace().join("scripts/services.sh"))
+        .args(["start", service])
+        .env("STROM_SERVICES_OWNER", std::process::id().to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "scripts/services.sh start {service}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    last.strip_prefix(&format!("{variable}="))
+        .unwrap_or_else(|| panic!("scripts/services.sh start {service} printed {last:?} last"))
+        .to_owned()
+}
+
+/// `postgres://user:password@host:port/db` of this process's PostgreSQL server.
+pub fn postgres_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| start("postgres", "POSTGRES_URL"))
+}
+
+/// A fresh database on the PostgreSQL server (tests run in parallel): its `postgres://` URL
+/// and Flink's `jdbc:postgresql://` URL for the same database.
+pub fn postgres_database(name: &str) -> (String, String) {
+    let url = postgres_url();
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let own = format!("{base}/{name}");
+    let host = base.rsplit_once('@').unwrap().1;
+    (own, format!("jdbc:postgresql://{host}/{name}"))
+}
