@@ -209,6 +209,8 @@ registry! {
             "Longest time a mini-batch gathers records before it is emitted.");
         TABLE_EXEC_MINI_BATCH_SIZE: Option<i64> = opt_none("table.exec.mini-batch.size",
             "Most records a mini-batch gathers before it is emitted.");
+        TABLE_EXEC_SOURCE_IDLE_TIMEOUT: Option<Duration> = opt_none("table.exec.source.idle-timeout",
+            "Time after which a Kafka partition without records no longer holds the watermark of its source subtask back (unset or 0: never).");
         TABLE_EXEC_STATE_TTL: Option<Duration> = opt_none("table.exec.state.ttl",
             "Time after which the state of a key not seen is dropped by regular joins and Top-N (unset: kept for ever, results exact).");
     }

@@ -130,6 +130,18 @@ pub trait Source: Send {
         let _ = checkpoint_id;
         Ok(())
     }
+
+    /// The split (a Kafka partition) the last batch came from, for sources whose watermarks
+    /// are generated per split and combined (Flink's per-partition watermarks); `None`: the
+    /// source is one split.
+    fn batch_split(&self) -> Option<String> {
+        None
+    }
+
+    /// The splits this subtask reads now, when batches name their split.
+    fn splits(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A transformation or sink: batches in, batches out.

@@ -118,13 +118,16 @@ impl RestoredState {
     /// This subtask's round-robin share of the items: item `i` goes to subtask
     /// `i % parallelism`.
     pub fn share(&self) -> impl Iterator<Item = &StateItem> {
-        let parallelism = self.parallelism.max(1) as usize;
-        let subtask = self.subtask as usize;
         self.items
             .iter()
             .enumerate()
-            .filter(move |(i, _)| i % parallelism == subtask)
+            .filter(move |(i, _)| self.owns(*i))
             .map(|(_, item)| item)
+    }
+
+    /// Whether item `index` is in this subtask's share.
+    pub fn owns(&self, index: usize) -> bool {
+        index % self.parallelism.max(1) as usize == self.subtask as usize
     }
 }
 

@@ -19,6 +19,7 @@ mod ops;
 pub mod plan;
 mod runtime;
 mod script;
+mod split_watermarks;
 mod state;
 mod translate;
 mod types;

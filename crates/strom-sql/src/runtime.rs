@@ -25,6 +25,7 @@ use strom_operators::{
 use crate::connectors::{self, SinkWriter, failure};
 use crate::ops::{self, Step};
 use crate::plan::{VertexPlan, WatermarkPlan};
+use crate::split_watermarks::SplitWatermarks;
 use crate::state::{Decoder, Encoder, NAMESPACE_SOURCE_CHAIN, batch_to_ipc, ipc_to_batches};
 
 /// Creates the instance of a `sql` vertex; registered with strom-operators as its extension.
@@ -56,6 +57,11 @@ pub fn instantiate(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instanc
                 .computed
                 .as_ref()
                 .map(|c| ops::Calc::new(&source.schema, None, Some(&c.project), &c.output, false))
+                .transpose()?,
+            splits: source
+                .watermark
+                .as_ref()
+                .map(|w| SplitWatermarks::new(w.delay_ms, &ctx.config))
                 .transpose()?,
             watermark: source.watermark.clone(),
             chain,
@@ -231,6 +237,8 @@ struct SourceChain {
     /// The table's computed columns, added to each batch the connector reads.
     computed: Option<ops::Calc>,
     watermark: Option<WatermarkPlan>,
+    /// Per-split watermarks, for sources whose batches name their split.
+    splits: Option<SplitWatermarks>,
     chain: Chain,
     pending: VecDeque<Pending>,
     max_time: i64,
@@ -244,8 +252,15 @@ impl SourceChain {
             return Ok(None);
         };
         let times = ops::event_times(batch.column(plan.column))?;
-        if let Some(max) = times.into_iter().flatten().max() {
+        let batch_max = times.into_iter().flatten().max();
+        if let Some(max) = batch_max {
             self.max_time = self.max_time.max(max);
+        }
+        if let (Some(split), Some(splits)) = (self.source.batch_split(), &mut self.splits) {
+            let now = std::time::Instant::now();
+            splits.assigned(&self.source.splits(), now);
+            splits.observe(&split, batch_max, now);
+            return Ok(self.split_watermark(now));
         }
         if self.max_time == i64::MIN {
             return Ok(None);
@@ -260,6 +275,15 @@ impl SourceChain {
 }
 
 impl SourceChain {
+    /// The combined watermark of the splits, when it rose.
+    fn split_watermark(&mut self, now: std::time::Instant) -> Option<i64> {
+        let watermark = self.splits.as_ref()?.watermark(now)?;
+        (watermark > self.last_watermark).then(|| {
+            self.last_watermark = watermark;
+            watermark
+        })
+    }
+
     /// The generator and the batches not yet emitted, as one item.
     fn own_item(&self) -> Result<StateItem, OperatorError> {
         let mut encoder = Encoder::new();
@@ -277,6 +301,9 @@ impl SourceChain {
         for batch in batches {
             encoder.bytes(&batch_to_ipc(batch)?);
         }
+        if let Some(splits) = &self.splits {
+            splits.encode(&mut encoder);
+        }
         Ok(StateItem {
             namespace: 0,
             bytes: encoder.finish(),
@@ -286,16 +313,26 @@ impl SourceChain {
     fn restore_own(&mut self, state: &RestoredState) -> Result<(), OperatorError> {
         let mut max_time: Option<i64> = None;
         let mut last_watermark: Option<i64> = None;
-        for item in state.share() {
+        // Every item: the splits' event times go to the splits' new readers.
+        for (index, item) in state.items.iter().enumerate() {
+            let mine = state.owns(index);
             let mut decoder = Decoder::new(&item.bytes);
             let max = decoder.i64()?;
             let last = decoder.i64()?;
-            max_time = Some(max_time.map_or(max, |m| m.min(max)));
-            last_watermark = Some(last_watermark.map_or(last, |m| m.min(last)));
+            if mine {
+                max_time = Some(max_time.map_or(max, |m| m.min(max)));
+                last_watermark = Some(last_watermark.map_or(last, |m| m.min(last)));
+            }
             for _ in 0..decoder.u64()? {
-                for batch in ipc_to_batches(decoder.bytes()?)? {
-                    self.pending.push_back(Pending::Batch(batch));
+                let bytes = decoder.bytes()?;
+                if mine {
+                    for batch in ipc_to_batches(bytes)? {
+                        self.pending.push_back(Pending::Batch(batch));
+                    }
                 }
+            }
+            if let Some(splits) = &mut self.splits {
+                splits.decode(&mut decoder)?;
             }
         }
         self.max_time = max_time.unwrap_or(i64::MIN);
@@ -374,7 +411,16 @@ impl Source for SourceChain {
                     self.pending.extend(out.drain(..).map(Pending::Batch));
                     self.pending.push_back(Pending::Watermark(w));
                 }
-                SourcePoll::Wait(pause) => return Ok(SourcePoll::Wait(pause)),
+                SourcePoll::Wait(pause) => {
+                    // A split that fell idle may let the watermark rise.
+                    if let Some(w) = self.split_watermark(std::time::Instant::now()) {
+                        self.chain.on_watermark(w, &mut out)?;
+                        self.pending.extend(out.drain(..).map(Pending::Batch));
+                        self.pending.push_back(Pending::Watermark(w));
+                        continue;
+                    }
+                    return Ok(SourcePoll::Wait(pause));
+                }
                 SourcePoll::Finished => {
                     self.chain.finish(&mut out)?;
                     self.pending.extend(out.drain(..).map(Pending::Batch));
@@ -406,6 +452,7 @@ mod tests {
             computed: None,
             source: Box::new(Done),
             watermark: None,
+            splits: None,
             chain: Chain {
                 steps: Vec::new(),
                 sink: None,

@@ -8,6 +8,8 @@
 //! | `socket` | text lines in CSV | |
 //! | `nexmark` | Nexmark persons, auctions, bids | |
 //! | `jdbc` | a PostgreSQL table (bounded scan, lookups) | upserts by primary key, or appends |
+//! | `kafka` | topics' messages (json, csv, raw), metadata columns | messages, at least or exactly once |
+//! | `upsert-kafka` | | an updating result by key, deletes as tombstones |
 //! | `print` | | standard output, Flink's `+I[...]` rendering |
 //! | `blackhole` | | discards |
 //!
@@ -15,14 +17,14 @@
 //! keeps its unfinished splits and commits sink files exactly once; `socket` cannot rewind and
 //! keeps no state (records read before a failure are not read again); `print` writes at least
 //! once (output after the last checkpoint is printed again after a restore); `jdbc` writes a
-//! checkpoint's changes in one transaction when it completes.
+//! checkpoint's changes in one transaction when it completes; `kafka` keeps partition positions
+//! and, exactly once, produces a checkpoint's records in one Kafka transaction when it completes.
 
 mod datagen;
 mod filesystem;
-// Used by the message connectors being added (kafka); tested on its own meanwhile.
-#[allow(dead_code)]
 pub(crate) mod formats;
 pub(crate) mod jdbc;
+mod kafka;
 mod nexmark;
 mod print;
 mod socket;
@@ -100,6 +102,20 @@ const CONNECTORS: &[Spec] = &[
         required: &["url", "table-name"],
     },
     Spec {
+        name: "kafka",
+        source: true,
+        sink: true,
+        options: kafka::OPTIONS,
+        required: &[],
+    },
+    Spec {
+        name: "upsert-kafka",
+        source: false,
+        sink: true,
+        options: kafka::OPTIONS,
+        required: &[],
+    },
+    Spec {
         name: "print",
         source: false,
         sink: true,
@@ -130,6 +146,7 @@ pub(crate) fn validate(
     options: &mut BTreeMap<String, String>,
     schema: &Schema,
     metadata: &[MetadataColumn],
+    primary_key: &[String],
     usage: Usage,
     base: &std::path::Path,
 ) -> Result<Traits, SqlError> {
@@ -228,6 +245,10 @@ pub(crate) fn validate(
         "socket" => socket::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
         "nexmark" => nexmark::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
         "jdbc" => jdbc::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
+        "kafka" | "upsert-kafka" => {
+            kafka::validate(spec.name, options, schema, metadata, primary_key, usage)
+                .map_err(|(o, p)| bad(&o, p))
+        }
         _ => Ok(Traits {
             bounded: false,
             single: false,
@@ -271,6 +292,16 @@ pub(crate) fn validate_changes(
     updating: bool,
     primary_key: &[String],
 ) -> Result<(), SqlError> {
+    if options.get("connector").map(String::as_str) == Some("kafka") && updating {
+        return Err(SqlError::BadOption {
+            table: table.to_owned(),
+            option: "connector".to_owned(),
+            value: "kafka".to_owned(),
+            problem: "the query updates its results, which a 'kafka' table cannot take: write \
+                      them to an 'upsert-kafka' table (keyed by its PRIMARY KEY)"
+                .to_owned(),
+        });
+    }
     if options.get("connector").map(String::as_str) == Some("jdbc")
         && updating
         && primary_key.is_empty()
@@ -287,8 +318,12 @@ pub(crate) fn validate_changes(
     Ok(())
 }
 
-/// `fields.#.kind` matches `fields.<column>.kind` for a column of the table.
+/// `fields.#.kind` matches `fields.<column>.kind` for a column of the table; `properties.*`
+/// matches every key under `properties.`.
 fn option_matches(pattern: &str, key: &str, schema: &Schema) -> bool {
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        return key.len() > prefix.len() && key.starts_with(prefix);
+    }
     match pattern.split_once('#') {
         None => pattern == key,
         Some((prefix, suffix)) => key
@@ -342,6 +377,7 @@ pub(crate) fn open_source(
         }
         "nexmark" => Box::new(nexmark::Nexmark::new(&plan.connector.options, schema, ctx)?),
         "jdbc" => Box::new(jdbc::JdbcSource::new(plan, ctx)?),
+        "kafka" => Box::new(kafka::KafkaSource::new(plan, ctx)?),
         "socket" => Box::new(socket::SocketSource::connect(
             &plan.connector.options,
             schema,
@@ -403,6 +439,7 @@ pub(crate) fn open_sink(
         )),
         "blackhole" => Box::new(print::Blackhole),
         "jdbc" => Box::new(jdbc::JdbcSink::new(plan, ctx)?),
+        "kafka" | "upsert-kafka" => Box::new(kafka::KafkaSink::new(plan, ctx)?),
         "filesystem" => {
             let writer = filesystem::FileSink::create(
                 &plan.connector.options,

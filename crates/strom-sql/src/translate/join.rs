@@ -290,6 +290,7 @@ impl Translator<'_> {
             &mut options,
             &definition.schema,
             &definition.metadata,
+            &definition.primary_key,
             Usage::Source,
             self.base,
         )?;

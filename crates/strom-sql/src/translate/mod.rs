@@ -244,6 +244,7 @@ impl Translator<'_> {
                     &mut options,
                     &definition.schema,
                     &definition.metadata,
+                    &definition.primary_key,
                     Usage::Sink,
                     self.base,
                 )?;

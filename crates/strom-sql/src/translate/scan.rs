@@ -19,6 +19,7 @@ impl Translator<'_> {
             &mut options,
             definition.physical(),
             &definition.metadata,
+            &definition.primary_key,
             Usage::Source,
             self.base,
         )?;
