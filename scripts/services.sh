@@ -3,6 +3,7 @@
 #
 #   scripts/services.sh start postgres   # PostgreSQL (Debian's packages), a fresh cluster;
 #                                         #   last line: POSTGRES_URL=postgres://user:password@host:port/db
+#                                         #   (before it POSTGRES_JDBC_URL=jdbc:postgresql://host:port/db)
 #   scripts/services.sh start kafka      # a Kafka-protocol broker with transactions;
 #                                         #   last line: KAFKA_BOOTSTRAP=host:port
 #   scripts/services.sh restart DIR      # stops the broker in DIR and starts it again, same port
@@ -95,6 +96,8 @@ start_postgres() {
   "${run[@]}" "$bin/psql" -h "$dir" -p "$port" -U "$user" -d postgres -q -c "CREATE DATABASE $db" >&2
   watch_owner "$dir"
   say "postgres in $dir"
+  # Flink's jdbc connector takes the JDBC form (user and password as options).
+  echo "POSTGRES_JDBC_URL=jdbc:postgresql://127.0.0.1:$port/$db"
   echo "POSTGRES_URL=postgres://$user:$password@127.0.0.1:$port/$db"
 }
 
@@ -108,7 +111,9 @@ noida_bin() {
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install -q "noida-db==$noida_version" >&2
   fi
-  echo "$venv/bin/noida-db"
+  # The package's binary itself: its Python launcher would leave the broker running when
+  # stopped.
+  ls "$venv"/lib/python3*/site-packages/noida_db/noida-db
 }
 
 # Starts the broker of instance $1 on port $2 (its data stays in the instance's folder).

@@ -38,12 +38,47 @@ pub async fn compile_file(path: &Path) -> Result<Compiled, SqlError> {
         path: path.display().to_string(),
         source,
     })?;
+    let text = substitute_variables(&text, |name| std::env::var(name).ok()).map_err(|name| {
+        SqlError::UnsetVariable {
+            path: path.display().to_string(),
+            name,
+        }
+    })?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "sql-job".to_owned());
     compile(&text, base, &name).await
+}
+
+/// Replaces `${NAME}` (upper-case letters, digits and `_`) with the value `lookup` gives, so
+/// that one script file runs against the servers of each environment (the broker and database
+/// addresses `scripts/services.sh` prints); the name of a variable without a value is the
+/// error. Other `$` text is left as it is.
+fn substitute_variables(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        if name.is_empty() || !after[name_len..].starts_with('}') {
+            out.push_str("${");
+            rest = after;
+            continue;
+        }
+        out.push_str(&lookup(name).ok_or_else(|| name.to_owned())?);
+        rest = &after[name_len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Compiles a script; `name` is the job name unless the script sets `pipeline.name`.
@@ -281,6 +316,22 @@ fn finish(builder: Builder, name: String, config: BTreeMap<String, String>) -> J
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn environment_variables_are_substituted_and_unset_ones_named() {
+        let lookup = |name: &str| (name == "KAFKA_BOOTSTRAP").then(|| "127.0.0.1:9".to_owned());
+        assert_eq!(
+            super::substitute_variables(
+                "'a' = '${KAFKA_BOOTSTRAP}', '$x', '${lower}', '$'",
+                lookup
+            ),
+            Ok("'a' = '127.0.0.1:9', '$x', '${lower}', '$'".to_owned())
+        );
+        assert_eq!(
+            super::substitute_variables("x ${POSTGRES_URL} y", lookup),
+            Err("POSTGRES_URL".to_owned())
+        );
+    }
+
     use super::*;
     use crate::plan::{Step, VertexPlan};
     use strom_jobgraph::Partitioning;

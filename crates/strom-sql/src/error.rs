@@ -11,6 +11,14 @@ pub enum SqlError {
         /// The cause.
         source: std::io::Error,
     },
+    /// `${NAME}` in a script file names an environment variable that is not set.
+    #[error("{path}: `${{{name}}}` names an environment variable that is not set")]
+    UnsetVariable {
+        /// The file.
+        path: String,
+        /// The variable.
+        name: String,
+    },
     /// Not valid SQL; the message carries line, column and the offending token.
     #[error("SQL syntax error in statement {statement}: {message}")]
     Syntax {

@@ -160,7 +160,7 @@ async fn completed_checkpoints(rest: &str, id: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn wait_finished(rest: &str, id: &str) {
+pub(crate) async fn wait_finished(rest: &str, id: &str) {
     let state = eventually(Duration::from_secs(300), "the job to end", || async {
         job_state(rest, id)
             .await
@@ -174,7 +174,7 @@ async fn wait_finished(rest: &str, id: &str) {
 }
 
 /// Waits until the job runs with every subtask and has completed a checkpoint beyond `after`.
-async fn wait_checkpointed(rest: &str, id: &str, after: u64) -> u64 {
+pub(crate) async fn wait_checkpointed(rest: &str, id: &str, after: u64) -> u64 {
     eventually(Duration::from_secs(120), "a new checkpoint", || async {
         let done = completed_checkpoints(rest, id).await;
         let running = job_state(rest, id).await.as_deref() == Some("RUNNING");

@@ -18,6 +18,7 @@ mod cli_client;
 mod cli_errors;
 mod cli_progress;
 mod connectors_jdbc;
+mod connectors_kafka;
 mod faults_disk_full;
 mod faults_mesos;
 mod faults_partition;

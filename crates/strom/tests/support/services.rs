@@ -16,6 +16,11 @@ fn start(service: &str, variable: &str) -> String {
     {
         return value;
     }
+    start_instance(service, variable).0
+}
+
+/// Starts a new instance of `service`: the value of its `<variable>=...` line and its folder.
+fn start_instance(service: &str, variable: &str) -> (String, String) {
     let output = std::process::Command::new("bash")
         .arg(support::workspace().join("scripts/services.sh"))
         .args(["start", service])
@@ -29,9 +34,39 @@ fn start(service: &str, variable: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     let last = stdout.lines().last().unwrap_or_default();
-    last.strip_prefix(&format!("{variable}="))
+    let value = last
+        .strip_prefix(&format!("{variable}="))
         .unwrap_or_else(|| panic!("scripts/services.sh start {service} printed {last:?} last"))
-        .to_owned()
+        .to_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let dir = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("services: {service} in ")))
+        .unwrap_or_default()
+        .to_owned();
+    (value, dir)
+}
+
+/// `host:port` of this process's Kafka broker.
+pub fn kafka_bootstrap() -> &'static str {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    BOOTSTRAP.get_or_init(|| start("kafka", "KAFKA_BOOTSTRAP"))
+}
+
+/// A Kafka broker of the caller's own (to restart): `host:port` and its instance folder.
+pub fn own_kafka() -> (String, String) {
+    start_instance("kafka", "KAFKA_BOOTSTRAP")
+}
+
+/// Restarts the broker of instance `dir` on the same port, with its data.
+pub fn restart_kafka(dir: &str) {
+    let status = std::process::Command::new("bash")
+        .arg(support::workspace().join("scripts/services.sh"))
+        .args(["restart", dir])
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/services.sh restart {dir}");
 }
 
 /// `postgres://user:password@host:port/db` of this process's PostgreSQL server.

@@ -438,7 +438,7 @@ mod tests {
                 message(9, Some(r#"{"id": 3}"#), Some(r#"{"name": "c"}"#)),
             ])
             .unwrap();
-        let rendered = arrow::util::pretty::pretty_format_batches(&[batch.clone()])
+        let rendered = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&batch))
             .unwrap()
             .to_string();
         assert!(rendered.contains("| 1    | a    | 2 | 7   |"), "{rendered}");

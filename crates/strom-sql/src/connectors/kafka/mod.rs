@@ -191,15 +191,46 @@ pub(super) fn validate(
     })
 }
 
+/// Properties of Java's client and of Flink's connector that librdkafka does not know (it
+/// refuses unknown ones): dropped, as they only tune what strom does its own way. Flink
+/// scripts set them often enough that refusing them would break scripts for nothing.
+const JAVA_ONLY: &[&str] = &[
+    "key.deserializer",
+    "value.deserializer",
+    "key.serializer",
+    "value.serializer",
+    "default.api.timeout.ms",
+    "commit.offsets.on.checkpoint",
+    "client.id.prefix",
+    "register.consumer.metrics",
+    "partition.discovery.interval.ms",
+    "flink.partition-discovery.interval-millis",
+    "max.poll.records",
+    "max.block.ms",
+    "delivery.timeout.ms",
+];
+
 /// The client configuration: every `properties.*` option, minus the prefix.
 fn client_config(options: &BTreeMap<String, String>) -> ClientConfig {
     let mut config = ClientConfig::new();
     for (key, value) in options {
         if let Some(property) = key.strip_prefix("properties.") {
+            if JAVA_ONLY.contains(&property) {
+                continue;
+            }
             config.set(property, value);
         }
     }
     config
+}
+
+/// How long calls that wait for the brokers may take: Java's `default.api.timeout.ms`
+/// (60 s unless set).
+fn broker_timeout(options: &BTreeMap<String, String>) -> Duration {
+    options
+        .get("properties.default.api.timeout.ms")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(60), Duration::from_millis)
 }
 
 /// The topics named by `topic` (`;`-separated).
@@ -235,6 +266,22 @@ fn discovery_interval(
     )
     .filter(|d| !d.is_zero()))
 }
+
+/// The consumers' context: librdkafka reports the end of a partition as an error too, which
+/// the default context would log as one; strom reads it from the poll instead.
+pub(crate) struct Quiet;
+
+impl rdkafka::ClientContext for Quiet {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let eof = matches!(error, rdkafka::error::KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF);
+        if !eof {
+            tracing::warn!("kafka client: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Quiet {}
 
 /// A client error as one line, naming the table and what was being done.
 fn kafka_error(

@@ -33,14 +33,11 @@ use strom_operators::codec::{Decoder, Encoder};
 use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, RestoredState, StateItem};
 
 use super::layout::{Layout, Record};
-use super::{client_config, kafka_error, topics};
+use super::{broker_timeout, client_config, kafka_error, topics};
 use crate::connectors::jdbc::off_runtime;
 use crate::connectors::{SinkWriter, failure};
 use crate::ops::RowKind;
 use crate::plan::SinkPlan;
-
-/// How long flushes and transaction calls may wait for the brokers.
-const BROKER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `sink.delivery-guarantee`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +164,8 @@ pub(crate) struct KafkaSink {
     /// Exactly-once: records since the last checkpoint, and those of checkpoints taken.
     current: Vec<Record>,
     staged: Staged,
+    /// How long flushes and transaction calls may wait for the brokers.
+    timeout: Duration,
 }
 
 impl KafkaSink {
@@ -207,6 +206,7 @@ impl KafkaSink {
             fixed: None,
             current: Vec::new(),
             staged: Staged::new(),
+            timeout: broker_timeout(options),
         })
     }
 
@@ -231,7 +231,7 @@ impl KafkaSink {
             .map_err(|e| self.error("cannot create the producer", &e))?;
         if transactional_id.is_some() {
             producer
-                .init_transactions(BROKER_TIMEOUT)
+                .init_transactions(self.timeout)
                 .map_err(|e| self.error("cannot open the transactional producer", &e))?;
         }
         Ok(producer)
@@ -246,7 +246,7 @@ impl KafkaSink {
         if self.settings.partitioner == Partitioner::Fixed {
             let metadata = producer
                 .client()
-                .fetch_metadata(Some(&self.topic), BROKER_TIMEOUT)
+                .fetch_metadata(Some(&self.topic), self.timeout)
                 .map_err(|e| self.error("cannot read the topic's partitions", &e))?;
             let partitions = metadata
                 .topics()
@@ -297,7 +297,7 @@ impl KafkaSink {
     /// Waits until everything sent was acknowledged; a failed delivery fails the sink.
     fn flush(&self, producer: &Client) -> Result<(), OperatorError> {
         producer
-            .flush(BROKER_TIMEOUT)
+            .flush(self.timeout)
             .map_err(|e| self.error("cannot flush", &e))?;
         self.delivered(producer)
     }
@@ -383,7 +383,7 @@ impl KafkaSink {
             .map_err(|e| self.error(&what("cannot begin"), &e))?;
         let result = (|| {
             self.send(producer, records)?;
-            let marker = Marker::new(&self.config, writer, &self.table)?;
+            let marker = Marker::new(&self.config, writer, &self.table, self.timeout)?;
             let mut offsets = TopicPartitionList::new();
             offsets
                 .add_partition_offset(&self.topic, 0, Offset::Offset(upto as i64))
@@ -396,16 +396,16 @@ impl KafkaSink {
                 ))
             })?;
             producer
-                .send_offsets_to_transaction(&offsets, &metadata, BROKER_TIMEOUT)
+                .send_offsets_to_transaction(&offsets, &metadata, self.timeout)
                 .map_err(|e| self.error(&what("cannot add the commit marker"), &e))?;
             producer
-                .commit_transaction(BROKER_TIMEOUT)
+                .commit_transaction(self.timeout)
                 .map_err(|e| self.error(&what("cannot commit"), &e))?;
             self.delivered(producer)
         })();
         if result.is_err() {
             // The next attempt's producer aborts it anyway; try now so readers move on.
-            let _ = producer.abort_transaction(BROKER_TIMEOUT);
+            let _ = producer.abort_transaction(self.timeout);
         }
         result
     }
@@ -479,8 +479,8 @@ impl KafkaSink {
             } else {
                 Arc::new(self.open(Some(&writer))?)
             };
-            let committed =
-                Marker::new(&self.config, &writer, &self.table)?.committed(&self.topic)?;
+            let committed = Marker::new(&self.config, &writer, &self.table, self.timeout)?
+                .committed(&self.topic)?;
             let due: Vec<(&u64, &Vec<Record>)> = staged
                 .iter()
                 .filter(|(id, _)| committed.is_none_or(|c| **id > c))
@@ -507,6 +507,7 @@ impl KafkaSink {
 struct Marker {
     consumer: BaseConsumer,
     table: String,
+    timeout: Duration,
 }
 
 impl Marker {
@@ -514,6 +515,7 @@ impl Marker {
         config: &rdkafka::ClientConfig,
         writer: &str,
         table: &str,
+        timeout: Duration,
     ) -> Result<Self, OperatorError> {
         let mut config = config.clone();
         config.set("group.id", writer);
@@ -525,6 +527,7 @@ impl Marker {
         Ok(Self {
             consumer,
             table: table.to_owned(),
+            timeout,
         })
     }
 
@@ -534,7 +537,7 @@ impl Marker {
         list.add_partition(topic, 0);
         let committed = self
             .consumer
-            .committed_offsets(list, BROKER_TIMEOUT)
+            .committed_offsets(list, self.timeout)
             .map_err(|e| kafka_error(&self.table, "cannot read the commit marker", &e))?;
         Ok(committed
             .find_partition(topic, 0)

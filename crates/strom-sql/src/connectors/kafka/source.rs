@@ -27,13 +27,10 @@ use strom_operators::{
 
 use super::assign::{Bounded, Startup, subtask_of};
 use super::layout::{Layout, Message};
-use super::{client_config, discovery_interval, kafka_error, topics};
+use super::{Quiet, broker_timeout, client_config, discovery_interval, kafka_error, topics};
 use crate::connectors::failure;
 use crate::connectors::jdbc::off_runtime;
 use crate::plan::SourcePlan;
-
-/// How long calls that wait for the brokers may take.
-const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long to wait before polling again when no message is ready.
 const IDLE_POLL: Duration = Duration::from_millis(5);
@@ -60,7 +57,7 @@ struct Positions {
 
 pub(crate) struct KafkaSource {
     table: String,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Quiet>,
     topics: Vec<String>,
     pattern: Option<regex::Regex>,
     subtask: u32,
@@ -83,6 +80,8 @@ pub(crate) struct KafkaSource {
     ready: VecDeque<(Partition, i64, arrow_array::RecordBatch)>,
     /// The partition of the batch emitted last.
     last_split: Option<String>,
+    /// How long calls that wait for the brokers may take.
+    timeout: Duration,
 }
 
 impl KafkaSource {
@@ -111,8 +110,16 @@ impl KafkaSource {
             config.set("isolation.level", "read_uncommitted");
         }
         let group = options.contains_key("properties.group.id");
-        let consumer: BaseConsumer = config
-            .create()
+        if !group {
+            // librdkafka assigns partitions only to a consumer with a group; with manual
+            // assignment it never joins it, and nothing is committed to it.
+            config.set(
+                "group.id",
+                format!("strom-{}-{}", ctx.job_id, ctx.vertex_id),
+            );
+        }
+        let consumer: BaseConsumer<Quiet> = config
+            .create_with_context(Quiet)
             .map_err(|e| kafka_error(&table, "cannot create the consumer", &e))?;
         let pattern = options
             .get("topic-pattern")
@@ -141,6 +148,7 @@ impl KafkaSource {
             pending_commits: BTreeMap::new(),
             ready: VecDeque::new(),
             last_split: None,
+            timeout: broker_timeout(options),
         })
     }
 
@@ -155,7 +163,7 @@ impl KafkaSource {
         if let Some(pattern) = &self.pattern {
             let metadata = self
                 .consumer
-                .fetch_metadata(None, BROKER_TIMEOUT)
+                .fetch_metadata(None, self.timeout)
                 .map_err(|e| self.error("cannot list the topics", &e))?;
             names.extend(
                 metadata
@@ -170,7 +178,7 @@ impl KafkaSource {
         for name in names {
             let metadata = self
                 .consumer
-                .fetch_metadata(Some(&name), BROKER_TIMEOUT)
+                .fetch_metadata(Some(&name), self.timeout)
                 .map_err(|e| self.error(&format!("cannot read topic '{name}'"), &e))?;
             for topic in metadata.topics() {
                 if let Some(e) = topic.error() {
@@ -336,7 +344,7 @@ impl KafkaSource {
         }
         let committed = self
             .consumer
-            .committed_offsets(list, BROKER_TIMEOUT)
+            .committed_offsets(list, self.timeout)
             .map_err(|e| self.error("cannot read the group's committed offsets", &e))?;
         Ok(partitions
             .iter()
@@ -362,7 +370,7 @@ impl KafkaSource {
         }
         let found = self
             .consumer
-            .offsets_for_times(list, BROKER_TIMEOUT)
+            .offsets_for_times(list, self.timeout)
             .map_err(|e| self.error("cannot look offsets up by time", &e))?;
         Ok(partitions
             .iter()
@@ -389,7 +397,7 @@ impl KafkaSource {
             for p in partitions {
                 let (_, high) = self
                     .consumer
-                    .fetch_watermarks(&p.0, p.1, BROKER_TIMEOUT)
+                    .fetch_watermarks(&p.0, p.1, self.timeout)
                     .map_err(|e| {
                         self.error(&format!("cannot read the end of {}-{}", p.0, p.1), &e)
                     })?;
