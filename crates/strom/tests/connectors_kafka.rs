@@ -524,3 +524,36 @@ fn bad_brokers_topics_options_and_records_are_named() {
     assert!(!ok);
     assert!(stderr.contains("scan.startup.mode"), "{stderr}");
 }
+
+#[test]
+fn the_kafka_to_postgres_example_runs_as_documented() {
+    let bootstrap = kafka_bootstrap();
+    let (url, jdbc) = postgres_database("strom_example");
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE TABLE clicks_per_page (page INT, window_start TIMESTAMP(3),
+           window_end TIMESTAMP(3), clicks BIGINT, PRIMARY KEY (page, window_start))",
+    )
+    .unwrap();
+    let example = support::workspace().join("examples/kafka-to-postgres.sql");
+    let output = support::run_with_env(
+        &["local", "-Drest.port=0", "--run", example.to_str().unwrap()],
+        &[("KAFKA_BOOTSTRAP", bootstrap), ("POSTGRES_JDBC_URL", &jdbc)],
+        Duration::from_secs(180),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = db
+        .query_one(
+            "SELECT count(*), sum(clicks)::bigint, count(DISTINCT page) FROM clicks_per_page",
+            &[],
+        )
+        .unwrap();
+    let (windows, clicks, pages): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    // 100,000 clicks 1 ms apart: 100 seconds of 20 pages.
+    assert_eq!((clicks, pages), (100_000, 20));
+    assert!(windows > 1_900, "{windows}");
+}

@@ -29,8 +29,15 @@ pub fn free_port() -> u16 {
 
 /// Runs `strom` with `args` to completion, bounded by `timeout`.
 pub fn run(args: &[&str], timeout: Duration) -> Output {
+    run_with_env(args, &[], timeout)
+}
+
+/// Runs `strom` with `args` and the environment variables `env` to completion, bounded by
+/// `timeout`.
+pub fn run_with_env(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Output {
     let child = strom()
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
