@@ -9,6 +9,7 @@
 #   scripts/services.sh restart DIR      # stops the broker in DIR and starts it again, same port
 #                                         #   and data (a broker restart during a job)
 #   scripts/services.sh stop [DIR]       # stops what `start` started (or just the instance in DIR)
+#   scripts/services.sh install          # installs both without starting them (CI, before tests)
 #
 # The Kafka broker is noida-db (PyPI, a single-binary Kafka-protocol broker with transactions
 # and read_committed fetches); tansu, the broker first looked at, does not hand the aborted
@@ -66,13 +67,17 @@ pg_bin() {
   [ -n "$bin" ] && [ -x "$bin/initdb" ] && echo "$bin"
 }
 
-start_postgres() {
-  local bin
-  if ! bin="$(pg_bin)"; then
+install_postgres() {
+  if ! pg_bin >/dev/null; then
     say "installing PostgreSQL (Debian's postgresql package)"
     apt_install postgresql
-    bin="$(pg_bin)"
   fi
+}
+
+start_postgres() {
+  local bin
+  install_postgres
+  bin="$(pg_bin)"
   local dir port user=strom password=strom db=strom
   dir="$(mktemp -d "$root/postgres.XXXXXX")"
   port="$(free_port)"
@@ -167,6 +172,10 @@ stop_one() {
 }
 
 case "${1:-}" in
+  install)
+    install_postgres
+    noida_bin >/dev/null
+    ;;
   start)
     case "${2:-}" in
       postgres) start_postgres ;;
@@ -191,7 +200,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: $0 start postgres|kafka | restart DIR | stop [DIR]" >&2
+    echo "usage: $0 start postgres|kafka | restart DIR | stop [DIR] | install" >&2
     exit 2
     ;;
 esac

@@ -2,7 +2,8 @@
 # Runs every test of strom on this machine, installing what the tests need first:
 # the real Apache Mesos 1.11 master and agent (../shared/mesos), built once per machine, and
 # Debian's ZooKeeper server (zookeeperd; tests start their own servers, not the system service),
-# and Debian's Chromium with its WebDriver (the web UI is tested in a headless browser).
+# Debian's Chromium with its WebDriver (the web UI is tested in a headless browser), and the
+# connector tests' PostgreSQL and Kafka broker (scripts/services.sh; tests start their own).
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +34,9 @@ if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; the
   echo "== installing chromium and chromium-driver (browser tests of the web UI)"
   apt_install chromium chromium-driver fonts-dejavu-core
 fi
+
+echo "== installing the connector tests' servers (PostgreSQL, a Kafka broker)"
+bash "$here/scripts/services.sh" install
 
 echo "== cargo test"
 cargo test --workspace --locked "$@"
