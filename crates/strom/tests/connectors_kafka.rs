@@ -19,7 +19,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::services::{kafka_bootstrap, own_kafka, postgres_database, restart_kafka};
-use crate::support::{self, LocalCluster};
+use crate::support::{self, AppMaster, LocalCluster};
 
 /// Records per input partition, and partitions.
 const PER_PARTITION: i64 = 40_000;
@@ -556,4 +556,31 @@ fn the_kafka_to_postgres_example_runs_as_documented() {
     // 100,000 clicks 1 ms apart: 100 seconds of 20 pages.
     assert_eq!((clicks, pages), (100_000, 20));
     assert!(windows > 1_900, "{windows}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_to_kafka_and_postgres_in_a_mesos_session_cluster() {
+    let bootstrap = kafka_bootstrap().to_owned();
+    let suffix = "mesos";
+    let (url, jdbc) = tokio::task::block_in_place(|| {
+        prepare(&bootstrap, suffix);
+        let (url, jdbc) = postgres_database("strom_kafka_mesos");
+        create_windows_table(&url);
+        let total = PER_PARTITION * i64::from(PARTITIONS);
+        produce(&bootstrap, "events-mesos", PARTITIONS, 0..total, None);
+        (url, jdbc)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("job.sql");
+    std::fs::write(
+        &script,
+        exactly_once_script(dir.path(), &bootstrap, suffix, &jdbc),
+    )
+    .unwrap();
+    let mesos = strom_testkit::Mesos::start().unwrap();
+    let am = AppMaster::start("mesos-appmaster", mesos.url.authority(), &[]);
+    am.framework_id().await;
+    let id = support::run_detached(&am.address(), script.to_str().unwrap(), &[]);
+    crate::checkpoints::wait_finished(&am.rest, &id).await;
+    tokio::task::block_in_place(|| assert_exactly_once(&bootstrap, suffix, &url));
 }
