@@ -584,3 +584,67 @@ async fn kafka_to_kafka_and_postgres_in_a_mesos_session_cluster() {
     crate::checkpoints::wait_finished(&am.rest, &id).await;
     tokio::task::block_in_place(|| assert_exactly_once(&bootstrap, suffix, &url));
 }
+
+#[test]
+fn upsert_topics_are_read_back_as_a_changelog() {
+    let bootstrap = kafka_bootstrap();
+    create_topic(bootstrap, "upserts", 2);
+    let producer = producer(bootstrap);
+    // (key, value): the last value per key is the table; no value deletes the key.
+    let messages: [(&str, Option<i64>); 9] = [
+        ("a", Some(1)),
+        ("b", Some(2)),
+        ("c", Some(3)),
+        ("a", Some(10)),
+        ("b", None),
+        ("c", Some(3)),
+        ("d", Some(4)),
+        ("b", Some(20)),
+        ("d", None),
+    ];
+    for (key, value) in messages {
+        let key_json = format!(r#"{{"k": "{key}"}}"#);
+        let value_json = value.map(|n| format!(r#"{{"k": "{key}", "n": {n}}}"#));
+        let partition = i32::from(key.as_bytes()[0] % 2);
+        let mut record = BaseRecord::<str, str>::to("upserts")
+            .key(&key_json)
+            .partition(partition);
+        if let Some(value) = &value_json {
+            record = record.payload(value);
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, totals) = (dir.path().join("rows"), dir.path().join("totals"));
+    let script = dir.path().join("job.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "SET 'parallelism.default' = '2';
+             CREATE TABLE u (k STRING, n BIGINT, PRIMARY KEY (k) NOT ENFORCED)
+               WITH ('connector' = 'upsert-kafka', 'topic' = 'upserts',
+                 'properties.bootstrap.servers' = '{bootstrap}', 'key.format' = 'json',
+                 'value.format' = 'json', 'scan.bounded.mode' = 'latest-offset');
+             CREATE TABLE rows_out (k STRING, n BIGINT)
+               WITH ('connector' = 'filesystem', 'path' = '{rows}', 'format' = 'csv');
+             CREATE TABLE totals_out (c BIGINT, s BIGINT)
+               WITH ('connector' = 'filesystem', 'path' = '{totals}', 'format' = 'csv');
+             INSERT INTO rows_out SELECT k, n FROM u;
+             INSERT INTO totals_out SELECT COUNT(*), SUM(n) FROM u;",
+            rows = rows.display(),
+            totals = totals.display(),
+        ),
+    )
+    .unwrap();
+    let output = run_local(&script);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut table = support::part_rows(&rows);
+    table.sort();
+    assert_eq!(table, ["a,10", "b,20", "c,3"]);
+    assert_eq!(support::part_rows(&totals), ["3,33"]);
+}

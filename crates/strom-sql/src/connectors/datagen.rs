@@ -62,6 +62,7 @@ pub(super) fn validate(
     Ok(Traits {
         bounded,
         single: false,
+        updating: false,
     })
 }
 

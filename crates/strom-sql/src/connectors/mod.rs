@@ -9,7 +9,7 @@
 //! | `nexmark` | Nexmark persons, auctions, bids | |
 //! | `jdbc` | a PostgreSQL table (bounded scan, lookups) | upserts by primary key, or appends |
 //! | `kafka` | topics' messages (json, csv, raw), metadata columns | messages, at least or exactly once |
-//! | `upsert-kafka` | | an updating result by key, deletes as tombstones |
+//! | `upsert-kafka` | a topic's last value per key, as changes | an updating result by key, deletes as tombstones |
 //! | `print` | | standard output, Flink's `+I[...]` rendering |
 //! | `blackhole` | | discards |
 //!
@@ -54,6 +54,8 @@ pub(crate) struct Traits {
     pub(crate) bounded: bool,
     /// A source that must run at parallelism 1.
     pub(crate) single: bool,
+    /// A source of changes (`+I`, `-U`, `+U`, `-D`) rather than of appended rows.
+    pub(crate) updating: bool,
 }
 
 /// A connector's option names (`#` stands for a column name) and which are required.
@@ -110,7 +112,7 @@ const CONNECTORS: &[Spec] = &[
     },
     Spec {
         name: "upsert-kafka",
-        source: false,
+        source: true,
         sink: true,
         options: kafka::OPTIONS,
         required: &[],
@@ -240,6 +242,7 @@ pub(crate) fn validate(
             Ok(Traits {
                 bounded: true,
                 single: false,
+                updating: false,
             })
         }
         "socket" => socket::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
@@ -252,6 +255,7 @@ pub(crate) fn validate(
         _ => Ok(Traits {
             bounded: false,
             single: false,
+            updating: false,
         }),
     }
 }
@@ -377,7 +381,7 @@ pub(crate) fn open_source(
         }
         "nexmark" => Box::new(nexmark::Nexmark::new(&plan.connector.options, schema, ctx)?),
         "jdbc" => Box::new(jdbc::JdbcSource::new(plan, ctx)?),
-        "kafka" => Box::new(kafka::KafkaSource::new(plan, ctx)?),
+        "kafka" | "upsert-kafka" => Box::new(kafka::KafkaSource::new(plan, ctx)?),
         "socket" => Box::new(socket::SocketSource::connect(
             &plan.connector.options,
             schema,

@@ -43,6 +43,7 @@ pub(super) fn validate(
     Ok(Traits {
         bounded: false,
         single: true,
+        updating: false,
     })
 }
 

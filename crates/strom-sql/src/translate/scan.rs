@@ -24,6 +24,12 @@ impl Translator<'_> {
             self.base,
         )?;
         self.unbounded |= !traits.bounded;
+        if traits.updating && (definition.computed.is_some() || definition.watermark.is_some()) {
+            return Err(self.unsupported(format!(
+                "`{table}` is a changelog source ('upsert-kafka'): computed columns and \
+                 watermarks on it are not supported yet"
+            )));
+        }
         let schema = definition.schema.clone();
         let (read, computed) = match &definition.computed {
             Some((physical, computed)) => (physical.clone(), Some(computed.clone())),
@@ -58,7 +64,7 @@ impl Translator<'_> {
         Ok(Stream {
             vertex,
             schema,
-            updating: false,
+            updating: traits.updating,
             window: None,
             event_time: definition.watermark.map(|(column, _)| column),
             proc_time: None,

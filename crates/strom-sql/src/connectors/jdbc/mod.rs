@@ -142,6 +142,7 @@ pub(super) fn validate(
     Ok(Traits {
         bounded: true,
         single: false,
+        updating: false,
     })
 }
 

@@ -204,59 +204,68 @@ impl Layout {
     /// ignores parse errors. An undecodable message is an error naming its partition and
     /// offset.
     pub(crate) fn decode(&self, messages: &[Message]) -> Result<RecordBatch, String> {
-        let messages: Vec<&Message> = messages.iter().filter(|m| m.value.is_some()).collect();
-        let values: Vec<&[u8]> = messages
-            .iter()
-            .map(|m| m.value.as_deref().unwrap_or_default())
+        self.decode_kept(messages).map(|(batch, _)| batch)
+    }
+
+    /// Decodes as [`decode`](Self::decode) does, and says which messages (their indices) the
+    /// batch's rows are.
+    pub(crate) fn decode_kept(
+        &self,
+        messages: &[Message],
+    ) -> Result<(RecordBatch, Vec<usize>), String> {
+        let mut kept: Vec<usize> = (0..messages.len())
+            .filter(|&i| messages[i].value.is_some())
             .collect();
-        let name = |index: usize| {
-            let m = messages[index];
+        let name = |m: &Message, what: &str| {
             format!(
-                "message at offset {} of {}-{}",
+                "{what}message at offset {} of {}-{}",
                 m.offset, m.topic, m.partition
             )
         };
+        let values: Vec<&[u8]> = kept
+            .iter()
+            .map(|&i| messages[i].value.as_deref().unwrap_or_default())
+            .collect();
         let (mut value_batch, skipped) = self
             .value
             .0
             .decode(&values)
-            .map_err(|e| format!("{}: {}", name(e.index), e.problem))?;
-        let mut kept: Vec<&Message> = messages
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !skipped.contains(i))
-            .map(|(_, m)| *m)
-            .collect();
+            .map_err(|e| format!("{}: {}", name(&messages[kept[e.index]], ""), e.problem))?;
+        let drop = |kept: &mut Vec<usize>, skipped: &[usize]| {
+            *kept = kept
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| !skipped.contains(n))
+                .map(|(_, &i)| i)
+                .collect();
+        };
+        drop(&mut kept, &skipped);
         let key_batch = match &self.key {
             None => None,
             Some((codec, _)) => {
                 let keys: Vec<&[u8]> = kept
                     .iter()
-                    .map(|m| m.key.as_deref().unwrap_or_default())
+                    .map(|&i| messages[i].key.as_deref().unwrap_or_default())
                     .collect();
                 let (batch, skipped) = codec.decode(&keys).map_err(|e| {
-                    let m = kept[e.index];
                     format!(
-                        "the key of message at offset {} of {}-{}: {}",
-                        m.offset, m.topic, m.partition, e.problem
+                        "{}: {}",
+                        name(&messages[kept[e.index]], "the key of "),
+                        e.problem
                     )
                 })?;
                 if !skipped.is_empty() {
                     let keep: BooleanArray = (0..kept.len())
-                        .map(|i| Some(!skipped.contains(&i)))
+                        .map(|n| Some(!skipped.contains(&n)))
                         .collect();
                     value_batch = arrow_select::filter::filter_record_batch(&value_batch, &keep)
                         .map_err(|e| e.to_string())?;
-                    kept = kept
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| !skipped.contains(i))
-                        .map(|(_, m)| *m)
-                        .collect();
+                    drop(&mut kept, &skipped);
                 }
                 Some(batch)
             }
         };
+        let rows: Vec<&Message> = kept.iter().map(|&i| &messages[i]).collect();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.origins.len());
         for (field, origin) in self.schema.fields().iter().zip(&self.origins) {
             let column = match origin {
@@ -265,7 +274,7 @@ impl Layout {
                     .as_ref()
                     .map(|b| b.column(*i).clone())
                     .ok_or("no key columns")?,
-                Origin::Metadata(i) => metadata_array(&self.metadata[*i].0, &kept)?,
+                Origin::Metadata(i) => metadata_array(&self.metadata[*i].0, &rows)?,
             };
             let column = if column.data_type() == field.data_type() {
                 column
@@ -275,7 +284,9 @@ impl Layout {
             };
             columns.push(column);
         }
-        RecordBatch::try_new(nullable(&self.schema), columns).map_err(|e| e.to_string())
+        let batch =
+            RecordBatch::try_new(nullable(&self.schema), columns).map_err(|e| e.to_string())?;
+        Ok((batch, kept))
     }
 
     /// Encodes the rows of a batch of the table's columns into records.

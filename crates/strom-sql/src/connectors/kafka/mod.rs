@@ -7,12 +7,14 @@
 //!   checkpoint completes; startup and bounded modes, partition discovery, metadata columns.
 //! - As a sink ([`sink`]): `none`, `at-least-once` (flushed at each checkpoint) or
 //!   `exactly-once` (a checkpoint's records are produced in one transaction when it completes).
-//!   `upsert-kafka` writes an updating result by key, a delete as a tombstone.
+//!   `upsert-kafka` writes an updating result by key, a delete as a tombstone, and reads such a
+//!   topic back as a changelog ([`changelog`]).
 //!
 //! Messages are encoded and decoded by the shared [`formats`](super::formats) ([`layout`] puts
 //! the key, value and metadata columns of a table together).
 
 mod assign;
+mod changelog;
 mod layout;
 mod sink;
 mod source;
@@ -176,18 +178,11 @@ pub(super) fn validate(
             "an 'upsert-kafka' table is always read from the earliest offset".into(),
         ));
     }
-    if upsert && usage == Usage::Source {
-        return Err((
-            "connector".into(),
-            "'upsert-kafka' is a sink here; read the topic with 'kafka' (an append stream of \
-             the latest values) until changelog sources land"
-                .into(),
-        ));
-    }
     let bounded = !matches!(bounded(options)?, assign::Bounded::Unbounded);
     Ok(Traits {
         bounded,
         single: false,
+        updating: upsert && usage == Usage::Source,
     })
 }
 

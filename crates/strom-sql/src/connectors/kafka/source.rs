@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::{Int8Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message as _, Timestamp};
@@ -26,16 +28,28 @@ use strom_operators::{
 };
 
 use super::assign::{Bounded, Startup, subtask_of};
+use super::changelog::Normalizer;
 use super::layout::{Layout, Message};
 use super::{Quiet, broker_timeout, client_config, discovery_interval, kafka_error, topics};
 use crate::connectors::failure;
 use crate::connectors::jdbc::off_runtime;
-use crate::plan::SourcePlan;
+use crate::ops::RowKind;
+use crate::plan::{ROW_KIND_COLUMN, SourcePlan};
+
+/// The state namespace of an `upsert-kafka` source's last values (positions are in 0).
+const NAMESPACE_LAST_VALUES: u32 = 1;
 
 /// How long to wait before polling again when no message is ready.
 const IDLE_POLL: Duration = Duration::from_millis(5);
 
 type Partition = (Arc<str>, i32);
+
+/// Messages read, decoded or (`upsert-kafka`) to be turned into changes when emitted, so that
+/// the last values in a checkpoint are those of the changes emitted before it.
+enum Ready {
+    Batch(RecordBatch),
+    Messages(Vec<Message>),
+}
 
 /// Where reading a partition stands.
 #[derive(Debug, Clone, Copy)]
@@ -76,8 +90,10 @@ pub(crate) struct KafkaSource {
     reset_policy: Option<String>,
     /// Positions of checkpoints taken, committed to the group when they complete.
     pending_commits: BTreeMap<u64, Vec<(String, i32, i64)>>,
-    /// Batches read and not yet emitted: partition, offset of the batch's first message.
-    ready: VecDeque<(Partition, i64, arrow_array::RecordBatch)>,
+    /// What was read and not yet emitted: partition, offset of the first message.
+    ready: VecDeque<(Partition, i64, Ready)>,
+    /// `upsert-kafka`: the last value of each key, which turns messages into a changelog.
+    normalizer: Option<Normalizer>,
     /// The partition of the batch emitted last.
     last_split: Option<String>,
     /// How long calls that wait for the brokers may take.
@@ -92,12 +108,13 @@ impl KafkaSource {
         let bad = |(option, problem): (String, String)| {
             OperatorError::Parameter(format!("table `{name}`: option '{option}': {problem}"))
         };
+        let upsert = plan.connector.connector() == "upsert-kafka";
         let layout = Layout::new(
             options,
             &plan.schema,
             &plan.metadata,
             &plan.primary_key,
-            false,
+            upsert,
         )
         .map_err(&bad)?;
         let mut config = client_config(options);
@@ -134,7 +151,12 @@ impl KafkaSource {
             subtask: ctx.subtask,
             parallelism: ctx.parallelism,
             layout,
-            startup: Startup::from_options(options).map_err(&bad)?,
+            // An upsert topic is read whole: its history is the table.
+            startup: if upsert {
+                Startup::Earliest
+            } else {
+                Startup::from_options(options).map_err(&bad)?
+            },
             bounded: Bounded::from_options(options).map_err(&bad)?,
             discovery: discovery_interval(options).map_err(&bad)?,
             next_discovery: None,
@@ -147,6 +169,7 @@ impl KafkaSource {
                 .map(|v| v.trim().to_ascii_lowercase()),
             pending_commits: BTreeMap::new(),
             ready: VecDeque::new(),
+            normalizer: upsert.then(Normalizer::default),
             last_split: None,
             timeout: broker_timeout(options),
         })
@@ -437,6 +460,9 @@ impl KafkaSource {
 
     fn start(&mut self) -> Result<(), OperatorError> {
         let partitions = self.discover()?;
+        if let Some(normalizer) = &mut self.normalizer {
+            normalizer.retain(|topic, p| partitions.iter().any(|(t, q)| &**t == topic && *q == p));
+        }
         self.add_partitions(partitions, true)?;
         self.started = true;
         self.next_discovery = self.discovery.map(|d| Instant::now() + d);
@@ -519,12 +545,19 @@ impl KafkaSource {
             self.on_ends(&eof)?;
         }
         for (partition, messages) in messages {
+            let first = messages[0].offset;
+            if self.normalizer.is_some() {
+                self.ready
+                    .push_back((partition, first, Ready::Messages(messages)));
+                continue;
+            }
             let batch = self
                 .layout
                 .decode(&messages)
                 .map_err(|e| failure(format!("table `{}`: {e}", self.table)))?;
             if batch.num_rows() > 0 {
-                self.ready.push_back((partition, messages[0].offset, batch));
+                self.ready
+                    .push_back((partition, first, Ready::Batch(batch)));
             }
         }
         Ok(())
@@ -570,14 +603,56 @@ impl KafkaSource {
         if self.ready.is_empty() {
             self.read()?;
         }
-        match self.ready.pop_front() {
-            Some((partition, _, batch)) => {
-                self.last_split = Some(split_name(&partition));
-                Ok(SourcePoll::Batch(batch))
+        while let Some((partition, _, ready)) = self.ready.pop_front() {
+            let batch = match ready {
+                Ready::Batch(batch) => batch,
+                Ready::Messages(messages) => self.changes(messages)?,
+            };
+            if batch.num_rows() == 0 {
+                continue;
             }
-            None if self.finished() => Ok(SourcePoll::Finished),
-            None => Ok(SourcePoll::Wait(IDLE_POLL)),
+            self.last_split = Some(split_name(&partition));
+            return Ok(SourcePoll::Batch(batch));
         }
+        if self.finished() {
+            Ok(SourcePoll::Finished)
+        } else {
+            Ok(SourcePoll::Wait(IDLE_POLL))
+        }
+    }
+
+    /// The changes an upsert topic's messages make, with the row kind last.
+    fn changes(&mut self, messages: Vec<Message>) -> Result<RecordBatch, OperatorError> {
+        let fail = |e: String| failure(format!("table `{}`: {e}", self.table));
+        // Values the format cannot read are left out (with ignore-parse-errors) before they
+        // can become a key's last value.
+        let (_, readable) = self.layout.decode_kept(&messages).map_err(fail)?;
+        let mut readable = readable.into_iter().peekable();
+        let mut kept = Vec::with_capacity(messages.len());
+        for (index, message) in messages.into_iter().enumerate() {
+            let read = readable.next_if_eq(&index).is_some();
+            if read || message.value.is_none() {
+                kept.push(message);
+            }
+        }
+        let Some(normalizer) = &mut self.normalizer else {
+            return Err(fail("not an upsert source".into()));
+        };
+        let (rows, kinds): (Vec<Message>, Vec<RowKind>) =
+            normalizer.changes(kept).into_iter().unzip();
+        let (batch, rows_kept) = self.layout.decode_kept(&rows).map_err(fail)?;
+        let kinds: Int8Array = rows_kept.iter().map(|&i| kinds[i].code()).collect();
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(kinds));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| fail(e.to_string()))
     }
 }
 
@@ -628,12 +703,19 @@ impl Source for KafkaSource {
         }
         let bytes = serde_json::to_vec(&positions)
             .map_err(|e| failure(format!("table `{}`: {e}", self.table)))?;
+        let mut items = vec![StateItem {
+            namespace: 0,
+            bytes,
+        }];
+        if let Some(normalizer) = &self.normalizer {
+            items.push(StateItem {
+                namespace: NAMESPACE_LAST_VALUES,
+                bytes: normalizer.encode(),
+            });
+        }
         Ok(OperatorSnapshot {
             keyed: Vec::new(),
-            items: vec![StateItem {
-                namespace: 0,
-                bytes,
-            }],
+            items,
         })
     }
 
@@ -641,7 +723,12 @@ impl Source for KafkaSource {
         let mut restored = BTreeMap::new();
         // Every subtask's positions: partitions move between subtasks when the parallelism
         // changes.
-        for item in &state.items {
+        if let Some(normalizer) = &mut self.normalizer {
+            for item in &state.namespace(NAMESPACE_LAST_VALUES).items {
+                normalizer.decode(&item.bytes)?;
+            }
+        }
+        for item in &state.namespace(0).items {
             let positions: Positions = serde_json::from_slice(&item.bytes).map_err(|e| {
                 failure(format!(
                     "table `{}`: a checkpoint's Kafka positions cannot be read: {e}",

@@ -257,6 +257,7 @@ pub(super) fn validate(
     Ok(Traits {
         bounded: max.is_some(),
         single: false,
+        updating: false,
     })
 }
 
