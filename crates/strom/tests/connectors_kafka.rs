@@ -648,3 +648,68 @@ fn upsert_topics_are_read_back_as_a_changelog() {
     assert_eq!(table, ["a,10", "b,20", "c,3"]);
     assert_eq!(support::part_rows(&totals), ["3,33"]);
 }
+
+#[test]
+fn debezium_change_events_are_read_as_a_changelog() {
+    let bootstrap = kafka_bootstrap();
+    create_topic(bootstrap, "cdc", 1);
+    let producer = producer(bootstrap);
+    let events = [
+        r#"{"before": null, "after": {"id": 1, "name": "a"}, "op": "r"}"#,
+        r#"{"before": null, "after": {"id": 2, "name": "b"}, "op": "r"}"#,
+        r#"{"before": {"id": 1, "name": "a"}, "after": {"id": 1, "name": "c"}, "op": "u"}"#,
+        r#"{"before": {"id": 2, "name": "b"}, "after": null, "op": "d"}"#,
+        r#"{"schema": null, "payload": {"after": {"id": 9}, "op": "c"}}"#,
+        r#"{"before": null, "after": {"id": 3, "name": "d"}, "op": "c"}"#,
+    ];
+    for event in events {
+        producer
+            .send(BaseRecord::<str, str>::to("cdc").payload(event))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    // Debezium's tombstone after a delete.
+    producer
+        .send(BaseRecord::<str, str>::to("cdc").key("{\"id\": 2}"))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let attempt = |name: &str, ignore: bool| {
+        let out = dir.path().join(name);
+        let script = dir.path().join(format!("{name}.sql"));
+        std::fs::write(
+            &script,
+            format!(
+                "SET 'restart-strategy.type' = 'none';
+                 CREATE TABLE items (id BIGINT, name STRING) WITH ({input},
+                   'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset',
+                   'format' = 'debezium-json', 'debezium-json.ignore-parse-errors' = '{ignore}');
+                 CREATE TABLE out (id BIGINT, name STRING)
+                   WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'csv');
+                 INSERT INTO out SELECT id, name FROM items;",
+                input = kafka_options(bootstrap, "cdc"),
+                out = out.display(),
+            ),
+        )
+        .unwrap();
+        (run_local(&script), out)
+    };
+    // The event wrapped in a schema envelope is not readable without schema-include.
+    let (output, _) = attempt("strict", false);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("table `items`") && stderr.contains("offset 4 of cdc-0"),
+        "{stderr}"
+    );
+    let (output, out) = attempt("lenient", true);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut rows = support::part_rows(&out);
+    rows.sort();
+    assert_eq!(rows, ["1,c", "3,d"]);
+}

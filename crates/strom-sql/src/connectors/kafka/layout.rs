@@ -184,12 +184,22 @@ impl Layout {
             )?;
             Some((codec, key_columns))
         };
-        let value = Codec::from_options(
-            options,
-            value_format,
-            value_prefix,
-            Arc::new(Schema::new(value_schema)),
-        )?;
+        let value_schema = Arc::new(Schema::new(value_schema));
+        let value = if is_debezium(options) {
+            // The rows inside Debezium's envelopes are JSON objects of the value's columns.
+            let ignore = options
+                .get("debezium-json.ignore-parse-errors")
+                .cloned()
+                .unwrap_or_else(|| "false".into());
+            let inner = BTreeMap::from([
+                ("format".to_owned(), "json".to_owned()),
+                ("json.ignore-parse-errors".to_owned(), ignore),
+            ]);
+            Codec::from_options(&inner, "format", "", value_schema)
+                .map_err(|(_, problem)| ("debezium-json.ignore-parse-errors".to_owned(), problem))?
+        } else {
+            Codec::from_options(options, value_format, value_prefix, value_schema)?
+        };
         Ok(Self {
             schema: Arc::new(schema.clone()),
             origins,
@@ -343,6 +353,14 @@ impl Layout {
             RecordBatch::try_new(nullable(codec.schema()), arrays).map_err(|e| e.to_string())?;
         codec.encode(&part).map(Some)
     }
+}
+
+/// Whether the value's format is `debezium-json` (a changelog of Debezium's envelopes).
+pub(crate) fn is_debezium(options: &BTreeMap<String, String>) -> bool {
+    options
+        .get("value.format")
+        .or_else(|| options.get("format"))
+        .is_some_and(|f| f == "debezium-json")
 }
 
 /// The schema with every column nullable: formats give nulls where a message lacks a field,

@@ -15,6 +15,7 @@
 
 mod assign;
 mod changelog;
+mod debezium;
 mod layout;
 mod sink;
 mod source;
@@ -49,6 +50,7 @@ pub(super) const OPTIONS: &[&str] = &[
     "key.csv.*",
     "value.json.*",
     "value.csv.*",
+    "debezium-json.*",
     "scan.startup.mode",
     "scan.startup.specific-offsets",
     "scan.startup.timestamp-millis",
@@ -162,6 +164,18 @@ pub(super) fn validate(
         ));
     }
     layout::Layout::new(options, schema, metadata, primary_key, upsert)?;
+    let debezium = layout::is_debezium(options);
+    if debezium && (usage == Usage::Sink || upsert) {
+        return Err((
+            if options.contains_key("value.format") {
+                "value.format"
+            } else {
+                "format"
+            }
+            .into(),
+            "'debezium-json' is read by 'kafka' sources only".into(),
+        ));
+    }
     startup(options)?;
     bounded(options)?;
     if let Some(interval) = discovery_interval(options)?
@@ -182,7 +196,7 @@ pub(super) fn validate(
     Ok(Traits {
         bounded,
         single: false,
-        updating: upsert && usage == Usage::Source,
+        updating: (upsert || debezium) && usage == Usage::Source,
     })
 }
 

@@ -29,6 +29,8 @@ use strom_operators::{
 
 use super::assign::{Bounded, Startup, subtask_of};
 use super::changelog::Normalizer;
+use super::debezium;
+use super::layout::is_debezium;
 use super::layout::{Layout, Message};
 use super::{Quiet, broker_timeout, client_config, discovery_interval, kafka_error, topics};
 use crate::connectors::failure;
@@ -44,8 +46,16 @@ const IDLE_POLL: Duration = Duration::from_millis(5);
 
 type Partition = (Arc<str>, i32);
 
-/// Messages read, decoded or (`upsert-kafka`) to be turned into changes when emitted, so that
-/// the last values in a checkpoint are those of the changes emitted before it.
+/// How a changelog source's messages become changes.
+enum Changelog {
+    /// `upsert-kafka`: by the last value of each key.
+    Upsert(Normalizer),
+    /// `debezium-json`: by the events' own kinds.
+    Debezium { schema_include: bool, ignore: bool },
+}
+
+/// Messages read, decoded or (changelog sources) to be turned into changes when emitted, so
+/// that the last values in a checkpoint are those of the changes emitted before it.
 enum Ready {
     Batch(RecordBatch),
     Messages(Vec<Message>),
@@ -92,8 +102,8 @@ pub(crate) struct KafkaSource {
     pending_commits: BTreeMap<u64, Vec<(String, i32, i64)>>,
     /// What was read and not yet emitted: partition, offset of the first message.
     ready: VecDeque<(Partition, i64, Ready)>,
-    /// `upsert-kafka`: the last value of each key, which turns messages into a changelog.
-    normalizer: Option<Normalizer>,
+    /// `upsert-kafka` and `debezium-json`: how messages become a changelog.
+    changelog: Option<Changelog>,
     /// The partition of the batch emitted last.
     last_split: Option<String>,
     /// How long calls that wait for the brokers may take.
@@ -169,7 +179,21 @@ impl KafkaSource {
                 .map(|v| v.trim().to_ascii_lowercase()),
             pending_commits: BTreeMap::new(),
             ready: VecDeque::new(),
-            normalizer: upsert.then(Normalizer::default),
+            changelog: if upsert {
+                Some(Changelog::Upsert(Normalizer::default()))
+            } else if is_debezium(options) {
+                let flag = |key: &str| {
+                    options
+                        .get(key)
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                };
+                Some(Changelog::Debezium {
+                    schema_include: flag("debezium-json.schema-include"),
+                    ignore: flag("debezium-json.ignore-parse-errors"),
+                })
+            } else {
+                None
+            },
             last_split: None,
             timeout: broker_timeout(options),
         })
@@ -460,7 +484,7 @@ impl KafkaSource {
 
     fn start(&mut self) -> Result<(), OperatorError> {
         let partitions = self.discover()?;
-        if let Some(normalizer) = &mut self.normalizer {
+        if let Some(Changelog::Upsert(normalizer)) = &mut self.changelog {
             normalizer.retain(|topic, p| partitions.iter().any(|(t, q)| &**t == topic && *q == p));
         }
         self.add_partitions(partitions, true)?;
@@ -546,7 +570,7 @@ impl KafkaSource {
         }
         for (partition, messages) in messages {
             let first = messages[0].offset;
-            if self.normalizer.is_some() {
+            if self.changelog.is_some() {
                 self.ready
                     .push_back((partition, first, Ready::Messages(messages)));
                 continue;
@@ -624,22 +648,28 @@ impl KafkaSource {
     /// The changes an upsert topic's messages make, with the row kind last.
     fn changes(&mut self, messages: Vec<Message>) -> Result<RecordBatch, OperatorError> {
         let fail = |e: String| failure(format!("table `{}`: {e}", self.table));
-        // Values the format cannot read are left out (with ignore-parse-errors) before they
-        // can become a key's last value.
-        let (_, readable) = self.layout.decode_kept(&messages).map_err(fail)?;
-        let mut readable = readable.into_iter().peekable();
-        let mut kept = Vec::with_capacity(messages.len());
-        for (index, message) in messages.into_iter().enumerate() {
-            let read = readable.next_if_eq(&index).is_some();
-            if read || message.value.is_none() {
-                kept.push(message);
+        let changes = match &mut self.changelog {
+            Some(Changelog::Debezium {
+                schema_include,
+                ignore,
+            }) => debezium::changes(messages, *schema_include, *ignore).map_err(fail)?,
+            Some(Changelog::Upsert(normalizer)) => {
+                // Values the format cannot read are left out (with ignore-parse-errors)
+                // before they can become a key's last value.
+                let (_, readable) = self.layout.decode_kept(&messages).map_err(fail)?;
+                let mut readable = readable.into_iter().peekable();
+                let mut kept = Vec::with_capacity(messages.len());
+                for (index, message) in messages.into_iter().enumerate() {
+                    let read = readable.next_if_eq(&index).is_some();
+                    if read || message.value.is_none() {
+                        kept.push(message);
+                    }
+                }
+                normalizer.changes(kept)
             }
-        }
-        let Some(normalizer) = &mut self.normalizer else {
-            return Err(fail("not an upsert source".into()));
+            None => return Err(fail("not a changelog source".into())),
         };
-        let (rows, kinds): (Vec<Message>, Vec<RowKind>) =
-            normalizer.changes(kept).into_iter().unzip();
+        let (rows, kinds): (Vec<Message>, Vec<RowKind>) = changes.into_iter().unzip();
         let (batch, rows_kept) = self.layout.decode_kept(&rows).map_err(fail)?;
         let kinds: Int8Array = rows_kept.iter().map(|&i| kinds[i].code()).collect();
         let mut fields: Vec<Field> = batch
@@ -707,7 +737,7 @@ impl Source for KafkaSource {
             namespace: 0,
             bytes,
         }];
-        if let Some(normalizer) = &self.normalizer {
+        if let Some(Changelog::Upsert(normalizer)) = &self.changelog {
             items.push(StateItem {
                 namespace: NAMESPACE_LAST_VALUES,
                 bytes: normalizer.encode(),
@@ -723,7 +753,7 @@ impl Source for KafkaSource {
         let mut restored = BTreeMap::new();
         // Every subtask's positions: partitions move between subtasks when the parallelism
         // changes.
-        if let Some(normalizer) = &mut self.normalizer {
+        if let Some(Changelog::Upsert(normalizer)) = &mut self.changelog {
             for item in &state.namespace(NAMESPACE_LAST_VALUES).items {
                 normalizer.decode(&item.bytes)?;
             }
