@@ -150,10 +150,13 @@ stop_kafka_process() {
   [ -f "$dir/pid" ] || return 0
   pid="$(cat "$dir/pid")"
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do
+  # It saves its data when it stops, which takes seconds on a loaded machine: a kill -9 before
+  # that would lose the topics.
+  for _ in $(seq 600); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
   done
+  say "the broker in $dir did not stop within 60 s; killing it (its data is lost)"
   kill -9 "$pid" 2>/dev/null || true
 }
 

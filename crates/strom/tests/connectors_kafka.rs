@@ -173,6 +173,23 @@ fn read_committed(
     records
 }
 
+/// The end offset of each partition of `topic`.
+fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "strom-test-offsets")
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(60))
+                .unwrap()
+                .1
+        })
+        .collect()
+}
+
 fn kafka_options(bootstrap: &str, topic: &str) -> String {
     format!(
         "'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}'"
@@ -374,7 +391,13 @@ async fn a_broker_restart_during_a_job_loses_and_repeats_nothing() {
     let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
     crate::checkpoints::wait_checkpointed(&cluster.rest, &id, 1).await;
     tokio::task::block_in_place(|| {
+        let before = end_offsets(&bootstrap, "events-restart", PARTITIONS);
         restart_kafka(&instance);
+        assert_eq!(
+            end_offsets(&bootstrap, "events-restart", PARTITIONS),
+            before,
+            "the broker lost records in its restart"
+        );
         produce(
             &bootstrap,
             "events-restart",

@@ -54,7 +54,7 @@ fn by_label(scrape: &prometheus_parse::Scrape, metric: &str, label: &str) -> BTr
 }
 
 /// Fails to compile: the connector does not exist.
-const BAD_SQL: &str = "CREATE TABLE t (a INT) WITH ('connector' = 'kafka');\n\
+const BAD_SQL: &str = "CREATE TABLE t (a INT) WITH ('connector' = 'pulsar');\n\
     CREATE TABLE s (a INT) WITH ('connector' = 'blackhole');\n\
     INSERT INTO s SELECT a FROM t;";
 
@@ -242,7 +242,7 @@ async fn taskmanager_logs_and_sql_submission_over_rest() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(message.contains("unknown connector 'kafka'"), "{message}");
+    assert!(message.contains("unknown connector 'pulsar'"), "{message}");
     let garbage = post(json!({"sql": "x"})).await.unwrap();
     assert_eq!(garbage.status(), 400);
 }

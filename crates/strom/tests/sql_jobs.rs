@@ -341,9 +341,9 @@ fn bad_scripts_fail_with_clear_errors() {
     let err = compile_error(&format!("{table}INSERT INTO s SELEC a, b FROM t;"));
     assert!(err.contains("SELEC") && err.contains("Line: 3"), "{err}");
     let err =
-        compile_error("CREATE TABLE t (a INT) WITH ('connector' = 'kafka');\nSELECT a FROM t;");
+        compile_error("CREATE TABLE t (a INT) WITH ('connector' = 'pulsar');\nSELECT a FROM t;");
     assert!(
-        err.contains("unknown connector 'kafka'") && err.contains("'datagen'"),
+        err.contains("unknown connector 'pulsar'") && err.contains("'datagen'"),
         "{err}"
     );
     let err = compile_error(

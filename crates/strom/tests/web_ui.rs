@@ -381,12 +381,12 @@ async fn every_page_shows_the_running_cluster_and_jobs_are_submitted_and_cancell
         .await
         .unwrap();
     area.clear().await.unwrap();
-    area.send_keys("CREATE TABLE t (a INT) WITH ('connector' = 'kafka');\nCREATE TABLE s (a INT) WITH ('connector' = 'blackhole');\nINSERT INTO s SELECT a FROM t;").await.unwrap();
+    area.send_keys("CREATE TABLE t (a INT) WITH ('connector' = 'pulsar');\nCREATE TABLE s (a INT) WITH ('connector' = 'blackhole');\nINSERT INTO s SELECT a FROM t;").await.unwrap();
     click(&browser, Locator::Id("submit-button")).await;
     until(
         &browser,
         "the error",
-        "document.querySelector('#submit-msg.error')?.textContent.includes('kafka')",
+        "document.querySelector('#submit-msg.error')?.textContent.includes('pulsar')",
     )
     .await;
 

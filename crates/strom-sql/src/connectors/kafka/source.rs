@@ -131,6 +131,16 @@ impl KafkaSource {
         config.set("enable.auto.commit", "false");
         config.set("enable.auto.offset.store", "false");
         config.set("enable.partition.eof", "true");
+        if !options.contains_key("properties.auto.offset.reset") {
+            // Where a position the brokers no longer have resumes: as Flink's source, from
+            // the startup mode's end.
+            let latest =
+                options.get("scan.startup.mode").map(String::as_str) == Some("latest-offset");
+            config.set(
+                "auto.offset.reset",
+                if latest { "latest" } else { "earliest" },
+            );
+        }
         if !options.contains_key("properties.isolation.level") {
             // Java's default, which Flink users rely on; exactly-once pipelines set
             // `read_committed` (librdkafka's own default).
