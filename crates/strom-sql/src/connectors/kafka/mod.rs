@@ -185,7 +185,7 @@ pub(super) fn validate(
     }
     number::<u32>(options, "sink.buffer-flush.max-rows")?;
     super::jdbc::duration(options, "sink.buffer-flush.interval")?;
-    sink::Settings::from_options(options, 0, "")?;
+    sink::Settings::from_options(options)?;
     if upsert && options.contains_key("scan.startup.mode") {
         return Err((
             "scan.startup.mode".into(),
@@ -291,6 +291,27 @@ impl rdkafka::ClientContext for Quiet {
 }
 
 impl rdkafka::consumer::ConsumerContext for Quiet {}
+
+/// An option problem of table `table`, as an operator error.
+fn option_error(table: &str) -> impl Fn((String, String)) -> strom_operators::OperatorError + '_ {
+    move |(option, problem)| {
+        strom_operators::OperatorError::Parameter(format!(
+            "table `{table}`: option '{option}': {problem}"
+        ))
+    }
+}
+
+/// Where the columns of a source's or sink's table are in its messages.
+fn table_layout(
+    connector: &crate::plan::ConnectorPlan,
+    schema: &Schema,
+    metadata: &[MetadataColumn],
+    primary_key: &[String],
+) -> Result<layout::Layout, strom_operators::OperatorError> {
+    let upsert = connector.connector() == "upsert-kafka";
+    layout::Layout::new(&connector.options, schema, metadata, primary_key, upsert)
+        .map_err(option_error(&connector.table))
+}
 
 /// A client error as one line, naming the table and what was being done.
 fn kafka_error(

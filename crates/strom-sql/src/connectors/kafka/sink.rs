@@ -33,7 +33,7 @@ use strom_operators::codec::{Decoder, Encoder};
 use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, RestoredState, StateItem};
 
 use super::layout::{Layout, Record};
-use super::{broker_timeout, client_config, kafka_error, topics};
+use super::{broker_timeout, client_config, kafka_error, option_error, table_layout, topics};
 use crate::connectors::jdbc::off_runtime;
 use crate::connectors::{SinkWriter, failure};
 use crate::ops::RowKind;
@@ -70,8 +70,6 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn from_options(
         options: &BTreeMap<String, String>,
-        _subtask: u32,
-        _job: &str,
     ) -> Result<Self, (String, String)> {
         let key = if options.contains_key("sink.delivery-guarantee") {
             "sink.delivery-guarantee"
@@ -172,21 +170,14 @@ impl KafkaSink {
     pub(crate) fn new(plan: &SinkPlan, ctx: &OperatorContext) -> Result<Self, OperatorError> {
         let options = &plan.connector.options;
         let table = plan.connector.table.clone();
-        let name = table.clone();
-        let bad = |(option, problem): (String, String)| {
-            OperatorError::Parameter(format!("table `{name}`: option '{option}': {problem}"))
-        };
-        let upsert = plan.connector.connector() == "upsert-kafka";
-        let layout = Layout::new(
-            options,
+        let layout = table_layout(
+            &plan.connector,
             &plan.schema,
             &plan.metadata,
             &plan.primary_key,
-            upsert,
-        )
-        .map_err(&bad)?;
+        )?;
         let mut settings =
-            Settings::from_options(options, ctx.subtask, &ctx.job_id).map_err(&bad)?;
+            Settings::from_options(options).map_err(option_error(&plan.connector.table))?;
         if !ctx.checkpointing && settings.guarantee == Guarantee::ExactlyOnce {
             // Without checkpoints nothing would ever commit; Flink writes at least once then.
             tracing::warn!(table = %table, "exactly-once needs checkpointing: writing at least once");
@@ -679,27 +670,18 @@ mod tests {
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect()
         };
-        let settings = Settings::from_options(&options(&[]), 0, "").unwrap();
+        let settings = Settings::from_options(&options(&[])).unwrap();
         assert_eq!(settings.guarantee, Guarantee::AtLeastOnce);
-        let err = Settings::from_options(
-            &options(&[("sink.delivery-guarantee", "exactly-once")]),
-            0,
-            "",
-        )
-        .unwrap_err();
+        let err = Settings::from_options(&options(&[("sink.delivery-guarantee", "exactly-once")]))
+            .unwrap_err();
         assert_eq!(err.0, "sink.transactional-id-prefix");
-        let settings = Settings::from_options(
-            &options(&[
-                ("sink.semantic", "EXACTLY_ONCE"),
-                ("sink.transactional-id-prefix", "x"),
-            ]),
-            0,
-            "",
-        )
+        let settings = Settings::from_options(&options(&[
+            ("sink.semantic", "EXACTLY_ONCE"),
+            ("sink.transactional-id-prefix", "x"),
+        ]))
         .unwrap();
         assert_eq!(settings.guarantee, Guarantee::ExactlyOnce);
-        let err = Settings::from_options(&options(&[("sink.partitioner", "com.Foo")]), 0, "")
-            .unwrap_err();
+        let err = Settings::from_options(&options(&[("sink.partitioner", "com.Foo")])).unwrap_err();
         assert_eq!(err.0, "sink.partitioner");
     }
 }

@@ -32,7 +32,10 @@ use super::changelog::Normalizer;
 use super::debezium;
 use super::layout::is_debezium;
 use super::layout::{Layout, Message};
-use super::{Quiet, broker_timeout, client_config, discovery_interval, kafka_error, topics};
+use super::{
+    Quiet, broker_timeout, client_config, discovery_interval, kafka_error, option_error,
+    table_layout, topics,
+};
 use crate::connectors::failure;
 use crate::connectors::jdbc::off_runtime;
 use crate::ops::RowKind;
@@ -114,19 +117,14 @@ impl KafkaSource {
     pub(crate) fn new(plan: &SourcePlan, ctx: &OperatorContext) -> Result<Self, OperatorError> {
         let options = &plan.connector.options;
         let table = plan.connector.table.clone();
-        let name = table.clone();
-        let bad = |(option, problem): (String, String)| {
-            OperatorError::Parameter(format!("table `{name}`: option '{option}': {problem}"))
-        };
+        let bad = option_error(&plan.connector.table);
         let upsert = plan.connector.connector() == "upsert-kafka";
-        let layout = Layout::new(
-            options,
+        let layout = table_layout(
+            &plan.connector,
             &plan.schema,
             &plan.metadata,
             &plan.primary_key,
-            upsert,
-        )
-        .map_err(&bad)?;
+        )?;
         let mut config = client_config(options);
         config.set("enable.auto.commit", "false");
         config.set("enable.auto.offset.store", "false");
