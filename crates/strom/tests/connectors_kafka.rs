@@ -734,3 +734,57 @@ fn debezium_change_events_are_read_as_a_changelog() {
     rows.sort();
     assert_eq!(rows, ["1,c", "3,d"]);
 }
+
+#[test]
+fn avro_records_round_trip_through_a_topic() {
+    let bootstrap = kafka_bootstrap();
+    create_topic(bootstrap, "avro", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (direct, back) = (dir.path().join("direct"), dir.path().join("back"));
+    let columns = "id BIGINT, name STRING, price DOUBLE, ok BOOLEAN, ts TIMESTAMP(3)";
+    let write = dir.path().join("write.sql");
+    std::fs::write(
+        &write,
+        format!(
+            "SET 'parallelism.default' = '2';
+             CREATE TABLE gen ({columns}) WITH ('connector' = 'datagen',
+               'number-of-rows' = '1000', 'seed' = '3', 'fields.name.length' = '5');
+             CREATE TABLE topic ({columns}) WITH ({topic}, 'format' = 'avro');
+             CREATE TABLE direct ({columns})
+               WITH ('connector' = 'filesystem', 'path' = '{direct}', 'format' = 'csv');
+             INSERT INTO topic SELECT * FROM gen;
+             INSERT INTO direct SELECT * FROM gen;",
+            topic = kafka_options(bootstrap, "avro"),
+            direct = direct.display(),
+        ),
+    )
+    .unwrap();
+    let read = dir.path().join("read.sql");
+    std::fs::write(
+        &read,
+        format!(
+            "CREATE TABLE topic ({columns}) WITH ({topic}, 'format' = 'avro',
+               'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset');
+             CREATE TABLE back ({columns})
+               WITH ('connector' = 'filesystem', 'path' = '{back}', 'format' = 'csv');
+             INSERT INTO back SELECT * FROM topic;",
+            topic = kafka_options(bootstrap, "avro"),
+            back = back.display(),
+        ),
+    )
+    .unwrap();
+    for script in [&write, &read] {
+        let output = run_local(script);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut expected = support::part_rows(&direct);
+    expected.sort();
+    let mut got = support::part_rows(&back);
+    got.sort();
+    assert_eq!(got.len(), 1000);
+    assert_eq!(got, expected);
+}

@@ -20,6 +20,7 @@
 //! checkpoint's changes in one transaction when it completes; `kafka` keeps partition positions
 //! and, exactly once, produces a checkpoint's records in one Kafka transaction when it completes.
 
+mod avro;
 mod datagen;
 mod filesystem;
 pub(crate) mod formats;
