@@ -8,12 +8,68 @@
 //! parallelism.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use arrow_array::{Int8Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 use strom_operators::OperatorError;
 
-use super::layout::Message;
+use super::debezium;
+use super::layout::{Layout, Message};
 use crate::ops::RowKind;
+use crate::plan::ROW_KIND_COLUMN;
 use crate::state::{Decoder, Encoder};
+
+/// How a changelog source's messages become changes.
+pub(crate) enum Changelog {
+    /// `upsert-kafka`: by the last value of each key.
+    Upsert(Normalizer),
+    /// `debezium-json`: by the events' own kinds.
+    Debezium { schema_include: bool, ignore: bool },
+}
+
+impl Changelog {
+    /// The changes `messages` make, as a batch of the table's columns and the row kind last.
+    pub(crate) fn batch(
+        &mut self,
+        layout: &Layout,
+        messages: Vec<Message>,
+    ) -> Result<RecordBatch, String> {
+        let changes = match self {
+            Self::Debezium {
+                schema_include,
+                ignore,
+            } => debezium::changes(messages, *schema_include, *ignore)?,
+            Self::Upsert(normalizer) => {
+                // Values the format cannot read are left out (with ignore-parse-errors)
+                // before they can become a key's last value.
+                let (_, readable) = layout.decode_kept(&messages)?;
+                let mut readable = readable.into_iter().peekable();
+                let mut kept = Vec::with_capacity(messages.len());
+                for (index, message) in messages.into_iter().enumerate() {
+                    let read = readable.next_if_eq(&index).is_some();
+                    if read || message.value.is_none() {
+                        kept.push(message);
+                    }
+                }
+                normalizer.changes(kept)
+            }
+        };
+        let (rows, kinds): (Vec<Message>, Vec<RowKind>) = changes.into_iter().unzip();
+        let (batch, rows_kept) = layout.decode_kept(&rows)?;
+        let kinds: Int8Array = rows_kept.iter().map(|&i| kinds[i].code()).collect();
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(kinds));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+    }
+}
 
 type Values = HashMap<Vec<u8>, Vec<u8>>;
 
@@ -104,8 +160,6 @@ fn with_value(message: &Message, value: Vec<u8>) -> Message {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn message(partition: i32, key: &str, value: Option<&str>) -> Message {

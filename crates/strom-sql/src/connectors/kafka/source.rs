@@ -15,8 +15,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::{Int8Array, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::RecordBatch;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message as _, Timestamp};
@@ -28,8 +27,7 @@ use strom_operators::{
 };
 
 use super::assign::{Bounded, Startup, subtask_of};
-use super::changelog::Normalizer;
-use super::debezium;
+use super::changelog::{Changelog, Normalizer};
 use super::layout::is_debezium;
 use super::layout::{Layout, Message};
 use super::{
@@ -38,8 +36,7 @@ use super::{
 };
 use crate::connectors::failure;
 use crate::connectors::jdbc::off_runtime;
-use crate::ops::RowKind;
-use crate::plan::{ROW_KIND_COLUMN, SourcePlan};
+use crate::plan::SourcePlan;
 
 /// The state namespace of an `upsert-kafka` source's last values (positions are in 0).
 const NAMESPACE_LAST_VALUES: u32 = 1;
@@ -48,14 +45,6 @@ const NAMESPACE_LAST_VALUES: u32 = 1;
 const IDLE_POLL: Duration = Duration::from_millis(5);
 
 type Partition = (Arc<str>, i32);
-
-/// How a changelog source's messages become changes.
-enum Changelog {
-    /// `upsert-kafka`: by the last value of each key.
-    Upsert(Normalizer),
-    /// `debezium-json`: by the events' own kinds.
-    Debezium { schema_include: bool, ignore: bool },
-}
 
 /// Messages read, decoded or (changelog sources) to be turned into changes when emitted, so
 /// that the last values in a checkpoint are those of the changes emitted before it.
@@ -539,6 +528,11 @@ impl KafkaSource {
                     eof.push(partition);
                     continue;
                 }
+                Err(e) if transient(&e) => {
+                    // librdkafka reconnects by itself; the read goes on where it was.
+                    tracing::warn!(table = %self.table, "kafka: {e}");
+                    break;
+                }
                 Err(e) => return Err(self.error("cannot read", &e)),
             };
             let key: Partition = (Arc::from(message.topic()), message.partition());
@@ -653,45 +647,35 @@ impl KafkaSource {
         }
     }
 
-    /// The changes an upsert topic's messages make, with the row kind last.
+    /// The changes of a changelog source's messages, with the row kind last.
     fn changes(&mut self, messages: Vec<Message>) -> Result<RecordBatch, OperatorError> {
-        let fail = |e: String| failure(format!("table `{}`: {e}", self.table));
-        let changes = match &mut self.changelog {
-            Some(Changelog::Debezium {
-                schema_include,
-                ignore,
-            }) => debezium::changes(messages, *schema_include, *ignore).map_err(fail)?,
-            Some(Changelog::Upsert(normalizer)) => {
-                // Values the format cannot read are left out (with ignore-parse-errors)
-                // before they can become a key's last value.
-                let (_, readable) = self.layout.decode_kept(&messages).map_err(fail)?;
-                let mut readable = readable.into_iter().peekable();
-                let mut kept = Vec::with_capacity(messages.len());
-                for (index, message) in messages.into_iter().enumerate() {
-                    let read = readable.next_if_eq(&index).is_some();
-                    if read || message.value.is_none() {
-                        kept.push(message);
-                    }
-                }
-                normalizer.changes(kept)
-            }
-            None => return Err(fail("not a changelog source".into())),
+        let Some(changelog) = &mut self.changelog else {
+            return Err(failure(format!(
+                "table `{}`: not a changelog source",
+                self.table
+            )));
         };
-        let (rows, kinds): (Vec<Message>, Vec<RowKind>) = changes.into_iter().unzip();
-        let (batch, rows_kept) = self.layout.decode_kept(&rows).map_err(fail)?;
-        let kinds: Int8Array = rows_kept.iter().map(|&i| kinds[i].code()).collect();
-        let mut fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
-        let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(kinds));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| fail(e.to_string()))
+        changelog
+            .batch(&self.layout, messages)
+            .map_err(|e| failure(format!("table `{}`: {e}", self.table)))
     }
+}
+
+/// Errors the client recovers from by itself (a broker that restarts, a leader that moves).
+fn transient(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::AllBrokersDown
+                | Code::BrokerTransportFailure
+                | Code::OperationTimedOut
+                | Code::NetworkException
+                | Code::RequestTimedOut
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+        )
+    )
 }
 
 /// A partition's name as a split: `topic-partition`, as Kafka tools write it.
