@@ -364,10 +364,11 @@ async fn kafka_to_kafka_and_postgres_exactly_once_through_taskmanager_kills() {
     tokio::task::block_in_place(|| assert_exactly_once(&bootstrap, suffix, &url));
 }
 
-// Fails: after the broker restarts, a commit in flight fails ("sequence desync"), the job
-// restores, and some committed windows are missing from the read_committed output. Whether the
-// broker (noida-db keeps its state in memory and saves it on stop) or the sink's commit marker
-// is at fault is open; the input side recovers (no record lost or read twice).
+// Fails: after the broker restarts, a commit in flight fails ("sequence desync") and the job
+// restores, but the output then holds only the windows of the input written before the restart
+// (1,640 of 3,200; no record was dropped as late). Open: whether the second half is read at
+// all (the broker, noida-db, may give the records produced after its restart other offsets than
+// the bounded read's stop offsets expect) or its results are not committed.
 #[ignore = "output windows go missing after a broker restart; see the comment above"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_during_a_job_loses_and_repeats_nothing() {

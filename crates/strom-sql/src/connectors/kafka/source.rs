@@ -689,9 +689,11 @@ impl Source for KafkaSource {
     }
 
     fn splits(&self) -> Vec<String> {
+        // A finished partition holds the watermark back until its last batch is out: a
+        // partition is done once its last message is read, which is before it is emitted.
         self.reading
             .iter()
-            .filter(|(_, r)| !r.done)
+            .filter(|(p, r)| !r.done || self.ready.iter().any(|(q, _, _)| q == *p))
             .map(|(p, _)| split_name(p))
             .collect()
     }
