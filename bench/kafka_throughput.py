@@ -2,10 +2,12 @@
 """Throughput of strom's Kafka connector against a real Kafka-protocol broker, side by side with
 the limit of the broker and of a plain librdkafka client, in one run.
 
-A broker is started with `scripts/services.sh start kafka` (noida-db, in a folder of its own, so
-that stopping it leaves other instances alone; stopped at the end) unless --bootstrap names one.
+A broker is started with `scripts/services.sh start kafka` (noida-db; its instance folder under
+/var/tmp/strom-kafka-bench-services, and only that instance is stopped at the end, so brokers of
+other users of services.sh are left alone) unless --bootstrap names one.
 N JSON records (`{"id", "k", "v", "ts"}`, ~75 bytes each) are generated once and produced into a
-topic `in` of --partitions partitions (created with confluent-kafka's AdminClient) by kcat.
+topic `in-<random>` ("in" below) of --partitions partitions, created with confluent-kafka's
+AdminClient and deleted at the end, by kcat.
 
 strom: for each parallelism P a local cluster of P TaskManagers (1 slot each) is started
 (`strom local`) and each workload is submitted as a SQL script with `strom run --detached`:
@@ -25,7 +27,8 @@ Limit, same broker, same topic, same run, librdkafka through kcat (C, no per-rec
   producer   kcat -P -t <fresh topic> -l <the N records' file>      (for reference)
   copy       kcat -C -t in ... | kcat -P -t <fresh topic>          (compare: both read+write)
 
-The limit's seconds are the wall time of the kcat process(es), start-up included.
+The limit's seconds are the wall time of the kcat process(es), start-up included. The clients
+differ in version: strom links librdkafka 2.12 (rdkafka-sys, bundled), Debian's kcat 1.7.1 2.0.2.
 
 CPU seconds (user + sys, from /proc/<pid>/stat before and after the job) are those of strom's
 TaskManager processes (the JobManager, `strom local` itself, and the submitting client are not
@@ -45,7 +48,7 @@ created with `pip install confluent-kafka` on first use).
 
 Usage: CARGO_TARGET_DIR=/var/tmp/strom-ci-target bench/kafka_throughput.py [--records N]
          [--partitions 4] [--repeat R] [--parallelism 1 2] [--bootstrap HOST:PORT]
-         [--checkpoint-interval '1 s'] [--verify]
+         [--strom PATH] [--checkpoint-interval '1 s'] [--timeout S] [--verify] [--keep]
 Prints a table: workload, system, parallelism, records, seconds, records/s, CPU seconds,
 records/s per core, broker CPU seconds, and strom's records/s and records/s per core as ratios
 to the limit's (consumer for read, copy for read+write).
@@ -75,6 +78,10 @@ except ImportError:
 
 # noida-db ignores the fetch size limits (see above): a fetch brings a partition to its end.
 RECEIVE = "1000000000"
+# The broker's instance folders (scripts/services.sh's $STROM_SERVICES_DIR), apart from those of
+# the script's other users (its default is ${TMPDIR:-/tmp}/strom-services).
+SERVICES = "/var/tmp/strom-kafka-bench-services"
+IN = f"in-{uuid.uuid4().hex[:8]}"  # the input topic
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -102,27 +109,29 @@ def cpu_seconds(before, after):
     return sum(t - before.get(p, 0) for p, t in after.items()) / TICK
 
 
-def run_measured(commands, stdin=None):
+def run_measured(commands):
     """Runs a pipeline of commands (each a list); returns (wall seconds, CPU seconds of all)."""
     started = time.perf_counter()
-    children, previous = [], stdin
+    children, previous = [], None
     for i, command in enumerate(commands):
         last = i == len(commands) - 1
-        child = subprocess.Popen(command, stdin=previous, stderr=subprocess.PIPE,
+        errors = tempfile.TemporaryFile()
+        child = subprocess.Popen(command, stdin=previous, stderr=errors,
                                  stdout=subprocess.DEVNULL if last else subprocess.PIPE)
-        if previous is not None and previous is not stdin:
+        if previous is not None:
             previous.close()
         previous = child.stdout
-        children.append(child)
+        children.append((child, errors))
     cpu, failed = 0.0, []
-    for child in children:
+    for child, errors in children:
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         cpu += usage.ru_utime + usage.ru_stime
         if child.returncode != 0:
+            errors.seek(0)
             failed.append(f"{' '.join(child.args[:2])}: exit {child.returncode}: "
-                          f"{child.stderr.read().decode(errors='replace').strip()[-400:]}")
-        child.stderr.close()
+                          f"{errors.read().decode(errors='replace').strip()[-400:]}")
+        errors.close()
     wall = time.perf_counter() - started
     if failed:
         raise RuntimeError("; ".join(failed))
@@ -140,24 +149,23 @@ class Broker:
         if bootstrap:
             self.bootstrap = bootstrap
             return
-        self.folder = tempfile.mkdtemp(prefix="strom-kafka-bench-services-", dir="/var/tmp")
-        env = dict(os.environ, STROM_SERVICES_DIR=self.folder, STROM_SERVICES_OWNER=str(os.getpid()))
+        # With the owner set, the instance also stops if this script dies without stopping it.
+        env = dict(os.environ, STROM_SERVICES_DIR=SERVICES, STROM_SERVICES_OWNER=str(os.getpid()))
         out = subprocess.run([os.path.join(ROOT, "scripts", "services.sh"), "start", "kafka"],
                              env=env, capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"services.sh start kafka failed: {out.stderr.strip()[-1000:]}")
         self.bootstrap = out.stdout.strip().splitlines()[-1].split("=", 1)[1]
-        for instance in os.listdir(self.folder):
-            pid_file = os.path.join(self.folder, instance, "pid")
-            if os.path.exists(pid_file):
-                self.pid = int(open(pid_file).read().strip())
+        # stderr names the instance's folder: "services: kafka in DIR".
+        self.folder = out.stderr.strip().splitlines()[-1].rsplit(" in ", 1)[1]
+        self.pid = int(open(os.path.join(self.folder, "pid")).read().strip())
 
     def stop(self):
+        """Stops our instance only (a bare `services.sh stop` stops every instance of its folder)."""
         if self.folder:
-            env = dict(os.environ, STROM_SERVICES_DIR=self.folder)
-            subprocess.run([os.path.join(ROOT, "scripts", "services.sh"), "stop"], env=env,
+            subprocess.run([os.path.join(ROOT, "scripts", "services.sh"), "stop", self.folder],
+                           env=dict(os.environ, STROM_SERVICES_DIR=SERVICES),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            shutil.rmtree(self.folder, ignore_errors=True)
 
     def cpu(self):
         return cpu_ticks(self.pid) / TICK if self.pid else None
@@ -237,7 +245,7 @@ def script(name, p, bootstrap, out_topic, tag, interval):
     if sink:
         lines.append(f"SET 'execution.checkpointing.interval' = '{interval}';")
     lines.append(
-        f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', 'topic' = 'in', "
+        f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', 'topic' = '{IN}', "
         f"'properties.bootstrap.servers' = '{bootstrap}', 'properties.group.id' = 'bench-{tag}', "
         f"'properties.receive.message.max.bytes' = '{RECEIVE}', "
         "'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', "
@@ -291,7 +299,7 @@ def run_strom(cluster, broker, topics, folder, name, p, n, args):
 
 def run_limit(kind, broker, topics, input_file, n):
     kcat = ["kcat", "-b", broker.bootstrap, "-X", f"receive.message.max.bytes={RECEIVE}"]
-    read = kcat + ["-C", "-t", "in", "-e", "-o", "beginning", "-q"]
+    read = kcat + ["-C", "-t", IN, "-e", "-o", "beginning", "-q"]
     out_topic = f"limit-{uuid.uuid4().hex[:8]}"
     write = kcat + ["-P", "-t", out_topic]
     if kind != "consumer":
@@ -341,15 +349,18 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    parser.add_argument("--strom", default=BIN, help=f"the strom binary (default {BIN})")
     parser.add_argument("--checkpoint-interval", default="1 s",
                         help="of the kafka -> kafka jobs (default '1 s')")
     parser.add_argument("--timeout", type=int, default=600, help="per strom job, seconds")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder (records, SQL scripts, strom's logs)")
     parser.add_argument("--verify", action="store_true",
                         help="also count each strom output topic with a read_committed consumer")
     args = parser.parse_args()
     n = args.records
-    if not os.path.exists(BIN):
-        sys.exit(f"{BIN} is missing: cd {ROOT} && CARGO_TARGET_DIR=... cargo build --release "
+    if not os.path.exists(args.strom):
+        sys.exit(f"{args.strom} is missing: cd {ROOT} && CARGO_TARGET_DIR=... cargo build --release "
                  "--workspace --bins (and run with the same CARGO_TARGET_DIR)")
     if not shutil.which("kcat"):
         sys.exit("kcat is missing (Debian: apt-get install -y kcat)")
@@ -357,17 +368,17 @@ def main():
     folder = tempfile.mkdtemp(prefix="strom-kafka-bench-")
     broker = Broker(args.bootstrap)
     log(f"broker at {broker.bootstrap}" + (f" (pid {broker.pid})" if broker.pid else ""))
-    results = {}
+    results, topics = {}, None
     try:
         topics = Topics(broker.bootstrap, args.partitions)
         input_file = os.path.join(folder, "records.jsonl")
         log(f"generating {n:,} records in {input_file}")
         generate(input_file, n)
-        topics.create("in")
-        wall, _ = run_measured([["kcat", "-P", "-b", broker.bootstrap, "-t", "in", "-l", input_file]])
-        if topics.end_offsets("in") != n:
-            sys.exit(f"topic in holds {topics.end_offsets('in'):,} records, expected {n:,}")
-        log(f"produced {n:,} records into 'in' ({args.partitions} partitions) in {wall:.1f} s")
+        topics.create(IN)
+        wall, _ = run_measured([["kcat", "-P", "-b", broker.bootstrap, "-t", IN, "-l", input_file]])
+        if topics.end_offsets(IN) != n:
+            sys.exit(f"topic {IN} holds {topics.end_offsets(IN):,} records, expected {n:,}")
+        log(f"produced {n:,} records into {IN} ({args.partitions} partitions) in {wall:.1f} s")
 
         for kind in LIMITS:
             runs = []
@@ -378,7 +389,7 @@ def main():
 
         for p in args.parallelism:
             log_path = os.path.join(folder, f"strom-local-{p}.log")
-            with StromCluster(BIN, p, 1, log_path) as cluster:
+            with StromCluster(args.strom, p, 1, log_path) as cluster:
                 for name in WORKLOADS:
                     runs = []
                     for r in range(args.repeat):
@@ -387,7 +398,12 @@ def main():
                             f"cpu {runs[-1]['cpu']:.2f} s")
                     results[(name, "strom", p)] = best(runs)
     finally:
+        if topics and args.bootstrap:
+            topics.delete(IN)
+        del topics  # its client would log the broker's going away
         broker.stop()
+        if sys.exc_info()[0]:
+            log(f"the scripts and strom's logs are in {folder}")
 
     limit = {kind: results[(LIMITS[kind], "kcat", 1)] for kind in LIMITS}
     print(f"\nbroker: noida-db (Kafka protocol) at {broker.bootstrap}; {n:,} JSON records, "
@@ -407,7 +423,10 @@ def main():
         broker_cpu = f"{r['broker_cpu']:.2f}" if r["broker_cpu"] is not None else "-"
         print(f"{name:<42} {system:<6} {p:>3} {n:>11,} {r['seconds']:>8.3f} {rate:>11,.0f} "
               f"{r['cpu']:>7.2f} {per_core:>11,.0f} {broker_cpu:>12} {vs:>8} {vs_core:>17}")
-    shutil.rmtree(folder, ignore_errors=True)
+    if args.keep:
+        log(f"the records, scripts and strom's logs are in {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
