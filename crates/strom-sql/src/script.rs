@@ -491,27 +491,13 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
             parser.expect_keyword(Keyword::AS)?;
             watermark = Some((column, parser.parse_expr()?));
         } else if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
-            parser.expect_token(&Token::LParen)?;
-            let key = parser
-                .parse_comma_separated(|p| p.parse_identifier())?
-                .iter()
-                .map(normalize_ident)
-                .collect();
-            parser.expect_token(&Token::RParen)?;
-            let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+            let key = key_columns(parser)?;
             set_key(key, parser)?;
         } else if parser.parse_keyword(Keyword::CONSTRAINT) {
             // `CONSTRAINT name PRIMARY KEY (...) NOT ENFORCED`
             let _ = parser.parse_identifier()?;
             parser.expect_keywords(&[Keyword::PRIMARY, Keyword::KEY])?;
-            parser.expect_token(&Token::LParen)?;
-            let key = parser
-                .parse_comma_separated(|p| p.parse_identifier())?
-                .iter()
-                .map(normalize_ident)
-                .collect();
-            parser.expect_token(&Token::RParen)?;
-            let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+            let key = key_columns(parser)?;
             set_key(key, parser)?;
         } else {
             let column = normalize_ident(&parser.parse_identifier()?);
@@ -599,6 +585,19 @@ fn parse_create_table(parser: &mut Parser<'_>) -> Result<TableDdl, ParserError> 
         primary_key,
         options,
     })
+}
+
+/// The `(a, b) [NOT ENFORCED]` after `PRIMARY KEY`.
+fn key_columns(parser: &mut Parser<'_>) -> Result<Vec<String>, ParserError> {
+    parser.expect_token(&Token::LParen)?;
+    let key = parser
+        .parse_comma_separated(|p| p.parse_identifier())?
+        .iter()
+        .map(normalize_ident)
+        .collect();
+    parser.expect_token(&Token::RParen)?;
+    let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+    Ok(key)
 }
 
 /// An identifier's name: its case kept, quoted or not, as Flink's planner (Calcite) does.
