@@ -365,10 +365,11 @@ async fn kafka_to_kafka_and_postgres_exactly_once_through_taskmanager_kills() {
 }
 
 // Fails: after the broker restarts, a commit in flight fails ("sequence desync") and the job
-// restores, but the output then holds only the windows of the input written before the restart
-// (1,640 of 3,200; no record was dropped as late). Open: whether the second half is read at
-// all (the broker, noida-db, may give the records produced after its restart other offsets than
-// the bounded read's stop offsets expect) or its results are not committed.
+// restores and finishes, but read_committed readers see only the windows of the input written
+// before the restart (1,640 of 3,200; no record was dropped as late, and records produced after
+// the restart continue the partitions' offsets). Likely: the broker (noida-db, which never times
+// transactions out) keeps the failed transaction open across its restart, so the output's last
+// stable offset stays behind it. Next: compare read_uncommitted and read_committed counts.
 #[ignore = "output windows go missing after a broker restart; see the comment above"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_during_a_job_loses_and_repeats_nothing() {
