@@ -177,14 +177,7 @@ impl Codec {
                 }
                 let batch = decoder.flush().map_err(|e| e.to_string())?;
                 let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()));
-                if batch.num_rows() != messages.len() {
-                    return Err(format!(
-                        "{} messages gave {} records",
-                        messages.len(),
-                        batch.num_rows()
-                    ));
-                }
-                Ok(batch)
+                one_record_each(batch, messages.len())
             }
             &Kind::Csv(delimiter) => {
                 let mut text = Vec::new();
@@ -207,14 +200,7 @@ impl Codec {
                     .map_err(|e| e.to_string())?;
                 let batch = arrow_select::concat::concat_batches(&self.schema, &batches)
                     .map_err(|e| e.to_string())?;
-                if batch.num_rows() != messages.len() {
-                    return Err(format!(
-                        "{} messages gave {} records",
-                        messages.len(),
-                        batch.num_rows()
-                    ));
-                }
-                Ok(batch)
+                one_record_each(batch, messages.len())
             }
         }
     }
@@ -277,6 +263,17 @@ impl Codec {
             }
         }
     }
+}
+
+/// `batch`, when it has one record per message.
+fn one_record_each(batch: RecordBatch, messages: usize) -> Result<RecordBatch, String> {
+    if batch.num_rows() != messages {
+        return Err(format!(
+            "{messages} messages gave {} records",
+            batch.num_rows()
+        ));
+    }
+    Ok(batch)
 }
 
 /// Whether `text` with line breaks is still one JSON value (a pretty-printed object).

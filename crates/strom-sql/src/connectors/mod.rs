@@ -356,6 +356,34 @@ pub(crate) fn number<T: std::str::FromStr>(
         .transpose()
 }
 
+/// A duration option in Flink's syntax (`1 min`, `30s`, `100 ms`).
+pub(crate) fn duration(
+    options: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<std::time::Duration>, (String, String)> {
+    options
+        .get(key)
+        .map(|v| {
+            strom_config::parse_duration(v.trim()).map_err(|e| (key.to_owned(), e.to_string()))
+        })
+        .transpose()
+}
+
+/// Runs `f`, which blocks on a client (PostgreSQL, Kafka), off the async runtime's workers: the
+/// TaskManager polls operators from async tasks, where blocking would stall other tasks, and
+/// the `postgres` client must not be called from inside a runtime at all (it drives its own). On a multi-threaded runtime the worker hands its
+/// other tasks over while `f` runs; on a current-thread runtime `f` runs on a scoped thread.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|scope| match scope.spawn(f).join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+        Err(_) => f(),
+    }
+}
+
 /// Opens the source of a vertex for one subtask.
 pub(crate) fn open_source(
     plan: &SourcePlan,

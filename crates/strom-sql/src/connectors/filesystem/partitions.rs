@@ -31,6 +31,7 @@ use strom_operators::OperatorError;
 
 use super::time::TimeExtractor;
 use super::{TIMESTAMP_FORMAT, failure};
+use crate::connectors::duration;
 
 const DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
 const COMMIT_MARKER: &str = ".strom-commit-";
@@ -161,19 +162,6 @@ impl CommitOptions {
             extractor,
         })
     }
-}
-
-/// A duration option in Flink's syntax (`1 min`, `30s`, `100 ms`).
-pub(super) fn duration(
-    options: &BTreeMap<String, String>,
-    key: &str,
-) -> Result<Option<Duration>, (String, String)> {
-    options
-        .get(key)
-        .map(|v| {
-            strom_config::parse_duration(v.trim()).map_err(|e| (key.to_owned(), e.to_string()))
-        })
-        .transpose()
 }
 
 /// Escapes a partition value for a folder name as Flink's `PartitionPathUtils.escapePathName`.

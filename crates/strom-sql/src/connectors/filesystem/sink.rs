@@ -30,10 +30,10 @@ use arrow_schema::{Schema, SchemaRef};
 use strom_operators::part_files::{PendingFiles, in_progress_name};
 use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, RestoredState, StateItem};
 
-use super::partitions::{self, CommitOptions, Committer, Partitioner, duration};
+use super::partitions::{self, CommitOptions, Committer, Partitioner};
 use super::writer::Writer;
 use super::{Format, failure, option_error};
-use crate::connectors::SinkWriter;
+use crate::connectors::{SinkWriter, duration};
 use crate::state::{Decoder, Encoder};
 
 /// When an open file is closed and a new one started.

@@ -16,7 +16,8 @@ use postgres::Client;
 use strom_operators::OperatorError;
 
 use super::values::{TextColumn, select_expr, to_batch, to_text};
-use super::{Connection, column_types, describe, duration};
+use super::{Connection, column_types, describe};
+use crate::connectors::duration;
 use crate::connectors::{failure, number};
 use crate::plan::SourcePlan;
 

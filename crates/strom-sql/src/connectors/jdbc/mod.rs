@@ -29,7 +29,7 @@ use arrow_schema::Schema;
 use postgres::{Client, Config, NoTls};
 use strom_operators::OperatorError;
 
-use super::{Traits, failure, number};
+use super::{Traits, duration, failure, number, off_runtime};
 
 pub(crate) use sink::JdbcSink;
 pub(crate) use source::JdbcSource;
@@ -146,18 +146,6 @@ pub(super) fn validate(
     })
 }
 
-pub(super) fn duration(
-    options: &BTreeMap<String, String>,
-    key: &str,
-) -> Result<Option<Duration>, (String, String)> {
-    options
-        .get(key)
-        .map(|v| {
-            strom_config::parse_duration(v.trim()).map_err(|e| (key.to_owned(), e.to_string()))
-        })
-        .transpose()
-}
-
 /// The client configuration of a `jdbc:postgresql://host:port/db?...` URL.
 fn connection_config(url: &str) -> Result<Config, String> {
     let Some(rest) = url.strip_prefix("jdbc:postgresql:") else {
@@ -247,21 +235,6 @@ impl Connection {
     /// An error naming the table, with the server's message when there is one.
     pub(crate) fn error(&self, what: &str, e: &postgres::Error) -> OperatorError {
         failure(format!("table `{}`: {what}: {}", self.table, describe(e)))
-    }
-}
-
-/// Runs `f`, which blocks on the PostgreSQL client, off the async runtime's workers: the
-/// TaskManager polls operators from async tasks, and the `postgres` client must not be called
-/// from inside a runtime (it drives its own). On a multi-threaded runtime the worker hands its
-/// other tasks over while `f` runs; on a current-thread runtime `f` runs on a scoped thread.
-pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        Ok(_) => std::thread::scope(|scope| match scope.spawn(f).join() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }),
-        Err(_) => f(),
     }
 }
 

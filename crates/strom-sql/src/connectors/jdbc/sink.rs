@@ -19,8 +19,9 @@ use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, Restored
 
 use super::changes::{Changes, Staged, TextRow, columns_of};
 use super::values::{TextColumn, to_text};
-use super::{Connection, column_types, describe, duration, off_runtime};
+use super::{Connection, column_types, describe};
 use crate::connectors::{SinkWriter, failure, number};
+use crate::connectors::{duration, off_runtime};
 use crate::ops::RowKind;
 use crate::plan::SinkPlan;
 

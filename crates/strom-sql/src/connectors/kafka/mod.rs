@@ -184,7 +184,7 @@ pub(super) fn validate(
         // Zero turns discovery off, as Flink's does.
     }
     number::<u32>(options, "sink.buffer-flush.max-rows")?;
-    super::jdbc::duration(options, "sink.buffer-flush.interval")?;
+    super::duration(options, "sink.buffer-flush.interval")?;
     sink::Settings::from_options(options)?;
     if upsert && options.contains_key("scan.startup.mode") {
         return Err((
@@ -270,7 +270,7 @@ fn discovery_interval(
     options: &BTreeMap<String, String>,
 ) -> Result<Option<Duration>, (String, String)> {
     Ok(Some(
-        super::jdbc::duration(options, "scan.topic-partition-discovery.interval")?
+        super::duration(options, "scan.topic-partition-discovery.interval")?
             .unwrap_or(Duration::from_secs(300)),
     )
     .filter(|d| !d.is_zero()))

@@ -34,7 +34,7 @@ use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, Restored
 
 use super::layout::{Layout, Record};
 use super::{broker_timeout, client_config, kafka_error, option_error, table_layout, topics};
-use crate::connectors::jdbc::off_runtime;
+use crate::connectors::off_runtime;
 use crate::connectors::{SinkWriter, failure};
 use crate::ops::RowKind;
 use crate::plan::SinkPlan;

@@ -35,7 +35,7 @@ use super::{
     table_layout, topics,
 };
 use crate::connectors::failure;
-use crate::connectors::jdbc::off_runtime;
+use crate::connectors::off_runtime;
 use crate::plan::SourcePlan;
 
 /// The state namespace of an `upsert-kafka` source's last values (positions are in 0).
