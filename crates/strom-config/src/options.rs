@@ -202,6 +202,24 @@ registry! {
         RESTART_STRATEGY_EXPONENTIAL_DELAY_JITTER_FACTOR: f64 = opt("restart-strategy.exponential-delay.jitter-factor", "0.1",
             "Random fraction of the delay added or subtracted, with the exponential-delay strategy.");
     }
+    "File systems" {
+        S3_ENDPOINT: Option<String> = opt_none("s3.endpoint",
+            "Endpoint of the S3 service for `s3://` paths (an S3-compatible server: `http://host:port`); AWS's when unset (or `AWS_ENDPOINT`).");
+        S3_ENDPOINT_REGION: Option<String> = opt_none("s3.endpoint.region",
+            "Region of the S3 service (or `AWS_REGION`; `us-east-1` when neither is set).");
+        S3_ACCESS_KEY: Option<String> = opt_none("s3.access-key",
+            "Access key of `s3://` paths (or `AWS_ACCESS_KEY_ID`).");
+        S3_SECRET_KEY: Option<String> = opt_none("s3.secret-key",
+            "Secret key of `s3://` paths (or `AWS_SECRET_ACCESS_KEY`).");
+        S3_PATH_STYLE_ACCESS: bool = opt("s3.path.style.access", "false",
+            "Address buckets as `endpoint/bucket` (S3-compatible servers) instead of `bucket.endpoint`.");
+        S3_CONNECTION_ESTABLISH_TIMEOUT: Duration = opt("s3.connection.establish.timeout", "5 s",
+            "Time allowed to connect to the S3 service.");
+        S3_CONNECTION_TIMEOUT: Duration = opt("s3.connection.timeout", "60 s",
+            "Time allowed for one request to the S3 service, before it is retried.");
+        S3_RETRY_LIMIT: u32 = opt("s3.retry.limit", "7",
+            "Retries of a failed or timed-out request to the S3 service (with exponential backoff) before the operation fails.");
+    }
     "Table and SQL" {
         TABLE_EXEC_MINI_BATCH_ENABLED: Option<bool> = opt_none("table.exec.mini-batch.enabled",
             "Whether the updating GROUP BY emits per mini-batch (Flink's switch): `true` needs both other mini-batch keys, `false` emits after every input batch; unset, strom gathers up to 131,072 records or 200 ms.");
@@ -210,7 +228,7 @@ registry! {
         TABLE_EXEC_MINI_BATCH_SIZE: Option<i64> = opt_none("table.exec.mini-batch.size",
             "Most records a mini-batch gathers before it is emitted.");
         TABLE_EXEC_SOURCE_IDLE_TIMEOUT: Option<Duration> = opt_none("table.exec.source.idle-timeout",
-            "Time after which a Kafka partition without records no longer holds the watermark of its source subtask back (unset or 0: never).");
+            "Time after which a Kafka partition without records no longer holds the watermark of its source subtask back, and a source subtask without records (or partitions) no longer holds back the operators after it (unset or 0: never).");
         TABLE_EXEC_STATE_TTL: Option<Duration> = opt_none("table.exec.state.ttl",
             "Time after which the state of a key not seen is dropped by regular joins and Top-N (unset: kept for ever, results exact).");
     }

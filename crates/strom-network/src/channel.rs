@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::frame::{
-    self, Barrier, Frame, Handshake, NetworkError, TAG_END, TAG_HANDSHAKE, TAG_REJECT,
+    self, Barrier, Frame, Handshake, NetworkError, StreamStatus, TAG_END, TAG_HANDSHAKE, TAG_REJECT,
 };
 use crate::gate::{EventSender, InputEvent};
 use crate::server::{DataServer, codec};
@@ -153,6 +153,20 @@ impl OutputChannel {
             Self::Local { .. } => self.send_local(Frame::Watermark(watermark)).await,
             Self::Remote { frames, peer } => frames
                 .send(frame::encode_watermark(watermark))
+                .await
+                .map_err(|source| NetworkError::Io {
+                    peer: peer.clone(),
+                    source,
+                }),
+        }
+    }
+
+    /// Sends a stream status, after every batch sent before it; waits like [`Self::send`].
+    pub async fn send_status(&mut self, status: StreamStatus) -> Result<(), NetworkError> {
+        match self {
+            Self::Local { .. } => self.send_local(Frame::Status(status)).await,
+            Self::Remote { frames, peer } => frames
+                .send(frame::encode_status(status))
                 .await
                 .map_err(|source| NetworkError::Io {
                     peer: peer.clone(),

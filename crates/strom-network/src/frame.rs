@@ -20,8 +20,22 @@ pub enum Frame {
     /// A checkpoint barrier: every frame before it belongs to the checkpoint, every frame after it
     /// to the next one.
     Barrier(Barrier),
+    /// The producer went idle or active again (Flink's watermark status).
+    Status(StreamStatus),
     /// The producer has finished: no more frames on this channel.
     EndOfStream,
+}
+
+/// Whether a producer's watermark counts (Flink's `WatermarkStatus`). An idle producer (a
+/// source whose partitions had no records for `table.exec.source.idle-timeout`, or that has
+/// none) sends nothing for now: its consumers stop waiting for its watermark until it is active
+/// again, which it is before its next record or watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStatus {
+    /// Records and watermarks flow; the channel's watermark holds its consumer back.
+    Active,
+    /// Nothing flows for now; the channel's watermark does not hold its consumer back.
+    Idle,
 }
 
 /// A checkpoint barrier as it travels through the dataflow.
@@ -101,6 +115,8 @@ pub(crate) const TAG_REJECT: u8 = 3;
 pub(crate) const TAG_WATERMARK: u8 = 4;
 /// A barrier: id and timestamp (8 bytes each, little endian), then the location in UTF-8.
 pub(crate) const TAG_BARRIER: u8 = 5;
+/// A stream status: one byte, 0 active, 1 idle.
+pub(crate) const TAG_STATUS: u8 = 6;
 
 pub(crate) fn encode_handshake(handshake: &Handshake) -> Bytes {
     let mut buf = BytesMut::new();
@@ -129,6 +145,14 @@ pub(crate) fn encode_watermark(watermark: i64) -> Bytes {
     buf.put_u8(TAG_WATERMARK);
     buf.put_i64_le(watermark);
     buf.freeze()
+}
+
+pub(crate) fn encode_status(status: StreamStatus) -> Bytes {
+    let code = match status {
+        StreamStatus::Active => 0,
+        StreamStatus::Idle => 1,
+    };
+    Bytes::from(vec![TAG_STATUS, code])
 }
 
 pub(crate) fn encode_barrier(barrier: &Barrier) -> Bytes {
@@ -175,6 +199,9 @@ pub(crate) fn decode_frame(frame: &[u8], peer: &str) -> Result<Frame, NetworkErr
             .map(|bytes| Frame::Watermark(i64::from_le_bytes(bytes)))
             .map_err(|_| malformed(format!("watermark frame of {} bytes", body.len()))),
         Some((&TAG_BARRIER, body)) => decode_barrier(body).map(Frame::Barrier).map_err(malformed),
+        Some((&TAG_STATUS, [0])) => Ok(Frame::Status(StreamStatus::Active)),
+        Some((&TAG_STATUS, [1])) => Ok(Frame::Status(StreamStatus::Idle)),
+        Some((&TAG_STATUS, body)) => Err(malformed(format!("status frame {body:?}"))),
         Some((tag, _)) => Err(malformed(format!("unexpected frame tag {tag}"))),
         None => Err(malformed("empty frame".into())),
     }
@@ -222,6 +249,9 @@ mod tests {
             &[TAG_WATERMARK, 1, 2, 3, 4, 5, 6, 7][..],
             &[TAG_WATERMARK, 1, 2, 3, 4, 5, 6, 7, 8, 9][..],
             &[TAG_BARRIER, 1, 2, 3][..],
+            &[TAG_STATUS][..],
+            &[TAG_STATUS, 2][..],
+            &[TAG_STATUS, 0, 0][..],
             &[
                 TAG_BARRIER,
                 1,
@@ -246,6 +276,12 @@ mod tests {
             assert!(decode_frame(garbage, "peer").is_err(), "{garbage:?}");
         }
         assert!(decode_handshake(b"\x00{nope", "peer").is_err());
+        for status in [StreamStatus::Active, StreamStatus::Idle] {
+            match decode_frame(&encode_status(status), "peer").unwrap() {
+                Frame::Status(decoded) => assert_eq!(decoded, status),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 
     #[test]

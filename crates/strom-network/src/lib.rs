@@ -14,6 +14,7 @@
 //!
 //! On the wire, a connection is length-delimited frames: a JSON handshake naming the consumer,
 //! then Arrow IPC-encoded batches interleaved with event-time watermarks (8 bytes, little endian),
+//! stream statuses (idle or active), checkpoint barriers,
 //! then an end-of-stream marker.
 
 mod channel;
@@ -22,6 +23,6 @@ mod gate;
 mod server;
 
 pub use channel::OutputChannel;
-pub use frame::{Barrier, Frame, NetworkError};
+pub use frame::{Barrier, Frame, NetworkError, StreamStatus};
 pub use gate::{GateKey, InputEvent, InputGate};
 pub use server::DataServer;

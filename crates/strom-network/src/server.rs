@@ -259,7 +259,7 @@ async fn serve_connection(
         let last = !matches!(
             event,
             Ok(InputEvent {
-                frame: Frame::Batch(_) | Frame::Watermark(_) | Frame::Barrier(_),
+                frame: Frame::Batch(_) | Frame::Watermark(_) | Frame::Barrier(_) | Frame::Status(_),
                 ..
             })
         );

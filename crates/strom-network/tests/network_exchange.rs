@@ -98,6 +98,7 @@ async fn remote_and_local_channels_deliver_everything_in_order_then_end() {
             }
             Frame::EndOfStream => ends += 1,
             Frame::Barrier(b) => panic!("no barrier was sent, got {b:?}"),
+            Frame::Status(s) => panic!("no status was sent, got {s:?}"),
         }
     }
     assert_eq!(rows, [500, 500]);

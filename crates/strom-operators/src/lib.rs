@@ -97,6 +97,10 @@ pub enum SourcePoll {
     Wait(Duration),
     /// No record with an event time (ms since the epoch) below this value will follow.
     Watermark(i64),
+    /// The source is idle (Flink's idle source): it had no records for the idle timeout, or
+    /// has no splits, and its consumers should not wait for its watermark. It is active again
+    /// with its next batch or watermark.
+    Idle,
     /// The source is exhausted.
     Finished,
 }

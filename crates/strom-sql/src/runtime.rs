@@ -68,6 +68,8 @@ pub fn instantiate(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instanc
             pending: VecDeque::new(),
             max_time: i64::MIN,
             last_watermark: i64::MIN,
+            last_batch: std::time::Instant::now(),
+            idle: false,
             finished: false,
         })),
         None => Instance::Operator(Box::new(chain)),
@@ -243,6 +245,10 @@ struct SourceChain {
     pending: VecDeque<Pending>,
     max_time: i64,
     last_watermark: i64,
+    /// When the connector last gave a batch (or the source started).
+    last_batch: std::time::Instant,
+    /// Whether the task loop was told the source is idle.
+    idle: bool,
     finished: bool,
 }
 
@@ -282,6 +288,20 @@ impl SourceChain {
             self.last_watermark = watermark;
             watermark
         })
+    }
+
+    /// Whether the source just became idle: it has a watermark and an idle timeout, and gave no
+    /// batch for that long (every split idle, or none assigned: Flink's idle source, which is
+    /// how a subtask of a Kafka source with more subtasks than partitions stops holding the
+    /// watermark back).
+    fn fell_idle(&mut self) -> bool {
+        let timeout = self.splits.as_ref().and_then(SplitWatermarks::idle_timeout);
+        let due = timeout.is_some_and(|t| self.last_batch.elapsed() >= t);
+        if due && !self.idle {
+            self.idle = true;
+            return true;
+        }
+        false
     }
 
     /// The generator and the batches not yet emitted, as one item.
@@ -392,6 +412,8 @@ impl Source for SourceChain {
                         }
                         None => batch,
                     };
+                    self.last_batch = std::time::Instant::now();
+                    self.idle = false;
                     let watermark = self.advance(&batch)?;
                     self.chain.process(batch, &mut out)?;
                     self.pending.extend(out.drain(..).map(Pending::Batch));
@@ -419,7 +441,14 @@ impl Source for SourceChain {
                         self.pending.push_back(Pending::Watermark(w));
                         continue;
                     }
+                    if self.fell_idle() {
+                        return Ok(SourcePoll::Idle);
+                    }
                     return Ok(SourcePoll::Wait(pause));
+                }
+                SourcePoll::Idle => {
+                    self.idle = true;
+                    return Ok(SourcePoll::Idle);
                 }
                 SourcePoll::Finished => {
                     self.chain.finish(&mut out)?;
@@ -461,6 +490,8 @@ mod tests {
             pending: VecDeque::new(),
             max_time: i64::MIN,
             last_watermark: i64::MIN,
+            last_batch: std::time::Instant::now(),
+            idle: false,
             finished: false,
         }
     }

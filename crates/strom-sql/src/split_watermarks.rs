@@ -54,6 +54,11 @@ impl SplitWatermarks {
         })
     }
 
+    /// `table.exec.source.idle-timeout`, unless unset or zero.
+    pub(crate) fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
     /// The splits read now: new ones start active (with a restored maximum, if any), gone
     /// ones are forgotten.
     pub(crate) fn assigned(&mut self, splits: &[String], now: Instant) {

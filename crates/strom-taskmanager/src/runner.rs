@@ -337,6 +337,9 @@ async fn session(
 
     let (updates_tx, mut updates) = mpsc::unbounded_channel::<ToJobManager>();
     let mut tasks: HashMap<ExecutionId, Running> = HashMap::new();
+    // The subtasks' threads (their watchers): awaited before the session returns, so that no
+    // subtask still runs on this runtime while the process shuts it down.
+    let mut threads = tokio::task::JoinSet::new();
     let mut watchdog = tokio::time::interval(Duration::from_secs(1));
     let mut last_heard = tokio::time::Instant::now();
     let result = loop {
@@ -377,7 +380,7 @@ async fn session(
                         });
                         // A panicking task must still end as FAILED, or its job would wait forever.
                         let updates = updates_tx.clone();
-                        tokio::spawn(async move {
+                        threads.spawn(async move {
                             if let Err(e) = handle.await
                                 && e.is_panic()
                             {
@@ -445,6 +448,7 @@ async fn session(
                     break Err(lost(e));
                 }
             }
+            Some(_) = threads.join_next(), if !threads.is_empty() => {}
             _ = watchdog.tick() => {
                 if last_heard.elapsed() > heartbeat_timeout {
                     break Err(TaskManagerError::JobManagerLost(format!(
@@ -461,5 +465,15 @@ async fn session(
         task.cancel.cancel();
     }
     running.clear();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while threads.join_next().await.is_some() {}
+    })
+    .await;
+    if ended.is_err() {
+        warn!(
+            left = threads.len(),
+            "subtasks still running 10 s after they were cancelled"
+        );
+    }
     result
 }

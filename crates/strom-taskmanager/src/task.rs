@@ -6,7 +6,8 @@
 //! every channel of every output (watermarks are broadcast, not partitioned), only when higher than
 //! the last one sent. Sources' watermarks are broadcast the same way. When every input has ended
 //! no final watermark is handed on or sent: the operator's `finish` and the end of stream stand
-//! for it.
+//! for it. A subtask whose inputs are all idle (or a source that says it is) tells its outputs
+//! it is idle, and that it is active again before its next batch or watermark.
 //!
 //! Checkpoints: a source snapshots and injects the barrier when the JobManager triggers it; an
 //! operator snapshots when the [`Aligner`] has the barrier from every input, then forwards it.
@@ -21,7 +22,7 @@ use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use parking_lot::Mutex;
-use strom_network::{Barrier, DataServer, Frame, InputGate, OutputChannel};
+use strom_network::{Barrier, DataServer, Frame, InputGate, OutputChannel, StreamStatus};
 use strom_operators::partition::{Partitioner, default_max_parallelism};
 use strom_operators::{Instance, OperatorContext, OperatorSnapshot, SourcePoll};
 use strom_rpc::{
@@ -302,6 +303,7 @@ async fn execute(
         outputs,
         metrics: Arc::clone(&ctx.metrics),
         watermark: i64::MIN,
+        idle: false,
     };
     let mut checkpoints = Checkpoints {
         execution,
@@ -369,6 +371,7 @@ async fn execute(
                         }
                     }
                     SourcePoll::Watermark(watermark) => emitter.emit_watermark(watermark).await?,
+                    SourcePoll::Idle => emitter.emit_status(StreamStatus::Idle).await?,
                     SourcePoll::Finished => {
                         exhausted = true;
                         checkpoints.input_ended();
@@ -443,6 +446,9 @@ async fn execute(
                                     watermarks.on_watermark(event.gate, event.channel, watermark)
                                 }
                                 Frame::EndOfStream => watermarks.on_end(event.gate, event.channel),
+                                Frame::Status(status) => {
+                                    watermarks.on_status(event.gate, event.channel, status)
+                                }
                                 Frame::Barrier(_) => None,
                             };
                             let mut forward = None;
@@ -458,6 +464,13 @@ async fn execute(
                             }
                             if let Some(watermark) = forward {
                                 emitter.emit_watermark(watermark).await?;
+                            }
+                            if watermarks.idle() != emitter.idle {
+                                let status = match watermarks.idle() {
+                                    true => StreamStatus::Idle,
+                                    false => StreamStatus::Active,
+                                };
+                                emitter.emit_status(status).await?;
                             }
                         }
                     }
@@ -528,6 +541,8 @@ struct Emitter {
     metrics: Arc<Mutex<TaskMetrics>>,
     /// The last watermark sent (`i64::MIN`: none yet).
     watermark: i64,
+    /// Whether the outputs were last told that this subtask is idle.
+    idle: bool,
 }
 
 impl Emitter {
@@ -535,6 +550,7 @@ impl Emitter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        self.emit_status(StreamStatus::Active).await?;
         let rows = batch.num_rows() as u64;
         for output in &mut self.outputs {
             for (target, piece) in output
@@ -563,6 +579,7 @@ impl Emitter {
         if watermark <= self.watermark {
             return Ok(());
         }
+        self.emit_status(StreamStatus::Active).await?;
         self.watermark = watermark;
         for output in &mut self.outputs {
             for channel in &mut output.channels {
@@ -575,6 +592,25 @@ impl Emitter {
             }
         }
         self.metrics.lock().watermark = Some(watermark);
+        Ok(())
+    }
+
+    /// Tells every channel of every output that this subtask went idle or active again, when
+    /// that changed.
+    async fn emit_status(&mut self, status: StreamStatus) -> Result<(), String> {
+        let idle = status == StreamStatus::Idle;
+        if idle == self.idle {
+            return Ok(());
+        }
+        self.idle = idle;
+        for output in &mut self.outputs {
+            for channel in &mut output.channels {
+                channel
+                    .send_status(status)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         Ok(())
     }
 

@@ -191,7 +191,7 @@ mod tests {
                 }
                 SourcePoll::Finished => break,
                 SourcePoll::Wait(pause) => std::thread::sleep(pause),
-                SourcePoll::Watermark(_) => {}
+                SourcePoll::Watermark(_) | SourcePoll::Idle => {}
             }
         }
         assert_eq!(values, vec![1, 2, 3]);

@@ -136,7 +136,7 @@ impl LookupJoin {
         loop {
             match source.poll_next()? {
                 SourcePoll::Batch(batch) => batches.push(batch),
-                SourcePoll::Watermark(_) => {}
+                SourcePoll::Watermark(_) | SourcePoll::Idle => {}
                 SourcePoll::Wait(pause) => std::thread::sleep(pause.max(Duration::from_millis(1))),
                 SourcePoll::Finished => break,
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use parking_lot::Mutex;
 use strom_jobgraph::{JobId, OperatorSpec, Partitioning, SqlRole};
-use strom_network::{DataServer, Frame, InputGate, OutputChannel};
+use strom_network::{DataServer, Frame, InputGate, OutputChannel, StreamStatus};
 use strom_operators::{
     Instance, Operator, OperatorContext, OperatorError, Source, SourcePoll, register_extension,
 };
@@ -63,7 +63,8 @@ impl Operator for Recorder {
     }
 }
 
-/// A batch, then watermarks 10, 5 (not higher: dropped), 20, then the end.
+/// A batch, then watermark 10, idleness, watermarks 5 (not higher: dropped) and 20, then the
+/// end.
 struct Ticker(Vec<SourcePoll>);
 
 impl Source for Ticker {
@@ -86,6 +87,7 @@ fn extension(spec: &OperatorSpec, ctx: &OperatorContext) -> Result<Instance, Ope
             let mut polls = vec![
                 SourcePoll::Batch(batch(vec![1, 2])),
                 SourcePoll::Watermark(10),
+                SourcePoll::Idle,
                 SourcePoll::Watermark(5),
                 SourcePoll::Watermark(20),
             ];
@@ -206,6 +208,7 @@ async fn next(sink: &mut InputGate) -> Vec<String> {
         Frame::Watermark(w) => vec![format!("wm:{w}")],
         Frame::EndOfStream => vec!["end".into()],
         Frame::Barrier(b) => vec![format!("barrier:{}", b.checkpoint_id)],
+        Frame::Status(status) => vec![format!("{status:?}").to_lowercase()],
     }
 }
 
@@ -279,12 +282,47 @@ async fn an_operator_sees_the_minimum_watermark_of_its_channels_and_forwards_it(
 }
 
 #[tokio::test]
+async fn idle_inputs_do_not_hold_the_watermark_back_and_idleness_is_forwarded() {
+    let here = server().await;
+    let downstream = execution(2);
+    let mut sink = here.register(downstream, vec![1], 16);
+    let (task, mut states, _) = start(&here, sql(SqlRole::Operator), vec![2], downstream);
+    let consumer = execution(1);
+    let mut busy = OutputChannel::connect(&here, &target(&here, consumer, 0, 0))
+        .await
+        .unwrap();
+    let mut quiet = OutputChannel::connect(&here, &target(&here, consumer, 0, 1))
+        .await
+        .unwrap();
+    busy.send_watermark(100).await.unwrap();
+    // The quiet channel has no watermark yet: going idle releases the busy one's.
+    quiet.send_status(StreamStatus::Idle).await.unwrap();
+    expect(&mut sink, &["watermark:100", "wm:100"]).await;
+    // Both idle: the subtask is idle.
+    busy.send_status(StreamStatus::Idle).await.unwrap();
+    expect(&mut sink, &["idle"]).await;
+    // Active again: first the status, then what the watermark completes.
+    quiet.send_status(StreamStatus::Active).await.unwrap();
+    quiet.send_watermark(150).await.unwrap();
+    expect(&mut sink, &["active", "watermark:150", "wm:150"]).await;
+    busy.finish().await.unwrap();
+    quiet.finish().await.unwrap();
+    expect(&mut sink, &["finish", "end"]).await;
+    task.await.unwrap();
+    assert_eq!(final_state(&mut states).await, ExecutionState::Finished);
+}
+
+#[tokio::test]
 async fn a_source_broadcasts_rising_watermarks() {
     let here = server().await;
     let downstream = execution(3);
     let mut sink = here.register(downstream, vec![1], 16);
     let (task, mut states, metrics) = start(&here, sql(SqlRole::Source), Vec::new(), downstream);
-    expect(&mut sink, &["rows:2", "wm:10", "wm:20", "end"]).await;
+    expect(
+        &mut sink,
+        &["rows:2", "wm:10", "idle", "active", "wm:20", "end"],
+    )
+    .await;
     task.await.unwrap();
     assert_eq!(final_state(&mut states).await, ExecutionState::Finished);
     assert_eq!(metrics.lock().watermark, Some(20));
