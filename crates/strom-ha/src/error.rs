@@ -51,6 +51,9 @@ pub enum HaError {
         #[source]
         source: std::io::Error,
     },
+    /// `high-availability.storageDir` on an object store (or a local folder) failed.
+    #[error("high-availability storage: {0}")]
+    Storage(#[from] strom_storage::StorageError),
     /// A job id or other name cannot be used as a znode or file name.
     #[error("invalid {what} `{name}`: {reason}")]
     InvalidName {

@@ -60,6 +60,41 @@ fn get_or_create_blocking(
     read(&path)?.ok_or_else(|| HaError::corrupt(path.display().to_string(), "vanished"))
 }
 
+/// The secret stored under `folder` on an object store, created with `generate` when there is
+/// none yet: of masters racing, the first conditional write wins and everybody reads it. The
+/// object is as private as the bucket (no per-object permissions on an object store).
+pub(crate) async fn get_or_create_object(
+    folder: &strom_storage::Location,
+    generate: impl FnOnce() -> String,
+) -> Result<String, HaError> {
+    let object = folder.child(FILE);
+    let read = || async {
+        match object.get().await {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                if text.is_empty() {
+                    return Err(HaError::corrupt(
+                        object.url(),
+                        "the cluster secret file is empty",
+                    ));
+                }
+                Ok(Some(text))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    };
+    if let Some(secret) = read().await? {
+        return Ok(secret);
+    }
+    if object.put_if_absent(generate().into_bytes()).await? {
+        tracing::info!(file = %object, "generated the cluster secret");
+    }
+    read()
+        .await?
+        .ok_or_else(|| HaError::corrupt(object.url(), "vanished"))
+}
+
 /// The secret in `path`, `None` when there is no such file; an empty file is corrupt.
 fn read(path: &Path) -> Result<Option<String>, HaError> {
     match std::fs::read_to_string(path) {

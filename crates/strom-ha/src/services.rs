@@ -29,6 +29,7 @@ use crate::zookeeper::{
     ZooKeeperCheckpointPointerStore, ZooKeeperConnection, ZooKeeperElection,
     ZooKeeperJobGraphStore, ZooKeeperRetrieval, ZooKeeperSettings, ZooKeeperWorkerStore,
 };
+use strom_storage::{Location, Storage};
 
 /// `high-availability.type`: where a cluster keeps what must outlive its master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +88,8 @@ enum Backend {
     },
     ZooKeeper {
         connection: Arc<ZooKeeperConnection>,
-        files: PathBuf,
+        /// `<storageDir>/<cluster-id>`: a local folder or an object-store prefix.
+        files: Location,
         retrieval: Arc<ZooKeeperRetrieval>,
     },
 }
@@ -154,23 +156,54 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// `high-availability.storageDir` as a local folder (`/path` or `file:///path`).
-fn storage_dir(config: &Configuration, mode: &str) -> Result<PathBuf, HaError> {
-    let key = HIGH_AVAILABILITY_STORAGE_DIR.key();
-    let raw = config
+/// `high-availability.storageDir` as configured (required in `mode`).
+fn storage_dir_text(config: &Configuration, mode: &str) -> Result<String, HaError> {
+    config
         .get(&HIGH_AVAILABILITY_STORAGE_DIR)
         .ok_or_else(|| HaError::Config {
-            key: key.to_owned(),
+            key: HIGH_AVAILABILITY_STORAGE_DIR.key().to_owned(),
             reason: format!("required with `high-availability: {mode}`"),
-        })?;
+        })
+}
+
+/// `high-availability.storageDir` as a local folder (`/path` or `file:///path`): the file mode
+/// keeps its counter and election beside the data, which needs a file system.
+fn storage_dir(config: &Configuration, mode: &str) -> Result<PathBuf, HaError> {
+    let key = HIGH_AVAILABILITY_STORAGE_DIR.key();
+    let raw = storage_dir_text(config, mode)?;
     let path = raw.strip_prefix("file://").unwrap_or(&raw);
     if path.contains("://") || !Path::new(path).is_absolute() {
         return Err(HaError::Config {
             key: key.to_owned(),
-            reason: format!("`{raw}` is not an absolute local path (`/path` or `file:///path`)"),
+            reason: format!(
+                "`{raw}` is not an absolute local path (`/path` or `file:///path`); \
+                 `high-availability: {mode}` needs one (use `zookeeper` for an object store)"
+            ),
         });
     }
     Ok(PathBuf::from(path))
+}
+
+/// `high-availability.storageDir` where every master reaches it: an absolute local folder (a
+/// shared mount) or an object store (`s3://bucket/prefix`).
+fn shared_storage_dir(
+    config: &Configuration,
+    storage: &Storage,
+    mode: &str,
+) -> Result<Location, HaError> {
+    let key = HIGH_AVAILABILITY_STORAGE_DIR.key();
+    let raw = storage_dir_text(config, mode)?;
+    let local = raw.strip_prefix("file://").unwrap_or(&raw);
+    if !local.contains("://") && !Path::new(local).is_absolute() {
+        return Err(HaError::Config {
+            key: key.to_owned(),
+            reason: format!("`{raw}` is neither an absolute local path nor an s3:// URL"),
+        });
+    }
+    storage.resolve(&raw).map_err(|e| HaError::Config {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 impl HaServices {
@@ -204,15 +237,17 @@ impl HaServices {
         }
     }
 
-    /// ZooKeeper services on `connection`; job graph files under `<storage_dir>/<cluster_id>`.
+    /// ZooKeeper services on `connection`; job graph files under `<storage_dir>/<cluster_id>`
+    /// (a local folder or an object store; `storage` resolves the paths stored in ZooKeeper).
     pub fn on_zookeeper(
         connection: Arc<ZooKeeperConnection>,
-        storage_dir: &Path,
+        storage_dir: &Location,
+        storage: Storage,
         cluster_id: impl Into<String>,
         mesos_workers_path: &str,
     ) -> Self {
         let cluster_id = cluster_id.into();
-        let files = cluster_folder(storage_dir, &cluster_id);
+        let files = storage_dir.child(&cluster_id);
         let retrieval = Arc::new(ZooKeeperRetrieval::start(Arc::clone(&connection)));
         Self {
             worker_store: Arc::new(ZooKeeperWorkerStore::new(
@@ -221,7 +256,8 @@ impl HaServices {
             )),
             job_graphs: Arc::new(ZooKeeperJobGraphStore::new(
                 Arc::clone(&connection),
-                files.join("jobgraphs"),
+                files.child("jobgraphs"),
+                storage,
             )),
             checkpoints: Arc::new(ZooKeeperCheckpointPointerStore::new(Arc::clone(
                 &connection,
@@ -263,7 +299,11 @@ impl HaServices {
                         key: HIGH_AVAILABILITY_ZOOKEEPER_QUORUM.key().to_owned(),
                         reason: "required with `high-availability: zookeeper`".to_owned(),
                     })?;
-                let storage = storage_dir(config, "zookeeper")?;
+                let storage = Storage::new(config).map_err(|e| HaError::Config {
+                    key: "s3.*".to_owned(),
+                    reason: e.to_string(),
+                })?;
+                let files = shared_storage_dir(config, &storage, "zookeeper")?;
                 let root = config.get(&HIGH_AVAILABILITY_ZOOKEEPER_PATH_ROOT);
                 let root = format!("/{}", root.trim_matches('/'));
                 let namespace = if root == "/" {
@@ -284,7 +324,9 @@ impl HaServices {
                 };
                 let connection = Arc::new(ZooKeeperConnection::connect(settings).await?);
                 let workers = config.get(&HIGH_AVAILABILITY_ZOOKEEPER_PATH_MESOS_WORKERS);
-                Ok(Self::on_zookeeper(connection, &storage, id, &workers))
+                Ok(Self::on_zookeeper(
+                    connection, &files, storage, id, &workers,
+                ))
             }
             other => Err(HaError::Config {
                 key: HIGH_AVAILABILITY_TYPE.key().to_owned(),
@@ -333,7 +375,7 @@ impl HaServices {
             } => {
                 let client = connection.client().await?;
                 crate::zookeeper::client::delete_tree(&client, connection.namespace()).await?;
-                remove_tree(files).await
+                Ok(files.delete_all().await?)
             }
         }
     }
@@ -345,14 +387,20 @@ impl HaServices {
         &self,
         generate: impl FnOnce() -> String + Send + 'static,
     ) -> Result<Option<String>, HaError> {
-        let folder = match &self.backend {
-            Backend::Memory => return Ok(None),
-            Backend::File { folder } => folder.clone(),
-            Backend::ZooKeeper { files, .. } => files.clone(),
-        };
-        crate::secret::get_or_create(folder, generate)
-            .await
-            .map(Some)
+        match &self.backend {
+            Backend::Memory => Ok(None),
+            Backend::File { folder } => crate::secret::get_or_create(folder.clone(), generate)
+                .await
+                .map(Some),
+            Backend::ZooKeeper { files, .. } => match files.local_path() {
+                Some(folder) => crate::secret::get_or_create(folder.to_owned(), generate)
+                    .await
+                    .map(Some),
+                None => crate::secret::get_or_create_object(files, generate)
+                    .await
+                    .map(Some),
+            },
+        }
     }
 
     /// Resigns leadership and closes the ZooKeeper session; the services fail afterwards.

@@ -10,11 +10,13 @@
 //! is all the file needs; a columnar format would buy nothing here. The trailing checksum (also
 //! recorded in the checkpoint's metadata) catches truncated and corrupted files before any of
 //! their state is used.
+//!
+//! Files live wherever the checkpoint's [`Location`] is: a local folder or an object store.
+//! The calls block until the storage is done (they run on a subtask's snapshot thread).
 
-use std::io::Write;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
 
+use strom_storage::{Location, StorageError, wait};
 use twox_hash::XxHash3_64;
 
 use crate::state::{KeyedEntry, OperatorSnapshot, StateItem};
@@ -24,19 +26,14 @@ const MAGIC: &[u8; 8] = b"STROMSF1";
 /// A state file cannot be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum StateFileError {
-    /// File system error.
-    #[error("checkpoint file {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// The storage failed (the error names the file or object).
+    #[error("checkpoint file {0}")]
+    Storage(#[from] StorageError),
     /// The file is not what the checkpoint recorded.
     #[error("checkpoint file {path} is corrupt: {problem}")]
     Corrupt {
-        /// The file.
-        path: PathBuf,
+        /// The file or object.
+        path: String,
         /// What is wrong.
         problem: String,
     },
@@ -81,33 +78,16 @@ pub fn encode(snapshot: &OperatorSnapshot) -> Vec<u8> {
     out
 }
 
-/// Writes `snapshot` to `path` durably (written to a temporary name, synced, renamed).
-pub fn write(path: &Path, snapshot: &OperatorSnapshot) -> Result<Written, StateFileError> {
-    let io = |source| StateFileError::Io {
-        path: path.to_owned(),
-        source,
-    };
+/// Writes `snapshot` to `location` durably: whole or not at all (a local file is written to a
+/// temporary name, synced and renamed; an object is one `PUT`).
+pub fn write(location: &Location, snapshot: &OperatorSnapshot) -> Result<Written, StateFileError> {
     let bytes = encode(snapshot);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let temporary = path.with_extension("tmp");
-    let written = std::fs::File::create(&temporary)
-        .and_then(|mut file| {
-            file.write_all(&bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(e) = written {
-        // A half-written file on a full disk would keep the space the next checkpoint needs;
-        // the JobManager may already have deleted the checkpoint's folder.
-        let _ = std::fs::remove_file(&temporary);
-        return Err(io(e));
-    }
-    Ok(Written {
+    let written = Written {
         size: bytes.len() as u64,
         checksum: checksum_of(&bytes),
-    })
+    };
+    wait(location.put(bytes))?;
+    Ok(written)
 }
 
 fn checksum_of(bytes: &[u8]) -> u64 {
@@ -115,15 +95,12 @@ fn checksum_of(bytes: &[u8]) -> u64 {
 }
 
 /// Reads a file and checks it against the size and checksum the checkpoint recorded.
-pub fn read_verified(path: &Path, expected: Written) -> Result<Vec<u8>, StateFileError> {
+pub fn read_verified(location: &Location, expected: Written) -> Result<Vec<u8>, StateFileError> {
     let corrupt = |problem: String| StateFileError::Corrupt {
-        path: path.to_owned(),
+        path: location.url(),
         problem,
     };
-    let bytes = std::fs::read(path).map_err(|source| StateFileError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = wait(location.get())?;
     if bytes.len() as u64 != expected.size {
         return Err(corrupt(format!(
             "{} bytes, the checkpoint recorded {} (truncated or replaced)",
@@ -138,24 +115,39 @@ pub fn read_verified(path: &Path, expected: Written) -> Result<Vec<u8>, StateFil
             expected.checksum
         )));
     }
-    Ok(bytes)
+    Ok(bytes.to_vec())
 }
 
-/// Checks a file without decoding it.
-pub fn verify(path: &Path, expected: Written) -> Result<(), StateFileError> {
-    read_verified(path, expected).map(|_| ())
+/// Checks a file without decoding it: its size and checksum for a local file; only its size
+/// for an object (a `HEAD`: the state is not downloaded twice, and its reader checks the
+/// checksum).
+pub fn verify(location: &Location, expected: Written) -> Result<(), StateFileError> {
+    if location.local_path().is_some() {
+        return read_verified(location, expected).map(|_| ());
+    }
+    let size = wait(location.size())?;
+    if size != expected.size {
+        return Err(StateFileError::Corrupt {
+            path: location.url(),
+            problem: format!(
+                "{size} bytes, the checkpoint recorded {} (truncated or replaced)",
+                expected.size
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Reads a verified file, keeping the keyed entries whose key group is in `key_groups` and
 /// every item.
 pub fn read(
-    path: &Path,
+    location: &Location,
     expected: Written,
     key_groups: Range<u32>,
 ) -> Result<OperatorSnapshot, StateFileError> {
-    let bytes = read_verified(path, expected)?;
+    let bytes = read_verified(location, expected)?;
     decode(&bytes, key_groups).map_err(|problem| StateFileError::Corrupt {
-        path: path.to_owned(),
+        path: location.url(),
         problem,
     })
 }
@@ -278,10 +270,10 @@ mod tests {
     #[test]
     fn files_round_trip_and_filter_key_groups() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("chk-1/v0-0.state");
-        let written = write(&path, &snapshot()).unwrap();
-        assert_eq!(read(&path, written, 0..10).unwrap(), snapshot());
-        let part = read(&path, written, 3..5).unwrap();
+        let location = local(&dir.path().join("chk-1/v0-0.state"));
+        let written = write(&location, &snapshot()).unwrap();
+        assert_eq!(read(&location, written, 0..10).unwrap(), snapshot());
+        let part = read(&location, written, 3..5).unwrap();
         assert_eq!(
             part.keyed.iter().map(|e| e.key_group).collect::<Vec<_>>(),
             [3, 4]
@@ -293,10 +285,11 @@ mod tests {
     fn truncated_and_corrupted_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v0-0.state");
-        let written = write(&path, &snapshot()).unwrap();
+        let location = local(&path);
+        let written = write(&location, &snapshot()).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
-        let err = read(&path, written, 0..10).unwrap_err().to_string();
+        let err = read(&location, written, 0..10).unwrap_err().to_string();
         assert!(
             err.contains("v0-0.state") && err.contains("truncated"),
             "{err}"
@@ -304,12 +297,12 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[20] ^= 1;
         std::fs::write(&path, &flipped).unwrap();
-        let err = verify(&path, written).unwrap_err().to_string();
+        let err = verify(&location, written).unwrap_err().to_string();
         assert!(err.contains("checksum"), "{err}");
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(
-            verify(&path, written),
-            Err(StateFileError::Io { .. })
+            verify(&location, written),
+            Err(StateFileError::Storage(e)) if e.is_not_found()
         ));
         // A file whose checksum matches but whose framing lies is still refused.
         let mut lying = MAGIC.to_vec();
@@ -340,8 +333,15 @@ mod tests {
         // The final name is taken by a folder that is not empty, so the rename fails.
         let path = dir.path().join("v-0.state");
         std::fs::create_dir_all(path.join("occupied")).unwrap();
-        let error = write(&path, &snapshot()).unwrap_err();
-        assert!(matches!(error, StateFileError::Io { .. }), "{error}");
-        assert!(!path.with_extension("tmp").exists());
+        let error = write(&local(&path), &snapshot()).unwrap_err();
+        assert!(matches!(error, StateFileError::Storage(_)), "{error}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+
+    fn local(path: &std::path::Path) -> Location {
+        strom_storage::Storage::local()
+            .resolve(path.to_str().unwrap())
+            .unwrap()
     }
 }

@@ -53,7 +53,7 @@ fn completed(c: &CompletedCheckpoint) -> Value {
         "num_subtasks": c.acknowledged,
         "num_acknowledged_subtasks": c.acknowledged,
         "alignment_buffered": 0,
-        "external_path": c.location.to_string_lossy(),
+        "external_path": c.location,
         "discarded": false,
     })
 }
@@ -103,7 +103,7 @@ pub fn render(view: &CheckpointsView) -> Value {
     });
     let restored = view.restored.as_ref().map(|(id, path, savepoint, at)| {
         json!({"id": id, "restore_timestamp": at, "is_savepoint": savepoint,
-               "external_path": path.to_string_lossy()})
+               "external_path": path})
     });
     json!({
         "counts": {

@@ -72,7 +72,7 @@ impl Dispatcher {
             Coordinator::new(CheckpointSettings::from_config(&config), id.to_string());
         let initial_restore = config
             .get(&options::EXECUTION_SAVEPOINT_PATH)
-            .map(|p| crate::checkpoint::coordinator::strip_file_scheme(&p));
+            .map(|p| crate::checkpoint::coordinator::storage_path(&p));
         self.jobs.insert(
             id,
             Execution::new(id, graph, job_config, restart, checkpoints, initial_restore),

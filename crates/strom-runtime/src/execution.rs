@@ -124,7 +124,7 @@ pub enum SavepointStatus {
 #[derive(Debug, Clone)]
 pub struct Restore {
     /// Its folder.
-    pub folder: std::path::PathBuf,
+    pub folder: strom_storage::Location,
     /// Its metadata.
     pub metadata: CheckpointMetadata,
 }
@@ -168,7 +168,7 @@ pub struct Execution {
     /// The checkpoint coordinator.
     pub checkpoints: Coordinator,
     /// The savepoint the job starts from (`execution.savepoint.path`).
-    pub initial_restore: Option<std::path::PathBuf>,
+    pub initial_restore: Option<String>,
     /// Key groups of each vertex in the current attempt.
     pub max_parallelism: Vec<u32>,
     /// Savepoint requests by trigger id.
@@ -187,7 +187,7 @@ impl Execution {
         config: BTreeMap<String, String>,
         restart: RestartStrategy,
         checkpoints: Coordinator,
-        initial_restore: Option<std::path::PathBuf>,
+        initial_restore: Option<String>,
     ) -> Self {
         let tasks = graph
             .vertices
@@ -319,7 +319,7 @@ impl Execution {
             for id in restore.metadata.vertices.keys() {
                 if self.graph.vertex(id).is_none() {
                     return Err(CheckpointError::Mismatch {
-                        path: restore.folder.clone(),
+                        path: restore.folder.url(),
                         problem: format!(
                             "it holds state of vertex `{id}`, which this job does not have"
                         ),

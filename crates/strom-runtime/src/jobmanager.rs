@@ -155,8 +155,13 @@ impl JobManager {
             registration_timeout: config
                 .get(&options::RESOURCEMANAGER_TASKMANAGER_REGISTRATION_TIMEOUT),
         });
+        let storage = strom_storage::Storage::new(&config).map_err(|e| RuntimeError::Config {
+            key: "s3.*",
+            reason: e.to_string(),
+        })?;
         let config = Arc::new(config);
         let mut core = Core {
+            storage,
             job_store: None,
             checkpoint_store: None,
             commands: core_tx.clone(),
@@ -429,6 +434,8 @@ impl JobManagerHandle {
 }
 
 pub(crate) struct Core {
+    /// Where checkpoints and savepoints are written and read.
+    storage: strom_storage::Storage,
     job_store: Option<Arc<dyn JobGraphStore>>,
     /// Completed-checkpoint pointers (high availability).
     checkpoint_store: Option<Arc<dyn strom_ha::CheckpointPointerStore>>,

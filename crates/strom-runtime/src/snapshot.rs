@@ -219,7 +219,7 @@ pub struct CheckpointsView {
     /// Recent failures, oldest first.
     pub failed: Vec<crate::checkpoint::coordinator::FailedCheckpoint>,
     /// The last restore: id, folder, savepoint, when (epoch ms).
-    pub restored: Option<(u64, std::path::PathBuf, bool, i64)>,
+    pub restored: Option<(u64, String, bool, i64)>,
     /// The checkpointing interval, if periodic.
     pub interval: Option<std::time::Duration>,
     /// The timeout.

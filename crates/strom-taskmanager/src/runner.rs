@@ -56,6 +56,8 @@ pub struct TaskManagerSettings {
     /// CPUs this TaskManager was given (`taskmanager.cpu.cores`, else on Mesos the task's
     /// `mesos.resourcemanager.tasks.cpus`); `None`: the machine's.
     pub cpu_cores: Option<f64>,
+    /// Where checkpoint state lives (`s3.*` settings for object stores).
+    pub storage: strom_storage::Storage,
 }
 
 impl TaskManagerSettings {
@@ -103,6 +105,8 @@ impl TaskManagerSettings {
             cpu_cores: config.get(&options::TASKMANAGER_CPU_CORES).or_else(|| {
                 Some(config.get(&options::MESOS_RESOURCEMANAGER_TASKS_CPUS)).filter(|c| *c > 0.0)
             }),
+            storage: strom_storage::Storage::new(config)
+                .map_err(|e| TaskManagerError::Config(e.to_string()))?,
         })
     }
 }
@@ -369,6 +373,7 @@ async fn session(
                             cancel: cancel.clone(),
                             buffers_per_channel: settings.buffers_per_channel,
                             control: task::ControlQueue::new(control_rx),
+                            storage: settings.storage.clone(),
                         };
                         // A thread of its own per subtask, as Flink's task threads: on the
                         // shared workers a subtask that woke its downstream consumer kept it

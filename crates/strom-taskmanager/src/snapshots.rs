@@ -1,16 +1,17 @@
 //! A subtask's state files: reading its share of a checkpoint when it restores, writing its
 //! snapshot at a barrier.
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use strom_operators::state_file::{self, Written, key_group_range};
 use strom_operators::{OperatorSnapshot, RestoredState};
 use strom_rpc::{ExecutionId, StateFileRef, TaskRestore, ToJobManager};
+use strom_storage::Storage;
 
 /// Reads what subtask `subtask` of `parallelism` restores: the keyed entries of its key groups
-/// from every old subtask's file, and every item. Blocking (file I/O).
+/// from every old subtask's file, and every item. Blocking (storage I/O).
 pub(crate) fn read_restore(
+    storage: &Storage,
     restore: &TaskRestore,
     subtask: u32,
     parallelism: u32,
@@ -28,8 +29,13 @@ pub(crate) fn read_restore(
             size: file.size,
             checksum: file.checksum,
         };
-        let part = state_file::read(Path::new(&file.path), expected, groups.clone())
-            .map_err(|e| format!("cannot restore checkpoint {}: {e}", restore.checkpoint_id))?;
+        let failed =
+            |e: String| format!("cannot restore checkpoint {}: {e}", restore.checkpoint_id);
+        let location = storage
+            .resolve(&file.path)
+            .map_err(|e| failed(e.to_string()))?;
+        let part = state_file::read(&location, expected, groups.clone())
+            .map_err(|e| failed(e.to_string()))?;
         state.keyed.extend(part.keyed);
         state.items.extend(part.items);
     }
@@ -37,8 +43,9 @@ pub(crate) fn read_restore(
 }
 
 /// Writes `snapshot` into `location` as this subtask's file (nothing when empty) and builds the
-/// acknowledgement. Blocking (file I/O).
+/// acknowledgement. Blocking (storage I/O).
 pub(crate) fn write_snapshot(
+    storage: &Storage,
     execution: ExecutionId,
     checkpoint_id: u64,
     location: &str,
@@ -49,15 +56,22 @@ pub(crate) fn write_snapshot(
     let state = if snapshot.is_empty() {
         Ok(None)
     } else {
-        let path: PathBuf =
-            Path::new(location).join(format!("{}-{}.state", execution.vertex, execution.subtask));
-        state_file::write(&path, snapshot).map(|written| {
-            Some(StateFileRef {
-                path: path.to_string_lossy().into_owned(),
-                size: written.size,
-                checksum: written.checksum,
+        let name = format!("{}-{}.state", execution.vertex, execution.subtask);
+        storage
+            .resolve(location)
+            .map(|folder| folder.child(&name))
+            .map_err(|e| e.to_string())
+            .and_then(|file| {
+                state_file::write(&file, snapshot)
+                    .map(|written| {
+                        Some(StateFileRef {
+                            path: file.url(),
+                            size: written.size,
+                            checksum: written.checksum,
+                        })
+                    })
+                    .map_err(|e| e.to_string())
             })
-        })
     };
     match state {
         Ok(state) => ToJobManager::AcknowledgeCheckpoint {

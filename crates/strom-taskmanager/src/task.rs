@@ -92,6 +92,8 @@ pub(crate) struct TaskContext {
     pub(crate) cancel: CancellationToken,
     pub(crate) buffers_per_channel: u32,
     pub(crate) control: ControlQueue,
+    /// Where checkpoint state is written and read (local folders, object stores).
+    pub(crate) storage: strom_storage::Storage,
 }
 
 struct Output {
@@ -145,6 +147,8 @@ struct Checkpoints {
     last: u64,
     /// The first checkpoint snapshotted after the input ended; its completion ends the task.
     final_checkpoint: Option<u64>,
+    /// Where the snapshots go.
+    storage: strom_storage::Storage,
 }
 
 impl Checkpoints {
@@ -167,11 +171,13 @@ impl Checkpoints {
         let id = barrier.checkpoint_id;
         let location = barrier.location.clone();
         let updates = self.updates.clone();
+        let storage = self.storage.clone();
         // The snapshot is taken; writing it is the asynchronous phase (as in Flink): the
         // subtask goes on processing, and the acknowledgement follows once the file is durable.
         tokio::spawn(async move {
             let message = tokio::task::spawn_blocking(move || {
                 snapshots::write_snapshot(
+                    &storage,
                     execution,
                     id,
                     &location,
@@ -260,8 +266,9 @@ async fn execute(
         strom_operators::instantiate(&deployment.operator, &operator_ctx).map_err(|e| named(&e))?;
     if let Some(restore) = deployment.restore.clone() {
         let (subtask, parallelism) = (execution.subtask, deployment.parallelism);
+        let storage = ctx.storage.clone();
         let state = tokio::task::spawn_blocking(move || {
-            snapshots::read_restore(&restore, subtask, parallelism, max_parallelism)
+            snapshots::read_restore(&storage, &restore, subtask, parallelism, max_parallelism)
         })
         .await
         .map_err(|e| format!("state reader failed: {e}"))??;
@@ -312,6 +319,7 @@ async fn execute(
         triggers: BTreeMap::new(),
         last: deployment.restore.as_ref().map_or(0, |r| r.checkpoint_id),
         final_checkpoint: None,
+        storage: ctx.storage.clone(),
     };
     match instance {
         Instance::Source(mut source) => {

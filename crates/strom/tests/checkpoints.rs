@@ -28,15 +28,33 @@ fn script_with(
     parallelism: u32,
     interval: &str,
 ) -> PathBuf {
-    let settings = if checkpointing {
+    let checkpoints = dir.join("checkpoints").display().to_string();
+    script_into(
+        dir,
+        rate,
+        checkpointing.then_some(checkpoints.as_str()),
+        parallelism,
+        interval,
+    )
+}
+
+/// The job, with checkpoints into `checkpoints` (a folder or an `s3://` URL) when given.
+fn script_into(
+    dir: &Path,
+    rate: u64,
+    checkpoints: Option<&str>,
+    parallelism: u32,
+    interval: &str,
+) -> PathBuf {
+    let checkpointing = checkpoints.is_some();
+    let settings = if let Some(chk) = checkpoints {
         format!(
             "SET 'execution.checkpointing.interval' = '{interval}';\n\
              SET 'state.checkpoints.dir' = '{chk}';\n\
              SET 'state.checkpoints.num-retained' = '2';\n\
              SET 'restart-strategy.type' = 'fixed-delay';\n\
              SET 'restart-strategy.fixed-delay.attempts' = '50';\n\
-             SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n",
-            chk = dir.join("checkpoints").display()
+             SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n"
         )
     } else {
         String::new()
@@ -271,6 +289,46 @@ async fn exactly_once_through_taskmanager_kills() {
     let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
     kill_taskmanagers_while_running(&cluster.rest, &id, 5).await;
     assert_exact(dir.path(), &expected_windows);
+    cluster.stop();
+}
+
+/// The same with the checkpoints on the S3-compatible server: state files and `_metadata` are
+/// objects, restores read them back, subsumed checkpoints are deleted from the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_through_taskmanager_kills_with_checkpoints_on_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected_windows = reference_windows(dir.path());
+    let s3 = crate::services::s3();
+    let prefix = format!(
+        "s3://{}/kills-{}",
+        s3["S3_BUCKET"],
+        dir.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase()
+    );
+    let checkpoints = format!("{prefix}/checkpoints");
+    let script = script_into(dir.path(), 150_000, Some(&checkpoints), 2, "300 ms");
+    let options = crate::services::s3_options();
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let mut cluster = LocalCluster::start(2, &options);
+    let address = cluster.rest.trim_start_matches("http://").to_owned();
+    let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
+    kill_taskmanagers_while_running(&cluster.rest, &id, 3).await;
+    assert_exact(dir.path(), &expected_windows);
+    // The job's checkpoints are objects: at most the two retained are left.
+    let detail: serde_json::Value = reqwest::get(format!("{}/jobs/{id}/checkpoints", cluster.rest))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let latest = detail["latest"]["completed"]["external_path"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(latest.starts_with(&checkpoints), "{detail}");
     cluster.stop();
 }
 

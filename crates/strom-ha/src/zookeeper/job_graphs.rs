@@ -3,11 +3,11 @@
 //!
 //! Every graph goes to a file, whatever its size: graphs can exceed ZooKeeper's 1 MiB znode
 //! limit and one rule is simpler than a threshold. The file
-//! (`<storageDir>/<cluster-id>/jobgraphs/<job-id>-<uuid>.json`) is written first, then the
-//! znode's pointer `{"file": "<path>"}`; a replaced or removed graph's file is deleted after
-//! its pointer. A crash in between leaves at worst an orphaned file, never a dangling pointer.
+//! (`<storageDir>/<cluster-id>/jobgraphs/<job-id>-<uuid>.json`, a local file or an object) is
+//! written first, then the znode's pointer `{"file": "<path or URL>"}`; a replaced or removed
+//! graph's file is deleted after its pointer. A crash in between leaves at worst an orphaned
+//! file, never a dangling pointer.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -18,12 +18,13 @@ use super::client::{self, ZooKeeperConnection};
 use crate::HaError;
 use crate::error::check_name;
 use crate::job_graphs::{JobGraphStore, StoredJobGraph};
-use crate::storage::{read_optional, remove_optional, write_atomic};
+use strom_storage::{Location, Storage};
 
 /// The pointer stored in a job graph znode.
 #[derive(Debug, Serialize, Deserialize)]
 struct Pointer {
-    file: PathBuf,
+    /// A local path or an `s3://` URL.
+    file: String,
 }
 
 /// Job graphs in `storageDir` files with ZooKeeper pointers.
@@ -31,21 +32,24 @@ struct Pointer {
 pub struct ZooKeeperJobGraphStore {
     connection: Arc<ZooKeeperConnection>,
     root: String,
-    files: PathBuf,
+    files: Location,
+    /// Resolves the pointers' paths.
+    storage: Storage,
 }
 
 impl ZooKeeperJobGraphStore {
     /// A store with pointers in `<namespace>/jobgraphs` and files in `files`.
-    pub fn new(connection: Arc<ZooKeeperConnection>, files: impl Into<PathBuf>) -> Self {
+    pub fn new(connection: Arc<ZooKeeperConnection>, files: Location, storage: Storage) -> Self {
         let root = connection.path("jobgraphs");
         Self {
             connection,
             root,
-            files: files.into(),
+            files,
+            storage,
         }
     }
 
-    async fn pointer(&self, path: &str) -> Result<Option<PathBuf>, HaError> {
+    async fn pointer(&self, path: &str) -> Result<Option<String>, HaError> {
         let client = self.connection.client().await?;
         match client::read(&client, path).await? {
             Some((bytes, _)) => Ok(Some(decode_pointer(path, &bytes)?)),
@@ -59,17 +63,17 @@ impl ZooKeeperJobGraphStore {
         let previous = self.pointer(&path).await.ok().flatten();
         let file = self
             .files
-            .join(format!("{job_id}-{}.json", uuid::Uuid::new_v4().simple()));
-        write_atomic(&file, graph_json).await?;
-        let pointer = serde_json::to_vec(&Pointer { file: file.clone() })
+            .child(&format!("{job_id}-{}.json", uuid::Uuid::new_v4().simple()));
+        file.put(graph_json.to_vec()).await?;
+        let pointer = serde_json::to_vec(&Pointer { file: file.url() })
             .map_err(|err| HaError::corrupt(&path, err))?;
         let client = self.connection.client().await?;
         if let Err(err) = client::write(&client, &path, &pointer).await {
-            remove_optional(&file).await.ok();
+            file.delete().await.ok();
             return Err(err);
         }
-        if let Some(previous) = previous.filter(|previous| *previous != file) {
-            remove_file_quietly(&previous).await;
+        if let Some(previous) = previous.filter(|previous| *previous != file.url()) {
+            self.remove_file_quietly(&previous).await;
         }
         Ok(())
     }
@@ -82,7 +86,7 @@ impl ZooKeeperJobGraphStore {
         let client = self.connection.client().await?;
         let existed = client::delete(&client, &path).await?;
         if let Some(file) = file {
-            remove_file_quietly(&file).await;
+            self.remove_file_quietly(&file).await;
         }
         Ok(existed)
     }
@@ -96,28 +100,40 @@ impl ZooKeeperJobGraphStore {
                 continue;
             };
             let file = decode_pointer(&path, &bytes)?;
-            let graph = read_optional(&file).await?.ok_or_else(|| {
-                HaError::corrupt(
-                    &path,
-                    format!("points to `{}`, which does not exist", file.display()),
-                )
-            })?;
+            let location = self
+                .storage
+                .resolve(&file)
+                .map_err(|err| HaError::corrupt(&path, err))?;
+            let graph = match location.get().await {
+                Ok(graph) => graph.to_vec(),
+                Err(err) if err.is_not_found() => {
+                    return Err(HaError::corrupt(
+                        &path,
+                        format!("points to `{file}`, which does not exist"),
+                    ));
+                }
+                Err(err) => return Err(err.into()),
+            };
             graphs.push((job_id, graph));
         }
         Ok(graphs)
     }
+
+    async fn remove_file_quietly(&self, file: &str) {
+        let removed = match self.storage.resolve(file) {
+            Ok(location) => location.delete().await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = removed {
+            tracing::warn!(error = %err, "cannot remove an old job graph file");
+        }
+    }
 }
 
-fn decode_pointer(path: &str, bytes: &[u8]) -> Result<PathBuf, HaError> {
+fn decode_pointer(path: &str, bytes: &[u8]) -> Result<String, HaError> {
     serde_json::from_slice::<Pointer>(bytes)
         .map(|pointer| pointer.file)
         .map_err(|err| HaError::corrupt(path, format!("not a job graph pointer: {err}")))
-}
-
-async fn remove_file_quietly(file: &Path) {
-    if let Err(err) = remove_optional(file).await {
-        tracing::warn!(error = %err, "cannot remove an old job graph file");
-    }
 }
 
 impl JobGraphStore for ZooKeeperJobGraphStore {

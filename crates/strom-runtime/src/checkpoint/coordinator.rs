@@ -10,7 +10,6 @@
 //! `max-concurrent`, and never discarded.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use strom_config::{Configuration, options};
@@ -32,10 +31,10 @@ pub struct CheckpointSettings {
     pub max_concurrent: usize,
     /// `state.checkpoints.num-retained`.
     pub retained: usize,
-    /// `state.checkpoints.dir`.
-    pub dir: PathBuf,
+    /// `state.checkpoints.dir`: a local folder or an `s3://` URL (see [`storage_path`]).
+    pub dir: String,
     /// `state.savepoints.dir`: the default target of savepoints.
-    pub savepoint_dir: Option<PathBuf>,
+    pub savepoint_dir: Option<String>,
 }
 
 impl CheckpointSettings {
@@ -55,18 +54,32 @@ impl CheckpointSettings {
             retained: config.get(&options::STATE_CHECKPOINTS_NUM_RETAINED).max(1) as usize,
             dir: config
                 .get(&options::STATE_CHECKPOINTS_DIR)
-                .map(|d| strip_file_scheme(&d))
-                .unwrap_or_else(|| std::env::temp_dir().join("strom-checkpoints")),
+                .map(|d| storage_path(&d))
+                .unwrap_or_else(|| {
+                    std::env::temp_dir()
+                        .join("strom-checkpoints")
+                        .display()
+                        .to_string()
+                }),
             savepoint_dir: config
                 .get(&options::STATE_SAVEPOINTS_DIR)
-                .map(|d| strip_file_scheme(&d)),
+                .map(|d| storage_path(&d)),
         }
     }
 }
 
-/// `file:///a/b` and `/a/b` both name the folder `/a/b`.
-pub fn strip_file_scheme(dir: &str) -> PathBuf {
-    PathBuf::from(dir.strip_prefix("file://").unwrap_or(dir))
+/// The one spelling of a storage path: `file:///a/b` and `/a/b` are `/a/b`, a relative path is
+/// made absolute, `s3a://b/k/` is `s3://b/k`. A path that cannot be parsed is kept as given; it
+/// fails with its reason where it is used.
+pub fn storage_path(path: &str) -> String {
+    strom_storage::StorageUri::parse(path)
+        .map(|uri| uri.to_string())
+        .unwrap_or_else(|_| path.to_owned())
+}
+
+/// `name` under the folder or prefix `base`.
+pub fn join(base: &str, name: &str) -> String {
+    format!("{}/{name}", base.trim_end_matches('/'))
 }
 
 /// What is being taken.
@@ -111,7 +124,7 @@ pub struct PendingCheckpoint {
     /// Checkpoint or savepoint.
     pub kind: CheckpointKind,
     /// The folder of its files.
-    pub location: PathBuf,
+    pub location: String,
     /// Trigger time, ms since the epoch.
     pub timestamp: i64,
     /// Trigger time.
@@ -145,7 +158,7 @@ pub struct CompletedCheckpoint {
     /// Whether it is a savepoint.
     pub savepoint: bool,
     /// Its folder (holds `_metadata`).
-    pub location: PathBuf,
+    pub location: String,
     /// Trigger time, ms since the epoch.
     pub timestamp: i64,
     /// Completion time, ms since the epoch.
@@ -209,7 +222,7 @@ pub struct Coordinator {
     /// Counters.
     pub counts: CheckpointCounts,
     /// The last restore: checkpoint id, location, whether a savepoint, when (ms).
-    pub restored: Option<(u64, PathBuf, bool, i64)>,
+    pub restored: Option<(u64, String, bool, i64)>,
     recording: usize,
     requested: bool,
 }
@@ -245,8 +258,8 @@ impl Coordinator {
     }
 
     /// The job's checkpoint folder.
-    pub fn job_dir(&self) -> PathBuf {
-        self.settings.dir.join(&self.job)
+    pub fn job_dir(&self) -> String {
+        join(&self.settings.dir, &self.job)
     }
 
     /// Continues the id sequence after `id` (checkpoints recovered from a store or a restore).
@@ -301,19 +314,19 @@ impl Coordinator {
         now: Instant,
         timestamp: i64,
         kind: CheckpointKind,
-        target: Option<PathBuf>,
+        target: Option<String>,
         tasks: BTreeSet<TaskKey>,
         attempt: u32,
-    ) -> (u64, PathBuf) {
+    ) -> (u64, String) {
         let id = self.next_id;
         self.next_id += 1;
         let location = match (&kind, target) {
             (CheckpointKind::Savepoint { request, .. }, Some(target)) => {
                 let job: String = self.job.chars().take(6).collect();
                 let suffix: String = request.chars().filter(|c| *c != '-').take(12).collect();
-                target.join(format!("savepoint-{job}-{suffix}"))
+                join(&target, &format!("savepoint-{job}-{suffix}"))
             }
-            _ => self.job_dir().join(format!("chk-{id}")),
+            _ => join(&self.job_dir(), &format!("chk-{id}")),
         };
         if !kind.is_savepoint() {
             self.last_trigger = Some(now);
@@ -503,7 +516,7 @@ mod tests {
             min_pause: Duration::from_millis(500),
             max_concurrent: 1,
             retained: 2,
-            dir: PathBuf::from("/chk"),
+            dir: "/chk".into(),
             savepoint_dir: None,
         }
     }
@@ -551,7 +564,7 @@ mod tests {
         let mut c = Coordinator::new(settings(), "job");
         assert!(c.due(now));
         let (id, location) = c.trigger(now, 5, CheckpointKind::Checkpoint, None, tasks(), 0);
-        assert_eq!((id, location), (1, PathBuf::from("/chk/job/chk-1")));
+        assert_eq!((id, location.as_str()), (1, "/chk/job/chk-1"));
         assert!(!c.due(now + Duration::from_secs(5)), "max concurrent 1");
         assert!(c.acknowledge(1, (0, 0), ack()).is_none());
         assert!(c.acknowledge(1, (0, 0), ack()).is_none(), "twice");
@@ -637,7 +650,7 @@ mod tests {
         };
         let (id, location) = c.trigger(t0, 0, kind, Some("/sp".into()), [(0, 0)].into(), 0);
         assert_eq!(id, 42);
-        assert_eq!(location, PathBuf::from("/sp/savepoint-012345-abcdef012345"));
+        assert_eq!(location, "/sp/savepoint-012345-abcdef012345");
         assert!(
             c.due(t0),
             "a pending savepoint does not hold periodic checkpoints back"

@@ -1,15 +1,15 @@
 //! A completed checkpoint's `_metadata` file: which state file each subtask wrote, with sizes
 //! and checksums, and the key groups of each vertex. Written last, after every subtask's file, so
 //! a folder without it is an incomplete checkpoint. Paths inside are relative to the folder, so
-//! a savepoint folder can be moved.
+//! a savepoint folder can be moved (also between a local disk and an object store). The calls
+//! block on the storage.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use strom_operators::state_file::{self, Written};
 use strom_rpc::{StateFileRef, TaskRestore};
+use strom_storage::{Location, StorageError, wait};
 
 /// Name of the metadata file in a checkpoint folder.
 pub const METADATA: &str = "_metadata";
@@ -17,19 +17,14 @@ pub const METADATA: &str = "_metadata";
 /// A checkpoint or savepoint cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    /// File system error.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// The storage failed (the error names the file or object).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// The metadata is not valid.
     #[error("checkpoint metadata {path} is not valid: {problem}")]
     BadMetadata {
         /// The file.
-        path: PathBuf,
+        path: String,
         /// What is wrong.
         problem: String,
     },
@@ -40,7 +35,7 @@ pub enum CheckpointError {
     #[error("cannot restore {path} into this job: {problem}")]
     Mismatch {
         /// The checkpoint folder.
-        path: PathBuf,
+        path: String,
         /// What does not fit.
         problem: String,
     },
@@ -89,13 +84,13 @@ pub struct CheckpointMetadata {
 
 impl CheckpointMetadata {
     /// The file entry for a state file a subtask acknowledged, relative to `location`.
-    pub fn entry(location: &Path, subtask: u32, state: &StateFileRef) -> FileEntry {
-        let path = Path::new(&state.path);
-        let file = path
-            .strip_prefix(location)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned();
+    pub fn entry(location: &str, subtask: u32, state: &StateFileRef) -> FileEntry {
+        let folder = format!("{}/", location.trim_end_matches('/'));
+        let file = state
+            .path
+            .strip_prefix(&folder)
+            .unwrap_or(&state.path)
+            .to_owned();
         FileEntry {
             subtask,
             file,
@@ -104,68 +99,56 @@ impl CheckpointMetadata {
         }
     }
 
-    /// Writes `_metadata` into `location` durably.
-    pub fn write(&self, location: &Path) -> Result<PathBuf, CheckpointError> {
-        let path = location.join(METADATA);
-        let io = |source| CheckpointError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(location).map_err(io)?;
+    /// Writes `_metadata` into `location` durably; returns the file.
+    pub fn write(&self, location: &Location) -> Result<Location, CheckpointError> {
+        let file = location.child(METADATA);
         let json = serde_json::to_vec_pretty(self).map_err(|e| CheckpointError::BadMetadata {
-            path: path.clone(),
+            path: file.url(),
             problem: e.to_string(),
         })?;
-        let temporary = location.join(format!("{METADATA}.tmp"));
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(&json).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&temporary, &path).map_err(io)?;
-        Ok(path)
+        wait(file.put(json))?;
+        Ok(file)
     }
 
     /// Reads the metadata of the checkpoint at `location` (its folder or its `_metadata` file)
-    /// and checks every state file it lists (present, full size, checksum).
-    pub fn load_verified(location: &Path) -> Result<(PathBuf, Self), CheckpointError> {
-        let (folder, path) = if location.file_name().is_some_and(|n| n == METADATA) {
-            (
-                location.parent().unwrap_or(Path::new(".")).to_owned(),
-                location.to_owned(),
-            )
+    /// and checks every state file it lists (present and full size; locally also the checksum,
+    /// which on an object store the reader checks, not to download the state twice).
+    pub fn load_verified(location: &Location) -> Result<(Location, Self), CheckpointError> {
+        let (folder, file) = if location.name() == METADATA {
+            (location.parent(), location.clone())
         } else {
-            (location.to_owned(), location.join(METADATA))
+            (location.clone(), location.child(METADATA))
         };
-        let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = wait(file.get())?;
         let metadata: Self =
             serde_json::from_slice(&bytes).map_err(|e| CheckpointError::BadMetadata {
-                path: path.clone(),
+                path: file.url(),
                 problem: e.to_string(),
             })?;
         if metadata.version != 1 {
             return Err(CheckpointError::BadMetadata {
-                path,
+                path: file.url(),
                 problem: format!("unknown version {}", metadata.version),
             });
         }
         for vertex in metadata.vertices.values() {
-            for file in &vertex.files {
+            for entry in &vertex.files {
                 // Only names inside the folder: a metadata file must not point anywhere else.
-                let plain = Path::new(&file.file)
-                    .components()
-                    .all(|c| matches!(c, std::path::Component::Normal(_)));
-                if !plain || file.file.is_empty() {
+                let plain = !entry.file.is_empty()
+                    && entry
+                        .file
+                        .split('/')
+                        .all(|part| !part.is_empty() && part != "." && part != "..");
+                if !plain {
                     return Err(CheckpointError::BadMetadata {
-                        path,
+                        path: file.url(),
                         problem: format!(
                             "state file `{}` is not a name inside the folder",
-                            file.file
+                            entry.file
                         ),
                     });
                 }
-                state_file::verify(&folder.join(&file.file), written(file))?;
+                state_file::verify(&folder.child(&entry.file), written(entry))?;
             }
         }
         Ok((folder, metadata))
@@ -176,7 +159,7 @@ impl CheckpointMetadata {
     /// groups.
     pub fn restore_for(
         &self,
-        folder: &Path,
+        folder: &Location,
         vertex: &str,
         parallelism: u32,
     ) -> Result<Option<(TaskRestore, u32)>, CheckpointError> {
@@ -185,7 +168,7 @@ impl CheckpointMetadata {
         };
         if parallelism > entry.max_parallelism {
             return Err(CheckpointError::Mismatch {
-                path: folder.to_owned(),
+                path: folder.url(),
                 problem: format!(
                     "vertex {vertex} has {} key groups (its max parallelism), it cannot run at parallelism {parallelism}",
                     entry.max_parallelism
@@ -196,7 +179,7 @@ impl CheckpointMetadata {
             .files
             .iter()
             .map(|f| StateFileRef {
-                path: folder.join(&f.file).to_string_lossy().into_owned(),
+                path: folder.child(&f.file).url(),
                 size: f.size,
                 checksum: f.checksum,
             })
@@ -224,7 +207,13 @@ mod tests {
     use super::*;
     use strom_operators::{OperatorSnapshot, StateItem};
 
-    fn checkpoint(dir: &Path) -> CheckpointMetadata {
+    fn local(path: &std::path::Path) -> Location {
+        strom_storage::Storage::local()
+            .resolve(path.to_str().unwrap())
+            .unwrap()
+    }
+
+    fn checkpoint(dir: &std::path::Path) -> CheckpointMetadata {
         let state = OperatorSnapshot {
             keyed: Vec::new(),
             items: vec![StateItem {
@@ -232,10 +221,10 @@ mod tests {
                 bytes: b"split".to_vec(),
             }],
         };
-        let file = dir.join("v0-0.state");
+        let file = local(&dir.join("v0-0.state"));
         let w = state_file::write(&file, &state).unwrap();
         let reference = StateFileRef {
-            path: file.to_string_lossy().into_owned(),
+            path: file.url(),
             size: w.size,
             checksum: w.checksum,
         };
@@ -250,7 +239,11 @@ mod tests {
                 VertexEntry {
                     parallelism: 1,
                     max_parallelism: 128,
-                    files: vec![CheckpointMetadata::entry(dir, 0, &reference)],
+                    files: vec![CheckpointMetadata::entry(
+                        &dir.display().to_string(),
+                        0,
+                        &reference,
+                    )],
                 },
             )]),
         }
@@ -261,7 +254,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let metadata = checkpoint(dir.path());
         assert_eq!(metadata.vertices["source"].files[0].file, "v0-0.state");
-        let path = metadata.write(dir.path()).unwrap();
+        let path = metadata.write(&local(dir.path())).unwrap();
         let (folder, loaded) = CheckpointMetadata::load_verified(&path).unwrap();
         assert_eq!(loaded, metadata);
         let (restore, max) = loaded.restore_for(&folder, "source", 4).unwrap().unwrap();
@@ -276,21 +269,22 @@ mod tests {
     #[test]
     fn broken_checkpoints_are_refused_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
+        let folder = local(dir.path());
+        let err = CheckpointMetadata::load_verified(&folder).unwrap_err();
         assert!(err.to_string().contains("_metadata"), "{err}");
-        checkpoint(dir.path()).write(dir.path()).unwrap();
+        checkpoint(dir.path()).write(&folder).unwrap();
         let state = dir.path().join("v0-0.state");
         let bytes = std::fs::read(&state).unwrap();
         std::fs::write(&state, &bytes[..bytes.len() / 2]).unwrap();
-        let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
+        let err = CheckpointMetadata::load_verified(&folder).unwrap_err();
         assert!(err.to_string().contains("v0-0.state"), "{err}");
         let mut escaping = checkpoint(dir.path());
         escaping.vertices.get_mut("source").unwrap().files[0].file = "../v0-0.state".into();
-        escaping.write(dir.path()).unwrap();
-        let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
+        escaping.write(&folder).unwrap();
+        let err = CheckpointMetadata::load_verified(&folder).unwrap_err();
         assert!(err.to_string().contains("not a name inside"), "{err}");
         std::fs::write(dir.path().join(METADATA), b"{\"version\": 1").unwrap();
-        let err = CheckpointMetadata::load_verified(dir.path()).unwrap_err();
+        let err = CheckpointMetadata::load_verified(&folder).unwrap_err();
         assert!(err.to_string().contains("not valid"), "{err}");
     }
 }

@@ -4,17 +4,17 @@
 //! the messages and the I/O.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use strom_jobgraph::JobId;
 use strom_rpc::{CheckpointTrigger, ExecutionId, ExecutionState, ToTaskManager};
+use strom_storage::{Location, Storage};
 use tracing::{info, warn};
 
 use super::{Command, Core};
 use crate::RuntimeError;
-use crate::checkpoint::metadata::{FileEntry, VertexEntry};
+use crate::checkpoint::metadata::{CheckpointError, FileEntry, VertexEntry};
 use crate::checkpoint::{
     Ack, CheckpointKind, CheckpointMetadata, CompletedCheckpoint, PendingCheckpoint, TaskKey,
 };
@@ -23,13 +23,27 @@ use crate::execution::{Execution, JobStatus, Restore, SavepointStatus, epoch_mil
 /// How long subtasks of a job stopped with a savepoint get to commit and end on their own.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Deletes the folder of a checkpoint that did not complete, in the background.
-fn discard(location: PathBuf) {
-    tokio::task::spawn_blocking(move || {
-        if location.exists()
-            && let Err(e) = std::fs::remove_dir_all(&location)
-        {
-            warn!(folder = %location.display(), error = %e, "cannot delete an aborted checkpoint");
+/// Deletes the folder (or objects) of a checkpoint that did not complete, in the background.
+fn discard(storage: &Storage, location: String) {
+    delete_all(
+        storage,
+        vec![location],
+        "cannot delete an aborted checkpoint",
+    );
+}
+
+/// Deletes checkpoint folders (or every object under their prefixes) in the background.
+fn delete_all(storage: &Storage, locations: Vec<String>, failure: &'static str) {
+    let storage = storage.clone();
+    tokio::spawn(async move {
+        for location in locations {
+            let deleted = match storage.resolve(&location) {
+                Ok(place) => place.delete_all().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = deleted {
+                warn!(folder = %location, error = %e, "{failure}");
+            }
         }
     });
 }
@@ -46,14 +60,14 @@ impl Core {
                 let reason = format!("the job is {}", job.status.as_str());
                 for aborted in job.checkpoints.abort_all(&reason) {
                     note_savepoint_failure(job, &aborted, &reason);
-                    discard(aborted.location);
+                    discard(&self.storage, aborted.location);
                 }
                 continue;
             }
             for expired in job.checkpoints.expire(now) {
                 warn!(job = %id, checkpoint = expired.id, "checkpoint expired");
                 note_savepoint_failure(job, &expired, "expired");
-                discard(expired.location);
+                discard(&self.storage, expired.location);
             }
             if job.checkpoints.due(now) && all_running(job) {
                 self.trigger(id, CheckpointKind::Checkpoint, None);
@@ -63,7 +77,7 @@ impl Core {
 
     /// Starts a checkpoint or savepoint of a running job: every subtask that has not finished
     /// is asked to take part.
-    fn trigger(&mut self, id: JobId, kind: CheckpointKind, target: Option<PathBuf>) -> Option<u64> {
+    fn trigger(&mut self, id: JobId, kind: CheckpointKind, target: Option<String>) -> Option<u64> {
         let job = self.dispatcher.get_mut(&id)?;
         let mut tasks = BTreeSet::new();
         let mut targets = Vec::new();
@@ -87,11 +101,11 @@ impl Core {
         let (checkpoint_id, location) =
             job.checkpoints
                 .trigger(Instant::now(), timestamp, kind, target, tasks, attempt);
-        tracing::debug!(job = %id, checkpoint = checkpoint_id, location = %location.display(), "triggering checkpoint");
+        tracing::debug!(job = %id, checkpoint = checkpoint_id, %location, "triggering checkpoint");
         let trigger = CheckpointTrigger {
             checkpoint_id,
             timestamp,
-            location: location.to_string_lossy().into_owned(),
+            location: location.clone(),
         };
         for (taskmanager, execution) in targets {
             if let Some(entry) = taskmanager.and_then(|tm| self.slots.get(&tm)) {
@@ -128,7 +142,7 @@ impl Core {
             )));
         }
         let target = target
-            .map(|t| crate::checkpoint::coordinator::strip_file_scheme(&t))
+            .map(|t| crate::checkpoint::coordinator::storage_path(&t))
             .or_else(|| job.checkpoints.settings().savepoint_dir.clone())
             .ok_or_else(|| {
                 RuntimeError::Savepoint(
@@ -189,7 +203,7 @@ impl Core {
         warn!(job = %execution.job, checkpoint = checkpoint_id, %reason, "checkpoint declined");
         if let Some(aborted) = job.checkpoints.abort(checkpoint_id, reason.clone()) {
             note_savepoint_failure(job, &aborted, &reason);
-            discard(aborted.location);
+            discard(&self.storage, aborted.location);
         }
     }
 
@@ -214,12 +228,17 @@ impl Core {
             return;
         };
         let metadata = metadata_of(job, &pending);
-        if let Err(e) = metadata.write(&pending.location) {
+        let written = self
+            .storage
+            .resolve(&pending.location)
+            .map_err(CheckpointError::from)
+            .and_then(|folder| metadata.write(&folder));
+        if let Err(e) = written {
             let reason = format!("cannot write the checkpoint metadata: {e}");
             warn!(job = %id, checkpoint = pending.id, %reason, "checkpoint failed");
             job.checkpoints.record_failure(&pending, reason.clone());
             note_savepoint_failure(job, &pending, &reason);
-            discard(pending.location);
+            discard(&self.storage, pending.location);
             return;
         }
         let store = self
@@ -232,7 +251,7 @@ impl Core {
                 job.checkpoints.set_recording(true);
                 let commands = self.commands.clone();
                 let job_id = id.to_string();
-                let pointer = pending.location.to_string_lossy().into_owned();
+                let pointer = pending.location.clone();
                 tokio::spawn(async move {
                     let result = store.add(&job_id, pending.id, pointer.as_bytes()).await;
                     let _ = commands
@@ -305,7 +324,7 @@ impl Core {
             CheckpointKind::Savepoint { cancel, request } => {
                 job.savepoints.insert(
                     request.clone(),
-                    SavepointStatus::Completed(pending.location.to_string_lossy().into_owned()),
+                    SavepointStatus::Completed(pending.location.clone()),
                 );
                 if *cancel { Some(true) } else { None }
             }
@@ -341,23 +360,18 @@ impl Core {
             }
         }
         if !discarded.is_empty() {
-            let folders: Vec<PathBuf> = discarded.into_iter().map(|c| c.location).collect();
+            let folders: Vec<String> = discarded.into_iter().map(|c| c.location).collect();
             let store = self.checkpoint_store.clone();
+            let storage = self.storage.clone();
             let job_id = id.to_string();
+            // Pointers first: a recovering master must never find one to a deleted checkpoint.
             tokio::spawn(async move {
                 if let Some(store) = store
                     && let Err(e) = store.remove_older_than(&job_id, retained).await
                 {
                     warn!(job = %job_id, error = %e, "cannot trim checkpoint pointers");
                 }
-                let _ = tokio::task::spawn_blocking(move || {
-                    for folder in folders {
-                        if let Err(e) = std::fs::remove_dir_all(&folder) {
-                            warn!(folder = %folder.display(), error = %e, "cannot delete an old checkpoint");
-                        }
-                    }
-                })
-                .await;
+                delete_all(&storage, folders, "cannot delete an old checkpoint");
             });
         }
         if stopping {
@@ -385,10 +399,17 @@ impl Core {
             return Ok(None);
         };
         let mut problems = Vec::new();
+        let storage = self.storage.clone();
+        let load = |location: &str| {
+            storage
+                .resolve(location)
+                .map_err(CheckpointError::from)
+                .and_then(|place| CheckpointMetadata::load_verified(&place))
+        };
         for candidate in job.checkpoints.restore_candidates() {
-            match CheckpointMetadata::load_verified(&candidate.location) {
+            match load(&candidate.location) {
                 Ok((folder, metadata)) => {
-                    info!(job = %id, checkpoint = metadata.checkpoint_id, folder = %folder.display(), "restoring from checkpoint");
+                    info!(job = %id, checkpoint = metadata.checkpoint_id, %folder, "restoring from checkpoint");
                     return Ok(Some(restored(job, folder, metadata, false)));
                 }
                 Err(e) => {
@@ -407,15 +428,12 @@ impl Core {
         let Some(path) = job.initial_restore.clone() else {
             return Ok(None);
         };
-        match CheckpointMetadata::load_verified(&path) {
+        match load(&path) {
             Ok((folder, metadata)) => {
-                info!(job = %id, savepoint = %folder.display(), "restoring from savepoint");
+                info!(job = %id, savepoint = %folder, "restoring from savepoint");
                 Ok(Some(restored(job, folder, metadata, true)))
             }
-            Err(e) => Err(format!(
-                "cannot restore from savepoint {}: {e}",
-                path.display()
-            )),
+            Err(e) => Err(format!("cannot restore from savepoint {path}: {e}")),
         }
     }
 
@@ -429,7 +447,7 @@ impl Core {
             .map(|(checkpoint, pointer)| CompletedCheckpoint {
                 id: checkpoint,
                 savepoint: false,
-                location: PathBuf::from(String::from_utf8_lossy(&pointer).into_owned()),
+                location: String::from_utf8_lossy(&pointer).into_owned(),
                 timestamp: 0,
                 completed_at: 0,
                 duration: std::time::Duration::ZERO,
@@ -456,7 +474,7 @@ impl Core {
 
 fn restored(
     job: &mut Execution,
-    folder: PathBuf,
+    folder: Location,
     metadata: CheckpointMetadata,
     savepoint: bool,
 ) -> Restore {
@@ -464,7 +482,7 @@ fn restored(
     job.checkpoints.counts.restored += 1;
     job.checkpoints.restored = Some((
         metadata.checkpoint_id,
-        folder.clone(),
+        folder.url(),
         savepoint,
         epoch_millis(SystemTime::now()),
     ));

@@ -179,6 +179,7 @@ fn start(
         cancel: CancellationToken::new(),
         buffers_per_channel: 4,
         control: super::ControlQueue::new(mpsc::unbounded_channel().1),
+        storage: strom_storage::Storage::local(),
     };
     (tokio::spawn(run(deployment, ctx)), states, metrics)
 }

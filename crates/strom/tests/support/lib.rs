@@ -81,24 +81,34 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
+    /// Starts the cluster and returns once its REST API answers with every TaskManager
+    /// registered. A port chosen free can be taken by another process before the cluster
+    /// binds it (tests run side by side): a cluster that exits while starting is started
+    /// again on another port.
     pub fn start(taskmanagers: u32, extra: &[&str]) -> Self {
-        let port = free_port();
-        let child = strom()
-            .arg("local")
-            .arg("--taskmanagers")
-            .arg(taskmanagers.to_string())
-            .arg(format!("-Drest.port={port}"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut cluster = Self {
-            child,
-            rest: format!("http://127.0.0.1:{port}"),
-        };
-        await_rest(&mut cluster.child, port, Some(taskmanagers));
-        cluster
+        let mut exits = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let child = strom()
+                .arg("local")
+                .arg("--taskmanagers")
+                .arg(taskmanagers.to_string())
+                .arg(format!("-Drest.port={port}"))
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            let mut cluster = Self {
+                child,
+                rest: format!("http://127.0.0.1:{port}"),
+            };
+            match await_rest(&mut cluster.child, port, Some(taskmanagers)) {
+                None => return cluster,
+                Some(status) => exits.push(format!("port {port}: {status}")),
+            }
+        }
+        panic!("strom local exited while starting, three times: {exits:?}");
     }
 
     pub async fn get(&self, path: &str) -> Option<serde_json::Value> {
@@ -165,12 +175,18 @@ fn probe_overview(port: u16) -> Option<(u16, String)> {
 /// "starting") and, with `taskmanagers`, until that many TaskManagers registered (when the
 /// overview is readable: with `rest.auth.token` it is not). Returns early if the process exits,
 /// so that tests of failing starts see the exit; panics naming what did not happen in time.
-fn await_rest(child: &mut Child, port: u16, taskmanagers: Option<u32>) {
+/// Waits until the REST API on `port` answers (with `taskmanagers` registered); returns the
+/// exit status when the process exited first.
+fn await_rest(
+    child: &mut Child,
+    port: u16,
+    taskmanagers: Option<u32>,
+) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last = "nothing listening".to_owned();
     while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return;
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
         }
         match probe_overview(port) {
             Some((503, _)) => last = "503 (starting)".into(),
@@ -183,10 +199,10 @@ fn await_rest(child: &mut Child, port: u16, taskmanagers: Option<u32>) {
                     Some(wanted) if registered < u64::from(wanted) => {
                         last = format!("{registered} of {wanted} TaskManagers registered");
                     }
-                    _ => return,
+                    _ => return None,
                 }
             }
-            Some(_) => return,
+            Some(_) => return None,
             None => {}
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -48,6 +48,41 @@ fn start_instance(service: &str, variable: &str) -> (String, String) {
     (value, dir)
 }
 
+/// This process's S3-compatible object store: its `S3_ENDPOINT`, `S3_ACCESS_KEY`,
+/// `S3_SECRET_KEY` and `S3_BUCKET`.
+pub fn s3() -> &'static std::collections::BTreeMap<String, String> {
+    static S3: OnceLock<std::collections::BTreeMap<String, String>> = OnceLock::new();
+    S3.get_or_init(|| {
+        let output = std::process::Command::new("bash")
+            .arg(support::workspace().join("scripts/services.sh"))
+            .args(["start", "s3"])
+            .env("STROM_SERVICES_OWNER", std::process::id().to_string())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "scripts/services.sh start s3: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    })
+}
+
+/// The `-D` options that point a cluster at [`s3`].
+pub fn s3_options() -> Vec<String> {
+    let s3 = s3();
+    vec![
+        format!("-Ds3.endpoint={}", s3["S3_ENDPOINT"]),
+        format!("-Ds3.access-key={}", s3["S3_ACCESS_KEY"]),
+        format!("-Ds3.secret-key={}", s3["S3_SECRET_KEY"]),
+        "-Ds3.path.style.access=true".to_owned(),
+    ]
+}
+
 /// `host:port` of this process's Kafka broker.
 pub fn kafka_bootstrap() -> &'static str {
     static BOOTSTRAP: OnceLock<String> = OnceLock::new();
