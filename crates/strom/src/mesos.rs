@@ -24,9 +24,12 @@ use crate::job_results;
 const BINARY: &str = "strom";
 /// Remote path of the configuration file in a TaskManager's sandbox.
 const CONFIG: &str = "conf/strom.yaml";
-/// Where a TaskManager finds the cluster secret, beside its configuration file; fetched once per
-/// task and deleted by the TaskManager once read.
-const SECRET_FILE: &str = "cluster-secret";
+/// Where a TaskManager finds the secrets it needs (the cluster secret, the object store's
+/// keys), beside its configuration file: a YAML file fetched once per task and deleted by the
+/// TaskManager once read.
+const SECRETS_FILE: &str = "secrets.yaml";
+/// The sensitive keys TaskManagers need; the configuration file they fetch holds no secret.
+const TASKMANAGER_SECRETS: &[&str] = &["security.cluster.secret", "s3.access-key", "s3.secret-key"];
 
 async fn start_artifact_server(config: &Configuration) -> anyhow::Result<ArtifactServer> {
     let host = config
@@ -189,9 +192,8 @@ pub(crate) async fn appmaster(
     let binary = std::env::current_exe().context("cannot locate the strom binary")?;
     artifacts.add(Artifact::new(binary, BINARY).executable(true).cache(true))?;
     // The configuration file every TaskManager fetches, and which stays in its sandbox, holds no
-    // secret: TaskManagers need none but the cluster secret, which each task is handed once (a
-    // one-time artifact the TaskManager deletes after reading). A secret TaskManagers need later
-    // must travel the same way.
+    // secret: the secrets TaskManagers need (TASKMANAGER_SECRETS) are handed to each task once
+    // (a one-time artifact the TaskManager deletes after reading).
     let mut for_taskmanagers = Configuration::new();
     for (key, value) in bound.config.entries() {
         if !strom_config::is_sensitive(key) {
@@ -199,17 +201,21 @@ pub(crate) async fn appmaster(
         }
     }
     artifacts.add_bytes(CONFIG, for_taskmanagers.to_yaml().into_bytes(), false)?;
-    let secret_fetch: Option<PerTaskFetch> = bound
-        .config
-        .get(&options::SECURITY_CLUSTER_SECRET)
-        .filter(|s| !s.is_empty())
-        .map(|secret| {
+    let mut secrets = Configuration::new();
+    for key in TASKMANAGER_SECRETS {
+        if let Some(value) = bound.config.get_raw(key).filter(|v| !v.is_empty()) {
+            secrets.set(key, value)?;
+        }
+    }
+    let secret_fetch: Option<PerTaskFetch> = (secrets.entries().next().is_some())
+        .then(|| secrets.to_yaml())
+        .map(|secrets| {
             let artifacts = artifacts.clone();
             let fetch: PerTaskFetch = Arc::new(move |_task: &str| {
                 let uri = artifacts
                     .add_one_time(
-                        &format!("{DEFAULT_CONF_DIR}/{SECRET_FILE}"),
-                        secret.clone().into_bytes(),
+                        &format!("{DEFAULT_CONF_DIR}/{SECRETS_FILE}"),
+                        secrets.clone().into_bytes(),
                     )
                     .map_err(|e| e.to_string())?;
                 Ok(FetchUri {
@@ -401,8 +407,10 @@ pub(crate) async fn taskmanager(
     log_tail: Option<strom_taskmanager::LogTail>,
 ) -> anyhow::Result<ExitCode> {
     let mut config = config;
-    if let Some(secret) = take_secret_file()? {
-        config.set(options::SECURITY_CLUSTER_SECRET.key(), &secret)?;
+    if let Some(secrets) = take_secrets_file()? {
+        for (key, value) in secrets.entries() {
+            config.set(key, value)?;
+        }
     }
     let mut settings = TaskManagerSettings::from_config(&config)?;
     settings.log_tail = log_tail;
@@ -415,21 +423,27 @@ pub(crate) async fn taskmanager(
     cluster::run_taskmanager(settings, &config).await
 }
 
-/// Reads the cluster secret the fetcher put into the sandbox (a one-time download from the
-/// artifact server) and deletes the file, so that nothing that can read the sandbox afterwards
-/// (the agent's `/files/read`, a later task of the same user) finds it.
-fn take_secret_file() -> anyhow::Result<Option<String>> {
+/// Reads the secrets the fetcher put into the sandbox (a one-time download from the artifact
+/// server) and deletes the file, so that nothing that can read the sandbox afterwards (the
+/// agent's `/files/read`, a later task of the same user) finds them.
+fn take_secrets_file() -> anyhow::Result<Option<Configuration>> {
     let folder = std::env::var_os(CONF_DIR_ENV).unwrap_or_else(|| DEFAULT_CONF_DIR.into());
-    let path = std::path::Path::new(&folder).join(SECRET_FILE);
-    let secret = match std::fs::read_to_string(&path) {
-        Ok(secret) => secret.trim().to_owned(),
+    let path = std::path::Path::new(&folder).join(SECRETS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => bail!("cannot read the cluster secret {}: {e}", path.display()),
+        Err(e) => bail!("cannot read the secrets file {}: {e}", path.display()),
     };
     std::fs::remove_file(&path)
-        .with_context(|| format!("cannot remove the cluster secret {}", path.display()))?;
-    if secret.is_empty() {
-        bail!("the cluster secret {} is empty", path.display());
+        .with_context(|| format!("cannot remove the secrets file {}", path.display()))?;
+    let secrets = strom_config::load_bytes(&path, bytes)
+        .with_context(|| format!("the secrets file {} is not valid", path.display()))?
+        .config;
+    if secrets
+        .get_raw(options::SECURITY_CLUSTER_SECRET.key())
+        .is_some_and(str::is_empty)
+    {
+        bail!("the cluster secret in {} is empty", path.display());
     }
-    Ok(Some(secret))
+    Ok(Some(secrets))
 }

@@ -296,6 +296,8 @@ async fn no_secret_shows_in_processes_state_logs_or_rest() {
         format!(
             "security.cluster.secret: {cluster_secret}\n\
              rest.auth.token: {token}\n\
+             s3.access-key: {CANARY}-s3-access\n\
+             s3.secret-key: {CANARY}-s3-secret\n\
              mesos.resourcemanager.framework.principal: strom\n\
              mesos.resourcemanager.framework.secret-file: {}\n",
             secret_file.display()
@@ -422,14 +424,14 @@ async fn no_secret_shows_in_processes_state_logs_or_rest() {
         }
     }
     // 5. Every file of every TaskManager sandbox, the fetched configuration included: the
-    // cluster secret came as a one-time download that the TaskManager deleted after reading.
+    // secrets file came as a one-time download that the TaskManager deleted after reading.
     for executor in agent_state["frameworks"][0]["executors"]
         .as_array()
         .unwrap()
     {
         let sandbox = PathBuf::from(executor["directory"].as_str().unwrap());
         assert!(
-            !sandbox.join("conf/cluster-secret").exists(),
+            !sandbox.join("conf/secrets.yaml").exists(),
             "the secret file is left in {}",
             sandbox.display()
         );

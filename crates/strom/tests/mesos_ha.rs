@@ -73,6 +73,71 @@ fn start_on(
     )
 }
 
+/// An application master with ZooKeeper high availability and the given storage options.
+fn start_with_options(
+    mesos: &Mesos,
+    zookeeper: &ZooKeeper,
+    port: u16,
+    options: &[String],
+) -> AppMaster {
+    let quorum = format!(
+        "-Dhigh-availability.zookeeper.quorum={}",
+        zookeeper.connect_string()
+    );
+    let mut args = vec![
+        "-Dhigh-availability.type=zookeeper",
+        "-Dhigh-availability.cluster-id=ha-s3-test",
+        "-Dhigh-availability.zookeeper.client.session-timeout=4 s",
+        &quorum,
+    ];
+    args.extend(options.iter().map(String::as_str));
+    AppMaster::start_on("mesos-appmaster", mesos.url.authority(), port, &args)
+}
+
+/// Nothing on a shared disk: `high-availability.storageDir` and the checkpoints are on the
+/// S3-compatible server. The leader is killed with `kill -9`; restarted, it finds the job graph
+/// in the bucket (through its pointer in ZooKeeper) and restores the job from its latest
+/// checkpoint there.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_ha_storage_on_s3_a_killed_master_recovers_the_job() {
+    let zookeeper = ZooKeeper::start().unwrap();
+    let mesos = Mesos::start().unwrap();
+    let s3 = crate::services::s3();
+    let unique = format!(
+        "{:x}",
+        std::process::id() as u64 * 1_000_003 + support::free_port() as u64
+    );
+    let prefix = format!("s3://{}/ha-{unique}", s3["S3_BUCKET"]);
+    let mut options = crate::services::s3_options();
+    options.extend([
+        format!("-Dhigh-availability.storageDir={prefix}/ha"),
+        format!("-Dstate.checkpoints.dir={prefix}/checkpoints"),
+        "-Dexecution.checkpointing.interval=500 ms".to_owned(),
+    ]);
+    let port = support::free_port();
+    let mut first = start_with_options(&mesos, &zookeeper, port, &options);
+    let job = submit_unbounded(&first).await;
+    crate::checkpoints::wait_checkpointed(&first.rest, &job, 1).await;
+    first.kill();
+    let second = start_with_options(&mesos, &zookeeper, port, &options);
+    wait_job_running(&second, &job, "the recovered job to run").await;
+    let restored = eventually(Duration::from_secs(60), "the job restored", || async {
+        second
+            .get(&format!("/jobs/{job}/checkpoints"))
+            .await
+            .and_then(|c| {
+                c["latest"]["restored"]["external_path"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+    })
+    .await;
+    assert!(
+        restored.starts_with(&format!("{prefix}/checkpoints/")),
+        "{restored}"
+    );
+}
+
 fn is_alive(am: &mut AppMaster) -> bool {
     am.child.try_wait().unwrap().is_none()
 }
