@@ -241,6 +241,25 @@ pub struct StateFileRef {
     pub size: u64,
     /// Its checksum (xxHash3-64 of the whole file).
     pub checksum: u64,
+    /// The key groups of its keyed entries (`[start, end)`; empty when it has none); `None`:
+    /// not recorded (read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_groups: Option<[u32; 2]>,
+    /// How many non-keyed items it holds (which every restoring subtask sees); `None`: not
+    /// recorded (read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+}
+
+impl StateFileRef {
+    /// Whether a subtask that restores the key groups `groups` needs this file: it has items,
+    /// or keyed entries in `groups`, or does not say.
+    pub fn needed_for(&self, groups: std::ops::Range<u32>) -> bool {
+        let (Some([start, end]), Some(items)) = (self.key_groups, self.items) else {
+            return true;
+        };
+        items > 0 || (start < end && start < groups.end && groups.start < end)
+    }
 }
 
 /// Where a subtask's state comes from when a job restores.

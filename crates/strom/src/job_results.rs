@@ -7,11 +7,10 @@
 //! `job-result-store.storage-path` default. Removing it, or choosing a new
 //! `high-availability.cluster-id`, runs the job cluster again.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use strom_config::{Configuration, options};
+use strom_storage::{Location, Storage, wait};
 
 /// What is kept of an ended job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,38 +23,36 @@ pub(crate) struct JobResult {
     pub(crate) recorded: u64,
 }
 
-/// Where the result of cluster `cluster_id` is kept; `None` without a storage folder.
-pub(crate) fn path(config: &Configuration, cluster_id: &str) -> Option<PathBuf> {
-    let dir = config.get(&options::HIGH_AVAILABILITY_STORAGE_DIR)?;
-    let dir = dir.strip_prefix("file://").unwrap_or(&dir).to_owned();
-    Some(
-        PathBuf::from(dir)
-            .join("job-result-store")
-            .join(format!("{cluster_id}.json")),
-    )
+/// Where the result of cluster `cluster_id` is kept (a local file or an object); `None` without
+/// a storage folder.
+pub(crate) fn path(config: &Configuration, cluster_id: &str) -> anyhow::Result<Option<Location>> {
+    let Some(dir) = config.get(&options::HIGH_AVAILABILITY_STORAGE_DIR) else {
+        return Ok(None);
+    };
+    let storage = Storage::new(config)?;
+    let folder = storage
+        .resolve(&dir)
+        .context("high-availability.storageDir")?;
+    Ok(Some(
+        folder.child(&format!("job-result-store/{cluster_id}.json")),
+    ))
 }
 
 /// The recorded result, if any; a file that cannot be read is an error naming it.
-pub(crate) fn read(path: &std::path::Path) -> anyhow::Result<Option<JobResult>> {
-    match std::fs::read(path) {
+pub(crate) fn read(path: &Location) -> anyhow::Result<Option<JobResult>> {
+    match wait(path.get()) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .with_context(|| format!("the job result {} is not valid", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read the job result {}", path.display())),
+            .with_context(|| format!("the job result {path} is not valid")),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read the job result {path}")),
     }
 }
 
-/// Records `result` (written to a temporary file, then renamed into place).
-pub(crate) fn write(path: &std::path::Path, result: &JobResult) -> anyhow::Result<()> {
-    let folder = path.parent().context("the job result path has no folder")?;
-    std::fs::create_dir_all(folder)
-        .with_context(|| format!("cannot create {}", folder.display()))?;
-    let temporary = path.with_extension("json.tmp");
-    std::fs::write(&temporary, serde_json::to_vec_pretty(result)?)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot write the job result {}", path.display()))
+/// Records `result` (whole or not at all).
+pub(crate) fn write(path: &Location, result: &JobResult) -> anyhow::Result<()> {
+    wait(path.put(serde_json::to_vec_pretty(result)?))
+        .with_context(|| format!("cannot write the job result {path}"))
 }
 
 #[cfg(test)]
@@ -72,8 +69,14 @@ mod tests {
                 &format!("file://{}", dir.path().display()),
             )
             .unwrap();
-        let path = path(&config, "jobs-1").unwrap();
-        assert_eq!(path, dir.path().join("job-result-store/jobs-1.json"));
+        let path = path(&config, "jobs-1").unwrap().unwrap();
+        assert_eq!(
+            path.url(),
+            dir.path()
+                .join("job-result-store/jobs-1.json")
+                .display()
+                .to_string()
+        );
         assert_eq!(read(&path).unwrap(), None);
         let result = JobResult {
             job: "a".repeat(32),
@@ -82,7 +85,7 @@ mod tests {
         };
         write(&path, &result).unwrap();
         assert_eq!(read(&path).unwrap(), Some(result));
-        std::fs::write(&path, b"{").unwrap();
+        std::fs::write(path.local_path().unwrap(), b"{").unwrap();
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("jobs-1.json"), "{err}");
     }

@@ -110,15 +110,13 @@ pub(crate) async fn appmaster(
             "high-availability.cluster-id is not set: using the id derived from the framework name and mesos.master, which every master of this deployment shares; set it when two clusters on this Mesos share a framework name"
         );
     }
-    let result_path = job_results::path(&config, ha.cluster_id()).filter(|_| job_cluster);
+    let result_path = job_results::path(&config, ha.cluster_id())?.filter(|_| job_cluster);
     if let Some(path) = result_path.as_ref().filter(|_| ha.mode().is_durable())
         && let Some(result) = job_results::read(path)?
     {
         eprintln!(
             "the job of this job cluster ({}) already ended {}; nothing to run again (recorded in {}: remove it, or set a new high-availability.cluster-id, to run it again)",
-            result.job,
-            result.state,
-            path.display()
+            result.job, result.state, path
         );
         return Ok(if result.state == "FAILED" {
             ExitCode::FAILURE

@@ -377,3 +377,99 @@ async fn a_taskmanager_container_cut_off_its_network_is_replaced_and_commits_not
     );
     crate::faults::assert_every_id_once(&dir_path, ROWS);
 }
+
+/// Hosts that share nothing: Docker TaskManagers with no volume at all, the checkpoints on the
+/// S3-compatible server and the output in PostgreSQL (both on loopback, which HOST-network
+/// containers reach like any other host's services). A TaskManager container is killed during
+/// the job (`docker kill`): Mesos reports its task failed, a replacement container starts and
+/// restores from the bucket, and the table holds every id exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
+    const ROWS: u64 = 300_000;
+    let image = taskmanager_image();
+    let mesos = docker_mesos(&[]);
+    // The postgres client blocks: off the async workers.
+    let (url, jdbc) = tokio::task::block_in_place(|| {
+        let (url, jdbc) = crate::services::postgres_database("strom_docker_share_nothing");
+        postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap()
+            .batch_execute("CREATE TABLE ids (id BIGINT, k INT)")
+            .unwrap();
+        (url, jdbc)
+    });
+    let s3 = crate::services::s3();
+    let dir = tempfile::tempdir().unwrap();
+    let unique = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    let checkpoints = format!("s3://{}/docker-{unique}/checkpoints", s3["S3_BUCKET"]);
+    let job = dir.path().join("job.sql");
+    std::fs::write(
+        &job,
+        format!(
+            "SET 'parallelism.default' = '2';
+             SET 'execution.checkpointing.interval' = '500 ms';
+             SET 'state.checkpoints.dir' = '{checkpoints}';
+             SET 'restart-strategy.type' = 'fixed-delay';
+             SET 'restart-strategy.fixed-delay.attempts' = '50';
+             SET 'restart-strategy.fixed-delay.delay' = '200 ms';
+             CREATE TABLE src (id BIGINT, k INT) WITH ('connector' = 'datagen',
+               'number-of-rows' = '{ROWS}', 'rows-per-second' = '30000', 'seed' = '3',
+               'fields.id.kind' = 'sequence', 'fields.id.start' = '0',
+               'fields.k.min' = '0', 'fields.k.max' = '9');
+             CREATE TABLE ids (id BIGINT, k INT) WITH ('connector' = 'jdbc', 'url' = '{jdbc}',
+               'table-name' = 'ids', 'username' = 'strom', 'password' = 'strom');
+             INSERT INTO ids SELECT id, k FROM src;"
+        ),
+    )
+    .unwrap();
+    let mut args = vec![
+        "-Djobmanager.rpc.address=127.0.0.1".to_owned(),
+        "-Dmesos.resourcemanager.tasks.container.type=docker".to_owned(),
+        format!("-Dmesos.resourcemanager.tasks.container.image.name={image}"),
+        "-Dtaskmanager.numberOfTaskSlots=1".to_owned(),
+        "-Dheartbeat.interval=500 ms".to_owned(),
+        "-Dheartbeat.timeout=5 s".to_owned(),
+    ];
+    args.extend(crate::services::s3_options());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let am = AppMaster::start("mesos-appmaster", mesos.url.authority(), &args);
+    am.framework_id().await;
+    let id = support::run_detached(&am.address(), job.to_str().unwrap(), &[]);
+    crate::faults::wait_checkpointed(&am.rest, &id, 1).await;
+    let state = mesos.state().await.unwrap();
+    let containers = task_containers(&state);
+    assert_eq!(containers.len(), 2, "{containers:?}");
+    // Each container mounts its own Mesos sandbox and nothing else: no folder is shared.
+    let mut sandboxes = std::collections::BTreeSet::new();
+    for container in &containers {
+        let mounts = docker(&["inspect", "--format", "{{json .Mounts}}", container]);
+        let mounts: Value = serde_json::from_str(mounts.trim()).unwrap();
+        for mount in mounts.as_array().unwrap() {
+            assert_eq!(mount["Destination"], "/mnt/mesos/sandbox", "{container}: {mount}");
+            assert!(sandboxes.insert(mount["Source"].to_string()), "shared: {mount}");
+        }
+    }
+    docker(&["kill", &containers[0]]);
+    crate::faults::wait_finished(&am.rest, &id).await;
+    let checkpoints_view = crate::faults::checkpoints(&am.rest, &id).await.unwrap();
+    assert!(
+        checkpoints_view["counts"]["restored"].as_u64().unwrap_or(0) >= 1,
+        "restored from a checkpoint: {checkpoints_view}"
+    );
+    let restored = checkpoints_view["latest"]["restored"]["external_path"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(restored.starts_with(&checkpoints), "{checkpoints_view}");
+    let row = tokio::task::block_in_place(|| {
+        postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap()
+            .query_one("SELECT count(*), count(DISTINCT id) FROM ids", &[])
+            .unwrap()
+    });
+    let (total, distinct): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!((total, distinct), (ROWS as i64, ROWS as i64));
+}

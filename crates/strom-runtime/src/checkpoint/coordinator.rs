@@ -527,6 +527,8 @@ mod tests {
                 path: "/chk/x".into(),
                 size: 10,
                 checksum: 1,
+                key_groups: None,
+                items: None,
             }),
             alignment_ms: 0,
             sync_ms: 1,

@@ -52,6 +52,12 @@ pub struct FileEntry {
     pub size: u64,
     /// xxHash3-64 of the file.
     pub checksum: u64,
+    /// The key groups of its keyed entries, `[start, end)` (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_groups: Option<[u32; 2]>,
+    /// How many non-keyed items it holds (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
 }
 
 /// The state of one vertex.
@@ -96,6 +102,8 @@ impl CheckpointMetadata {
             file,
             size: state.size,
             checksum: state.checksum,
+            key_groups: state.key_groups,
+            items: state.items,
         }
     }
 
@@ -182,6 +190,8 @@ impl CheckpointMetadata {
                 path: folder.child(&f.file).url(),
                 size: f.size,
                 checksum: f.checksum,
+                key_groups: f.key_groups,
+                items: f.items,
             })
             .collect();
         Ok(Some((
@@ -227,6 +237,8 @@ mod tests {
             path: file.url(),
             size: w.size,
             checksum: w.checksum,
+            key_groups: Some([0, 0]),
+            items: Some(1),
         };
         CheckpointMetadata {
             version: 1,
