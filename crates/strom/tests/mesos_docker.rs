@@ -449,8 +449,14 @@ async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
         let mounts = docker(&["inspect", "--format", "{{json .Mounts}}", container]);
         let mounts: Value = serde_json::from_str(mounts.trim()).unwrap();
         for mount in mounts.as_array().unwrap() {
-            assert_eq!(mount["Destination"], "/mnt/mesos/sandbox", "{container}: {mount}");
-            assert!(sandboxes.insert(mount["Source"].to_string()), "shared: {mount}");
+            assert_eq!(
+                mount["Destination"], "/mnt/mesos/sandbox",
+                "{container}: {mount}"
+            );
+            assert!(
+                sandboxes.insert(mount["Source"].to_string()),
+                "shared: {mount}"
+            );
         }
     }
     docker(&["kill", &containers[0]]);
