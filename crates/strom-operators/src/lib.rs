@@ -64,6 +64,9 @@ pub struct OperatorContext {
     /// Checkpointing is on: sinks write exactly once (files committed when a checkpoint
     /// completes) and sources keep positions to rewind to.
     pub checkpointing: bool,
+    /// The TaskManager's storage (its `s3.*` settings), for connectors that read or write
+    /// object-store paths.
+    pub storage: strom_storage::Storage,
 }
 
 impl OperatorContext {
@@ -83,6 +86,7 @@ impl OperatorContext {
             max_parallelism: partition::default_max_parallelism(parallelism),
             attempt: 0,
             checkpointing: false,
+            storage: strom_storage::Storage::local(),
         }
     }
 }

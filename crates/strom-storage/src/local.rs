@@ -120,3 +120,15 @@ pub(crate) fn list(path: &Path) -> Result<Vec<String>, StorageError> {
     names.sort();
     Ok(names)
 }
+
+pub(crate) fn files(path: &Path) -> Result<Vec<(String, u64)>, StorageError> {
+    let mut files = Vec::new();
+    for name in list(path)? {
+        let meta =
+            std::fs::metadata(path.join(&name)).map_err(|e| StorageError::local(path, &e))?;
+        if meta.is_file() {
+            files.push((name, meta.len()));
+        }
+    }
+    Ok(files)
+}

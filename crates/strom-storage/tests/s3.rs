@@ -82,6 +82,17 @@ fn objects_are_written_read_listed_and_deleted_under_a_prefix() {
         wait(root.child("chk-1").list()).unwrap(),
         vec!["_metadata", "state-0"]
     );
+    assert!(
+        wait(root.files()).unwrap().is_empty(),
+        "prefixes are not files"
+    );
+    assert_eq!(
+        wait(root.child("chk-1").files()).unwrap(),
+        vec![
+            ("_metadata".to_owned(), 2),
+            ("state-0".to_owned(), big.len() as u64)
+        ]
+    );
     // Of writers racing to create an object, one wins.
     let once = root.child("once");
     let racers: Vec<_> = (0..6)

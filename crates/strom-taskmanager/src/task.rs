@@ -254,6 +254,7 @@ async fn execute(
         max_parallelism,
         attempt: execution.attempt,
         checkpointing: deployment.checkpointing,
+        storage: ctx.storage.clone(),
     };
     let named = |e: &dyn std::fmt::Display| {
         format!(

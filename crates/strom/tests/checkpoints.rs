@@ -39,7 +39,7 @@ fn script_with(
 }
 
 /// The job, with checkpoints into `checkpoints` (a folder or an `s3://` URL) when given.
-fn script_into(
+pub(crate) fn script_into(
     dir: &Path,
     rate: u64,
     checkpoints: Option<&str>,
@@ -86,7 +86,7 @@ fn script_into(
 }
 
 /// Committed rows of every visible part file in `folder`, sorted.
-fn committed(folder: &Path) -> Vec<String> {
+pub(crate) fn committed(folder: &Path) -> Vec<String> {
     let mut rows = Vec::new();
     for entry in std::fs::read_dir(folder).unwrap() {
         let path = entry.unwrap().path();
@@ -135,7 +135,7 @@ fn checksum(rows: &[String]) -> u64 {
 }
 
 /// The window counts of a run without checkpoints or failures.
-fn reference_windows(dir: &Path) -> Vec<String> {
+pub(crate) fn reference_windows(dir: &Path) -> Vec<String> {
     let reference = dir.join("reference");
     std::fs::create_dir_all(&reference).unwrap();
     let script = script(&reference, 0, false, 2);
@@ -268,7 +268,7 @@ pub(crate) async fn kill_taskmanagers_while_running(rest: &str, id: &str, kills:
 }
 
 /// The job's committed output is exact: every id once, the same windows as the reference.
-fn assert_exact(dir: &Path, expected_windows: &[String]) {
+pub(crate) fn assert_exact(dir: &Path, expected_windows: &[String]) {
     assert_every_id_once(&dir.join("ids"));
     let windows = committed(&dir.join("windows"));
     assert_eq!(
@@ -289,46 +289,6 @@ async fn exactly_once_through_taskmanager_kills() {
     let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
     kill_taskmanagers_while_running(&cluster.rest, &id, 5).await;
     assert_exact(dir.path(), &expected_windows);
-    cluster.stop();
-}
-
-/// The same with the checkpoints on the S3-compatible server: state files and `_metadata` are
-/// objects, restores read them back, subsumed checkpoints are deleted from the bucket.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exactly_once_through_taskmanager_kills_with_checkpoints_on_s3() {
-    let dir = tempfile::tempdir().unwrap();
-    let expected_windows = reference_windows(dir.path());
-    let s3 = crate::services::s3();
-    let prefix = format!(
-        "s3://{}/kills-{}",
-        s3["S3_BUCKET"],
-        dir.path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_lowercase()
-    );
-    let checkpoints = format!("{prefix}/checkpoints");
-    let script = script_into(dir.path(), 150_000, Some(&checkpoints), 2, "300 ms");
-    let options = crate::services::s3_options();
-    let options: Vec<&str> = options.iter().map(String::as_str).collect();
-    let mut cluster = LocalCluster::start(2, &options);
-    let address = cluster.rest.trim_start_matches("http://").to_owned();
-    let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
-    kill_taskmanagers_while_running(&cluster.rest, &id, 3).await;
-    assert_exact(dir.path(), &expected_windows);
-    // The job's checkpoints are objects: at most the two retained are left.
-    let detail: serde_json::Value = reqwest::get(format!("{}/jobs/{id}/checkpoints", cluster.rest))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let latest = detail["latest"]["completed"]["external_path"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(latest.starts_with(&checkpoints), "{detail}");
     cluster.stop();
 }
 

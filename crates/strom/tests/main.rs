@@ -33,4 +33,5 @@ mod rest_tls;
 mod sql_jobs;
 mod sql_nexmark;
 mod sql_nexmark_suite;
+mod storage_s3;
 mod web_ui;

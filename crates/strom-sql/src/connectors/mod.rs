@@ -229,7 +229,16 @@ pub(crate) fn validate(
         "datagen" => datagen::validate(options, schema).map_err(|(o, p)| bad(&o, p)),
         "filesystem" => {
             filesystem::validate(options, schema, base).map_err(|(o, p)| bad(&o, p))?;
-            if let Some(path) = options.get("path") {
+            if let Some(path) = options.get("path")
+                && let Ok(strom_storage::StorageUri::S3 { .. }) =
+                    strom_storage::StorageUri::parse(path)
+            {
+                // An object store (read by the source; the sink refuses it when it opens).
+                let normalized = strom_storage::StorageUri::parse(path)
+                    .map(|uri| uri.to_string())
+                    .unwrap_or_else(|_| path.clone());
+                options.insert("path".to_owned(), normalized);
+            } else if let Some(path) = options.get("path") {
                 // Flink's `file://` URIs are local paths.
                 let local = filesystem::local_path(path).map_err(|(o, p)| bad(&o, p))?;
                 let candidate = std::path::Path::new(local);

@@ -142,7 +142,7 @@ pub(super) fn local_path(path: &str) -> Result<&str, (String, String)> {
     match path.split_once("://") {
         Some((scheme, _)) if !scheme.is_empty() && !scheme.contains('/') => Err((
             "path".into(),
-            format!("only local paths (or file://) are supported, not {scheme}://"),
+            format!("only local paths (or file://) and s3:// are supported, not {scheme}://"),
         )),
         _ => Ok(path),
     }

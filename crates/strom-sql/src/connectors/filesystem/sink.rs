@@ -127,7 +127,17 @@ impl FileSink {
         let format = Format::from_options(options).map_err(option_error)?;
         let rolling = RollingPolicy::from_options(options).map_err(option_error)?;
         let commit = CommitOptions::from_options(options, partition_by).map_err(option_error)?;
-        let root = PathBuf::from(options.get("path").cloned().unwrap_or_default());
+        let path = options.get("path").cloned().unwrap_or_default();
+        if let Ok(strom_storage::StorageUri::S3 { .. }) = strom_storage::StorageUri::parse(&path) {
+            return Err(option_error((
+                "path".to_owned(),
+                format!(
+                    "'{path}': the filesystem sink writes local paths (or file://) only for now; \
+                     s3:// is read by the source and holds checkpoints"
+                ),
+            )));
+        }
+        let root = PathBuf::from(path);
         std::fs::create_dir_all(&root)
             .map_err(|e| failure(format!("cannot create folder `{}`: {e}", root.display())))?;
         let mut partition_columns = Vec::new();

@@ -7,6 +7,11 @@
 //! State: one item per unfinished split (file, byte range, rows already emitted); on restore
 //! each subtask takes a round-robin share, so at any parallelism every remaining row is read
 //! exactly once (the files must not change in between).
+//!
+//! On an object store (`s3://bucket/prefix`) the objects directly under the prefix are the
+//! files (the listing is of that prefix only), assigned whole, round robin: each is downloaded
+//! when its turn comes and parsed from memory. Ranged reads of byte ranges would let one large
+//! object be read in parallel; whole objects keep the readers the same for both kinds of path.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -21,9 +26,38 @@ use strom_operators::{
     BATCH_ROWS, OperatorContext, OperatorError, OperatorSnapshot, RestoredState, Source,
     SourcePoll, StateItem,
 };
+use strom_storage::{Location, Storage, StorageUri, wait};
 
 use super::{Format, failure, option_error};
 use crate::state::{Decoder, Encoder};
+
+/// Whether `path` names an object store rather than a local file or folder.
+fn is_object_path(path: &str) -> bool {
+    matches!(StorageUri::parse(path), Ok(StorageUri::S3 { .. }))
+}
+
+/// The objects directly under `path` (or `path` itself when it is an object), with their
+/// sizes; hidden names (`.`, `_`) are left out as for local files.
+fn list_objects(storage: &Storage, path: &str) -> Result<Vec<(PathBuf, u64)>, OperatorError> {
+    let location = storage
+        .resolve(path)
+        .map_err(|e| failure(format!("path: {e}")))?;
+    let listed = wait(location.files()).map_err(|e| failure(format!("cannot list: {e}")))?;
+    let files: Vec<(PathBuf, u64)> = listed
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with('.') && !name.starts_with('_'))
+        .map(|(name, size)| (PathBuf::from(location.child(&name).url()), size))
+        .collect();
+    if !files.is_empty() {
+        return Ok(files);
+    }
+    match wait(location.size()) {
+        Ok(size) => Ok(vec![(PathBuf::from(location.url()), size)]),
+        // An empty prefix is an empty table, as an empty folder is.
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(failure(format!("cannot read: {e}"))),
+    }
+}
 
 fn list_files(path: &str) -> Result<Vec<PathBuf>, OperatorError> {
     let path = Path::new(path);
@@ -94,6 +128,8 @@ pub(crate) struct FileSource {
     /// The columns of `schema` the query reads (pushed down by the planner): a CSV reader
     /// builds only these; JSON and Parquet batches are cut down after reading.
     projection: Option<Vec<usize>>,
+    /// Reads the files of an object-store path.
+    storage: Storage,
 }
 
 impl FileSource {
@@ -104,13 +140,22 @@ impl FileSource {
     ) -> Result<Self, OperatorError> {
         let format = Format::from_options(options).map_err(option_error)?;
         let path = options.get("path").cloned().unwrap_or_default();
-        let files = list_files(&path)?;
+        let objects = is_object_path(&path);
+        let files = if objects {
+            list_objects(&ctx.storage, &path)?
+                .into_iter()
+                .map(|(file, _)| file)
+                .collect()
+        } else {
+            list_files(&path)?
+        };
         let parallelism = u64::from(ctx.parallelism.max(1));
         let subtask = u64::from(ctx.subtask);
         let mut splits = VecDeque::new();
         // With as many files for each subtask, whole files: one reader per file keeps each file's
         // order (time-ordered part files keep every subtask's watermark close to its data).
-        if format == Format::Parquet || (files.len() as u64).is_multiple_of(parallelism) {
+        if objects || format == Format::Parquet || (files.len() as u64).is_multiple_of(parallelism)
+        {
             for (i, file) in files.into_iter().enumerate() {
                 if i as u64 % parallelism == subtask {
                     splits.push_back(Split {
@@ -145,6 +190,7 @@ impl FileSource {
             splits,
             current: None,
             projection: None,
+            storage: ctx.storage.clone(),
         })
     }
 
@@ -160,10 +206,27 @@ impl FileSource {
         Ok(self)
     }
 
+    /// The whole object a split of an object-store path names.
+    fn download(&self, name: &str) -> Result<Option<bytes::Bytes>, OperatorError> {
+        if !is_object_path(name) {
+            return Ok(None);
+        }
+        let location: Location = self
+            .storage
+            .resolve(name)
+            .map_err(|e| failure(format!("path: {e}")))?;
+        wait(location.get())
+            .map(Some)
+            .map_err(|e| failure(format!("cannot read: {e}")))
+    }
+
     fn open(&self, split: &Split) -> Result<Batches, OperatorError> {
         let name = split.file.display().to_string();
         let io = |e: std::io::Error| failure(format!("cannot read `{name}`: {e}"));
         let schema = Arc::clone(&self.schema);
+        if let Some(object) = self.download(&name)? {
+            return self.parse(&name, object);
+        }
         if self.format == Format::Parquet {
             let file = File::open(&split.file).map_err(io)?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -181,6 +244,36 @@ impl FileSource {
             })));
         }
         let lines = open_lines(&split.file, split.start, split.end).map_err(io)?;
+        self.read_lines(schema, lines)
+    }
+
+    /// The batches of a whole file held in memory (an object's content).
+    fn parse(&self, name: &str, content: bytes::Bytes) -> Result<Batches, OperatorError> {
+        let schema = Arc::clone(&self.schema);
+        if self.format == Format::Parquet {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(content)
+                .map_err(|e| failure(format!("`{name}` is not a readable Parquet file: {e}")))?
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| failure(format!("`{name}`: {e}")))?;
+            let projection = self.projection.clone();
+            return Ok(Box::new(reader.map(move |batch| {
+                let batch = conform(batch?, &schema)?;
+                match &projection {
+                    Some(p) => batch.project(p),
+                    None => Ok(batch),
+                }
+            })));
+        }
+        self.read_lines(schema, std::io::Cursor::new(content))
+    }
+
+    /// The batches of the text lines `lines` holds, in the table's format.
+    fn read_lines(
+        &self,
+        schema: SchemaRef,
+        lines: impl BufRead + Send + 'static,
+    ) -> Result<Batches, OperatorError> {
         Ok(match self.format {
             Format::Csv(delimiter) => {
                 let mut builder = arrow::csv::ReaderBuilder::new(schema)
