@@ -2,7 +2,8 @@
 //! (`scripts/services.sh start kafka`): Kafka → strom (a `TUMBLE` window and a `GROUP BY`) →
 //! Kafka exactly once and → PostgreSQL upserts through TaskManager kills, checked with a
 //! `read_committed` consumer against the answer computed from the input; metadata columns and
-//! startup modes; the errors a user sees; and a broker restart during a job.
+//! startup modes; the errors a user sees. A broker restart during a job and idle source
+//! subtasks are in `connectors_kafka_faults.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,17 +19,17 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::services::{kafka_bootstrap, own_kafka, postgres_database, restart_kafka};
+use crate::services::{kafka_bootstrap, postgres_database};
 use crate::support::{self, AppMaster, LocalCluster};
 
 /// Records per input partition, and partitions.
-const PER_PARTITION: i64 = 40_000;
-const PARTITIONS: i32 = 4;
+pub(crate) const PER_PARTITION: i64 = 40_000;
+pub(crate) const PARTITIONS: i32 = 4;
 /// Keys of the input; event time advances 1 ms per record.
 const KEYS: i64 = 20;
-const START_MS: i64 = 1_700_000_000_000;
+pub(crate) const START_MS: i64 = 1_700_000_000_000;
 
-fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+pub(crate) fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -89,7 +90,7 @@ fn chrono_free_timestamp(ms: i64) -> String {
 
 /// Produces the records `ids` to `topic` (record `id` to partition `id % partitions`), at
 /// most `per_second` of them a second.
-fn produce(
+pub(crate) fn produce(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
@@ -174,7 +175,7 @@ fn read_committed(
 }
 
 /// The end offset of each partition of `topic`.
-fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+pub(crate) fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "strom-test-offsets")
@@ -190,7 +191,7 @@ fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
         .collect()
 }
 
-fn kafka_options(bootstrap: &str, topic: &str) -> String {
+pub(crate) fn kafka_options(bootstrap: &str, topic: &str) -> String {
     format!(
         "'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}'"
     )
@@ -208,13 +209,13 @@ fn expected() -> (BTreeMap<(i64, i64), i64>, BTreeMap<i64, i64>) {
     (windows, counts)
 }
 
-fn json_field(value: &serde_json::Value, name: &str) -> i64 {
+pub(crate) fn json_field(value: &serde_json::Value, name: &str) -> i64 {
     value[name]
         .as_i64()
         .unwrap_or_else(|| panic!("{name} in {value}"))
 }
 
-fn millis_of(text: &str) -> i64 {
+pub(crate) fn millis_of(text: &str) -> i64 {
     // `yyyy-MM-dd HH:mm:ss[.SSS]`: compare by formatting the expected instants the same way.
     let seconds = text[..19].replace('T', " ");
     (0..)
@@ -227,7 +228,13 @@ fn millis_of(text: &str) -> i64 {
 /// The script of the exactly-once job: `suffix` keeps topics and transactional ids apart.
 /// The acceptance job: Kafka in, a window and a `GROUP BY` out to Kafka with `guarantee`, the
 /// window also upserted into PostgreSQL (exactly once through checkpoints).
-fn job_script(dir: &Path, bootstrap: &str, suffix: &str, jdbc: &str, guarantee: &str) -> String {
+pub(crate) fn job_script(
+    dir: &Path,
+    bootstrap: &str,
+    suffix: &str,
+    jdbc: &str,
+    guarantee: &str,
+) -> String {
     let bounded: Vec<String> = (0..PARTITIONS)
         .map(|p| format!("partition:{p},offset:{PER_PARTITION}"))
         .collect();
@@ -280,7 +287,12 @@ fn assert_exactly_once(bootstrap: &str, suffix: &str, postgres: &str) {
 /// The outputs hold every result, equal to the answer from the input: the PostgreSQL table
 /// exactly once, the window topic exactly once with `kafka_exactly_once` (else a window may be
 /// repeated, always with its one count), the upsert topic's last value per key the count.
-fn assert_results(bootstrap: &str, suffix: &str, postgres: &str, kafka_exactly_once: bool) {
+pub(crate) fn assert_results(
+    bootstrap: &str,
+    suffix: &str,
+    postgres: &str,
+    kafka_exactly_once: bool,
+) {
     let (windows, counts) = expected();
     let mut seen = BTreeMap::new();
     for (_, value) in read_committed(bootstrap, &format!("windows-{suffix}"), 1) {
@@ -320,13 +332,13 @@ fn assert_results(bootstrap: &str, suffix: &str, postgres: &str, kafka_exactly_o
     assert_eq!(table, windows);
 }
 
-fn prepare(bootstrap: &str, suffix: &str) {
+pub(crate) fn prepare(bootstrap: &str, suffix: &str) {
     create_topic(bootstrap, &format!("events-{suffix}"), PARTITIONS);
     create_topic(bootstrap, &format!("windows-{suffix}"), 1);
     create_topic(bootstrap, &format!("counts-{suffix}"), 1);
 }
 
-fn create_windows_table(postgres: &str) {
+pub(crate) fn create_windows_table(postgres: &str) {
     postgres::Client::connect(postgres, postgres::NoTls)
         .unwrap()
         .batch_execute(
@@ -374,126 +386,6 @@ async fn kafka_to_kafka_and_postgres_exactly_once_through_taskmanager_kills() {
     cluster.stop();
     writer.join().unwrap();
     tokio::task::block_in_place(|| assert_exactly_once(&bootstrap, suffix, &url));
-}
-
-// The Kafka sinks write at least once here: noida-db, the broker the tests have, loses the
-// state of a transaction that is open when it restarts, and the partition's last stable offset
-// then stays behind that transaction for ever (committed records of later transactions never
-// reach read_committed readers). `scripts/kafka-transactions-across-restart.py` shows it with
-// librdkafka alone. With a broker that keeps transactions across restarts (Apache Kafka) the
-// exactly-once sinks need nothing more: restoring opens the transactional ids, which aborts
-// what was in flight.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_restart_during_a_job_loses_nothing_and_postgres_repeats_nothing() {
-    let (bootstrap, instance) = tokio::task::block_in_place(own_kafka);
-    let suffix = "restart";
-    let (url, jdbc) = tokio::task::block_in_place(|| {
-        prepare(&bootstrap, suffix);
-        let (url, jdbc) = postgres_database("strom_kafka_restart");
-        create_windows_table(&url);
-        (url, jdbc)
-    });
-    let total = PER_PARTITION * i64::from(PARTITIONS);
-    // Half the input before the job, half after the restart.
-    tokio::task::block_in_place(|| {
-        produce(&bootstrap, "events-restart", PARTITIONS, 0..total / 2, None)
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("job.sql");
-    std::fs::write(
-        &script,
-        job_script(dir.path(), &bootstrap, suffix, &jdbc, "at-least-once"),
-    )
-    .unwrap();
-    let mut cluster = LocalCluster::start(2, &[]);
-    let address = cluster.rest.trim_start_matches("http://").to_owned();
-    let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
-    crate::checkpoints::wait_checkpointed(&cluster.rest, &id, 1).await;
-    tokio::task::block_in_place(|| {
-        let before = end_offsets(&bootstrap, "events-restart", PARTITIONS);
-        restart_kafka(&instance);
-        assert_eq!(
-            end_offsets(&bootstrap, "events-restart", PARTITIONS),
-            before,
-            "the broker lost records in its restart"
-        );
-        produce(
-            &bootstrap,
-            "events-restart",
-            PARTITIONS,
-            total / 2..total,
-            None,
-        );
-    });
-    crate::checkpoints::wait_finished(&cluster.rest, &id).await;
-    cluster.stop();
-    tokio::task::block_in_place(|| assert_results(&bootstrap, suffix, &url, false));
-}
-
-/// A job at parallelism 2 reads a topic of one partition: the subtask without a partition goes
-/// idle after `table.exec.source.idle-timeout` and no longer holds back the window's watermark,
-/// so windows close while the source runs on (without the timeout they would wait for ever, as
-/// in Flink).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_source_subtask_without_partitions_goes_idle_and_windows_close() {
-    let bootstrap = kafka_bootstrap().to_owned();
-    tokio::task::block_in_place(|| {
-        create_topic(&bootstrap, "idle-in", 1);
-        create_topic(&bootstrap, "idle-out", 1);
-        produce(&bootstrap, "idle-in", 1, 0..5_000, None);
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("job.sql");
-    std::fs::write(
-        &script,
-        format!(
-            "SET 'parallelism.default' = '2';
-             SET 'table.exec.source.idle-timeout' = '300 ms';
-             CREATE TABLE events (id BIGINT, k BIGINT, ts TIMESTAMP(3),
-               WATERMARK FOR ts AS ts)
-               WITH ({input}, 'scan.startup.mode' = 'earliest-offset', 'format' = 'json');
-             CREATE TABLE windows_out (window_start TIMESTAMP(3), n BIGINT)
-               WITH ({output}, 'format' = 'json');
-             INSERT INTO windows_out SELECT window_start, COUNT(*) FROM TABLE(
-               TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' SECOND))
-               GROUP BY window_start, window_end;",
-            input = kafka_options(&bootstrap, "idle-in"),
-            output = kafka_options(&bootstrap, "idle-out"),
-        ),
-    )
-    .unwrap();
-    let mut cluster = LocalCluster::start(2, &[]);
-    let address = cluster.rest.trim_start_matches("http://").to_owned();
-    support::run_detached(&address, script.to_str().unwrap(), &[]);
-    // Event times 0 to 4.999 s: the watermark (4.999 s) closes all five windows (a window
-    // closes at its end minus 1 ms, as in Flink), written by two subtasks in any order.
-    let windows = tokio::task::block_in_place(|| {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("group.id", "strom-test-idle")
-            .create()
-            .unwrap();
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset("idle-out", 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&list).unwrap();
-        let mut windows = BTreeMap::new();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while windows.len() < 5 && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                let value: serde_json::Value =
-                    serde_json::from_slice(m.payload().unwrap()).unwrap();
-                windows.insert(
-                    millis_of(value["window_start"].as_str().unwrap()),
-                    json_field(&value, "n"),
-                );
-            }
-        }
-        windows
-    });
-    cluster.stop();
-    let expected: BTreeMap<i64, i64> = (0..5).map(|w| (START_MS + w * 1000, 1000)).collect();
-    assert_eq!(windows, expected, "the windows closed by the watermark");
 }
 
 fn run_local(script: &Path) -> std::process::Output {

@@ -19,6 +19,7 @@ mod cli_errors;
 mod cli_progress;
 mod connectors_jdbc;
 mod connectors_kafka;
+mod connectors_kafka_faults;
 mod faults_disk_full;
 mod faults_mesos;
 mod faults_partition;
