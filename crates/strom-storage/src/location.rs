@@ -316,74 +316,67 @@ impl Location {
     /// The files (objects) directly under this location, not the folders (prefixes) there:
     /// their names and sizes, sorted by name; none when it does not exist.
     pub async fn files(&self) -> Result<Vec<(String, u64)>, StorageError> {
-        let url = self.url();
         match &self.place {
             Place::Local(path) => {
                 let path = path.clone();
-                io::run_blocking(&url, move || local::files(&path)).await
+                io::run_blocking(&self.url(), move || local::files(&path)).await
             }
-            Place::Object { store, key, .. } => {
-                let store = store.clone();
-                let prefix = (!key.is_empty()).then(|| ObjectPath::from(key.as_str()));
-                let u = url.clone();
-                io::run(&url, async move {
-                    let listed = store
-                        .list_with_delimiter(prefix.as_ref())
-                        .await
-                        .map_err(|e| StorageError::object(&u, e))?;
-                    // A "folder marker" (an object named like the prefix, as consoles and some
-                    // servers make) is not a file in it.
-                    let mut files: Vec<(String, u64)> = listed
-                        .objects
-                        .iter()
-                        .filter(|o| Some(&o.location) != prefix.as_ref())
-                        .filter_map(|o| o.location.filename().map(|n| (n.to_owned(), o.size)))
-                        .collect();
-                    files.sort();
-                    Ok(files)
-                })
-                .await
-            }
+            Place::Object { .. } => Ok(self.listing().await?.1),
         }
     }
 
     /// The names directly under this location (files and folders, objects and prefixes),
     /// sorted; none when it does not exist.
     pub async fn list(&self) -> Result<Vec<String>, StorageError> {
-        let url = self.url();
         match &self.place {
             Place::Local(path) => {
                 let path = path.clone();
-                io::run_blocking(&url, move || local::list(&path)).await
+                io::run_blocking(&self.url(), move || local::list(&path)).await
             }
-            Place::Object { store, key, .. } => {
-                let store = store.clone();
-                let prefix = (!key.is_empty()).then(|| ObjectPath::from(key.as_str()));
-                let u = url.clone();
-                io::run(&url, async move {
-                    let listed = store
-                        .list_with_delimiter(prefix.as_ref())
-                        .await
-                        .map_err(|e| StorageError::object(&u, e))?;
-                    let mut names: Vec<String> = listed
-                        .common_prefixes
-                        .iter()
-                        .chain(
-                            listed
-                                .objects
-                                .iter()
-                                .map(|o| &o.location)
-                                .filter(|l| Some(*l) != prefix.as_ref()),
-                        )
-                        .filter_map(|p| p.filename().map(str::to_owned))
-                        .collect();
-                    names.sort();
-                    names.dedup();
-                    Ok(names)
-                })
-                .await
+            Place::Object { .. } => {
+                let (folders, files) = self.listing().await?;
+                let mut names: Vec<String> = folders
+                    .into_iter()
+                    .chain(files.into_iter().map(|(name, _)| name))
+                    .collect();
+                names.sort();
+                names.dedup();
+                Ok(names)
             }
         }
+    }
+
+    /// One delimited listing of an object prefix: the prefixes below it, and its objects with
+    /// their sizes (sorted). A "folder marker" (an object named like the prefix, as consoles
+    /// and some servers make) is not an object in it.
+    async fn listing(&self) -> Result<(Vec<String>, Vec<(String, u64)>), StorageError> {
+        let url = self.url();
+        let Place::Object { store, key, .. } = &self.place else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let store = store.clone();
+        let prefix = (!key.is_empty()).then(|| ObjectPath::from(key.as_str()));
+        let u = url.clone();
+        io::run(&url, async move {
+            let listed = store
+                .list_with_delimiter(prefix.as_ref())
+                .await
+                .map_err(|e| StorageError::object(&u, e))?;
+            let folders = listed
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_owned))
+                .collect();
+            let mut files: Vec<(String, u64)> = listed
+                .objects
+                .iter()
+                .filter(|o| Some(&o.location) != prefix.as_ref())
+                .filter_map(|o| o.location.filename().map(|n| (n.to_owned(), o.size)))
+                .collect();
+            files.sort();
+            Ok((folders, files))
+        })
+        .await
     }
 }
 

@@ -229,19 +229,7 @@ impl FileSource {
         }
         if self.format == Format::Parquet {
             let file = File::open(&split.file).map_err(io)?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(|e| failure(format!("`{name}` is not a readable Parquet file: {e}")))?
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| failure(format!("`{name}`: {e}")))?;
-            let projection = self.projection.clone();
-            return Ok(Box::new(reader.map(move |batch| {
-                let batch = conform(batch?, &schema)?;
-                match &projection {
-                    Some(p) => batch.project(p),
-                    None => Ok(batch),
-                }
-            })));
+            return self.read_parquet(&name, file);
         }
         let lines = open_lines(&split.file, split.start, split.end).map_err(io)?;
         self.read_lines(schema, lines)
@@ -249,23 +237,33 @@ impl FileSource {
 
     /// The batches of a whole file held in memory (an object's content).
     fn parse(&self, name: &str, content: bytes::Bytes) -> Result<Batches, OperatorError> {
-        let schema = Arc::clone(&self.schema);
         if self.format == Format::Parquet {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(content)
-                .map_err(|e| failure(format!("`{name}` is not a readable Parquet file: {e}")))?
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| failure(format!("`{name}`: {e}")))?;
-            let projection = self.projection.clone();
-            return Ok(Box::new(reader.map(move |batch| {
-                let batch = conform(batch?, &schema)?;
-                match &projection {
-                    Some(p) => batch.project(p),
-                    None => Ok(batch),
-                }
-            })));
+            return self.read_parquet(name, content);
         }
-        self.read_lines(schema, std::io::Cursor::new(content))
+        self.read_lines(Arc::clone(&self.schema), std::io::Cursor::new(content))
+    }
+
+    /// The batches of a Parquet file (a local file or an object's content), in the table's
+    /// columns and types.
+    fn read_parquet(
+        &self,
+        name: &str,
+        file: impl datafusion::parquet::file::reader::ChunkReader + 'static,
+    ) -> Result<Batches, OperatorError> {
+        let schema = Arc::clone(&self.schema);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| failure(format!("`{name}` is not a readable Parquet file: {e}")))?
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| failure(format!("`{name}`: {e}")))?;
+        let projection = self.projection.clone();
+        Ok(Box::new(reader.map(move |batch| {
+            let batch = conform(batch?, &schema)?;
+            match &projection {
+                Some(p) => batch.project(p),
+                None => Ok(batch),
+            }
+        })))
     }
 
     /// The batches of the text lines `lines` holds, in the table's format.
