@@ -281,42 +281,24 @@ pub(crate) fn job_script(
 
 /// The outputs hold every result exactly once, equal to the answer from the input.
 fn assert_exactly_once(bootstrap: &str, suffix: &str, postgres: &str) {
-    assert_results(bootstrap, suffix, postgres, true);
+    assert_results(bootstrap, suffix, postgres, KafkaOutput::ExactlyOnce);
+}
+
+/// What the Kafka outputs of a run must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KafkaOutput {
+    /// Every result once.
+    ExactlyOnce,
+    /// Only right results: the broker may have lost records it acknowledged (noida-db in a
+    /// restart), so completeness is not the job's to show.
+    Correct,
 }
 
 /// The outputs hold every result, equal to the answer from the input: the PostgreSQL table
 /// exactly once, the window topic exactly once with `kafka_exactly_once` (else a window may be
 /// repeated, always with its one count), the upsert topic's last value per key the count.
-pub(crate) fn assert_results(
-    bootstrap: &str,
-    suffix: &str,
-    postgres: &str,
-    kafka_exactly_once: bool,
-) {
+pub(crate) fn assert_results(bootstrap: &str, suffix: &str, postgres: &str, kafka: KafkaOutput) {
     let (windows, counts) = expected();
-    let mut seen = BTreeMap::new();
-    for (_, value) in read_committed(bootstrap, &format!("windows-{suffix}"), 1) {
-        let value: serde_json::Value = serde_json::from_str(&value.unwrap()).unwrap();
-        let key = (
-            json_field(&value, "k"),
-            millis_of(value["window_start"].as_str().unwrap()),
-        );
-        let n = json_field(&value, "n");
-        if let Some(previous) = seen.insert(key, n) {
-            assert!(!kafka_exactly_once, "window {key:?} written twice");
-            assert_eq!(previous, n, "window {key:?} written with two counts");
-        }
-    }
-    assert_eq!(seen.len(), windows.len());
-    assert_eq!(seen, windows);
-    // The upsert topic's last value per key is the count; a delete would be a tombstone.
-    let mut last = BTreeMap::new();
-    for (key, value) in read_committed(bootstrap, &format!("counts-{suffix}"), 1) {
-        let key: serde_json::Value = serde_json::from_str(&key.unwrap()).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&value.unwrap()).unwrap();
-        last.insert(json_field(&key, "k"), json_field(&value, "n"));
-    }
-    assert_eq!(last, counts);
     let mut db = postgres::Client::connect(postgres, postgres::NoTls).unwrap();
     let rows = db
         .query(
@@ -330,6 +312,47 @@ pub(crate) fn assert_results(
         .collect();
     assert_eq!(rows.len(), windows.len());
     assert_eq!(table, windows);
+    let mut seen = BTreeMap::new();
+    for (_, value) in read_committed(bootstrap, &format!("windows-{suffix}"), 1) {
+        let value: serde_json::Value = serde_json::from_str(&value.unwrap()).unwrap();
+        let key = (
+            json_field(&value, "k"),
+            millis_of(value["window_start"].as_str().unwrap()),
+        );
+        let n = json_field(&value, "n");
+        assert_eq!(
+            windows.get(&key),
+            Some(&n),
+            "window {key:?} with a wrong count"
+        );
+        if let Some(previous) = seen.insert(key, n) {
+            assert!(
+                kafka != KafkaOutput::ExactlyOnce,
+                "window {key:?} written twice"
+            );
+            assert_eq!(previous, n, "window {key:?} written with two counts");
+        }
+    }
+    if kafka == KafkaOutput::Correct {
+        return;
+    }
+    let missing: Vec<_> = windows.keys().filter(|k| !seen.contains_key(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} windows missing from the topic, the first: {:?}",
+        missing.len(),
+        windows.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(seen, windows);
+    // The upsert topic's last value per key is the count; a delete would be a tombstone.
+    let mut last = BTreeMap::new();
+    for (key, value) in read_committed(bootstrap, &format!("counts-{suffix}"), 1) {
+        let key: serde_json::Value = serde_json::from_str(&key.unwrap()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&value.unwrap()).unwrap();
+        last.insert(json_field(&key, "k"), json_field(&value, "n"));
+    }
+    assert_eq!(last, counts);
 }
 
 pub(crate) fn prepare(bootstrap: &str, suffix: &str) {
