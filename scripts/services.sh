@@ -9,8 +9,9 @@
 #   scripts/services.sh start s3         # an S3-compatible object store with one bucket;
 #                                         #   last four lines: S3_ENDPOINT=http://host:port,
 #                                         #   S3_ACCESS_KEY=..., S3_SECRET_KEY=..., S3_BUCKET=...
-#   scripts/services.sh restart DIR      # stops the broker in DIR and starts it again, same port
-#                                         #   and data (a broker restart during a job)
+#   scripts/services.sh restart DIR [S]  # stops the broker or object store in DIR, waits S
+#                                         #   seconds, starts it again on the same ports with
+#                                         #   its data (a restart or an outage during a job)
 #   scripts/services.sh stop [DIR]       # stops what `start` started (or just the instance in DIR)
 #   scripts/services.sh install          # installs all three without starting them (CI, before tests)
 #
@@ -198,9 +199,26 @@ sys.exit(1)
 EOF
 }
 
-start_s3() {
-  local bin dir access=strom secret bucket=strom attempt
+# Starts the object store of instance $1 on the ports in $1/ports, with its data and
+# identities; returns once its bucket is served (non-zero if it did not start).
+run_s3() {
+  local dir="$1" bin mp mg vp vg fp fg sp sg ap ag
   bin="$(weed_bin)"
+  read -r mp mg vp vg fp fg sp sg ap ag < "$dir/ports"
+  mkdir -p "$dir/data"
+  nohup "$bin" -logdir="$dir" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$mp" -master.port.grpc="$mg" -volume.port="$vp" -volume.port.grpc="$vg" \
+    -filer.port="$fp" -filer.port.grpc="$fg" -s3.port="$sp" -s3.port.grpc="$sg" \
+    -admin.port="$ap" -admin.port.grpc="$ag" -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 \
+    -webdav=false -master.telemetry=false -s3.autoCreateBucket=false -bucket=strom \
+    -s3.config="$dir/identities.json" >>"$dir/server.log" 2>&1 &
+  echo $! > "$dir/pid"
+  await_s3 "$fp" "$sp" strom "$(cat "$dir/pid")"
+}
+
+start_s3() {
+  local dir access=strom secret bucket=strom attempt
+  weed_bin >/dev/null
   dir="$(mktemp -d "$root/s3.XXXXXX")"
   secret="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
   echo "s3" > "$dir/kind"
@@ -208,20 +226,11 @@ start_s3() {
     "$access" "$secret" > "$dir/identities.json"
   # A port taken between choosing and binding fails the start: choose again.
   for attempt in 1 2 3; do
-    local mp mg vp vg fp fg sp sg ap ag
-    read -r mp mg vp vg fp fg sp sg ap ag <<<"$(free_ports)"
-    mkdir -p "$dir/data"
-    nohup "$bin" -logdir="$dir" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-      -master.port="$mp" -master.port.grpc="$mg" -volume.port="$vp" -volume.port.grpc="$vg" \
-      -filer.port="$fp" -filer.port.grpc="$fg" -s3.port="$sp" -s3.port.grpc="$sg" \
-      -admin.port="$ap" -admin.port.grpc="$ag" -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 \
-      -webdav=false -master.telemetry=false -s3.autoCreateBucket=false -bucket="$bucket" \
-      -s3.config="$dir/identities.json" >>"$dir/server.log" 2>&1 &
-    echo $! > "$dir/pid"
-    if await_s3 "$fp" "$sp" "$bucket" "$(cat "$dir/pid")"; then
+    free_ports > "$dir/ports"
+    if run_s3 "$dir"; then
       watch_owner "$dir"
       say "s3 in $dir"
-      echo "S3_ENDPOINT=http://127.0.0.1:$sp"
+      echo "S3_ENDPOINT=http://127.0.0.1:$(cut -d' ' -f7 "$dir/ports")"
       echo "S3_ACCESS_KEY=$access"
       echo "S3_SECRET_KEY=$secret"
       echo "S3_BUCKET=$bucket"
@@ -292,11 +301,21 @@ case "${1:-}" in
     esac
     ;;
   restart)
-    dir="${2:?usage: $0 restart DIR}"
-    [ "$(cat "$dir/kind" 2>/dev/null)" = kafka ] || { echo "$dir: not a kafka instance" >&2; exit 2; }
-    stop_kafka_process "$dir"
-    run_kafka "$dir" "$(cat "$dir/port")"
-    say "kafka in $dir restarted"
+    dir="${2:?usage: $0 restart DIR [SECONDS]}"
+    case "$(cat "$dir/kind" 2>/dev/null)" in
+      kafka)
+        stop_kafka_process "$dir"
+        sleep "${3:-0}"
+        run_kafka "$dir" "$(cat "$dir/port")"
+        ;;
+      s3)
+        stop_process "$dir" 100
+        sleep "${3:-0}"
+        run_s3 "$dir" || { tail -5 "$dir/server.log" >&2; exit 1; }
+        ;;
+      *) echo "$dir: not a kafka or s3 instance" >&2; exit 2 ;;
+    esac
+    say "$(cat "$dir/kind") in $dir restarted"
     ;;
   stop)
     if [ -n "${2:-}" ]; then

@@ -170,3 +170,42 @@ fn the_filesystem_source_reads_objects_under_a_prefix() {
         "{stderr}"
     );
 }
+
+/// The object store goes away for a while during a checkpointed job (stopped, then started
+/// again on the same ports with its data): uploads are retried, checkpoints are delayed, none
+/// completes without its files, and the job ends with the exact output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_delays_checkpoints_and_corrupts_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected_windows = reference_windows(dir.path());
+    let (s3, instance) = tokio::task::block_in_place(crate::services::own_s3);
+    let unique = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    let checkpoints = format!("s3://{}/outage-{unique}/checkpoints", s3["S3_BUCKET"]);
+    let script = script_into(dir.path(), 50_000, Some(&checkpoints), 2, "300 ms");
+    let options = crate::services::options_for(&s3);
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let mut cluster = LocalCluster::start(2, &options);
+    let address = cluster.rest.trim_start_matches("http://").to_owned();
+    let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
+    let before = crate::checkpoints::wait_checkpointed(&cluster.rest, &id, 1).await;
+    tokio::task::block_in_place(|| crate::services::restart_instance(&instance, 3));
+    crate::checkpoints::wait_finished(&cluster.rest, &id).await;
+    assert_exact(dir.path(), &expected_windows);
+    let detail: serde_json::Value = reqwest::get(format!("{}/jobs/{id}/checkpoints", cluster.rest))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let completed = detail["counts"]["completed"].as_u64().unwrap_or(0);
+    assert!(
+        completed > before,
+        "checkpoints resumed after the outage: {detail}"
+    );
+    cluster.stop();
+}

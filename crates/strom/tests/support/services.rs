@@ -72,9 +72,50 @@ pub fn s3() -> &'static std::collections::BTreeMap<String, String> {
     })
 }
 
+/// An object store of the caller's own (to restart): its `S3_*` settings and its folder.
+pub fn own_s3() -> (std::collections::BTreeMap<String, String>, String) {
+    let output = std::process::Command::new("bash")
+        .arg(support::workspace().join("scripts/services.sh"))
+        .args(["start", "s3"])
+        .env("STROM_SERVICES_OWNER", std::process::id().to_string())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "scripts/services.sh start s3: {stderr}"
+    );
+    let settings = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let dir = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("services: s3 in "))
+        .unwrap_or_default()
+        .to_owned();
+    (settings, dir)
+}
+
+/// Stops the service of instance `dir`, waits `seconds`, and starts it again with its data.
+pub fn restart_instance(dir: &str, seconds: u32) {
+    let status = std::process::Command::new("bash")
+        .arg(support::workspace().join("scripts/services.sh"))
+        .args(["restart", dir, &seconds.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/services.sh restart {dir}");
+}
+
 /// The `-D` options that point a cluster at [`s3`].
 pub fn s3_options() -> Vec<String> {
-    let s3 = s3();
+    options_for(s3())
+}
+
+/// The `-D` options that point a cluster at the object store `s3` describes.
+pub fn options_for(s3: &std::collections::BTreeMap<String, String>) -> Vec<String> {
     vec![
         format!("-Ds3.endpoint={}", s3["S3_ENDPOINT"]),
         format!("-Ds3.access-key={}", s3["S3_ACCESS_KEY"]),
