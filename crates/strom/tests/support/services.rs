@@ -52,24 +52,7 @@ fn start_instance(service: &str, variable: &str) -> (String, String) {
 /// `S3_SECRET_KEY` and `S3_BUCKET`.
 pub fn s3() -> &'static std::collections::BTreeMap<String, String> {
     static S3: OnceLock<std::collections::BTreeMap<String, String>> = OnceLock::new();
-    S3.get_or_init(|| {
-        let output = std::process::Command::new("bash")
-            .arg(support::workspace().join("scripts/services.sh"))
-            .args(["start", "s3"])
-            .env("STROM_SERVICES_OWNER", std::process::id().to_string())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "scripts/services.sh start s3: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    })
+    S3.get_or_init(|| own_s3().0)
 }
 
 /// An object store of the caller's own (to restart): its `S3_*` settings and its folder.
