@@ -35,8 +35,11 @@ Prints one line per run and the runs as JSON on stderr, then two tables (checkpo
 of medians per storage and the S3 / local ratio. The defaults (200,000 keys: 100.6 MB) take
 about 10 minutes on a release build; --quick is a smoke test of under a minute.
 """
-import argparse, datetime, hashlib, hmac, json, os, re, shutil, signal, socket, statistics, subprocess, sys
+import argparse, datetime, hashlib, hmac, json, os, re, shutil, signal, statistics, subprocess, sys
 import tempfile, time, urllib.parse, urllib.request, uuid, xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness.procs import free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = "/var/tmp/strom-release-target/release/strom"
@@ -56,12 +59,6 @@ CREATE TABLE src (id BIGINT, s STRING) WITH ('connector' = 'datagen', 'rows-per-
 CREATE TABLE sink (k BIGINT, n BIGINT, m STRING) WITH ('connector' = 'blackhole');
 INSERT INTO sink SELECT id % {keys}, COUNT(*), MAX(s) FROM src GROUP BY id % {keys};
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url):

@@ -437,6 +437,12 @@ async fn execute(
                             checkpoints.store(&barrier, snapshot, started, alignment_ms, false);
                         }
                         Step::Process(event) => {
+                            // Only these frames change whether every input is idle; the
+                            // check walks every channel, so batches skip it.
+                            let statusful = matches!(
+                                event.frame,
+                                Frame::Watermark(_) | Frame::Status(_) | Frame::EndOfStream
+                            );
                             let risen = match event.frame {
                                 Frame::Batch(batch) => {
                                     {
@@ -474,7 +480,7 @@ async fn execute(
                             if let Some(watermark) = forward {
                                 emitter.emit_watermark(watermark).await?;
                             }
-                            if watermarks.idle() != emitter.idle {
+                            if statusful && watermarks.idle() != emitter.idle {
                                 let status = match watermarks.idle() {
                                     true => StreamStatus::Idle,
                                     false => StreamStatus::Active,
