@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use strom_operators::state_file;
 use strom_runtime::checkpoint::CheckpointMetadata;
+use strom_storage::{Location, Storage};
 
 fn scratch() -> &'static tempfile::TempDir {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -19,12 +20,19 @@ fn scratch() -> &'static tempfile::TempDir {
     })
 }
 
+fn scratch_location() -> &'static Location {
+    static LOCATION: OnceLock<Location> = OnceLock::new();
+    LOCATION.get_or_init(|| {
+        let path = scratch().path().to_str().expect("a UTF-8 scratch path");
+        Storage::local().resolve(path).expect("a local location")
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
-    let folder = scratch().path();
-    if std::fs::write(folder.join("_metadata"), data).is_err() {
+    if std::fs::write(scratch().path().join("_metadata"), data).is_err() {
         return;
     }
-    let Ok((folder, metadata)) = CheckpointMetadata::load_verified(folder) else {
+    let Ok((folder, metadata)) = CheckpointMetadata::load_verified(scratch_location()) else {
         return;
     };
     for vertex in metadata.vertices.keys() {

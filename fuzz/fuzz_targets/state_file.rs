@@ -9,6 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use strom_operators::part_files::PendingFiles;
 use strom_operators::state_file::{self, Written};
 use strom_operators::{RestoredState, stripes};
+use strom_storage::{Location, Storage};
 use twox_hash::XxHash3_64;
 
 fn scratch() -> &'static tempfile::TempDir {
@@ -28,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         size: data.len() as u64,
         checksum: XxHash3_64::oneshot(data),
     };
-    let Ok(snapshot) = state_file::read(&path, expected, 0..128) else {
+    let Some(Ok(location)) = path.to_str().map(|p| Storage::local().resolve(p)) else {
+        return;
+    };
+    let Ok(snapshot) = state_file::read(&location, expected, 0..128) else {
         return;
     };
     for parallelism in [1, 3] {
@@ -42,6 +46,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = stripes::restore_share(&restored);
         let sink = dir.join("sink");
         let _ = std::fs::create_dir_all(&sink);
-        let _ = PendingFiles::new(sink, 0, 1).restore(&restored);
+        let _ = PendingFiles::new(Location::from_local(sink), 0, 1).restore(&restored);
     }
 });

@@ -219,6 +219,10 @@ registry! {
             "Time allowed for one request to the S3 service, before it is retried.");
         S3_RETRY_LIMIT: u32 = opt("s3.retry.limit", "7",
             "Retries of a failed or timed-out request to the S3 service (with exponential backoff) before the operation fails.");
+        S3_UPLOAD_MIN_PART_SIZE: MemorySize = opt("s3.upload.min.part.size", "5mb",
+            "Size of the parts in which the filesystem sink uploads a file to `s3://` (a multipart upload, completed when the checkpoint that closed the file completes); at least 5 MB, S3's smallest part. Each open file buffers up to one part.");
+        S3_UPLOAD_MAX_CONCURRENT_UPLOADS: u32 = opt("s3.upload.max.concurrent.uploads", "4",
+            "Parts of one file uploaded at a time; writing waits when as many are in flight.");
     }
     "Table and SQL" {
         TABLE_EXEC_MINI_BATCH_ENABLED: Option<bool> = opt_none("table.exec.mini-batch.enabled",

@@ -203,7 +203,11 @@ impl FileSink {
                 token: random_token(ctx),
                 next_file: 0,
                 current: None,
-                pending: PendingFiles::new(folder.clone(), ctx.subtask, ctx.attempt),
+                pending: PendingFiles::new(
+                    strom_storage::Location::from_local(folder.clone()),
+                    ctx.subtask,
+                    ctx.attempt,
+                ),
             }
         } else {
             let path = folder
@@ -332,7 +336,7 @@ impl Operator for FileSink {
                 .get_ref()
                 .sync_all()
                 .map_err(|e| OperatorError::io("cannot sync", &path, e))?;
-            pending.add(file.name, checkpoint_id);
+            pending.add(file.name, checkpoint_id, None);
         }
         Ok(OperatorSnapshot {
             keyed: Vec::new(),

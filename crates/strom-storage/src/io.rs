@@ -35,6 +35,15 @@ where
     })?
 }
 
+/// Starts `work` on the storage runtime; the caller awaits (or [`wait`]s for) its handle later.
+pub(crate) fn spawn<F>(work: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    runtime().spawn(work)
+}
+
 /// Runs blocking file work on the storage runtime's blocking pool and awaits it.
 pub(crate) async fn run_blocking<T, F>(url: &str, work: F) -> Result<T, StorageError>
 where

@@ -22,18 +22,21 @@ mod io;
 mod local;
 mod location;
 mod s3;
+mod staged;
 mod uri;
 
 pub use error::StorageError;
 pub use io::wait;
 pub use location::Location;
 pub use s3::S3Settings;
+pub use staged::{StagedWriter, Upload};
+
+use s3::Bucket;
 pub use uri::StorageUri;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use object_store::ObjectStore;
 use strom_config::Configuration;
 
 /// Resolves storage paths; cheap to clone (the object stores it opened are shared).
@@ -41,7 +44,7 @@ use strom_config::Configuration;
 pub struct Storage {
     s3: Arc<S3Settings>,
     /// One client per bucket, opened on first use.
-    buckets: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
+    buckets: Arc<Mutex<HashMap<String, Arc<Bucket>>>>,
 }
 
 impl Storage {
@@ -75,7 +78,7 @@ impl Storage {
         }
     }
 
-    fn bucket(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    fn bucket(&self, bucket: &str) -> Result<Arc<Bucket>, StorageError> {
         let mut buckets = self
             .buckets
             .lock()

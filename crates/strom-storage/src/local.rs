@@ -124,11 +124,26 @@ pub(crate) fn list(path: &Path) -> Result<Vec<String>, StorageError> {
 pub(crate) fn files(path: &Path) -> Result<Vec<(String, u64)>, StorageError> {
     let mut files = Vec::new();
     for name in list(path)? {
-        let meta =
-            std::fs::metadata(path.join(&name)).map_err(|e| StorageError::local(path, &e))?;
-        if meta.is_file() {
-            files.push((name, meta.len()));
+        match std::fs::metadata(path.join(&name)) {
+            Ok(meta) if meta.is_file() => files.push((name, meta.len())),
+            Ok(_) => {}
+            // Renamed or deleted since it was listed (another process commits or cleans up).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::local(path, &e)),
         }
     }
     Ok(files)
+}
+
+pub(crate) fn folders(path: &Path) -> Result<Vec<String>, StorageError> {
+    let mut folders = Vec::new();
+    for name in list(path)? {
+        match std::fs::metadata(path.join(&name)) {
+            Ok(meta) if meta.is_dir() => folders.push(name),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::local(path, &e)),
+        }
+    }
+    Ok(folders)
 }

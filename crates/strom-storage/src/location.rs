@@ -9,6 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::s3::Bucket;
 use crate::{StorageError, io, local};
 
 /// A place in durable storage: a local path, or a key (prefix) in a bucket.
@@ -21,11 +22,17 @@ pub struct Location {
 enum Place {
     Local(PathBuf),
     Object {
-        store: Arc<dyn ObjectStore>,
+        store: Arc<Bucket>,
         bucket: String,
         /// Without leading or trailing slashes; empty: the bucket's root.
         key: String,
     },
+}
+
+/// A location's file path, or its bucket and key.
+pub(crate) enum Target<'a> {
+    Local(&'a Path),
+    Object(&'a Arc<Bucket>, ObjectPath),
 }
 
 impl std::fmt::Debug for Location {
@@ -47,13 +54,28 @@ impl Location {
         }
     }
 
-    pub(crate) fn object(store: Arc<dyn ObjectStore>, bucket: &str, key: &str) -> Self {
+    pub(crate) fn object(store: Arc<Bucket>, bucket: &str, key: &str) -> Self {
         Self {
             place: Place::Object {
                 store,
                 bucket: bucket.to_owned(),
                 key: key.trim_matches('/').to_owned(),
             },
+        }
+    }
+
+    /// The local file or folder `path`.
+    pub fn from_local(path: impl Into<PathBuf>) -> Self {
+        Self::local(path.into())
+    }
+
+    /// Where this location is, for the modules that work on local files and objects apart.
+    pub(crate) fn target(&self) -> Target<'_> {
+        match &self.place {
+            Place::Local(path) => Target::Local(path),
+            Place::Object { store, key, .. } => {
+                Target::Object(store, ObjectPath::from(key.as_str()))
+            }
         }
     }
 
@@ -322,6 +344,22 @@ impl Location {
                 io::run_blocking(&self.url(), move || local::files(&path)).await
             }
             Place::Object { .. } => Ok(self.listing().await?.1),
+        }
+    }
+
+    /// The folders (prefixes) directly under this location, sorted; none when it does not
+    /// exist. On an object store a prefix exists while some object is under it.
+    pub async fn folders(&self) -> Result<Vec<String>, StorageError> {
+        match &self.place {
+            Place::Local(path) => {
+                let path = path.clone();
+                io::run_blocking(&self.url(), move || local::folders(&path)).await
+            }
+            Place::Object { .. } => {
+                let mut folders = self.listing().await?.0;
+                folders.sort();
+                Ok(folders)
+            }
         }
     }
 

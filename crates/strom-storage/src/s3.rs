@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 use strom_config::{Configuration, options};
 
 use crate::StorageError;
@@ -29,6 +29,29 @@ pub struct S3Settings {
     pub request_timeout: Option<Duration>,
     /// `s3.retry.limit` (`None`: the option's default).
     pub retries: Option<u32>,
+    /// `s3.upload.min.part.size` (`None`: the option's default).
+    pub part_size: Option<u64>,
+    /// `s3.upload.max.concurrent.uploads` (`None`: the option's default).
+    pub max_uploads: Option<u32>,
+}
+
+/// S3's smallest part of a multipart upload (but the last).
+const MIN_PART_SIZE: u64 = 5 << 20;
+
+/// An open bucket: its client, and how files are uploaded in parts there.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    pub(crate) client: AmazonS3,
+    pub(crate) part_size: usize,
+    pub(crate) max_uploads: usize,
+}
+
+impl std::ops::Deref for Bucket {
+    type Target = AmazonS3;
+
+    fn deref(&self) -> &AmazonS3 {
+        &self.client
+    }
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -65,6 +88,25 @@ impl S3Settings {
                 });
             }
         }
+        let part_size = config
+            .try_get(&options::S3_UPLOAD_MIN_PART_SIZE)
+            .map_err(|e| wrong("s3.upload.min.part.size", e))?
+            .bytes();
+        if part_size < MIN_PART_SIZE {
+            return Err(StorageError::Config {
+                key: "s3.upload.min.part.size".into(),
+                message: format!("{part_size} bytes is below S3's smallest part, 5 MB"),
+            });
+        }
+        let max_uploads = config
+            .try_get(&options::S3_UPLOAD_MAX_CONCURRENT_UPLOADS)
+            .map_err(|e| wrong("s3.upload.max.concurrent.uploads", e))?;
+        if max_uploads == 0 {
+            return Err(StorageError::Config {
+                key: "s3.upload.max.concurrent.uploads".into(),
+                message: "expected at least 1".into(),
+            });
+        }
         Ok(Self {
             endpoint,
             region: config
@@ -94,11 +136,13 @@ impl S3Settings {
                     .try_get(&options::S3_RETRY_LIMIT)
                     .map_err(|e| wrong("s3.retry.limit", e))?,
             ),
+            part_size: Some(part_size),
+            max_uploads: Some(max_uploads),
         })
     }
 
     /// The client of `bucket`.
-    pub(crate) fn open(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    pub(crate) fn open(&self, bucket: &str) -> Result<Arc<Bucket>, StorageError> {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if let Some(endpoint) = &self.endpoint {
             let endpoint = endpoint.trim_end_matches('/');
@@ -155,7 +199,11 @@ impl S3Settings {
             key: "s3.*".into(),
             message: format!("cannot open bucket '{bucket}': {e}"),
         })?;
-        Ok(Arc::new(store))
+        Ok(Arc::new(Bucket {
+            client: store,
+            part_size: self.part_size.unwrap_or(MIN_PART_SIZE) as usize,
+            max_uploads: self.max_uploads.unwrap_or(4).max(1) as usize,
+        }))
     }
 }
 

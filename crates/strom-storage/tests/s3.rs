@@ -192,3 +192,78 @@ fn wrong_credentials_a_missing_bucket_and_a_dead_endpoint_are_named() {
         started.elapsed()
     );
 }
+
+/// A staged object is a multipart upload: invisible until published, whole once published,
+/// published once however often a restore repeats it, and gone (upload aborted, marker
+/// deleted) when discarded.
+#[test]
+fn staged_objects_appear_whole_when_published_and_discarded_ones_leave_nothing() {
+    use std::io::Write;
+    let storage = Storage::new(&config(&[("s3.upload.max.concurrent.uploads", "2")])).unwrap();
+    let root = storage
+        .resolve(&format!("s3://{}/staged", bucket()))
+        .unwrap();
+    let (target, staging) = (root.child("part-0"), root.child(".part-0.inprogress"));
+    let mut writer = target.create_staged(&staging).unwrap();
+    // Three parts of 5 MiB and a short last one, written in pieces that straddle them.
+    let data: Vec<u8> = (0..16_000_000u32).map(|i| (i % 253) as u8).collect();
+    for piece in data.chunks(999_983) {
+        writer.write_all(piece).unwrap();
+    }
+    let upload = writer.close().unwrap().expect("an upload");
+    assert_eq!(upload.parts.len(), 4, "{upload:?}");
+    assert!(!wait(target.exists()).unwrap());
+    // The marker names the upload: visible (hidden by its name) until published.
+    assert_eq!(wait(staging.get()).unwrap().as_ref(), upload.id.as_bytes());
+    wait(target.publish(&staging, Some(&upload))).unwrap();
+    assert_eq!(wait(target.get()).unwrap().as_ref(), data.as_slice());
+    assert!(!wait(staging.exists()).unwrap());
+    // A restore publishes again what a crash may have left unpublished: nothing happens.
+    wait(target.publish(&staging, Some(&upload))).unwrap();
+    assert_eq!(wait(target.get()).unwrap().as_ref(), data.as_slice());
+
+    // A file of a failed attempt: its upload is aborted and its marker deleted.
+    let (lost, lost_staging) = (root.child("part-1"), root.child(".part-1.inprogress"));
+    let mut writer = lost.create_staged(&lost_staging).unwrap();
+    writer.write_all(&data[..6_000_000]).unwrap();
+    let upload = writer.close().unwrap().unwrap();
+    wait(lost.discard_staged(&lost_staging)).unwrap();
+    assert!(!wait(lost_staging.exists()).unwrap());
+    let err = wait(lost.publish(&lost_staging, Some(&upload))).unwrap_err();
+    assert!(
+        err.is_not_found() || err.to_string().contains("part-1"),
+        "{err}"
+    );
+    assert!(!wait(lost.exists()).unwrap());
+    // Discarding a writer before it closed aborts its upload too.
+    let mut writer = lost.create_staged(&lost_staging).unwrap();
+    writer.write_all(&data[..6_000_000]).unwrap();
+    writer.discard().unwrap();
+    assert!(!wait(lost_staging.exists()).unwrap());
+    // An empty file is an object of no bytes.
+    let (empty, empty_staging) = (root.child("part-2"), root.child(".part-2.inprogress"));
+    let upload = empty
+        .create_staged(&empty_staging)
+        .unwrap()
+        .close()
+        .unwrap();
+    wait(empty.publish(&empty_staging, upload.as_ref())).unwrap();
+    assert_eq!(wait(empty.size()).unwrap(), 0);
+    assert_eq!(wait(root.files()).unwrap().len(), 2);
+    wait(root.delete_all()).unwrap();
+}
+
+#[test]
+fn upload_settings_are_checked() {
+    let err = Storage::new(&config(&[("s3.upload.min.part.size", "1mb")])).unwrap_err();
+    assert!(
+        err.to_string().starts_with("s3.upload.min.part.size"),
+        "{err}"
+    );
+    let err = Storage::new(&config(&[("s3.upload.max.concurrent.uploads", "0")])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("s3.upload.max.concurrent.uploads"),
+        "{err}"
+    );
+}

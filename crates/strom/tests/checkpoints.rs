@@ -31,6 +31,7 @@ fn script_with(
     let checkpoints = dir.join("checkpoints").display().to_string();
     script_into(
         dir,
+        &dir.display().to_string(),
         rate,
         checkpointing.then_some(checkpoints.as_str()),
         parallelism,
@@ -38,9 +39,11 @@ fn script_with(
     )
 }
 
-/// The job, with checkpoints into `checkpoints` (a folder or an `s3://` URL) when given.
+/// The job, writing its tables `ids` and `windows` under `outputs` (a folder or an `s3://`
+/// URL), with checkpoints into `checkpoints` (the same) when given.
 pub(crate) fn script_into(
     dir: &Path,
+    outputs: &str,
     rate: u64,
     checkpoints: Option<&str>,
     parallelism: u32,
@@ -67,14 +70,12 @@ pub(crate) fn script_into(
            'seed' = '3', 'fields.id.kind' = 'sequence', 'fields.id.start' = '0',\n\
            'fields.k.min' = '0', 'fields.k.max' = '9',\n\
            'fields.ts.start' = '1700000000000', 'fields.ts.step' = '1', 'fields.ts.max-past' = '500');\n\
-         CREATE TABLE ids (id BIGINT, k INT) WITH ('connector' = 'filesystem', 'path' = '{ids}', 'format' = 'csv');\n\
+         CREATE TABLE ids (id BIGINT, k INT) WITH ('connector' = 'filesystem', 'path' = '{outputs}/ids', 'format' = 'csv');\n\
          CREATE TABLE windows (window_start TIMESTAMP(3), k INT, n BIGINT) WITH (\n\
-           'connector' = 'filesystem', 'path' = '{windows}', 'format' = 'csv');\n\
+           'connector' = 'filesystem', 'path' = '{outputs}/windows', 'format' = 'csv');\n\
          INSERT INTO ids SELECT id, k FROM src;\n\
          INSERT INTO windows SELECT window_start, k, COUNT(*) FROM TABLE(\n\
            TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k;\n",
-        ids = dir.join("ids").display(),
-        windows = dir.join("windows").display(),
     );
     let path = dir.join(if checkpointing {
         format!("job-{parallelism}.sql")
@@ -106,8 +107,13 @@ pub(crate) fn committed(folder: &Path) -> Vec<String> {
 
 /// Checks that `ids` holds every id below `ROWS` exactly once.
 fn assert_every_id_once(folder: &Path) {
+    assert_every_id_once_in(&committed(folder));
+}
+
+/// Checks that `rows` (of the `ids` table) hold every id below `ROWS` exactly once.
+fn assert_every_id_once_in(rows: &[String]) {
     assert_eq!(
-        id_counts(folder),
+        id_counts_in(rows),
         (ROWS as usize, 0, 0),
         "rows, duplicated ids, missing ids"
     );
@@ -115,9 +121,12 @@ fn assert_every_id_once(folder: &Path) {
 
 /// Rows, ids seen more than once, and ids missing in `folder`.
 fn id_counts(folder: &Path) -> (usize, usize, usize) {
-    let rows = committed(folder);
+    id_counts_in(&committed(folder))
+}
+
+fn id_counts_in(rows: &[String]) -> (usize, usize, usize) {
     let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
-    for row in &rows {
+    for row in rows {
         let id: u64 = row.split(',').next().unwrap().parse().unwrap();
         *counts.entry(id).or_default() += 1;
     }
@@ -269,10 +278,18 @@ pub(crate) async fn kill_taskmanagers_while_running(rest: &str, id: &str, kills:
 
 /// The job's committed output is exact: every id once, the same windows as the reference.
 pub(crate) fn assert_exact(dir: &Path, expected_windows: &[String]) {
-    assert_every_id_once(&dir.join("ids"));
-    let windows = committed(&dir.join("windows"));
+    assert_exact_rows(
+        &committed(&dir.join("ids")),
+        &committed(&dir.join("windows")),
+        expected_windows,
+    );
+}
+
+/// The committed rows of `ids` and `windows` are exact.
+pub(crate) fn assert_exact_rows(ids: &[String], windows: &[String], expected_windows: &[String]) {
+    assert_every_id_once_in(ids);
     assert_eq!(
-        (windows.len(), checksum(&windows)),
+        (windows.len(), checksum(windows)),
         (expected_windows.len(), checksum(expected_windows)),
         "window counts differ from the run without failures"
     );

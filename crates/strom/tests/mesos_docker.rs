@@ -379,10 +379,11 @@ async fn a_taskmanager_container_cut_off_its_network_is_replaced_and_commits_not
 }
 
 /// Hosts that share nothing: Docker TaskManagers with no volume at all, the checkpoints on the
-/// S3-compatible server and the output in PostgreSQL (both on loopback, which HOST-network
-/// containers reach like any other host's services). A TaskManager container is killed during
-/// the job (`docker kill`): Mesos reports its task failed, a replacement container starts and
-/// restores from the bucket, and the table holds every id exactly once.
+/// S3-compatible server and the output in PostgreSQL and in the bucket (the filesystem sink's
+/// multipart uploads), all on loopback, which HOST-network containers reach like any other
+/// host's services. A TaskManager container is killed during the job (`docker kill`): Mesos
+/// reports its task failed, a replacement container starts and restores from the bucket, and
+/// the table and the objects hold every id exactly once.
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
     const ROWS: u64 = 300_000;
@@ -406,6 +407,7 @@ async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
         .to_string_lossy()
         .to_lowercase();
     let checkpoints = format!("s3://{}/docker-{unique}/checkpoints", s3["S3_BUCKET"]);
+    let ids_s3 = format!("s3://{}/docker-{unique}/ids", s3["S3_BUCKET"]);
     let job = dir.path().join("job.sql");
     std::fs::write(
         &job,
@@ -422,7 +424,10 @@ async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
                'fields.k.min' = '0', 'fields.k.max' = '9');
              CREATE TABLE ids (id BIGINT, k INT) WITH ('connector' = 'jdbc', 'url' = '{jdbc}',
                'table-name' = 'ids', 'username' = 'strom', 'password' = 'strom');
-             INSERT INTO ids SELECT id, k FROM src;"
+             CREATE TABLE ids_s3 (id BIGINT, k INT) WITH ('connector' = 'filesystem',
+               'path' = '{ids_s3}', 'format' = 'csv');
+             INSERT INTO ids SELECT id, k FROM src;
+             INSERT INTO ids_s3 SELECT id, k FROM src;"
         ),
     )
     .unwrap();
@@ -478,4 +483,11 @@ async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
     });
     let (total, distinct): (i64, i64) = (row.get(0), row.get(1));
     assert_eq!((total, distinct), (ROWS as i64, ROWS as i64));
+    // The filesystem sink on the object store: every id once in the committed objects.
+    let rows = tokio::task::spawn_blocking(move || crate::storage_s3::committed_objects(&ids_s3))
+        .await
+        .unwrap();
+    let distinct: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r.split(',').next()).collect();
+    assert_eq!((rows.len(), distinct.len()), (ROWS as usize, ROWS as usize));
 }

@@ -1,6 +1,6 @@
 //! strom on an S3-compatible object store (`scripts/services.sh start s3`, SeaweedFS): the
-//! exactly-once TaskManager-kill test with the checkpoints in the bucket, and the filesystem
-//! source reading objects. The HA failover and the Docker TaskManagers that share nothing are in
+//! exactly-once TaskManager-kill test with the checkpoints and the filesystem sinks in the
+//! bucket, and the filesystem source reading objects. The HA failover and the Docker TaskManagers that share nothing are in
 //! `mesos_ha.rs` and `mesos_docker.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,12 +11,13 @@ use strom_config::Configuration;
 use strom_storage::{Storage, wait};
 
 use crate::checkpoints::{
-    assert_exact, kill_taskmanagers_while_running, reference_windows, script_into,
+    assert_exact, assert_exact_rows, kill_taskmanagers_while_running, reference_windows,
+    script_into,
 };
 use crate::support::{self, LocalCluster};
 
 /// Storage on the test's S3 server, as a cluster given `s3_options` sees it.
-fn storage() -> Storage {
+pub(crate) fn storage() -> Storage {
     let s3 = crate::services::s3();
     let mut config = Configuration::new();
     for (key, value) in [
@@ -39,21 +40,62 @@ fn prefix(dir: &std::path::Path, what: &str) -> String {
     )
 }
 
-/// The same with the checkpoints on the S3-compatible server: state files and `_metadata` are
-/// objects, restores read them back, subsumed checkpoints are deleted from the bucket.
+/// The committed rows of the part files under `url` (hidden in-progress objects and markers
+/// are not committed), sorted.
+pub(crate) fn committed_objects(url: &str) -> Vec<String> {
+    let folder = storage().resolve(url).unwrap();
+    let mut rows = Vec::new();
+    for (name, _) in wait(folder.files()).unwrap() {
+        if name.starts_with("part-") {
+            let bytes = wait(folder.child(&name).get()).unwrap();
+            rows.extend(
+                String::from_utf8(bytes.to_vec())
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The same with the checkpoints and both filesystem sinks on the S3-compatible server: state
+/// files and `_metadata` are objects, restores read them back, subsumed checkpoints are
+/// deleted from the bucket; each part file is a multipart upload completed when its checkpoint
+/// completes, and the uploads of failed attempts are aborted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_through_taskmanager_kills_with_checkpoints_on_s3() {
     let dir = tempfile::tempdir().unwrap();
     let expected_windows = reference_windows(dir.path());
-    let checkpoints = format!("{}/checkpoints", prefix(dir.path(), "kills"));
-    let script = script_into(dir.path(), 150_000, Some(&checkpoints), 2, "300 ms");
+    let root = prefix(dir.path(), "kills");
+    let checkpoints = format!("{root}/checkpoints");
+    let script = script_into(dir.path(), &root, 150_000, Some(&checkpoints), 2, "300 ms");
     let options = crate::services::s3_options();
     let options: Vec<&str> = options.iter().map(String::as_str).collect();
     let mut cluster = LocalCluster::start(2, &options);
     let address = cluster.rest.trim_start_matches("http://").to_owned();
     let id = support::run_detached(&address, script.to_str().unwrap(), &[]);
     kill_taskmanagers_while_running(&cluster.rest, &id, 3).await;
-    assert_exact(dir.path(), &expected_windows);
+    let (ids_url, windows_url) = (format!("{root}/ids"), format!("{root}/windows"));
+    let (ids, windows, leftovers) = tokio::task::spawn_blocking(move || {
+        let leftovers: Vec<String> = [&ids_url, &windows_url]
+            .iter()
+            .flat_map(|url| wait(storage().resolve(url).unwrap().files()).unwrap())
+            .map(|(name, _)| name)
+            .filter(|name| !name.starts_with("part-"))
+            .collect();
+        (
+            committed_objects(&ids_url),
+            committed_objects(&windows_url),
+            leftovers,
+        )
+    })
+    .await
+    .unwrap();
+    assert_exact_rows(&ids, &windows, &expected_windows);
+    // Every upload was completed or aborted: no in-progress marker is left.
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     // The job's checkpoints are objects; subsumed ones are deleted: the two retained are left.
     let job_folder = storage().resolve(&format!("{checkpoints}/{id}")).unwrap();
     // SeaweedFS goes on listing a prefix for a while after its last object was deleted: count
@@ -186,7 +228,15 @@ async fn a_store_outage_delays_checkpoints_and_corrupts_none() {
         .to_string_lossy()
         .to_lowercase();
     let checkpoints = format!("s3://{}/outage-{unique}/checkpoints", s3["S3_BUCKET"]);
-    let script = script_into(dir.path(), 50_000, Some(&checkpoints), 2, "300 ms");
+    let outputs = dir.path().display().to_string();
+    let script = script_into(
+        dir.path(),
+        &outputs,
+        50_000,
+        Some(&checkpoints),
+        2,
+        "300 ms",
+    );
     let options = crate::services::options_for(&s3);
     let options: Vec<&str> = options.iter().map(String::as_str).collect();
     let mut cluster = LocalCluster::start(2, &options);

@@ -393,6 +393,30 @@ impl Coordinator {
         }
     }
 
+    /// The folder of a checkpoint that an acknowledgement came too late for: this coordinator
+    /// started it and it is neither pending nor retained any more (aborted before the ack
+    /// arrived, or the ack is from a failed attempt's subtask), and the ack's state file lies
+    /// in it. Its folder was deleted when it was aborted and the file written after: the
+    /// caller deletes it again, or nobody would. Ids this coordinator has not issued may be
+    /// issued later (a new leader goes on from the last completed checkpoint), so their folders
+    /// are never named; nor is anything outside the checkpoint's folder.
+    pub fn orphaned_folder(&self, id: u64, ack: &Ack) -> Option<String> {
+        let path = &ack.state.as_ref()?.path;
+        if id >= self.next_id
+            || self.pending.contains_key(&id)
+            || self.retained.iter().any(|c| c.id == id)
+        {
+            return None;
+        }
+        let folder = join(&self.job_dir(), &format!("chk-{id}"));
+        let name = path.strip_prefix(&folder)?.strip_prefix('/')?;
+        let plain = !name.is_empty()
+            && name
+                .split('/')
+                .all(|p| !p.is_empty() && p != "." && p != "..");
+        plain.then_some(folder)
+    }
+
     /// Aborts a pending checkpoint (declined, or its metadata could not be written).
     pub fn abort(&mut self, id: u64, reason: impl Into<String>) -> Option<PendingCheckpoint> {
         let pending = self.pending.remove(&id)?;
@@ -576,6 +600,47 @@ mod tests {
         assert_eq!(done.acks.len(), 2);
         assert_eq!(done.finished, [(1, 0)].into());
         assert_eq!(done.state_size(), 20);
+    }
+
+    #[test]
+    fn late_state_files_of_aborted_checkpoints_are_named_for_deletion() {
+        let now = Instant::now();
+        let mut c = Coordinator::new(settings(), "job");
+        let late = |path: &str| Ack {
+            state: Some(StateFileRef {
+                path: path.into(),
+                ..ack().state.unwrap()
+            }),
+            ..ack()
+        };
+        let file = "/chk/job/chk-1/0-1.state";
+        assert_eq!(c.orphaned_folder(1, &late(file)), None, "not issued yet");
+        c.trigger(now, 5, CheckpointKind::Checkpoint, None, tasks(), 0);
+        assert_eq!(c.orphaned_folder(1, &late(file)), None, "still pending");
+        c.abort(1, "declined");
+        assert_eq!(
+            c.orphaned_folder(1, &late(file)).as_deref(),
+            Some("/chk/job/chk-1")
+        );
+        for elsewhere in [
+            "/chk/job/chk-2/0-1.state",
+            "/chk/job/chk-1/../chk-3/x",
+            "/etc/passwd",
+            "/chk/job/chk-1",
+            "/chk/job/chk-10/0-1.state",
+        ] {
+            assert_eq!(c.orphaned_folder(1, &late(elsewhere)), None, "{elsewhere}");
+        }
+        let stateless = Ack {
+            state: None,
+            ..ack()
+        };
+        assert_eq!(c.orphaned_folder(1, &stateless), None);
+        c.trigger(now, 5, CheckpointKind::Checkpoint, None, [(0, 0)].into(), 0);
+        let done = c.acknowledge(2, (0, 0), ack()).unwrap();
+        complete(&mut c, now, &done);
+        let retained = late("/chk/job/chk-2/0-1.state");
+        assert_eq!(c.orphaned_folder(2, &retained), None, "retained");
     }
 
     #[test]

@@ -176,6 +176,10 @@ impl Core {
         let Some(job) = self.dispatcher.get_mut(&execution.job) else {
             return;
         };
+        if let Some(folder) = job.checkpoints.orphaned_folder(checkpoint_id, &ack) {
+            discard(&self.storage, folder);
+            return;
+        }
         if !job.is_current(&execution) {
             return;
         }

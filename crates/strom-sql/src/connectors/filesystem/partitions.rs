@@ -22,12 +22,12 @@
 //! marks partitions it never wrote into.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use strom_operators::OperatorError;
+use strom_storage::{Location, StorageError, wait};
 
 use super::time::TimeExtractor;
 use super::{TIMESTAMP_FORMAT, failure};
@@ -318,7 +318,7 @@ struct Waiting {
 
 /// The partition commit of one sink subtask (see the module documentation).
 pub(super) struct Committer {
-    root: PathBuf,
+    root: Location,
     options: CommitOptions,
     success_file: String,
     /// Levels of partition folders.
@@ -330,14 +330,22 @@ pub(super) struct Committer {
     marked: BTreeSet<String>,
 }
 
-fn io(what: &str, path: &Path, e: std::io::Error) -> OperatorError {
-    failure(format!("{what} `{}`: {e}", path.display()))
+fn io(what: &str, e: StorageError) -> OperatorError {
+    failure(format!("{what}: {e}"))
+}
+
+fn exists(location: &Location) -> Result<bool, OperatorError> {
+    wait(location.exists()).map_err(|e| io("cannot read", e))
+}
+
+fn touch_file(location: &Location) -> Result<(), OperatorError> {
+    wait(location.put(Vec::new())).map_err(|e| io("cannot write", e))
 }
 
 impl Committer {
     /// `None` when no commit policy is set.
     pub(super) fn new(
-        root: PathBuf,
+        root: Location,
         options: CommitOptions,
         depth: usize,
         subtask: u32,
@@ -406,7 +414,7 @@ impl Committer {
         for relative in self.list()? {
             if self.waiting.contains_key(&relative)
                 || self.marked.contains(&relative)
-                || self.root.join(&relative).join(&self.success_file).exists()
+                || exists(&self.root.child(&relative).child(&self.success_file))?
             {
                 continue;
             }
@@ -421,9 +429,8 @@ impl Committer {
             .collect();
         for relative in due {
             close(&relative)?;
-            let folder = self.root.join(&relative);
-            let marker = folder.join(self.marker(COMMIT_MARKER, self.subtask));
-            std::fs::write(&marker, b"").map_err(|e| io("cannot write", &marker, e))?;
+            let folder = self.root.child(&relative);
+            touch_file(&folder.child(&self.marker(COMMIT_MARKER, self.subtask)))?;
             self.waiting.remove(&relative);
             self.marked.insert(relative.clone());
             self.success_if_all_marked(&relative)?;
@@ -439,34 +446,32 @@ impl Committer {
     }
 
     fn success_if_all_marked(&self, relative: &str) -> Result<(), OperatorError> {
-        let folder = self.root.join(relative);
-        let all = (0..self.parallelism).all(|s| {
-            folder.join(self.marker(COMMIT_MARKER, s)).exists()
-                || self.root.join(self.marker(FINISHED_MARKER, s)).exists()
-        });
-        if all {
-            let success = folder.join(&self.success_file);
-            std::fs::write(&success, b"").map_err(|e| io("cannot write", &success, e))?;
+        let folder = self.root.child(relative);
+        for s in 0..self.parallelism {
+            if !exists(&folder.child(&self.marker(COMMIT_MARKER, s)))?
+                && !exists(&self.root.child(&self.marker(FINISHED_MARKER, s)))?
+            {
+                return Ok(());
+            }
         }
-        Ok(())
+        touch_file(&folder.child(&self.success_file))
     }
 
     /// This subtask is done: says so under `path`; the subtask that sees every subtask done
     /// writes the success files still missing and removes the markers.
     fn finish(&mut self) -> Result<(), OperatorError> {
-        let mine = self.root.join(self.marker(FINISHED_MARKER, self.subtask));
-        std::fs::write(&mine, b"").map_err(|e| io("cannot write", &mine, e))?;
-        let all_done =
-            (0..self.parallelism).all(|s| self.root.join(self.marker(FINISHED_MARKER, s)).exists());
-        if !all_done {
-            return Ok(());
+        touch_file(&self.root.child(&self.marker(FINISHED_MARKER, self.subtask)))?;
+        for s in 0..self.parallelism {
+            if !exists(&self.root.child(&self.marker(FINISHED_MARKER, s)))? {
+                return Ok(());
+            }
         }
         let partitions = self.list()?;
         for relative in &partitions {
             self.success_if_all_marked(relative)?;
         }
         for relative in &partitions {
-            remove_markers(&self.root.join(relative), COMMIT_MARKER)?;
+            remove_markers(&self.root.child(relative), COMMIT_MARKER)?;
         }
         remove_markers(&self.root, FINISHED_MARKER)
     }
@@ -477,24 +482,22 @@ impl Committer {
 }
 
 /// The partition folders under `root` with `depth` levels, relative to it (`""` at depth 0).
-pub(super) fn partition_folders(root: &Path, depth: usize) -> Result<Vec<String>, OperatorError> {
+pub(super) fn partition_folders(
+    root: &Location,
+    depth: usize,
+) -> Result<Vec<String>, OperatorError> {
     let mut level = vec![String::new()];
     for _ in 0..depth {
         let mut next = Vec::new();
         for relative in &level {
-            let folder = root.join(relative);
-            let entries = match std::fs::read_dir(&folder) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io("cannot list", &folder, e)),
+            let folder = if relative.is_empty() {
+                root.clone()
+            } else {
+                root.child(relative)
             };
-            for entry in entries {
-                let entry = entry.map_err(|e| io("cannot list", &folder, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.contains('=')
-                    && !name.starts_with(['.', '_'])
-                    && entry.file_type().is_ok_and(|t| t.is_dir())
-                {
+            let names = wait(folder.folders()).map_err(|e| io("cannot list", e))?;
+            for name in names {
+                if name.contains('=') && !name.starts_with(['.', '_']) {
                     next.push(if relative.is_empty() {
                         name
                     } else {
@@ -508,22 +511,12 @@ pub(super) fn partition_folders(root: &Path, depth: usize) -> Result<Vec<String>
     Ok(level)
 }
 
-fn remove_markers(folder: &Path, prefix: &str) -> Result<(), OperatorError> {
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io("cannot list", folder, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| io("cannot list", folder, e))?;
-        if entry.file_name().to_string_lossy().starts_with(prefix) {
-            match std::fs::remove_file(entry.path()) {
-                // Another subtask finishing at the same time removed it.
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io("cannot delete", &entry.path(), e));
-                }
-                _ => {}
-            }
+fn remove_markers(folder: &Location, prefix: &str) -> Result<(), OperatorError> {
+    let files = wait(folder.files()).map_err(|e| io("cannot list", e))?;
+    for (name, _) in files {
+        if name.starts_with(prefix) {
+            // Another subtask finishing at the same time may have removed it: no error.
+            wait(folder.child(&name).delete()).map_err(|e| io("cannot delete", e))?;
         }
     }
     Ok(())

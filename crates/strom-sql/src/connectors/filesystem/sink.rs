@@ -6,8 +6,11 @@
 //! `.part-<token>-<subtask>-<n>.<ext>.inprogress`, where the token `a<attempt>-<hex>` never
 //! repeats across attempts and subtasks. A checkpoint closes every open file (footer, flush,
 //! fsync) and lists it as pending with the checkpoint's id; the snapshot holds every pending
-//! file. When a checkpoint completes, its pending files are renamed to their final names
-//! ([`PendingFiles`], one per partition folder). On restore each subtask commits its share of
+//! file. When a checkpoint completes, its pending files are published under their final names
+//! ([`PendingFiles`], one per partition folder). Under an `s3://` path each file is a multipart
+//! upload of its final key instead ([`strom_storage::StagedWriter`]): parts go out while the file
+//! is written, the checkpoint records the upload, and its completion completes the upload;
+//! without checkpointing a file is published when it is closed. On restore each subtask commits its share of
 //! the restored pending files (the checkpoint completed), and subtask 0 deletes the in-progress
 //! files of earlier attempts that the checkpoint does not list, in every partition folder:
 //! their records came after it and are replayed. Readers skip hidden files.
@@ -21,7 +24,6 @@
 //! Flink does for bulk formats: a file is committed only whole.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,9 +31,10 @@ use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 use strom_operators::part_files::{PendingFiles, in_progress_name};
 use strom_operators::{OperatorContext, OperatorError, OperatorSnapshot, RestoredState, StateItem};
+use strom_storage::{Location, Upload, wait};
 
 use super::partitions::{self, CommitOptions, Committer, Partitioner};
-use super::writer::Writer;
+use super::writer::{Output, Writer};
 use super::{Format, failure, option_error};
 use crate::connectors::{SinkWriter, duration};
 use crate::state::{Decoder, Encoder};
@@ -84,7 +87,7 @@ struct OpenFile {
 
 /// Writes this subtask's part files (see the module documentation).
 pub(crate) struct FileSink {
-    root: PathBuf,
+    root: Location,
     format: Format,
     /// The columns written into the files: the table's without the partition columns.
     file_schema: SchemaRef,
@@ -103,8 +106,8 @@ pub(crate) struct FileSink {
     next_file: u64,
     /// The open file of each partition folder (`""` without partitions).
     open: BTreeMap<String, OpenFile>,
-    /// Files rolled since the last checkpoint, waiting for its id: (partition, name).
-    rolled: Vec<(String, String)>,
+    /// Files rolled since the last checkpoint, waiting for its id: (partition, name, upload).
+    rolled: Vec<(String, String, Option<Upload>)>,
     pending: BTreeMap<String, PendingFiles>,
     committer: Option<Committer>,
     /// Partitions written since the last checkpoint, and per checkpoint not yet complete with
@@ -128,18 +131,11 @@ impl FileSink {
         let rolling = RollingPolicy::from_options(options).map_err(option_error)?;
         let commit = CommitOptions::from_options(options, partition_by).map_err(option_error)?;
         let path = options.get("path").cloned().unwrap_or_default();
-        if let Ok(strom_storage::StorageUri::S3 { .. }) = strom_storage::StorageUri::parse(&path) {
-            return Err(option_error((
-                "path".to_owned(),
-                format!(
-                    "'{path}': the filesystem sink writes local paths (or file://) only for now; \
-                     s3:// is read by the source and holds checkpoints"
-                ),
-            )));
-        }
-        let root = PathBuf::from(path);
-        std::fs::create_dir_all(&root)
-            .map_err(|e| failure(format!("cannot create folder `{}`: {e}", root.display())))?;
+        let root = ctx
+            .storage
+            .resolve(&path)
+            .map_err(|e| option_error(("path".to_owned(), e.to_string())))?;
+        create_folder(&root)?;
         let mut partition_columns = Vec::new();
         for name in partition_by {
             let index = schema.index_of(name).map_err(|_| {
@@ -197,25 +193,39 @@ impl FileSink {
         Ok(sink)
     }
 
-    fn open_file(&mut self, partition: &str, now: Instant) -> Result<(), OperatorError> {
-        let folder = self.root.join(partition);
-        if !partition.is_empty() {
-            std::fs::create_dir_all(&folder).map_err(|e| {
-                failure(format!("cannot create folder `{}`: {e}", folder.display()))
-            })?;
+    fn folder(&self, partition: &str) -> Location {
+        if partition.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.child(partition)
         }
+    }
+
+    fn open_file(&mut self, partition: &str, now: Instant) -> Result<(), OperatorError> {
+        let folder = self.folder(partition);
+        create_folder(&folder)?;
         let ext = self.format.extension();
         let n = self.next_file;
         self.next_file += 1;
-        let (name, path) = if self.exactly_once {
-            let name = format!("part-{}-{}-{n}.{ext}", self.token, self.subtask);
-            let path = folder.join(in_progress_name(&name));
-            (name, path)
+        let name = if self.exactly_once {
+            format!("part-{}-{}-{n}.{ext}", self.token, self.subtask)
         } else {
-            let name = format!("part-{}-{n}.{ext}", self.subtask);
-            (name.clone(), folder.join(name))
+            format!("part-{}-{n}.{ext}", self.subtask)
         };
-        let writer = Writer::create(&path, self.format, &self.file_schema)?;
+        let target = folder.child(&name);
+        let output = match target.local_path() {
+            // Without checkpointing a local file is written in place, as it always was.
+            Some(path) if !self.exactly_once => Output::File(
+                std::fs::File::create(path)
+                    .map_err(|e| failure(format!("cannot create `{}`: {e}", target.url())))?,
+            ),
+            _ => Output::Staged(
+                target
+                    .create_staged(&folder.child(&in_progress_name(&name)))
+                    .map_err(|e| failure(format!("cannot create `{}`: {e}", target.url())))?,
+            ),
+        };
+        let writer = Writer::create(output, target.url(), self.format, &self.file_schema)?;
         self.open.insert(
             partition.to_owned(),
             OpenFile {
@@ -235,17 +245,27 @@ impl FileSink {
         let Some(file) = self.open.remove(partition) else {
             return Ok(());
         };
+        let folder = self.folder(partition);
+        let target = folder.child(&file.name);
+        let fail =
+            |e: strom_storage::StorageError| failure(format!("cannot write `{target}`: {e}"));
+        let output = file.writer.finish()?;
         if !self.exactly_once {
-            return file.writer.close(false);
+            return match output {
+                Output::File(_) => Ok(()),
+                staged => {
+                    let upload = staged.close().map_err(fail)?;
+                    let staging = folder.child(&in_progress_name(&file.name));
+                    wait(target.publish(&staging, upload.as_ref())).map_err(fail)?;
+                    Ok(())
+                }
+            };
         }
-        let path = self.root.join(partition).join(in_progress_name(&file.name));
         if file.rows == 0 {
-            file.writer.close(false)?;
-            return std::fs::remove_file(&path)
-                .map_err(|e| failure(format!("cannot delete `{}`: {e}", path.display())));
+            return output.discard().map_err(fail);
         }
-        file.writer.close(true)?;
-        self.rolled.push((partition.to_owned(), file.name));
+        let upload = output.close().map_err(fail)?;
+        self.rolled.push((partition.to_owned(), file.name, upload));
         Ok(())
     }
 
@@ -333,7 +353,7 @@ impl FileSink {
         items: Vec<StateItem>,
         state: &RestoredState,
     ) -> Result<(), OperatorError> {
-        let mut pending = PendingFiles::new(self.root.join(partition), self.subtask, self.attempt);
+        let mut pending = PendingFiles::new(self.folder(partition), self.subtask, self.attempt);
         pending.restore(&RestoredState {
             checkpoint_id: state.checkpoint_id,
             keyed: Vec::new(),
@@ -341,6 +361,15 @@ impl FileSink {
             subtask: state.subtask,
             parallelism: state.parallelism,
         })
+    }
+}
+
+/// Creates a local folder; an object store has no folders to create.
+fn create_folder(folder: &Location) -> Result<(), OperatorError> {
+    match folder.local_path() {
+        Some(path) => std::fs::create_dir_all(path)
+            .map_err(|e| failure(format!("cannot create folder `{}`: {e}", path.display()))),
+        None => Ok(()),
     }
 }
 
@@ -449,12 +478,12 @@ impl SinkWriter for FileSink {
         for partition in open {
             self.roll(&partition)?;
         }
-        for (partition, name) in std::mem::take(&mut self.rolled) {
-            let folder = self.root.join(&partition);
+        for (partition, name, upload) in std::mem::take(&mut self.rolled) {
+            let folder = self.folder(&partition);
             self.pending
                 .entry(partition)
                 .or_insert_with(|| PendingFiles::new(folder, self.subtask, self.attempt))
-                .add(name, checkpoint_id);
+                .add(name, checkpoint_id, upload);
         }
         self.checkpoints.insert(
             checkpoint_id,

@@ -1,9 +1,9 @@
 //! One open part file of the `filesystem` sink: a CSV, JSON lines or Parquet writer that counts
-//! the bytes it has written, for the rolling policy's `sink.rolling-policy.file-size`.
+//! the bytes it has written, for the rolling policy's `sink.rolling-policy.file-size`, into a
+//! local file or a staged file or upload ([`Output`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,13 +11,63 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::parquet::arrow::ArrowWriter;
 use strom_operators::OperatorError;
+use strom_storage::{StagedWriter, StorageError, Upload};
 
 use super::{Format, TIMESTAMP_FORMAT, failure};
 
-/// A file that counts what goes through it; the count is shared because the format writers own
-/// their output and do not give it back until they are closed.
+/// Where a part file's bytes go.
+pub(super) enum Output {
+    /// A local file written in place (without checkpointing).
+    File(File),
+    /// A file published later: by the checkpoint that closes it, or when it is closed.
+    Staged(StagedWriter),
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::File(file) => file.write(buf),
+            Self::Staged(staged) => staged.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::File(file) => file.flush(),
+            Self::Staged(staged) => staged.flush(),
+        }
+    }
+}
+
+impl Output {
+    /// Makes what was written durable: the file synced, or the staged file closed (its upload
+    /// is what the checkpoint records to publish it).
+    pub(super) fn close(self) -> Result<Option<Upload>, StorageError> {
+        match self {
+            Self::File(file) => {
+                file.sync_all().map_err(|e| StorageError::Io {
+                    url: "part file".into(),
+                    message: e.to_string(),
+                })?;
+                Ok(None)
+            }
+            Self::Staged(staged) => staged.close(),
+        }
+    }
+
+    /// Drops a staged file that will not be published.
+    pub(super) fn discard(self) -> Result<(), StorageError> {
+        match self {
+            Self::File(_) => Ok(()),
+            Self::Staged(staged) => staged.discard(),
+        }
+    }
+}
+
+/// An output that counts what goes through it; the count is shared because the format writers
+/// own their output and do not give it back until they are closed.
 struct Counting {
-    file: File,
+    file: Output,
     written: Arc<AtomicU64>,
 }
 
@@ -44,19 +94,20 @@ enum Inner {
 /// A part file being written.
 pub(super) struct Writer {
     inner: Inner,
-    path: PathBuf,
+    /// The file's path or URL, for errors.
+    path: String,
     written: Arc<AtomicU64>,
 }
 
 impl Writer {
+    /// A writer of `format` into `file`, which is shown as `path`.
     pub(super) fn create(
-        path: &Path,
+        file: Output,
+        path: String,
         format: Format,
         schema: &SchemaRef,
     ) -> Result<Self, OperatorError> {
-        let shown = path.display();
-        let file =
-            File::create(path).map_err(|e| failure(format!("cannot create `{shown}`: {e}")))?;
+        let shown = &path;
         let written = Arc::new(AtomicU64::new(0));
         let out = Counting {
             file,
@@ -79,13 +130,13 @@ impl Writer {
         };
         Ok(Self {
             inner,
-            path: path.to_path_buf(),
+            path,
             written,
         })
     }
 
     fn fail(&self, e: &dyn std::fmt::Display) -> OperatorError {
-        failure(format!("cannot write `{}`: {e}", self.path.display()))
+        failure(format!("cannot write `{}`: {e}", self.path))
     }
 
     pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<(), OperatorError> {
@@ -108,13 +159,12 @@ impl Writer {
         self.written.load(Ordering::Relaxed) + buffered
     }
 
-    /// Writes what is buffered (and the Parquet footer) and closes the file; with `sync`, also
-    /// makes it durable (a file to be committed must survive a crash once its checkpoint is
-    /// complete).
-    pub(super) fn close(self, sync: bool) -> Result<(), OperatorError> {
-        let fail = |e: &dyn std::fmt::Display| {
-            failure(format!("cannot write `{}`: {e}", self.path.display()))
-        };
+    /// Writes what is buffered (and the Parquet footer); gives back the output, to be closed
+    /// ([`Output::close`]: a file to be committed must survive a crash once its checkpoint is
+    /// complete) or discarded.
+    pub(super) fn finish(self) -> Result<Output, OperatorError> {
+        let fail =
+            |e: &dyn std::fmt::Display| failure(format!("cannot write `{}`: {e}", self.path));
         let out = match self.inner {
             Inner::Csv(w) => w
                 .into_inner()
@@ -129,10 +179,7 @@ impl Writer {
             Inner::Parquet(w) => w.into_inner().map_err(|e| fail(&e))?,
             Inner::Raw(w) => w.into_inner().map_err(|e| fail(&e.into_error()))?,
         };
-        if sync {
-            out.file.sync_all().map_err(|e| fail(&e))?;
-        }
-        Ok(())
+        Ok(out.file)
     }
 }
 
