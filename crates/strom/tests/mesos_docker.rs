@@ -321,7 +321,7 @@ async fn a_taskmanager_container_cut_off_its_network_is_replaced_and_commits_not
     );
     am.framework_id().await;
     let id = support::run_detached(&am.address(), job.to_str().unwrap(), &[]);
-    crate::faults::wait_checkpointed(&am.rest, &id, 1).await;
+    let mut done = crate::faults::wait_checkpointed(&am.rest, &id, 1).await;
     let state = mesos.state().await.unwrap();
     let containers = task_containers(&state);
     assert_eq!(containers.len(), 2, "{containers:?}");
@@ -381,12 +381,13 @@ async fn a_taskmanager_container_cut_off_its_network_is_replaced_and_commits_not
 /// Hosts that share nothing: Docker TaskManagers with no volume at all, the checkpoints on the
 /// S3-compatible server and the output in PostgreSQL and in the bucket (the filesystem sink's
 /// multipart uploads), all on loopback, which HOST-network containers reach like any other
-/// host's services. A TaskManager container is killed during the job (`docker kill`): Mesos
-/// reports its task failed, a replacement container starts and restores from the bucket, and
-/// the table and the objects hold every id exactly once.
+/// host's services. A TaskManager container is killed three times during the job (`docker
+/// kill`): each time Mesos reports its task failed, a replacement container starts and
+/// restores from the bucket, and at the end the table and the objects hold every id exactly
+/// once.
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
-    const ROWS: u64 = 300_000;
+    const ROWS: u64 = 900_000;
     let image = taskmanager_image();
     let mesos = docker_mesos(&[]);
     // The postgres client blocks: off the async workers.
@@ -444,7 +445,7 @@ async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
     let am = AppMaster::start("mesos-appmaster", mesos.url.authority(), &args);
     am.framework_id().await;
     let id = support::run_detached(&am.address(), job.to_str().unwrap(), &[]);
-    crate::faults::wait_checkpointed(&am.rest, &id, 1).await;
+    let mut done = crate::faults::wait_checkpointed(&am.rest, &id, 1).await;
     let state = mesos.state().await.unwrap();
     let containers = task_containers(&state);
     assert_eq!(containers.len(), 2, "{containers:?}");
@@ -464,11 +465,20 @@ async fn docker_taskmanagers_sharing_nothing_restore_from_the_object_store() {
             );
         }
     }
+    // Three kills, each after the job runs again and has taken a checkpoint since the last.
     docker(&["kill", &containers[0]]);
+    for kill in 1..3 {
+        done = crate::faults::wait_checkpointed(&am.rest, &id, done).await;
+        let state = mesos.state().await.unwrap();
+        let containers = task_containers(&state);
+        let running = listed(&containers, false);
+        assert!(!running.is_empty(), "{containers:?}");
+        docker(&["kill", &running[kill % running.len()]]);
+    }
     crate::faults::wait_finished(&am.rest, &id).await;
     let checkpoints_view = crate::faults::checkpoints(&am.rest, &id).await.unwrap();
     assert!(
-        checkpoints_view["counts"]["restored"].as_u64().unwrap_or(0) >= 1,
+        checkpoints_view["counts"]["restored"].as_u64().unwrap_or(0) >= 3,
         "restored from a checkpoint: {checkpoints_view}"
     );
     let restored = checkpoints_view["latest"]["restored"]["external_path"]
