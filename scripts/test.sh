@@ -3,7 +3,8 @@
 # the real Apache Mesos 1.11 master and agent (../shared/mesos), built once per machine, and
 # Debian's ZooKeeper server (zookeeperd; tests start their own servers, not the system service),
 # Debian's Chromium with its WebDriver (the web UI is tested in a headless browser), and the
-# connector tests' PostgreSQL and Kafka broker (scripts/services.sh; tests start their own).
+# connector tests' PostgreSQL and Kafka broker (scripts/services.sh; tests start their own), and
+# Apache Flink 2.3's own command line (scripts/flink-tools.sh), which is tested against strom.
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +38,9 @@ fi
 
 echo "== installing the connector tests' servers (PostgreSQL, a Kafka broker)"
 bash "$here/scripts/services.sh" install
+
+echo "== installing Apache Flink 2.3's command line (PyPI apache-flink; its CLI is tested against strom)"
+bash "$here/scripts/flink-tools.sh" install
 
 echo "== cargo test"
 cargo test --workspace --locked "$@"

@@ -1,16 +1,11 @@
-//! `/jobs/:id/checkpoints` in Flink's shape, and savepoints: `POST /jobs/:id/savepoints`
-//! (Flink's trigger, with `target-directory` and `cancel-job`) and
-//! `GET /jobs/:id/savepoints/:triggerid` (Flink's asynchronous operation status).
+//! `/jobs/:id/checkpoints` and `/jobs/:id/checkpoints/config` in Flink's shape (savepoints are
+//! in [`crate::savepoints`]).
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use strom_runtime::JobManagerHandle;
 use strom_runtime::checkpoint::CompletedCheckpoint;
-use strom_runtime::execution::SavepointStatus;
 use strom_runtime::snapshot::CheckpointsView;
 
 use crate::error::ApiError;
@@ -167,70 +162,4 @@ pub(crate) async fn checkpoints_config(
         "unaligned_checkpoints": false,
         "tolerable_failed_checkpoints": i32::MAX,
     })))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-struct SavepointRequest {
-    target_directory: Option<String>,
-    #[serde(default)]
-    cancel_job: bool,
-    #[serde(default)]
-    format_type: Option<String>,
-}
-
-pub(crate) async fn trigger_savepoint(
-    State(jm): State<JobManagerHandle>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = job_id(&id)?;
-    let request: SavepointRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        SavepointRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid savepoint request: {e}")))?
-    };
-    if let Some(format) = request
-        .format_type
-        .as_deref()
-        .filter(|f| !f.eq_ignore_ascii_case("canonical"))
-    {
-        return Err(ApiError::bad_request(format!(
-            "unsupported savepoint format `{format}`: only CANONICAL"
-        )));
-    }
-    if request.cancel_job && !jm.config().get(&strom_config::options::WEB_CANCEL_ENABLE) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "job cancellation is disabled (web.cancel.enable: false)",
-        ));
-    }
-    let trigger = jm
-        .trigger_savepoint(id, request.target_directory, request.cancel_job)
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "request-id": trigger }))))
-}
-
-pub(crate) async fn savepoint_status(
-    State(jm): State<JobManagerHandle>,
-    Path((id, trigger)): Path<(String, String)>,
-) -> Answer {
-    let id = job_id(&id)?;
-    let status = jm
-        .savepoint_status(id, trigger.clone())
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no savepoint request {trigger} for job {id}"))
-        })?;
-    Ok(Json(match status {
-        SavepointStatus::InProgress => json!({"status": {"id": "IN_PROGRESS"}}),
-        SavepointStatus::Completed(location) => {
-            json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}})
-        }
-        SavepointStatus::Failed(reason) => json!({
-            "status": {"id": "COMPLETED"},
-            "operation": {"failure-cause": {"class": "strom.SavepointFailed", "stack-trace": reason}}
-        }),
-    }))
 }

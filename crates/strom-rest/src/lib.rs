@@ -7,6 +7,7 @@
 //! `rest.server.max-content-length`. `/` serves the web UI (embedded assets, see [`ui`]);
 //! `/metrics` the JobManager's metrics in Prometheus text.
 
+mod applications;
 mod auth;
 pub mod checkpoints;
 mod error;
@@ -14,6 +15,7 @@ mod gate;
 mod handlers;
 pub mod metrics;
 mod model;
+mod savepoints;
 mod sql;
 mod ui;
 
@@ -82,6 +84,24 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .route("/jobs/overview", get(handlers::jobs_overview))
         .route("/jobs/{jobid}", get(handlers::job).patch(handlers::cancel))
         .route("/jobs/{jobid}/plan", get(handlers::plan))
+        .route("/jobs/{jobid}/status", get(applications::status))
+        .route(
+            "/jobs/{jobid}/execution-result",
+            get(applications::execution_result),
+        )
+        .route("/jobs/{jobid}/yarn-cancel", get(applications::yarn_cancel))
+        .route("/jobs/{jobid}/stop", post(savepoints::stop))
+        .route("/applications/overview", get(applications::overview))
+        .route("/applications/{id}", get(applications::application))
+        .route(
+            "/applications/{id}/cancel",
+            post(applications::cancel_application),
+        )
+        .route("/savepoint-disposal", post(savepoints::dispose))
+        .route(
+            "/savepoint-disposal/{triggerid}",
+            get(savepoints::disposal_status),
+        )
         .route("/jobs/{jobid}/exceptions", get(handlers::exceptions))
         .route("/jobs/{jobid}/config", get(handlers::job_config))
         .route("/jobs/{jobid}/checkpoints", get(checkpoints::checkpoints))
@@ -91,11 +111,11 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         )
         .route(
             "/jobs/{jobid}/savepoints",
-            axum::routing::post(checkpoints::trigger_savepoint),
+            axum::routing::post(savepoints::trigger_savepoint),
         )
         .route(
             "/jobs/{jobid}/savepoints/{triggerid}",
-            get(checkpoints::savepoint_status),
+            get(savepoints::savepoint_status),
         )
         .route("/resourcemanager", get(handlers::resource_manager))
         .route("/mesos", get(handlers::resource_manager))
@@ -108,6 +128,7 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .nest("/v1", api)
         .fallback(handlers::not_found)
         .layer(Extension(options))
+        .layer(Extension(savepoints::Disposals::default()))
         .layer(Extension(strom_metrics::Meters::default()))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -281,6 +281,9 @@ pub struct CheckpointTrigger {
     pub timestamp: i64,
     /// The folder subtasks write their state files into.
     pub location: String,
+    /// A draining stop: sources send the largest watermark before the barrier and read no more.
+    #[serde(default)]
+    pub drain: bool,
 }
 
 /// A subtask's state change, sent by the TaskManager running it.

@@ -177,6 +177,8 @@ pub struct Execution {
     addresses: BTreeMap<String, String>,
     restart: RestartStrategy,
     attempt: u32,
+    /// A stopping job ends FINISHED (Flink's `stop`), not CANCELED.
+    stop_finishes: bool,
 }
 
 impl Execution {
@@ -225,6 +227,7 @@ impl Execution {
             initial_restore,
             max_parallelism: Vec::new(),
             savepoints: BTreeMap::new(),
+            stop_finishes: false,
             addresses: BTreeMap::new(),
             restart,
             attempt: 0,
@@ -426,10 +429,12 @@ impl Execution {
     }
 
     /// Stop after a savepoint: the job is cancelling, but its subtasks end on their own once they
-    /// have committed the savepoint (the cancel messages follow only if they do not).
-    pub fn begin_stop(&mut self) {
+    /// have committed the savepoint (the cancel messages follow only if they do not). With
+    /// `finishes` (Flink's `stop`) it ends FINISHED, else (`cancel` with a savepoint) CANCELED.
+    pub fn begin_stop(&mut self, finishes: bool) {
         if !self.status.is_terminal() && self.status != JobStatus::Failing {
             self.restart_at = None;
+            self.stop_finishes = finishes;
             self.set_status(JobStatus::Cancelling);
         }
     }
@@ -651,6 +656,7 @@ impl Execution {
                 }
                 None => JobStatus::Failed,
             },
+            JobStatus::Cancelling if self.stop_finishes => JobStatus::Finished,
             JobStatus::Cancelling => JobStatus::Canceled,
             JobStatus::Running if all().all(|t| t.state == ExecutionState::Finished) => {
                 JobStatus::Finished

@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 use strom_ha::JobGraphStore;
 
 use crate::RuntimeError;
+use crate::checkpoint::SavepointRequest;
 use crate::dispatcher::Dispatcher;
 use crate::driver::{DriverEvent, ResourceManagerDriver};
 use crate::execution::{Action, Execution, JobStatus, epoch_millis};
@@ -216,15 +217,14 @@ impl JobManagerHandle {
         Ok(self)
     }
 
-    /// Triggers a savepoint into `target` (or `state.savepoints.dir`); cancels the job when it
-    /// is complete if `cancel`. Returns the request id to poll with [`Self::savepoint_status`].
+    /// Triggers a savepoint of job `id`. Returns the request id to poll with
+    /// [`Self::savepoint_status`].
     pub async fn trigger_savepoint(
         &self,
         id: JobId,
-        target: Option<String>,
-        cancel: bool,
+        request: SavepointRequest,
     ) -> Result<String, RuntimeError> {
-        self.query(move |core| core.trigger_savepoint(id, target, cancel))
+        self.query(move |core| core.trigger_savepoint(id, request))
             .await?
     }
 

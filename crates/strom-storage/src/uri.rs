@@ -19,7 +19,7 @@ pub enum StorageUri {
 }
 
 impl StorageUri {
-    /// Parses `/path`, `relative/path`, `file:///path`, or `s3://bucket[/key]` (also `s3a://`
+    /// Parses `/path`, `relative/path`, `file:///path` (or `file:/path`), or `s3://bucket[/key]` (also `s3a://`
     /// and `s3p://`, which Flink users write for the same store).
     pub fn parse(text: &str) -> Result<Self, StorageError> {
         let bad = |message: &str| StorageError::Uri {
@@ -31,6 +31,10 @@ impl StorageUri {
             return Err(bad("an empty path"));
         }
         let Some((scheme, rest)) = trimmed.split_once("://") else {
+            // `file:/path`: Java's spelling of a file URI, which Flink prints.
+            if let Some(path) = trimmed.strip_prefix("file:").filter(|p| p.starts_with('/')) {
+                return local(Path::new(path)).map_err(|e| bad(&e));
+            }
             return local(Path::new(trimmed)).map_err(|e| bad(&e));
         };
         match scheme.to_ascii_lowercase().as_str() {
@@ -99,6 +103,10 @@ mod tests {
         );
         assert_eq!(
             StorageUri::parse("file:///var/chk").unwrap(),
+            StorageUri::Local("/var/chk".into())
+        );
+        assert_eq!(
+            StorageUri::parse("file:/var/chk").unwrap(),
             StorageUri::Local("/var/chk".into())
         );
         let relative = StorageUri::parse("chk/x").unwrap();

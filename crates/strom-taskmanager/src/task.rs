@@ -325,10 +325,17 @@ async fn execute(
     match instance {
         Instance::Source(mut source) => {
             let mut exhausted = false;
+            // A draining stop: the largest watermark went out; nothing more is read (the job
+            // ends with the savepoint, or fails and restarts if the savepoint does).
+            let mut drained = false;
             loop {
                 while let Some(control) = ctx.control.try_next() {
                     match control {
                         Control::Trigger(trigger) => {
+                            if trigger.drain && !drained {
+                                drained = true;
+                                emitter.emit_watermark(i64::MAX).await?;
+                            }
                             let started = Instant::now();
                             let snapshot = source
                                 .snapshot(trigger.checkpoint_id)
@@ -351,8 +358,8 @@ async fn execute(
                         }
                     }
                 }
-                if exhausted {
-                    if !checkpoints.enabled {
+                if exhausted || drained {
+                    if exhausted && !checkpoints.enabled {
                         break;
                     }
                     match ctx.control.next().await {

@@ -228,8 +228,12 @@ pub(crate) async fn savepoint(
     let rest = Rest::new(config, &args.cluster)?;
     let mut body = serde_json::json!({ "cancel-job": cancel });
     if let Some(dir) = dir.filter(|d| !d.is_empty()) {
-        let dir = std::path::absolute(&dir).with_context(|| format!("bad folder {dir}"))?;
-        body["target-directory"] = Value::String(dir.to_string_lossy().into_owned());
+        // A local folder is the client's: made absolute here. A URL (`s3://...`) is kept.
+        let dir = match strom_storage::StorageUri::parse(&dir) {
+            Ok(strom_storage::StorageUri::Local(path)) => path.display().to_string(),
+            _ => dir,
+        };
+        body["target-directory"] = Value::String(dir);
     }
     let request = rest
         .http
@@ -253,10 +257,10 @@ pub(crate) async fn savepoint(
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let cause = status["operation"]["failure-cause"]["stack-trace"]
-                .as_str()
-                .unwrap_or("unknown cause");
-            return Err(anyhow!("savepoint of job {} failed: {cause}", args.job_id));
+            return Err(anyhow!(
+                "savepoint of job {} completed without a location: {status}",
+                args.job_id
+            ));
         }
         if std::time::Instant::now() > deadline {
             return Err(anyhow!(

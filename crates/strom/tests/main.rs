@@ -23,6 +23,7 @@ mod connectors_kafka_faults;
 mod faults_disk_full;
 mod faults_mesos;
 mod faults_partition;
+mod flink_cli;
 mod local_cluster;
 mod local_wordcount;
 mod mesos_appmaster;

@@ -321,7 +321,7 @@ async fn a_taskmanager_container_cut_off_its_network_is_replaced_and_commits_not
     );
     am.framework_id().await;
     let id = support::run_detached(&am.address(), job.to_str().unwrap(), &[]);
-    let mut done = crate::faults::wait_checkpointed(&am.rest, &id, 1).await;
+    crate::faults::wait_checkpointed(&am.rest, &id, 1).await;
     let state = mesos.state().await.unwrap();
     let containers = task_containers(&state);
     assert_eq!(containers.len(), 2, "{containers:?}");

@@ -87,12 +87,40 @@ pub fn join(base: &str, name: &str) -> String {
 pub enum CheckpointKind {
     /// A periodic checkpoint.
     Checkpoint,
-    /// A savepoint requested by a user; `cancel` cancels the job once it is complete.
+    /// A savepoint requested by a user.
     Savepoint {
-        /// Cancel the job after it completes.
-        cancel: bool,
+        /// What becomes of the job once it is complete.
+        end: SavepointEnd,
         /// The request id (REST trigger id).
         request: String,
+    },
+}
+
+/// A user's savepoint request (`POST /jobs/:id/savepoints`, `/jobs/:id/stop`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavepointRequest {
+    /// The folder it goes into; `state.savepoints.dir` when `None`.
+    pub target: Option<String>,
+    /// What becomes of the job.
+    pub end: SavepointEnd,
+    /// The client's own trigger id (Flink's `triggerId`): asking again with it answers the same
+    /// request instead of starting another.
+    pub trigger: Option<String>,
+}
+
+/// What becomes of a job once its savepoint is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavepointEnd {
+    /// It runs on.
+    Continue,
+    /// It is cancelled (`flink cancel -s`): it ends CANCELED.
+    Cancel,
+    /// It is stopped (`flink stop`): it ends FINISHED. With `drain`, the sources first send the
+    /// largest watermark, so that every event-time window and timer fires into the savepoint's
+    /// output, and read nothing more.
+    Stop {
+        /// Send the largest watermark before the savepoint.
+        drain: bool,
     },
 }
 
@@ -712,7 +740,7 @@ mod tests {
         let mut c = Coordinator::new(settings(), "0123456789");
         c.continue_after(41);
         let kind = CheckpointKind::Savepoint {
-            cancel: true,
+            end: SavepointEnd::Cancel,
             request: "abcd-ef01-2345-6789".into(),
         };
         let (id, location) = c.trigger(t0, 0, kind, Some("/sp".into()), [(0, 0)].into(), 0);

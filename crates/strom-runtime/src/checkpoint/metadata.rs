@@ -162,6 +162,24 @@ impl CheckpointMetadata {
         Ok((folder, metadata))
     }
 
+    /// Deletes the savepoint or checkpoint at `location` (its folder or its `_metadata` file):
+    /// Flink's savepoint disposal. Only a folder whose `_metadata` parses is deleted, so a
+    /// mistyped path deletes nothing else; its state files need not all be there.
+    pub fn dispose(location: &Location) -> Result<Location, CheckpointError> {
+        let (folder, file) = if location.name() == METADATA {
+            (location.parent(), location.clone())
+        } else {
+            (location.clone(), location.child(METADATA))
+        };
+        let bytes = wait(file.get())?;
+        serde_json::from_slice::<Self>(&bytes).map_err(|e| CheckpointError::BadMetadata {
+            path: file.url(),
+            problem: format!("{e} (not a savepoint: nothing was deleted)"),
+        })?;
+        wait(folder.delete_all())?;
+        Ok(folder)
+    }
+
     /// What subtasks of vertex `vertex` restore from, and the vertex's key groups; `None` when
     /// the checkpoint has no state for it. Fails when the new parallelism exceeds the key
     /// groups.
@@ -276,6 +294,25 @@ mod tests {
         assert!(loaded.restore_for(&folder, "other", 4).unwrap().is_none());
         let err = loaded.restore_for(&folder, "source", 129).unwrap_err();
         assert!(err.to_string().contains("128 key groups"), "{err}");
+    }
+
+    #[test]
+    fn disposal_deletes_savepoint_folders_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let savepoint = dir.path().join("savepoint-1");
+        std::fs::create_dir_all(&savepoint).unwrap();
+        checkpoint(&savepoint).write(&local(&savepoint)).unwrap();
+        let other = dir.path().join("data");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("important.csv"), b"1,2\n").unwrap();
+        let err = CheckpointMetadata::dispose(&local(&other)).unwrap_err();
+        assert!(err.to_string().contains("_metadata"), "{err}");
+        std::fs::write(other.join(METADATA), b"{}").unwrap();
+        let err = CheckpointMetadata::dispose(&local(&other)).unwrap_err();
+        assert!(err.to_string().contains("nothing was deleted"), "{err}");
+        assert!(other.join("important.csv").exists());
+        CheckpointMetadata::dispose(&local(&savepoint.join(METADATA))).unwrap();
+        assert!(!savepoint.exists());
     }
 
     #[test]

@@ -13,6 +13,6 @@ pub mod metadata;
 
 pub use coordinator::{
     Ack, CheckpointCounts, CheckpointKind, CheckpointSettings, CompletedCheckpoint, Coordinator,
-    FailedCheckpoint, PendingCheckpoint, TaskKey,
+    FailedCheckpoint, PendingCheckpoint, SavepointEnd, SavepointRequest, TaskKey,
 };
 pub use metadata::{CheckpointError, CheckpointMetadata};

@@ -16,7 +16,8 @@ use super::{Command, Core};
 use crate::RuntimeError;
 use crate::checkpoint::metadata::{CheckpointError, FileEntry, VertexEntry};
 use crate::checkpoint::{
-    Ack, CheckpointKind, CheckpointMetadata, CompletedCheckpoint, PendingCheckpoint, TaskKey,
+    Ack, CheckpointKind, CheckpointMetadata, CompletedCheckpoint, PendingCheckpoint, SavepointEnd,
+    SavepointRequest, TaskKey,
 };
 use crate::execution::{Execution, JobStatus, Restore, SavepointStatus, epoch_millis};
 
@@ -49,6 +50,32 @@ fn delete_all(storage: &Storage, locations: Vec<String>, failure: &'static str) 
 }
 
 impl Core {
+    /// A checkpoint left the pending set without completing: a savepoint's request fails; a
+    /// draining stop's failure fails the job, whose sources have sent their last watermark and
+    /// read no more: it restarts from its latest checkpoint.
+    fn savepoint_failed(&mut self, id: JobId, pending: &PendingCheckpoint, reason: &str) {
+        let Some(job) = self.dispatcher.get_mut(&id) else {
+            return;
+        };
+        let CheckpointKind::Savepoint { end, request } = &pending.kind else {
+            return;
+        };
+        job.savepoints
+            .insert(request.clone(), SavepointStatus::Failed(reason.to_owned()));
+        let drained = *end == SavepointEnd::Stop { drain: true };
+        if drained && pending.attempt == job.attempt() && job.status == JobStatus::Running {
+            let actions = job.fail(
+                format!(
+                    "stop with drain failed ({reason}): the sources had sent their last \
+                     watermark, so the job restarts from its latest checkpoint"
+                ),
+                None,
+                None,
+            );
+            self.apply(id, actions);
+        }
+    }
+
     /// Periodic work: expire, abort what a non-running job had pending, trigger what is due.
     pub(super) fn checkpoint_housekeeping(&mut self, now: Instant) {
         let ids: Vec<JobId> = self.dispatcher.iter().map(|j| j.id).collect();
@@ -59,16 +86,19 @@ impl Core {
             if job.status != JobStatus::Running {
                 let reason = format!("the job is {}", job.status.as_str());
                 for aborted in job.checkpoints.abort_all(&reason) {
-                    note_savepoint_failure(job, &aborted, &reason);
+                    self.savepoint_failed(id, &aborted, &reason);
                     discard(&self.storage, aborted.location);
                 }
                 continue;
             }
             for expired in job.checkpoints.expire(now) {
                 warn!(job = %id, checkpoint = expired.id, "checkpoint expired");
-                note_savepoint_failure(job, &expired, "expired");
+                self.savepoint_failed(id, &expired, "expired");
                 discard(&self.storage, expired.location);
             }
+            let Some(job) = self.dispatcher.get_mut(&id) else {
+                continue;
+            };
             if job.checkpoints.due(now) && all_running(job) {
                 self.trigger(id, CheckpointKind::Checkpoint, None);
             }
@@ -106,6 +136,13 @@ impl Core {
             checkpoint_id,
             timestamp,
             location: location.clone(),
+            drain: matches!(
+                job.checkpoints.pending(checkpoint_id).map(|p| &p.kind),
+                Some(CheckpointKind::Savepoint {
+                    end: SavepointEnd::Stop { drain: true },
+                    ..
+                })
+            ),
         };
         for (taskmanager, execution) in targets {
             if let Some(entry) = taskmanager.and_then(|tm| self.slots.get(&tm)) {
@@ -122,13 +159,20 @@ impl Core {
     pub(super) fn trigger_savepoint(
         &mut self,
         id: JobId,
-        target: Option<String>,
-        cancel: bool,
+        savepoint: SavepointRequest,
     ) -> Result<String, RuntimeError> {
+        let SavepointRequest {
+            target,
+            end,
+            trigger,
+        } = savepoint;
         let job = self
             .dispatcher
             .get_mut(&id)
             .ok_or(RuntimeError::JobNotFound(id))?;
+        if let Some(trigger) = trigger.as_ref().filter(|t| job.savepoints.contains_key(*t)) {
+            return Ok(trigger.clone());
+        }
         if job.status.is_terminal() {
             return Err(RuntimeError::JobEnded {
                 job: id,
@@ -149,16 +193,16 @@ impl Core {
                     "no target directory: give one or set state.savepoints.dir".into(),
                 )
             })?;
-        let request = uuid::Uuid::new_v4().simple().to_string();
+        let request = trigger.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         job.savepoints
             .insert(request.clone(), SavepointStatus::InProgress);
         let kind = CheckpointKind::Savepoint {
-            cancel,
+            end,
             request: request.clone(),
         };
         match self.trigger(id, kind, Some(target)) {
             Some(checkpoint) => {
-                info!(job = %id, checkpoint, cancel, "savepoint triggered");
+                info!(job = %id, checkpoint, ?end, "savepoint triggered");
                 Ok(request)
             }
             None => Err(RuntimeError::Savepoint(format!(
@@ -206,7 +250,7 @@ impl Core {
         let reason = format!("declined by {execution}: {reason}");
         warn!(job = %execution.job, checkpoint = checkpoint_id, %reason, "checkpoint declined");
         if let Some(aborted) = job.checkpoints.abort(checkpoint_id, reason.clone()) {
-            note_savepoint_failure(job, &aborted, &reason);
+            self.savepoint_failed(execution.job, &aborted, &reason);
             discard(&self.storage, aborted.location);
         }
     }
@@ -241,7 +285,7 @@ impl Core {
             let reason = format!("cannot write the checkpoint metadata: {e}");
             warn!(job = %id, checkpoint = pending.id, %reason, "checkpoint failed");
             job.checkpoints.record_failure(&pending, reason.clone());
-            note_savepoint_failure(job, &pending, &reason);
+            self.savepoint_failed(id, &pending, &reason);
             discard(&self.storage, pending.location);
             return;
         }
@@ -272,8 +316,8 @@ impl Core {
                                     warn!(job = %id, checkpoint = pending.id, %reason, "checkpoint failed");
                                     if let Some(job) = core.dispatcher.get_mut(&id) {
                                         job.checkpoints.record_failure(&pending, reason.clone());
-                                        note_savepoint_failure(job, &pending, &reason);
                                     }
+                                    core.savepoint_failed(id, &pending, &reason);
                                 }
                             }
                         })))
@@ -325,12 +369,15 @@ impl Core {
         // committed by the next checkpoint (or by a restore from the savepoint). Otherwise a
         // failover to the previous checkpoint would write that output a second time.
         let stop = match &pending.kind {
-            CheckpointKind::Savepoint { cancel, request } => {
+            CheckpointKind::Savepoint { end, request } => {
                 job.savepoints.insert(
                     request.clone(),
                     SavepointStatus::Completed(pending.location.clone()),
                 );
-                if *cancel { Some(true) } else { None }
+                match end {
+                    SavepointEnd::Continue => None,
+                    SavepointEnd::Cancel | SavepointEnd::Stop { .. } => Some(true),
+                }
             }
             CheckpointKind::Checkpoint => Some(false),
         };
@@ -340,7 +387,14 @@ impl Core {
         if let Some(stop) = stop.filter(|_| same_attempt) {
             if stop {
                 info!(job = %id, "stopping the job after its savepoint");
-                job.begin_stop();
+                let finishes = matches!(
+                    pending.kind,
+                    CheckpointKind::Savepoint {
+                        end: SavepointEnd::Stop { .. },
+                        ..
+                    }
+                );
+                job.begin_stop(finishes);
             }
             for (v, subtasks) in job.tasks.iter().enumerate() {
                 for (s, task) in subtasks.iter().enumerate() {
@@ -499,13 +553,6 @@ fn all_running(job: &Execution) -> bool {
         .iter()
         .flatten()
         .all(|t| matches!(t.state, ExecutionState::Running | ExecutionState::Finished))
-}
-
-fn note_savepoint_failure(job: &mut Execution, pending: &PendingCheckpoint, reason: &str) {
-    if let CheckpointKind::Savepoint { request, .. } = &pending.kind {
-        job.savepoints
-            .insert(request.clone(), SavepointStatus::Failed(reason.to_owned()));
-    }
 }
 
 fn metadata_of(job: &Execution, pending: &PendingCheckpoint) -> CheckpointMetadata {
