@@ -146,6 +146,33 @@ impl Configuration {
             });
         }
         let from = origin.map(|o| format!(", set in {o}")).unwrap_or_default();
+        if let Some((_, new)) = options::RENAMED_KEYS.iter().find(|(old, _)| *old == key) {
+            if self.values.contains_key(*new) {
+                return Ok(Some(format!(
+                    "configuration key `{key}` is Flink's deprecated name of `{new}`, which is set: \
+                     ignored{from}"
+                )));
+            }
+            let value = options::renamed_value(key, value);
+            self.set_from(new, &value, origin).map_err(|e| match e {
+                ConfigError::InvalidValue {
+                    value,
+                    expected,
+                    origin,
+                    ..
+                } => ConfigError::InvalidValue {
+                    key: format!("{key}`, Flink's deprecated name of `{new}"),
+                    value,
+                    expected,
+                    origin,
+                },
+                other => other,
+            })?;
+            return Ok(Some(format!(
+                "configuration key `{key}` is Flink's deprecated name of `{new}`: read as \
+                 `{new}: {value}`{from}"
+            )));
+        }
         let (stored, warning) = match options::lookup(key) {
             KeyMatch::Option(spec) => {
                 let stored =
@@ -163,6 +190,12 @@ impl Configuration {
                 value.to_owned(),
                 Some(format!(
                     "configuration key `{key}` is no longer supported and is ignored ({hint}){from}"
+                )),
+            ),
+            KeyMatch::Ignored(why) => (
+                value.to_owned(),
+                Some(format!(
+                    "configuration key `{key}` has no meaning in strom and is ignored ({why}){from}"
                 )),
             ),
             KeyMatch::Unknown => {
@@ -232,7 +265,7 @@ mod tests {
     fn enum_values_are_case_insensitive_and_canonical() {
         let mut config = Configuration::new();
         config.set("high-availability", "ZOOKEEPER").unwrap();
-        assert_eq!(config.get_raw("high-availability"), Some("zookeeper"));
+        assert_eq!(config.get_raw("high-availability.type"), Some("zookeeper"));
         assert_eq!(config.get(&HIGH_AVAILABILITY_TYPE), "zookeeper");
         let err = config
             .set("high-availability.type", "kubernetes")
@@ -311,13 +344,65 @@ mod tests {
         let effective = config.effective();
         assert_eq!(effective["rest.port"], "8081");
         assert_eq!(effective["high-availability.type"], "zookeeper");
-        assert_eq!(effective["high-availability"], "zookeeper");
         assert!(!effective.contains_key("mesos.master"), "no default");
         assert!(!effective.contains_key("mesos.resourcemanager.tasks.uris"));
         let masked = config.masked();
         assert_eq!(masked["mesos.resourcemanager.framework.secret"], "******");
         assert_eq!(masked["custom.api-key"], "******");
         assert_eq!(masked["rest.port"], "8081");
+    }
+
+    #[test]
+    fn flinks_deprecated_and_meaningless_keys_are_read_or_ignored_with_a_warning() {
+        let mut config = Configuration::new();
+        let warning = config
+            .set_from("state.backend", "filesystem", None)
+            .unwrap()
+            .unwrap();
+        assert!(
+            warning.contains("read as `state.backend.type: hashmap`"),
+            "{warning}"
+        );
+        assert_eq!(config.get(&STATE_BACKEND_TYPE), "hashmap");
+        config.set("jobmanager.heap.size", "1024m").unwrap();
+        assert_eq!(
+            config.get(&JOBMANAGER_MEMORY_PROCESS_SIZE),
+            MemorySize::parse("1024m").unwrap()
+        );
+        config.set("restart-strategy.type", "none").unwrap();
+        let warning = config.set_from("restart-strategy", "fixed-delay", None);
+        assert!(warning.unwrap().unwrap().contains("which is set: ignored"));
+        assert_eq!(config.get(&RESTART_STRATEGY_TYPE), "none");
+        let err = Configuration::new()
+            .set("state.backend", "rocks")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`state.backend`, Flink's deprecated name of `state.backend.type`:"),
+            "{err}"
+        );
+        for key in [
+            "env.java.opts",
+            "akka.ask.timeout",
+            "blob.server.port",
+            "taskmanager.memory.managed.fraction",
+        ] {
+            let warning = config.set_from(key, "x", None).unwrap().unwrap();
+            assert!(
+                warning.contains("has no meaning in strom"),
+                "{key}: {warning}"
+            );
+        }
+        // A registered key under an ignored prefix is read.
+        assert_eq!(
+            config
+                .set_from("taskmanager.memory.process.size", "2g", None)
+                .unwrap(),
+            None
+        );
+        config.set("taskmanager.rpc.port", "50100-50200").unwrap();
+        assert_eq!(config.get(&TASKMANAGER_RPC_PORT).first(), 50100);
+        assert!(config.set("taskmanager.rpc.port", "50200-50100").is_err());
     }
 
     #[test]

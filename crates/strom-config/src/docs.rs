@@ -2,7 +2,7 @@
 //! `strom config --docs` and checked into `docs/configuration.md`.
 
 use crate::option::OptionSpec;
-use crate::options::all_options;
+use crate::options::{IGNORED_KEYS, RENAMED_KEYS, all_options};
 
 /// Renders every registered option as markdown tables, one per section.
 pub fn render_docs_markdown() -> String {
@@ -25,6 +25,23 @@ pub fn render_docs_markdown() -> String {
             ));
         }
         out.push_str(&row(spec));
+    }
+    out.push_str(
+        "\n## Flink's deprecated keys\n\n\
+         Read under their new names, with a warning naming it; when the new key is set too, it \
+         wins.\n\n| Key | Read as |\n|---|---|\n",
+    );
+    for (old, new) in RENAMED_KEYS {
+        out.push_str(&format!("| `{old}` | `{new}` |\n"));
+    }
+    out.push_str(
+        "\n## Flink keys strom ignores\n\n\
+         They have no meaning in strom: a Flink configuration that sets them works, with one \
+         warning per key. A key ending in `.` stands for every key under it (but the ones \
+         listed above).\n\n| Key | Why |\n|---|---|\n",
+    );
+    for (key, why) in IGNORED_KEYS {
+        out.push_str(&format!("| `{key}` | {} |\n", escape(why)));
     }
     out
 }
@@ -97,7 +114,10 @@ mod tests {
             );
         }
         let rows = docs.lines().filter(|l| l.starts_with("| `")).count();
-        assert_eq!(rows, all_options().count());
+        assert_eq!(
+            rows,
+            all_options().count() + RENAMED_KEYS.len() + IGNORED_KEYS.len()
+        );
     }
 
     #[test]

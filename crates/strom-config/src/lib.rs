@@ -30,6 +30,7 @@ mod mask;
 mod memory;
 mod option;
 pub mod options;
+mod ports;
 mod quantity;
 mod yaml;
 
@@ -44,3 +45,4 @@ pub use mask::{HIDDEN_CONTENT, is_sensitive};
 pub use memory::MemorySize;
 pub use option::{ConfigOption, OptionSpec, OptionValue};
 pub use options::all_options;
+pub use ports::PortRange;

@@ -242,11 +242,14 @@ mod tests {
             config.get(&MESOS_MASTER).as_deref(),
             Some("zk://a:2181,b:2181/mesos")
         );
-        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
-        assert!(loaded.warnings[0].starts_with(
+        assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains(
+            "`high-availability` is Flink's deprecated name of `high-availability.type`"
+        ));
+        assert!(loaded.warnings[1].starts_with(
             "unknown configuration key `rest.prot` (did you mean `rest.port`?), set in"
         ));
-        assert!(loaded.warnings[1].contains("`env.java.opts` has no value"));
+        assert!(loaded.warnings[2].contains("`env.java.opts` has no value"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::memory::MemorySize;
 use crate::option::{ConfigOption, OptionSpec, OptionValue};
+use crate::ports::PortRange;
 
 const fn opt<T: OptionValue>(
     key: &'static str,
@@ -80,8 +81,8 @@ registry! {
             "Address the TaskManager is reachable at; on Mesos set from `mesos.resourcemanager.tasks.hostname`.");
         TASKMANAGER_BIND_HOST: Option<String> = opt_none("taskmanager.bind-host",
             "Local address the TaskManager binds to; defaults to all interfaces.");
-        TASKMANAGER_RPC_PORT: u16 = opt("taskmanager.rpc.port", "0",
-            "Port of the TaskManager's RPC endpoint; 0 picks a free port (on Mesos an offered port is used).");
+        TASKMANAGER_RPC_PORT: PortRange = opt("taskmanager.rpc.port", "0",
+            "Port of the TaskManager's RPC endpoint, a range (`50100-50200`) or a list as in Flink; 0 picks a free port (on Mesos an offered port is used, whatever this says).");
         TASKMANAGER_DATA_PORT: u16 = opt("taskmanager.data.port", "0",
             "Port of the TaskManager's data exchange server; 0 picks a free port (on Mesos an offered port is used).");
         TASKMANAGER_RESOURCE_ID: Option<String> = opt_none("taskmanager.resource-id",
@@ -342,15 +343,78 @@ pub(crate) const REMOVED_KEYS: &[(&str, &str)] = &[
         "mesos.maximum-failed-tasks",
         "see `resourcemanager.start-worker.max-failure-rate`",
     ),
-    (
-        "mesos.resourcemanager.tasks.mem",
-        "use `taskmanager.memory.process.size`",
-    ),
 ];
 
 /// Every registered option, in documentation order.
 pub fn all_options() -> impl Iterator<Item = &'static OptionSpec> {
     ALL.iter().copied()
+}
+
+/// Flink keys that have no meaning in strom, and why: a key, or a prefix ending in `.`. A
+/// registered key under one of these prefixes is not ignored.
+pub const IGNORED_KEYS: &[(&str, &str)] = &[
+    ("env.java.", "strom runs no JVM"),
+    ("env.hadoop.conf.dir", "strom reads no Hadoop configuration"),
+    ("akka.", "strom's RPC is not Akka; see `heartbeat.*`"),
+    ("pekko.", "strom's RPC is not Pekko; see `heartbeat.*`"),
+    ("classloader.", "strom loads no Java classes"),
+    (
+        "blob.",
+        "there is no BLOB server: TaskManagers fetch from the artifact server",
+    ),
+    ("query.", "there is no queryable state"),
+    (
+        "jobmanager.execution.failover-strategy",
+        "a failure restarts the whole job, as Flink's `full`",
+    ),
+    (
+        "jobmanager.memory.",
+        "JVM memory components; strom sizes from `jobmanager.memory.process.size`",
+    ),
+    (
+        "taskmanager.memory.",
+        "JVM memory components; strom sizes from `taskmanager.memory.process.size`",
+    ),
+    (
+        "state.backend.incremental",
+        "checkpoints are full snapshots",
+    ),
+    (
+        "state.backend.rocksdb.",
+        "the `embedded-lsm` backend takes no RocksDB options",
+    ),
+    ("io.tmp.dirs", "strom spills nothing to local disk"),
+    ("web.tmpdir", "strom unpacks no jars"),
+    ("web.upload.dir", "strom takes no jar uploads"),
+    ("fs.", "object stores are configured with `s3.*`"),
+    (
+        "security.ssl.internal.",
+        "connections inside the cluster are authenticated with `security.cluster.secret`, not encrypted",
+    ),
+];
+
+/// Flink's deprecated names of options, read as the new key, with a warning naming it. The
+/// value is mapped as Flink maps it (`state.backend: filesystem` is the `hashmap` backend).
+pub const RENAMED_KEYS: &[(&str, &str)] = &[
+    ("state.backend", "state.backend.type"),
+    ("jobmanager.heap.size", "jobmanager.memory.process.size"),
+    ("taskmanager.heap.size", "taskmanager.memory.process.size"),
+    ("high-availability", "high-availability.type"),
+    ("restart-strategy", "restart-strategy.type"),
+    (
+        "mesos.resourcemanager.tasks.mem",
+        "taskmanager.memory.process.size",
+    ),
+];
+
+/// The value of renamed key `key` under its new name.
+pub(crate) fn renamed_value(key: &str, value: &str) -> String {
+    match (key, value.trim().to_ascii_lowercase().as_str()) {
+        ("state.backend", "filesystem" | "jobmanager" | "memory") => "hashmap".to_owned(),
+        // Flink's Mesos key is in megabytes.
+        ("mesos.resourcemanager.tasks.mem", v) if v.parse::<u64>().is_ok() => format!("{v}m"),
+        _ => value.trim().to_owned(),
+    }
 }
 
 /// How a key relates to the registry.
@@ -361,6 +425,8 @@ pub(crate) enum KeyMatch {
     Prefix,
     /// A key Flink removed, with a hint.
     Removed(&'static str),
+    /// A Flink key without meaning in strom, and why.
+    Ignored(&'static str),
     /// Not a known key.
     Unknown,
 }
@@ -381,8 +447,14 @@ pub(crate) fn lookup(key: &str) -> KeyMatch {
     {
         return KeyMatch::Prefix;
     }
-    match REMOVED_KEYS.iter().find(|(removed, _)| *removed == key) {
-        Some((_, hint)) => KeyMatch::Removed(hint),
+    if let Some((_, hint)) = REMOVED_KEYS.iter().find(|(removed, _)| *removed == key) {
+        return KeyMatch::Removed(hint);
+    }
+    let ignored = IGNORED_KEYS
+        .iter()
+        .find(|(ignored, _)| *ignored == key || ignored.ends_with('.') && key.starts_with(ignored));
+    match ignored {
+        Some((_, why)) => KeyMatch::Ignored(why),
         None => KeyMatch::Unknown,
     }
 }

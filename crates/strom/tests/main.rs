@@ -24,6 +24,7 @@ mod faults_disk_full;
 mod faults_mesos;
 mod faults_partition;
 mod flink_cli;
+mod flink_conf;
 mod local_cluster;
 mod local_wordcount;
 mod mesos_appmaster;
