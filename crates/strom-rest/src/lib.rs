@@ -18,6 +18,7 @@ mod model;
 mod savepoints;
 mod sql;
 mod ui;
+mod vertices;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,6 +92,35 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         )
         .route("/jobs/{jobid}/yarn-cancel", get(applications::yarn_cancel))
         .route("/jobs/{jobid}/stop", post(savepoints::stop))
+        .route("/jobs/{jobid}/vertices/{vertexid}", get(vertices::vertex))
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/metrics",
+            get(vertices::subtasks_metrics),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/metrics",
+            get(vertices::metrics),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/watermarks",
+            get(vertices::watermarks),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/backpressure",
+            get(vertices::backpressure),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasktimes",
+            get(vertices::subtask_times),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/taskmanagers",
+            get(vertices::taskmanagers),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/accumulators",
+            get(vertices::accumulators),
+        )
         .route("/applications/overview", get(applications::overview))
         .route("/applications/{id}", get(applications::application))
         .route(

@@ -41,7 +41,7 @@ fn duration(start: i64, end: i64) -> i64 {
     }
 }
 
-fn task_counts(counts: &BTreeMap<&'static str, usize>, lowercase: bool) -> Value {
+pub(crate) fn task_counts(counts: &BTreeMap<&'static str, usize>, lowercase: bool) -> Value {
     let mut out = serde_json::Map::new();
     for state in TASK_STATES {
         let key = if lowercase {
@@ -146,7 +146,7 @@ fn vertex(v: &VertexView) -> Value {
         "id": v.id,
         "name": v.name,
         "operator": v.operator,
-        "maxParallelism": -1,
+        "maxParallelism": if v.max_parallelism > 0 { i64::from(v.max_parallelism) } else { -1 },
         "parallelism": v.parallelism,
         "status": v.state,
         "start-time": v.start_time,

@@ -94,6 +94,10 @@ pub struct TaskExecution {
     pub end_time: i64,
     /// Why it failed.
     pub error: Option<String>,
+    /// Its counters per second over its last two reports.
+    pub rates: crate::snapshot::TaskRates,
+    /// The report its rates are measured from, and when it came.
+    pub rate_base: Option<(Instant, TaskMetrics)>,
 }
 
 /// The cause of a job's failure.
@@ -203,6 +207,8 @@ impl Execution {
                         start_time: -1,
                         end_time: -1,
                         error: None,
+                        rates: Default::default(),
+                        rate_base: None,
                     };
                     v.parallelism() as usize
                 ]
@@ -254,6 +260,8 @@ impl Execution {
                 start_time: -1,
                 end_time: -1,
                 error: None,
+                rates: Default::default(),
+                rate_base: None,
             };
         }
         self.waiting_since = now;
@@ -546,9 +554,21 @@ impl Execution {
         }
     }
 
-    /// Records new counters of a running subtask.
-    pub fn on_metrics(&mut self, execution: &ExecutionId, metrics: TaskMetrics) {
+    /// Records new counters of a running subtask, reported at `now`, and its rates since the
+    /// previous report.
+    pub fn on_metrics(&mut self, execution: &ExecutionId, metrics: TaskMetrics, now: Instant) {
         if let Some(task) = self.task_mut(execution) {
+            match &task.rate_base {
+                Some((at, base)) => {
+                    let seconds = now.saturating_duration_since(*at).as_secs_f64();
+                    // Reports closer than this say little about a rate: measure over more.
+                    if seconds >= 0.2 {
+                        task.rates = crate::snapshot::TaskRates::between(base, &metrics, seconds);
+                        task.rate_base = Some((now, metrics));
+                    }
+                }
+                None => task.rate_base = Some((now, metrics)),
+            }
             task.metrics = metrics;
         }
     }

@@ -568,7 +568,7 @@ impl Core {
             ToJobManager::HeartbeatReply { metrics, .. } => {
                 for (execution, metrics) in metrics {
                     if let Some(job) = self.dispatcher.get_mut(&execution.job) {
-                        job.on_metrics(&execution, metrics);
+                        job.on_metrics(&execution, metrics, Instant::now());
                     }
                 }
             }
@@ -1011,7 +1011,8 @@ fn detail(job: &Execution) -> JobDetail {
         .vertices
         .iter()
         .zip(&job.tasks)
-        .map(|(vertex, tasks)| {
+        .enumerate()
+        .map(|(index, (vertex, tasks))| {
             let states: Vec<ExecutionState> = tasks.iter().map(|t| t.state).collect();
             let mut metrics = strom_rpc::TaskMetrics::default();
             let mut counts = BTreeMap::new();
@@ -1026,6 +1027,7 @@ fn detail(job: &Execution) -> JobDetail {
                 name: vertex.display_name().to_owned(),
                 operator: vertex.operator.kind(),
                 parallelism: vertex.parallelism(),
+                max_parallelism: job.max_parallelism.get(index).copied().unwrap_or(0),
                 state: vertex_state(&states).as_str(),
                 start_time: starts.min().unwrap_or(-1),
                 end_time: if all_ended {
@@ -1043,6 +1045,9 @@ fn detail(job: &Execution) -> JobDetail {
                         state: t.state.as_str(),
                         taskmanager: t.taskmanager.clone(),
                         metrics: t.metrics,
+                        rates: t.rates,
+                        start_time: t.start_time,
+                        end_time: t.end_time,
                     })
                     .collect(),
             }

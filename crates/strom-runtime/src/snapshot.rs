@@ -91,6 +91,8 @@ pub struct VertexView {
     pub operator: &'static str,
     /// Parallelism.
     pub parallelism: u32,
+    /// Key groups of its keyed state in the current attempt (0 before it is deployed).
+    pub max_parallelism: u32,
     /// Aggregate state.
     pub state: &'static str,
     /// First subtask start, epoch ms, or -1.
@@ -116,6 +118,49 @@ pub struct SubtaskView {
     pub taskmanager: Option<String>,
     /// Counters.
     pub metrics: TaskMetrics,
+    /// Its counters per second, over its last two reports.
+    pub rates: TaskRates,
+    /// When it was deployed (epoch ms), -1 before.
+    pub start_time: i64,
+    /// When it ended (epoch ms), -1 before.
+    pub end_time: i64,
+}
+
+/// A subtask's counters per second (Flink's `...PerSecond` metrics), over two reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TaskRates {
+    /// Records received per second.
+    pub records_in: f64,
+    /// Records emitted per second.
+    pub records_out: f64,
+    /// Bytes received per second.
+    pub bytes_in: f64,
+    /// Bytes sent per second.
+    pub bytes_out: f64,
+    /// Milliseconds busy per second (0 to 1000).
+    pub busy_ms: f64,
+    /// Milliseconds backpressured per second (0 to 1000).
+    pub backpressured_ms: f64,
+}
+
+impl TaskRates {
+    /// The rates from report `earlier` to report `later`, `seconds` apart. Counters that went
+    /// down (a restarted subtask) count from zero.
+    pub fn between(earlier: &TaskMetrics, later: &TaskMetrics, seconds: f64) -> Self {
+        if seconds <= 0.0 {
+            return Self::default();
+        }
+        let rate = |a: u64, b: u64| b.checked_sub(a).unwrap_or(b) as f64 / seconds;
+        let per_second_of_time = |a: u64, b: u64| rate(a, b).min(1000.0);
+        Self {
+            records_in: rate(earlier.records_in, later.records_in),
+            records_out: rate(earlier.records_out, later.records_out),
+            bytes_in: rate(earlier.bytes_in, later.bytes_in),
+            bytes_out: rate(earlier.bytes_out, later.bytes_out),
+            busy_ms: per_second_of_time(earlier.busy_ms, later.busy_ms),
+            backpressured_ms: per_second_of_time(earlier.backpressured_ms, later.backpressured_ms),
+        }
+    }
 }
 
 /// An edge in the plan.

@@ -32,6 +32,7 @@ mod mesos_docker;
 mod mesos_framework_removed;
 mod mesos_ha;
 mod metrics_and_logs;
+mod rest_flink;
 mod rest_tls;
 mod sql_jobs;
 mod sql_nexmark;

@@ -33,15 +33,26 @@ fn taskmanager_image() -> String {
 }
 
 /// A master and an agent with the Docker containerizer; `env` adds `MESOS_*` agent flags.
+///
+/// A starting Docker agent lists every `mesos-*` container of the Docker daemon and inspects
+/// each; when another test's cluster removes one in between, the agent's recovery fails and it
+/// exits ("Docker ps batch failed ... No such container"). That race is the agent's, not
+/// strom's: such a start is tried again.
 fn docker_mesos(env: &[(&str, &str)]) -> Mesos {
     let mut env = env.to_vec();
     env.push(("CONTAINERIZERS", "docker,mesos"));
-    Mesos::start_with(1, &env).unwrap_or_else(|e| {
-        panic!(
-            "cannot start Mesos with the Docker containerizer (it needs a Docker Engine and a \
-             mounted cgroup v1 `cpu` hierarchy): {e:#}"
-        )
-    })
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match Mesos::start_with(1, &env) {
+            Ok(mesos) => return mesos,
+            Err(e) if attempt < 3 && format!("{e:#}").contains("No such container") => {}
+            Err(e) => panic!(
+                "cannot start Mesos with the Docker containerizer (it needs a Docker Engine and \
+                 a mounted cgroup v1 `cpu` hierarchy): {e:#}"
+            ),
+        }
+    }
 }
 
 fn docker(args: &[&str]) -> String {
