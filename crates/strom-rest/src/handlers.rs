@@ -62,18 +62,6 @@ pub(crate) async fn taskmanagers(State(jm): State<JobManagerHandle>) -> Answer {
     Ok(Json(json!({ "taskmanagers": list })))
 }
 
-pub(crate) async fn taskmanager(
-    State(jm): State<JobManagerHandle>,
-    Path(id): Path<String>,
-) -> Answer {
-    let list = jm.taskmanagers().await?;
-    let tm = list
-        .iter()
-        .find(|tm| tm.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("TaskManager {id} not found")))?;
-    Ok(Json(model::taskmanager(tm)))
-}
-
 /// Flink's `/taskmanagers/:id/log` answers the log file as text; strom keeps the newest lines in
 /// the TaskManager's memory and answers them the same way.
 pub(crate) async fn taskmanager_log(

@@ -13,6 +13,7 @@ pub mod checkpoints;
 mod error;
 mod gate;
 mod handlers;
+mod managers;
 pub mod metrics;
 mod model;
 mod savepoints;
@@ -78,7 +79,21 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .route("/config", get(handlers::dashboard_config))
         .route("/jobmanager/config", get(handlers::jobmanager_config))
         .route("/taskmanagers", get(handlers::taskmanagers))
-        .route("/taskmanagers/{id}", get(handlers::taskmanager))
+        .route("/taskmanagers/{id}", get(managers::taskmanager))
+        .route(
+            "/taskmanagers/{id}/metrics",
+            get(managers::taskmanager_metrics),
+        )
+        .route("/jobmanager/metrics", get(managers::jobmanager_metrics))
+        .route(
+            "/jobmanager/environment",
+            get(managers::jobmanager_environment),
+        )
+        .route("/jobmanager/logs", get(managers::jobmanager_logs))
+        .route(
+            "/jobs/{jobid}/checkpoints/details/{checkpointid}",
+            get(checkpoints::checkpoint_details),
+        )
         .route("/taskmanagers/{id}/log", get(handlers::taskmanager_log))
         .route("/jobs", get(handlers::jobs).post(handlers::submit))
         .route("/jobs/sql", post(sql::submit))

@@ -108,8 +108,31 @@ pub(crate) fn taskmanager(tm: &TaskManagerView) -> Value {
             "freeMemory": tm.hardware.free_memory,
             "managedMemory": 0,
         },
+        // strom runs no JVM: its operators use the process memory; the JVM's parts are 0.
         "memoryConfiguration": {
+            "frameworkHeap": 0,
+            "taskHeap": tm.memory_process_bytes,
+            "frameworkOffHeap": 0,
+            "taskOffHeap": 0,
+            "networkMemory": 0,
+            "managedMemory": 0,
+            "jvmMetaspace": 0,
+            "jvmOverhead": 0,
+            "totalFlinkMemory": tm.memory_process_bytes,
             "totalProcessMemory": tm.memory_process_bytes,
+        },
+        "metrics": {
+            // Not measured (no JVM heap); the dashboard needs numbers here.
+            "heapUsed": 0,
+            "heapCommitted": tm.memory_process_bytes,
+            "heapMax": tm.memory_process_bytes,
+            "nonHeapUsed": 0, "nonHeapCommitted": 0, "nonHeapMax": 0,
+            "directCount": 0, "directUsed": 0, "directMax": 0,
+            "mappedCount": 0, "mappedUsed": 0, "mappedMax": 0,
+            "nettyShuffleMemorySegmentsAvailable": 0, "nettyShuffleMemorySegmentsUsed": 0,
+            "nettyShuffleMemorySegmentsTotal": 0, "nettyShuffleMemoryAvailable": 0,
+            "nettyShuffleMemoryUsed": 0, "nettyShuffleMemoryTotal": 0,
+            "garbageCollectors": [],
         },
         "pid": tm.pid,
         "registered": tm.registered_at,
@@ -225,6 +248,8 @@ fn exception(e: &ExceptionView) -> Value {
         "taskName": e.task,
         "endpoint": e.taskmanager,
         "taskManagerId": e.taskmanager,
+        "failureLabels": {},
+        "concurrentExceptions": [],
     })
 }
 

@@ -120,6 +120,49 @@ async fn vertex_metrics_applications_and_the_dashboards_cancel_answer_in_flinks_
     let (status, _) = get(&rest, &format!("/jobs/{id}/vertices/nope")).await;
     assert_eq!(status, 404);
 
+    // The TaskManager and JobManager pages.
+    let tm = vertex["subtasks"][0]["taskmanager-id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let detail = ok(&rest, &format!("/taskmanagers/{tm}")).await;
+    let slots = detail["allocatedSlots"].as_array().unwrap();
+    assert_eq!(slots[0]["jobId"], id.as_str(), "{detail}");
+    assert!(
+        detail["metrics"]["heapMax"].as_u64().unwrap() > 0,
+        "{detail}"
+    );
+    assert!(
+        detail["memoryConfiguration"]["totalProcessMemory"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let heap = ok(
+        &rest,
+        &format!(
+            "/taskmanagers/{tm}/metrics?get=Status.JVM.Memory.Heap.Max,Status.JVM.Memory.Heap.Used"
+        ),
+    )
+    .await;
+    assert_eq!(heap.as_array().unwrap().len(), 2, "{heap}");
+    let gauges = ok(
+        &rest,
+        "/jobmanager/metrics?get=numRunningJobs,taskSlotsTotal",
+    )
+    .await;
+    assert_eq!(gauges[0]["id"], "numRunningJobs");
+    assert_eq!(gauges[0]["value"], "1");
+    assert!(ok(&rest, "/jobmanager/environment").await["jvm"]["arch"].is_string());
+    assert_eq!(
+        ok(&rest, "/jobmanager/logs").await["logs"],
+        serde_json::json!([])
+    );
+    let checkpoints = ok(&rest, &format!("/jobs/{id}/checkpoints")).await;
+    assert!(checkpoints["summary"]["end_to_end_duration"]["p50"].is_number());
+    let (status, _) = get(&rest, &format!("/jobs/{id}/checkpoints/details/1")).await;
+    assert_eq!(status, 404, "no checkpointing, no checkpoint 1");
+
     // Applications, status and result while it runs.
     let applications = ok(&rest, "/applications/overview").await;
     assert!(
