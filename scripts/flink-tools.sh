@@ -7,6 +7,9 @@
 #
 #   scripts/flink-tools.sh install   # installs once per machine (about 330 MB from PyPI)
 #   scripts/flink-tools.sh home      # installs if needed; last line: FLINK_HOME=/path
+#   scripts/flink-tools.sh dashboard # the web dashboard's files, extracted from the distribution's
+#                                    #   lib/flink-dist-*.jar; last line: FLINK_DASHBOARD=/path
+#                                    #   (strom serves them with -Dweb.flink-dashboard.path=/path)
 #
 # The venv is kept in ${STROM_TOOLS_DIR:-~/.cache/strom-tools}/apache-flink-<version>.
 set -euo pipefail
@@ -38,11 +41,37 @@ home() {
   echo "FLINK_HOME=$home"
 }
 
+# The dashboard's files are the distribution's own: extracted once from its jar, never committed.
+dashboard() {
+  install
+  local dist web="$venv/flink-dashboard"
+  dist="$(ls "$venv"/lib/python3*/site-packages/pyflink/lib/flink-dist-*.jar | head -1)"
+  if [ ! -f "$web/index.html" ]; then
+    say "extracting the web dashboard from $dist into $web"
+    rm -rf "$web.tmp"
+    python3 -c '
+import os, sys, zipfile
+jar, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(jar) as z:
+    for name in z.namelist():
+        if name.startswith("web/") and not name.endswith("/"):
+            target = os.path.join(out, name[len("web/"):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with z.open(name) as src, open(target, "wb") as dst:
+                dst.write(src.read())
+' "$dist" "$web.tmp"
+    rm -rf "$web"
+    mv "$web.tmp" "$web"
+  fi
+  echo "FLINK_DASHBOARD=$web"
+}
+
 case "${1:-}" in
   install) install ;;
   home) home ;;
+  dashboard) dashboard ;;
   *)
-    echo "usage: $0 install|home" >&2
+    echo "usage: $0 install|home|dashboard" >&2
     exit 2
     ;;
 esac

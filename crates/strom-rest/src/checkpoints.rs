@@ -1,11 +1,13 @@
 //! `/jobs/:id/checkpoints` and `/jobs/:id/checkpoints/config` in Flink's shape (savepoints are
 //! in [`crate::savepoints`]).
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 use strom_runtime::JobManagerHandle;
-use strom_runtime::checkpoint::CompletedCheckpoint;
+use strom_runtime::checkpoint::{CheckpointMetadata, CompletedCheckpoint};
 use strom_runtime::snapshot::CheckpointsView;
 
 use crate::error::ApiError;
@@ -50,6 +52,9 @@ fn completed(c: &CompletedCheckpoint) -> Value {
         "num_subtasks": c.acknowledged,
         "num_acknowledged_subtasks": c.acknowledged,
         "alignment_buffered": 0,
+        "processed_data": 0,
+        "persisted_data": 0,
+        "savepointFormat": if c.savepoint { json!("CANONICAL") } else { Value::Null },
         "external_path": c.location,
         "discarded": false,
     })
@@ -69,6 +74,14 @@ pub fn render(view: &CheckpointsView) -> Value {
             "num_subtasks": f.total,
             "num_acknowledged_subtasks": f.acknowledged,
             "failure_message": f.reason,
+            "failure_timestamp": f.timestamp,
+            "latest_ack_timestamp": -1,
+            "state_size": 0,
+            "checkpointed_size": 0,
+            "end_to_end_duration": 0,
+            "alignment_buffered": 0,
+            "processed_data": 0,
+            "persisted_data": 0,
         })
     }));
     history.extend(view.in_progress.iter().map(|p| {
@@ -189,6 +202,58 @@ pub(crate) async fn checkpoint_details(
                 "Could not find checkpointing statistics for checkpoint {checkpoint}."
             ))
         })?;
-    entry["tasks"] = json!({});
+    // Per vertex: its subtasks, and for a completed checkpoint the state its `_metadata`
+    // records (read back from storage; a subsumed checkpoint's is gone, and its sizes are 0).
+    let detail = jm
+        .job(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Job {id} not found")))?;
+    let completed = entry["status"] == "COMPLETED";
+    let sizes = match entry["external_path"].as_str().filter(|_| completed) {
+        Some(path) => vertex_sizes(&jm, path.to_owned()).await,
+        None => BTreeMap::new(),
+    };
+    let mut tasks = serde_json::Map::new();
+    for vertex in &detail.vertices {
+        let size = sizes.get(&vertex.id).copied().unwrap_or(0);
+        tasks.insert(
+            vertex.id.clone(),
+            json!({
+                "id": checkpoint,
+                "status": entry["status"],
+                "latest_ack_timestamp": entry["latest_ack_timestamp"].as_i64().unwrap_or(-1),
+                "checkpointed_size": size,
+                "state_size": size,
+                "end_to_end_duration": entry["end_to_end_duration"].as_u64().unwrap_or(0),
+                "alignment_buffered": 0,
+                "processed_data": 0,
+                "persisted_data": 0,
+                "num_subtasks": vertex.parallelism,
+                "num_acknowledged_subtasks": if completed { vertex.parallelism } else { 0 },
+            }),
+        );
+    }
+    entry["tasks"] = Value::Object(tasks);
     Ok(Json(entry))
+}
+
+/// Bytes of state per vertex that the checkpoint at `path` holds, from its `_metadata`.
+async fn vertex_sizes(jm: &JobManagerHandle, path: String) -> BTreeMap<String, u64> {
+    let Ok(storage) = strom_storage::Storage::new(jm.config()) else {
+        return BTreeMap::new();
+    };
+    let read = tokio::task::spawn_blocking(move || {
+        let location = storage.resolve(&path).ok()?;
+        let bytes = strom_storage::wait(location.child("_metadata").get()).ok()?;
+        serde_json::from_slice::<CheckpointMetadata>(&bytes).ok()
+    })
+    .await;
+    match read {
+        Ok(Some(metadata)) => metadata
+            .vertices
+            .into_iter()
+            .map(|(vertex, entry)| (vertex, entry.files.iter().map(|f| f.size).sum()))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
 }

@@ -136,6 +136,10 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
             "/jobs/{jobid}/vertices/{vertexid}/accumulators",
             get(vertices::accumulators),
         )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/accumulators",
+            get(vertices::subtask_accumulators),
+        )
         .route("/applications/overview", get(applications::overview))
         .route("/applications/{id}", get(applications::application))
         .route(
@@ -166,9 +170,31 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .route("/mesos", get(handlers::resource_manager))
         .route("/metrics", get(handlers::metrics))
         .method_not_allowed_fallback(handlers::method_not_allowed);
-    Router::new()
+    let mut routes = Router::new()
         .route("/", get(ui::index))
-        .route("/ui/{asset}", get(ui::asset))
+        .route("/ui/{asset}", get(ui::asset));
+    // Flink's own dashboard, from a Flink distribution's files: its API calls are relative to
+    // its page, so the API is served under its folder too.
+    if let Some(folder) = jobmanager
+        .config()
+        .get(&options::WEB_FLINK_DASHBOARD_PATH)
+        .filter(|f| !f.is_empty())
+    {
+        let index = std::path::Path::new(&folder).join("index.html");
+        routes = routes
+            .route(
+                "/flink",
+                get(|| async { axum::response::Redirect::permanent("/flink/") }),
+            )
+            // The nested router below does not see its own root.
+            .route_service("/flink/", tower_http::services::ServeFile::new(index))
+            .nest(
+                "/flink",
+                api.clone()
+                    .fallback_service(tower_http::services::ServeDir::new(folder)),
+            );
+    }
+    routes
         .merge(api.clone())
         .nest("/v1", api)
         .fallback(handlers::not_found)

@@ -460,6 +460,32 @@ pub(crate) async fn accumulators(
     })))
 }
 
+/// `GET /jobs/:id/vertices/:vid/subtasks/accumulators`: each subtask's (none).
+pub(crate) async fn subtask_accumulators(
+    State(jm): State<JobManagerHandle>,
+    Path((job, vertex)): Path<(String, String)>,
+) -> Answer {
+    let (detail, index) = vertex_of(&jm, &job, &vertex).await?;
+    let v = &detail.vertices[index];
+    let subtasks: Vec<Value> = v
+        .subtasks
+        .iter()
+        .map(|s| {
+            json!({
+                "subtask": s.subtask,
+                "attempt": detail.summary.restarts,
+                "endpoint": endpoint(s),
+                "user-accumulators": [],
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": v.id,
+        "parallelism": v.parallelism,
+        "subtasks": subtasks,
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ mod faults_mesos;
 mod faults_partition;
 mod flink_cli;
 mod flink_conf;
+mod flink_dashboard;
 mod local_cluster;
 mod local_wordcount;
 mod mesos_appmaster;

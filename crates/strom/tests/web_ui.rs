@@ -18,13 +18,13 @@ use serde_json::{Value, json};
 use support::{LocalCluster, eventually, free_port};
 
 /// A chromedriver process on loopback, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let binary = ["chromedriver", "/usr/bin/chromedriver"]
             .into_iter()
             .find(|b| {
@@ -53,7 +53,7 @@ impl Driver {
         Self { child, url }
     }
 
-    async fn browser(&self) -> Client {
+    pub(crate) async fn browser(&self) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -77,7 +77,7 @@ impl Drop for Driver {
 
 /// Finds `locator` and clicks it, again while the element goes stale: the pages re-render
 /// their tables on every refresh, which can replace the element between find and click.
-async fn click(browser: &Client, locator: Locator<'_>) {
+pub(crate) async fn click(browser: &Client, locator: Locator<'_>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let clicked = match browser.find(locator).await {
@@ -93,7 +93,7 @@ async fn click(browser: &Client, locator: Locator<'_>) {
 }
 
 /// Waits until `script` (a JavaScript expression) is truthy in the page, and returns its value.
-async fn until(browser: &Client, what: &str, script: &str) -> Value {
+pub(crate) async fn until(browser: &Client, what: &str, script: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let value = browser
