@@ -62,6 +62,8 @@ registry! {
             "Whether jobs may be submitted through the REST API and web UI.");
         WEB_CANCEL_ENABLE: bool = opt("web.cancel.enable", "true",
             "Whether jobs may be cancelled through the REST API and web UI.");
+        WEB_ACCESS_CONTROL_ALLOW_ORIGIN: Option<String> = opt("web.access-control-allow-origin", "*",
+            "`Access-Control-Allow-Origin` of every REST answer, as Flink sends it; empty: none.");
         WEB_FLINK_DASHBOARD_PATH: Option<String> = opt_none("web.flink-dashboard.path",
             "Folder of Apache Flink's own web dashboard (the `web/` folder inside a Flink 2.x distribution's `lib/flink-dist-*.jar`; `scripts/flink-tools.sh dashboard` extracts it). When set, the JobManager also serves Flink's dashboard at `/flink/`, against strom's REST API; strom's own stays at `/`.");
         INTERNAL_JOBGRAPH_PATH: Option<String> = opt_none("internal.jobgraph-path",

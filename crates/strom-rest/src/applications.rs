@@ -4,8 +4,9 @@
 //! job, with the job's id (`SingleJobApplication(<job name>)`). strom's jobs are all of that kind:
 //! `/applications/overview`, `/applications/:id` and `POST /applications/:id/cancel` answer for
 //! each job as Flink does for such an application. Beside them: `/jobs/:id/status`,
-//! `/jobs/:id/execution-result` (Flink's asynchronous job result) and `GET /jobs/:id/yarn-cancel`,
-//! the cancel the dashboard's button sends.
+//! `/jobs/:id/execution-result` (Flink's asynchronous job result), `GET /jobs/:id/yarn-cancel`,
+//! the cancel the dashboard's button sends, `/jobs/:id/accumulators`, and Flink's jar paths,
+//! which strom answers with an empty list and a clear error: it runs SQL scripts and job graphs.
 
 use std::collections::BTreeMap;
 
@@ -186,4 +187,38 @@ pub(crate) async fn execution_result(
         "status": {"id": "COMPLETED"},
         "job-execution-result": result,
     })))
+}
+
+/// `GET /jobs/:id/accumulators`: strom has no user accumulators.
+pub(crate) async fn accumulators(
+    State(jm): State<JobManagerHandle>,
+    Path(id): Path<String>,
+) -> Answer {
+    detail(&jm, &id).await?;
+    Ok(Json(json!({
+        "job-accumulators": [],
+        "user-task-accumulators": [],
+        "serialized-user-task-accumulators": {},
+    })))
+}
+
+/// `GET /jars`: no jars, ever.
+pub(crate) async fn jars(State(jm): State<JobManagerHandle>) -> Answer {
+    let config = jm.config();
+    let host = config
+        .get(&strom_config::options::REST_ADDRESS)
+        .unwrap_or_else(|| "localhost".to_owned());
+    let address = format!(
+        "http://{host}:{}",
+        config.get(&strom_config::options::REST_PORT)
+    );
+    Ok(Json(json!({ "address": address, "files": [] })))
+}
+
+/// `/jars/upload`, `/jars/:id/run`, `/jars/:id/plan`, `DELETE /jars/:id`.
+pub(crate) async fn jar_operation() -> ApiError {
+    ApiError::bad_request(
+        "strom runs SQL scripts and job graphs, not jars: submit with `strom run SCRIPT`, \
+         POST /jobs/sql or POST /jobs (a job graph)",
+    )
 }

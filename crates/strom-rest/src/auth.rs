@@ -23,10 +23,13 @@ pub(crate) async fn require_token(
     let Some(token) = token else {
         return next.run(request).await;
     };
-    if matches!(
+    // Flink's dashboard cancels with a GET (`/jobs/:id/yarn-cancel`): that one changes the
+    // cluster too.
+    let reads = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
+    ) && !request.uri().path().ends_with("/yarn-cancel");
+    if reads {
         return next.run(request).await;
     }
     let presented = request
@@ -44,6 +47,22 @@ pub(crate) async fn require_token(
         )
         .into_response(),
     }
+}
+
+/// Adds `Access-Control-Allow-Origin` (`web.access-control-allow-origin`, Flink's `*` by
+/// default) to every answer, as Flink's REST endpoint does.
+pub(crate) async fn allow_origin(
+    State(origin): State<Option<axum::http::HeaderValue>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(origin) = origin {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
 }
 
 #[cfg(test)]

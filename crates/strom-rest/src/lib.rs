@@ -70,6 +70,11 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .config()
         .get(&options::REST_AUTH_TOKEN)
         .filter(|t| !t.is_empty());
+    let origin = jobmanager
+        .config()
+        .get(&options::WEB_ACCESS_CONTROL_ALLOW_ORIGIN)
+        .filter(|o| !o.is_empty())
+        .and_then(|o| axum::http::HeaderValue::from_str(&o).ok());
     let api = Router::new()
         .route("/overview", get(handlers::overview))
         .route(
@@ -140,6 +145,21 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
             "/jobs/{jobid}/vertices/{vertexid}/subtasks/accumulators",
             get(vertices::subtask_accumulators),
         )
+        .route(
+            "/jobs/{jobid}/accumulators",
+            get(applications::accumulators),
+        )
+        .route("/jars", get(applications::jars))
+        .route("/jars/upload", post(applications::jar_operation))
+        .route("/jars/{jarid}/run", post(applications::jar_operation))
+        .route(
+            "/jars/{jarid}/plan",
+            get(applications::jar_operation).post(applications::jar_operation),
+        )
+        .route(
+            "/jars/{jarid}",
+            axum::routing::delete(applications::jar_operation),
+        )
         .route("/applications/overview", get(applications::overview))
         .route("/applications/{id}", get(applications::application))
         .route(
@@ -205,6 +225,10 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .layer(axum::middleware::from_fn_with_state(
             token,
             auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            origin,
+            auth::allow_origin,
         ))
         .with_state(jobmanager)
 }

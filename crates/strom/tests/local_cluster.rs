@@ -300,6 +300,14 @@ async fn the_rest_auth_token_guards_submission_and_cancel() {
         !config.to_string().contains("s3cret"),
         "the token is not a job option: {config}"
     );
+    // The dashboard's cancel is a GET, and guarded too.
+    let denied = http
+        .get(format!("{}/jobs/{id}/yarn-cancel", cluster.rest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    assert_eq!(denied.headers()["access-control-allow-origin"], "*");
     let denied = support::run(&["cancel", &id, "-m", &m], Duration::from_secs(30));
     assert_eq!(denied.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&denied.stderr).contains("401"));

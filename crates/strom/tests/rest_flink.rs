@@ -163,6 +163,23 @@ async fn vertex_metrics_applications_and_the_dashboards_cancel_answer_in_flinks_
     let (status, _) = get(&rest, &format!("/jobs/{id}/checkpoints/details/1")).await;
     assert_eq!(status, 404, "no checkpointing, no checkpoint 1");
 
+    assert_eq!(
+        ok(&rest, &format!("/jobs/{id}/accumulators")).await["job-accumulators"],
+        serde_json::json!([])
+    );
+    assert_eq!(ok(&rest, "/jars").await["files"], serde_json::json!([]));
+    let response = reqwest::Client::new()
+        .post(format!("{rest}/jars/upload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["errors"][0].as_str().unwrap().contains("not jars"),
+        "{error}"
+    );
+
     // Applications, status and result while it runs.
     let applications = ok(&rest, "/applications/overview").await;
     assert!(
