@@ -102,8 +102,10 @@ impl OutputChannel {
         })
     }
 
-    /// Puts `frame` into the queue of a consumer in this TaskManager.
-    async fn send_local(&mut self, frame: Frame) -> Result<(), NetworkError> {
+    /// Puts `frame` into the queue of a consumer in this TaskManager; `bytes` is what it counts
+    /// as received (a batch's in-memory size: it crosses no wire, but Flink's byte counters
+    /// count local channels too).
+    async fn send_local(&mut self, frame: Frame, bytes: usize) -> Result<(), NetworkError> {
         let Self::Local {
             sender,
             consumer,
@@ -117,7 +119,7 @@ impl OutputChannel {
             gate: *gate,
             channel: *channel,
             frame,
-            wire_bytes: 0,
+            wire_bytes: bytes,
         };
         sender
             .send(Ok(event))
@@ -129,8 +131,9 @@ impl OutputChannel {
     pub async fn send(&mut self, batch: RecordBatch) -> Result<usize, NetworkError> {
         match self {
             Self::Local { .. } => {
-                self.send_local(Frame::Batch(batch)).await?;
-                Ok(0)
+                let size = batch.get_array_memory_size();
+                self.send_local(Frame::Batch(batch), size).await?;
+                Ok(size)
             }
             Self::Remote { frames, peer } => {
                 let bytes = frame::encode_batch(&batch)?;
@@ -150,7 +153,7 @@ impl OutputChannel {
     /// Sends an event-time watermark, after every batch sent before it; waits like [`Self::send`].
     pub async fn send_watermark(&mut self, watermark: i64) -> Result<(), NetworkError> {
         match self {
-            Self::Local { .. } => self.send_local(Frame::Watermark(watermark)).await,
+            Self::Local { .. } => self.send_local(Frame::Watermark(watermark), 0).await,
             Self::Remote { frames, peer } => frames
                 .send(frame::encode_watermark(watermark))
                 .await
@@ -164,7 +167,7 @@ impl OutputChannel {
     /// Sends a stream status, after every batch sent before it; waits like [`Self::send`].
     pub async fn send_status(&mut self, status: StreamStatus) -> Result<(), NetworkError> {
         match self {
-            Self::Local { .. } => self.send_local(Frame::Status(status)).await,
+            Self::Local { .. } => self.send_local(Frame::Status(status), 0).await,
             Self::Remote { frames, peer } => frames
                 .send(frame::encode_status(status))
                 .await
@@ -178,7 +181,7 @@ impl OutputChannel {
     /// Sends a checkpoint barrier, after every batch sent before it; waits like [`Self::send`].
     pub async fn send_barrier(&mut self, barrier: &Barrier) -> Result<(), NetworkError> {
         match self {
-            Self::Local { .. } => self.send_local(Frame::Barrier(barrier.clone())).await,
+            Self::Local { .. } => self.send_local(Frame::Barrier(barrier.clone()), 0).await,
             Self::Remote { frames, peer } => frames
                 .send(frame::encode_barrier(barrier))
                 .await
@@ -192,7 +195,7 @@ impl OutputChannel {
     /// Ends the channel: the consumer sees end of stream once every batch before it.
     pub async fn finish(&mut self) -> Result<(), NetworkError> {
         match self {
-            Self::Local { .. } => self.send_local(Frame::EndOfStream).await,
+            Self::Local { .. } => self.send_local(Frame::EndOfStream, 0).await,
             Self::Remote { frames, peer } => {
                 let io = |source| NetworkError::Io {
                     peer: peer.clone(),

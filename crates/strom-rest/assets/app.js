@@ -199,6 +199,7 @@ function rates(jobId, vertices, now) {
       const dt = (now - prev.t) / 1000;
       const span = dt * 1000 * Math.max(1, v.parallelism);
       current.rates[v.id] = {
+        t: now,
         in: Math.max(0, c.i - p.i) / dt,
         out: Math.max(0, c.o - p.o) / dt,
         bp: Math.min(1, Math.max(0, c.bp - p.bp) / span),
@@ -208,6 +209,46 @@ function rates(jobId, vertices, now) {
   }
   samples[jobId] = current;
   return current.rates;
+}
+
+// Trends: the last five minutes of each vertex's rates, backpressure, busy time and watermark
+// lag, one sample per rate computed above, drawn as sparklines (people read trends, not
+// numbers). Kept in the page only: a reload starts them again.
+const TREND_MS = 5 * 60 * 1000;
+const trends = {};
+function remember(jobId, vertices, vrates, now, jobNow) {
+  const job = (trends[jobId] = trends[jobId] || {});
+  for (const v of vertices) {
+    const r = vrates[v.id];
+    if (!r) continue;
+    const list = (job[v.id] = job[v.id] || []);
+    if (list.length && list[list.length - 1].t === r.t) continue;
+    list.push({ t: r.t, in: r.in, out: r.out, bp: r.bp, busy: r.busy, lag: v.watermark ? Math.max(0, jobNow - v.watermark) : null });
+    while (list.length && now - list[0].t > TREND_MS) list.shift();
+  }
+}
+function spark(points, key, max) {
+  const values = (points || []).map(p => p[key]).filter(x => x !== null && x !== undefined);
+  if (values.length < 2) return '';
+  const top = max || Math.max(...values) || 1;
+  const step = 100 / (values.length - 1);
+  const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(19.5 - Math.min(1, v / top) * 19).toFixed(1)}`).join(' ');
+  return `<svg class="spark" data-trend="${key}" viewBox="0 0 100 20" preserveAspectRatio="none"><title>${key}, last ${Math.round((points[points.length - 1].t - points[0].t) / 1000)} s</title><polyline points="${pts}"/></svg>`;
+}
+
+// Checkpoint durations, oldest to newest, as bars (completed: duration; failed: a red mark).
+function checkpointChart(history) {
+  const list = history.filter(h => h.status !== 'IN_PROGRESS').sort((a, b) => a.id - b.id).slice(-60);
+  if (!list.length) return '<p class="muted">no checkpoints yet</p>';
+  const top = Math.max(1, ...list.map(h => h.end_to_end_duration || 0));
+  const w = 600 / list.length;
+  const bars = list.map((h, i) => {
+    const failed = h.status === 'FAILED';
+    const height = failed ? 80 : Math.max(1, (h.end_to_end_duration || 0) / top * 78);
+    return `<rect class="${failed ? 'failed' : 'done'}" x="${(i * w + w * 0.1).toFixed(1)}" y="${(80 - height).toFixed(1)}" width="${(w * 0.8).toFixed(1)}" height="${height.toFixed(1)}"><title>#${h.id} ${failed ? 'failed' : duration(h.end_to_end_duration)}</title></rect>`;
+  }).join('');
+  return `<svg id="checkpoint-chart" viewBox="0 0 600 80" preserveAspectRatio="none">${bars}</svg>
+    <p class="muted">last ${list.length} checkpoints · longest ${duration(top)}</p>`;
 }
 
 function layout(nodes) {
@@ -295,13 +336,16 @@ views.job = {
     switch (tab || 'overview') {
       case 'overview': {
         const vr = rates(job.jid, job.vertices, Date.now());
+        remember(job.jid, job.vertices, vr, Date.now(), job.now);
         const rows = job.vertices.map(v => {
           const r = vr[v.id] || {};
+          const tr = (trends[job.jid] || {})[v.id];
           const lag = v.watermark ? duration(Math.max(0, job.now - v.watermark)) : '–';
           return `<tr data-vertex-row="${esc(v.id)}"><td class="wrap">${esc(v.name)}</td><td>${state(v.status)}</td><td class="num">${v.parallelism}</td>
             <td class="num">${num(v.metrics['read-records'])}</td><td class="num">${num(v.metrics['write-records'])}</td>
-            <td class="num">${rate(r.in)}</td><td class="num">${rate(r.out)}</td><td>${bar(r.bp)}</td><td>${bar(r.busy)}</td>
-            <td class="num">${lag}</td><td class="num">${bytes(v.metrics['read-bytes'])}</td><td class="num">${bytes(v.metrics['write-bytes'])}</td></tr>`;
+            <td class="num">${rate(r.in)}${spark(tr, 'in')}</td><td class="num">${rate(r.out)}${spark(tr, 'out')}</td>
+            <td>${bar(r.bp)}${spark(tr, 'bp', 1)}</td><td>${bar(r.busy)}${spark(tr, 'busy', 1)}</td>
+            <td class="num">${lag}${spark(tr, 'lag')}</td><td class="num">${bytes(v.metrics['read-bytes'])}</td><td class="num">${bytes(v.metrics['write-bytes'])}</td></tr>`;
         }).join('');
         const subtasks = job.vertices.map(v => v.subtasks.map(s => ({ vertex: v.name, ...s }))).flat();
         body.innerHTML = `<section class="graph"><h2>Job graph</h2>${drawGraph(job.plan, job.vertices, vr)}</section>
@@ -334,6 +378,7 @@ views.job = {
         body.innerHTML = `<section><h2>Checkpoints</h2><div class="cards" id="checkpoint-counts">${cards.map(([k, v]) => `<div class="card">${k}<b>${num(v)}</b></div>`).join('')}
             <div class="card">Latest<b>${latest ? '#' + latest.id : '–'}</b><small>${latest ? duration(latest.end_to_end_duration) + ' · ' + bytes(latest.state_size) : ''}</small></div></div>
             <p class="muted">${mode}${cp.latest && cp.latest.restored ? ` · restored from #${cp.latest.restored.id}` : ''}</p></section>
+          <section><h2>Duration</h2>${checkpointChart(cp.history)}</section>
           <section><h2>History</h2>${pagedTable('checkpoints-' + id, cp.history, [
             { title: 'Id', num: true, html: h => '#' + h.id }, { title: 'Status', html: h => state(h.status) },
             { title: 'Type', html: h => esc(h.checkpoint_type) }, { title: 'Triggered', html: h => time(h.trigger_timestamp) },

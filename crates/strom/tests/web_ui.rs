@@ -233,6 +233,14 @@ async fn every_page_shows_the_running_cluster_and_jobs_are_submitted_and_cancell
     until(&browser, "a HASH edge", "[...document.querySelectorAll('.graph g.edge text')].some(t => t.textContent.startsWith('HASH'))").await;
     until(&browser, "records flowing", "[...document.querySelectorAll('#vertices tbody tr')].some(r => /[1-9]/.test(r.cells[4].textContent))").await;
     until(&browser, "an output rate", "[...document.querySelectorAll('#vertices tbody tr')].some(r => r.cells[6].textContent.includes('/s'))").await;
+    // Trends: after a few refreshes each vertex's rates have a sparkline.
+    until(
+        &browser,
+        "rate sparklines",
+        "document.querySelectorAll('#vertices svg.spark[data-trend=\"out\"] polyline').length > 0",
+    )
+    .await;
+    until(&browser, "bytes counted (local channels too)", "[...document.querySelectorAll('#vertices tbody tr')].some(r => /[1-9]/.test(r.cells[11].textContent))").await;
     assert!(
         text(&browser, "#job-title")
             .await
@@ -246,6 +254,12 @@ async fn every_page_shows_the_running_cluster_and_jobs_are_submitted_and_cancell
         &browser,
         "a completed checkpoint",
         "document.querySelector('table[data-table^=\"checkpoints-\"] [data-state=\"COMPLETED\"]')",
+    )
+    .await;
+    until(
+        &browser,
+        "the checkpoint duration chart",
+        "document.querySelectorAll('#checkpoint-chart rect.done').length > 0",
     )
     .await;
     screenshot(&browser, "checkpoints").await;
