@@ -121,6 +121,8 @@ pub(crate) const TAG_STATUS: u8 = 6;
 pub(crate) fn encode_handshake(handshake: &Handshake) -> Bytes {
     let mut buf = BytesMut::new();
     buf.put_u8(TAG_HANDSHAKE);
+    // A struct of strings and numbers always serializes; an empty body would be refused by
+    // the receiving side's decoder with a clear error, never taken for a handshake.
     buf.extend_from_slice(&serde_json::to_vec(handshake).unwrap_or_default());
     buf.freeze()
 }

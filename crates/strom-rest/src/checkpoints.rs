@@ -106,7 +106,12 @@ pub fn render(view: &CheckpointsView) -> Value {
         .map(|c| c.duration.as_millis() as u64)
         .collect();
     let latest_checkpoint = view.completed.iter().rev().find(|c| !c.savepoint);
-    let latest_savepoint = view.completed.iter().rev().find(|c| c.savepoint);
+    let latest_savepoint = view
+        .completed
+        .iter()
+        .rev()
+        .find(|c| c.savepoint)
+        .or(view.latest_savepoint.as_ref());
     let latest_failed = view.failed.last().map(|f| {
         json!({"id": f.id, "failure_timestamp": f.timestamp, "failure_message": f.reason,
                "is_savepoint": f.savepoint})

@@ -164,6 +164,23 @@ pub(crate) fn job_overview(job: &JobSummary) -> Value {
     })
 }
 
+/// Flink's `metrics` block of a vertex, a subtask or a TaskManager's share of a vertex.
+pub(crate) fn io_metrics(m: &strom_rpc::TaskMetrics) -> Value {
+    json!({
+        "read-bytes": m.bytes_in,
+        "read-bytes-complete": true,
+        "write-bytes": m.bytes_out,
+        "write-bytes-complete": true,
+        "read-records": m.records_in,
+        "read-records-complete": true,
+        "write-records": m.records_out,
+        "write-records-complete": true,
+        "accumulated-backpressured-time": m.backpressured_ms,
+        "accumulated-idle-time": 0,
+        "accumulated-busy-time": m.busy_ms as f64,
+    })
+}
+
 fn vertex(v: &VertexView) -> Value {
     json!({
         "id": v.id,
@@ -176,19 +193,7 @@ fn vertex(v: &VertexView) -> Value {
         "end-time": v.end_time,
         "duration": duration(v.start_time, v.end_time),
         "tasks": task_counts(&v.tasks, false),
-        "metrics": {
-            "read-bytes": v.metrics.bytes_in,
-            "read-bytes-complete": true,
-            "write-bytes": v.metrics.bytes_out,
-            "write-bytes-complete": true,
-            "read-records": v.metrics.records_in,
-            "read-records-complete": true,
-            "write-records": v.metrics.records_out,
-            "write-records-complete": true,
-            "accumulated-backpressured-time": v.metrics.backpressured_ms,
-            "accumulated-idle-time": 0,
-            "accumulated-busy-time": v.metrics.busy_ms as f64,
-        },
+        "metrics": io_metrics(&v.metrics),
         "watermark": v.metrics.watermark,
         "subtasks": v.subtasks.iter().map(|s| json!({
             "subtask": s.subtask,

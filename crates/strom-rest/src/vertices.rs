@@ -105,22 +105,6 @@ fn duration(start: i64, end: i64) -> i64 {
     }
 }
 
-fn subtask_metrics(s: &SubtaskView) -> Value {
-    json!({
-        "read-bytes": s.metrics.bytes_in,
-        "read-bytes-complete": true,
-        "write-bytes": s.metrics.bytes_out,
-        "write-bytes-complete": true,
-        "read-records": s.metrics.records_in,
-        "read-records-complete": true,
-        "write-records": s.metrics.records_out,
-        "write-records-complete": true,
-        "accumulated-backpressured-time": s.metrics.backpressured_ms,
-        "accumulated-idle-time": 0,
-        "accumulated-busy-time": s.metrics.busy_ms as f64,
-    })
-}
-
 fn endpoint(s: &SubtaskView) -> String {
     s.taskmanager
         .clone()
@@ -146,7 +130,7 @@ pub(crate) async fn vertex(
                 "start-time": s.start_time,
                 "end-time": s.end_time,
                 "duration": duration(s.start_time, s.end_time),
-                "metrics": subtask_metrics(s),
+                "metrics": model::io_metrics(&s.metrics),
                 "taskmanager-id": endpoint(s),
                 "status-duration": {},
             })
@@ -423,19 +407,7 @@ pub(crate) async fn taskmanagers(
                 "start-time": start,
                 "end-time": end,
                 "duration": duration(start, end),
-                "metrics": {
-                    "read-bytes": total.bytes_in,
-                    "read-bytes-complete": true,
-                    "write-bytes": total.bytes_out,
-                    "write-bytes-complete": true,
-                    "read-records": total.records_in,
-                    "read-records-complete": true,
-                    "write-records": total.records_out,
-                    "write-records-complete": true,
-                    "accumulated-backpressured-time": total.backpressured_ms,
-                    "accumulated-idle-time": 0,
-                    "accumulated-busy-time": total.busy_ms as f64,
-                },
+                "metrics": model::io_metrics(&total),
                 "status-counts": model::task_counts(&counts, false),
             })
         })

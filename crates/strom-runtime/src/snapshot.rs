@@ -263,6 +263,8 @@ pub struct CheckpointsView {
     pub completed: Vec<crate::checkpoint::CompletedCheckpoint>,
     /// Recent failures, oldest first.
     pub failed: Vec<crate::checkpoint::coordinator::FailedCheckpoint>,
+    /// The latest savepoint, also when the history no longer holds it.
+    pub latest_savepoint: Option<crate::checkpoint::CompletedCheckpoint>,
     /// The last restore: id, folder, savepoint, when (epoch ms).
     pub restored: Option<(u64, String, bool, i64)>,
     /// The checkpointing interval, if periodic.
@@ -298,6 +300,7 @@ pub fn checkpoints_view(job: &crate::execution::Execution) -> CheckpointsView {
             .collect(),
         completed: c.history.iter().cloned().collect(),
         failed: c.failures.iter().cloned().collect(),
+        latest_savepoint: c.latest_savepoint.clone(),
         restored: c.restored.clone(),
         interval: settings.interval,
         timeout: settings.timeout,

@@ -165,7 +165,7 @@ pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, Sql
         .cloned()
         .unwrap_or_else(|| name.to_owned());
     Ok(Compiled {
-        graph: finish(builder, name, config),
+        graph: finish(builder, name, config)?,
         explain,
     })
 }
@@ -261,7 +261,11 @@ fn tidy(message: &str) -> String {
     text.trim().to_owned()
 }
 
-fn finish(builder: Builder, name: String, config: BTreeMap<String, String>) -> JobGraph {
+fn finish(
+    builder: Builder,
+    name: String,
+    config: BTreeMap<String, String>,
+) -> Result<JobGraph, SqlError> {
     let ids: Vec<String> = builder
         .vertices
         .iter()
@@ -283,7 +287,11 @@ fn finish(builder: Builder, name: String, config: BTreeMap<String, String>) -> J
                 (false, false) => SqlRole::Sink,
             };
             let columns = if has_output[i] { v.columns } else { Vec::new() };
-            Vertex {
+            let plan = serde_json::to_value(&v.plan).map_err(|e| SqlError::Encode {
+                vertex: ids[i].clone(),
+                message: e.to_string(),
+            })?;
+            Ok(Vertex {
                 id: ids[i].clone(),
                 name: Some(v.names.join(" -> ")),
                 parallelism: v.parallelism,
@@ -291,12 +299,12 @@ fn finish(builder: Builder, name: String, config: BTreeMap<String, String>) -> J
                     role,
                     bounded: v.bounded,
                     columns,
-                    plan: serde_json::to_value(&v.plan).unwrap_or_default(),
+                    plan,
                     description: String::new(),
                 },
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, SqlError>>()?;
     let edges = builder
         .edges
         .into_iter()
@@ -306,12 +314,12 @@ fn finish(builder: Builder, name: String, config: BTreeMap<String, String>) -> J
             partitioning,
         })
         .collect();
-    JobGraph {
+    Ok(JobGraph {
         name,
         config,
         vertices,
         edges,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -114,6 +114,14 @@ pub enum SqlError {
         /// What is not supported, and what to do instead.
         message: String,
     },
+    /// A vertex's plan cannot be encoded into the job graph (a bug, not the script's fault).
+    #[error("cannot encode the plan of vertex {vertex}: {message}")]
+    Encode {
+        /// The vertex.
+        vertex: String,
+        /// The encoder's message.
+        message: String,
+    },
     /// The script defines tables but never writes anything.
     #[error("the script has no INSERT INTO or SELECT statement: nothing to run")]
     NoQuery,

@@ -247,6 +247,8 @@ pub struct Coordinator {
     pub history: VecDeque<CompletedCheckpoint>,
     /// Recent failures, newest last.
     pub failures: VecDeque<FailedCheckpoint>,
+    /// The latest savepoint, kept when the history has moved past it.
+    pub latest_savepoint: Option<CompletedCheckpoint>,
     /// Counters.
     pub counts: CheckpointCounts,
     /// The last restore: checkpoint id, location, whether a savepoint, when (ms).
@@ -268,6 +270,7 @@ impl Coordinator {
             last_completion: None,
             history: VecDeque::new(),
             failures: VecDeque::new(),
+            latest_savepoint: None,
             counts: CheckpointCounts::default(),
             restored: None,
             recording: 0,
@@ -508,6 +511,7 @@ impl Coordinator {
             self.history.pop_front();
         }
         if checkpoint.savepoint {
+            self.latest_savepoint = Some(checkpoint);
             return Vec::new();
         }
         self.last_completion = Some(now);
@@ -669,6 +673,26 @@ mod tests {
         complete(&mut c, now, &done);
         let retained = late("/chk/job/chk-2/0-1.state");
         assert_eq!(c.orphaned_folder(2, &retained), None, "retained");
+    }
+
+    #[test]
+    fn the_latest_savepoint_outlives_the_history() {
+        let now = Instant::now();
+        let mut c = Coordinator::new(settings(), "job");
+        let kind = CheckpointKind::Savepoint {
+            end: SavepointEnd::Continue,
+            request: "r".into(),
+        };
+        c.trigger(now, 0, kind, Some("/sp".into()), [(0, 0)].into(), 0);
+        let done = c.acknowledge(1, (0, 0), ack()).unwrap();
+        complete(&mut c, now, &done);
+        for id in 2..=(HISTORY as u64 + 3) {
+            c.trigger(now, 0, CheckpointKind::Checkpoint, None, [(0, 0)].into(), 0);
+            let done = c.acknowledge(id, (0, 0), ack()).unwrap();
+            complete(&mut c, now, &done);
+        }
+        assert!(c.history.iter().all(|h| !h.savepoint));
+        assert_eq!(c.latest_savepoint.as_ref().map(|s| s.id), Some(1));
     }
 
     #[test]
