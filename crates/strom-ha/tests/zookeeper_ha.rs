@@ -598,3 +598,33 @@ async fn none_mode_and_cluster_ids() {
         "{err}"
     );
 }
+
+/// A quorum nobody listens on is an error naming it, after the configured attempts, not a wait
+/// of a session timeout per attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_quorum_is_an_error_naming_it() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let quorum = format!("127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Configuration::new();
+    for (key, value) in [
+        ("high-availability.type", "zookeeper"),
+        ("high-availability.zookeeper.quorum", quorum.as_str()),
+        ("high-availability.storageDir", dir.path().to_str().unwrap()),
+        ("high-availability.zookeeper.client.max-retry-attempts", "2"),
+        ("high-availability.zookeeper.client.retry-wait", "100 ms"),
+    ] {
+        config.set(key, value).unwrap();
+    }
+    // The session timeout (60 s by default) would be waited out per attempt without the probe.
+    let err = tokio::time::timeout(LIMIT, HaServices::from_config(&config))
+        .await
+        .expect("an error well within the session timeout")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&quorum) && err.contains("accepts connections"),
+        "{err}"
+    );
+}

@@ -142,15 +142,34 @@ impl ZooKeeperConnection {
         {
             return Ok(client.clone());
         }
-        let client = self.open_session().await?;
+        // Only the first session checks that the quorum is there at all: a process started
+        // against a wrong quorum learns it at once, while one that lost its session waits for
+        // ZooKeeper to come back as long as it always has.
+        let first = current.is_none();
+        let client = self.open_session(first).await?;
         *current = Some(client.clone());
         Ok(client)
     }
 
-    async fn open_session(&self) -> Result<zk::Client, HaError> {
+    async fn open_session(&self, probe: bool) -> Result<zk::Client, HaError> {
         let attempts = self.settings.max_retry_attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
+            // The client waits out its whole session timeout when no server of the quorum is
+            // there at all; a plain connect says so at once (or within the connection timeout).
+            let reachable = if probe {
+                any_reachable(&self.settings.quorum, self.settings.connection_timeout).await
+            } else {
+                Ok(())
+            };
+            if let Err(unreachable) = reachable {
+                last = unreachable;
+                tracing::warn!(quorum = %self.settings.quorum, attempt, error = %last, "cannot connect to zookeeper");
+                if attempt < attempts {
+                    tokio::time::sleep(self.settings.retry_wait).await;
+                }
+                continue;
+            }
             let connecting = zk::Client::connector()
                 .with_session_timeout(self.settings.session_timeout)
                 .with_connection_timeout(self.settings.connection_timeout)
@@ -420,4 +439,22 @@ pub(crate) async fn delete_tree(client: &zk::Client, path: &str) -> Result<(), H
         }
     }
     Ok(())
+}
+
+/// Whether some server of `quorum` (`host:port,...[/chroot]`) accepts a TCP connection within
+/// `timeout`; else why none does.
+async fn any_reachable(quorum: &str, timeout: std::time::Duration) -> Result<(), String> {
+    let servers = quorum.split('/').next().unwrap_or_default();
+    let mut reasons = Vec::new();
+    for server in servers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(server)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => reasons.push(format!("{server}: {e}")),
+            Err(_) => reasons.push(format!("{server}: no answer within {timeout:?}")),
+        }
+    }
+    Err(format!(
+        "no server of the quorum accepts connections ({})",
+        reasons.join("; ")
+    ))
 }
