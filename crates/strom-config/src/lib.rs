@@ -45,4 +45,4 @@ pub use mask::{HIDDEN_CONTENT, is_sensitive};
 pub use memory::MemorySize;
 pub use option::{ConfigOption, OptionSpec, OptionValue};
 pub use options::all_options;
-pub use ports::PortRange;
+pub use ports::{PortRange, PortRangeError};

@@ -3,6 +3,19 @@
 
 use crate::option::OptionValue;
 
+/// A port option that is not a port, a range or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortRangeError {
+    /// Not a port or a range.
+    #[error(
+        "`{0}` is not a port or a port range (expected e.g. `9249`, `9250-9260` or `9250-9260,9300`)"
+    )]
+    Malformed(String),
+    /// A range whose start is after its end.
+    #[error("port range `{0}` is empty: its start is after its end")]
+    Empty(String),
+}
+
 /// One port, a range of ports or a list of them, in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortRange {
@@ -10,11 +23,15 @@ pub struct PortRange {
 }
 
 impl PortRange {
-    /// Parses Flink's spelling; `None` when malformed or a range is empty.
-    pub fn parse(text: &str) -> Option<Self> {
+    /// Parses Flink's spelling; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, PortRangeError> {
         let mut ranges = Vec::new();
         for part in text.split(',').map(str::trim) {
-            let port = |s: &str| s.trim().parse::<u16>().ok();
+            let port = |s: &str| {
+                s.trim()
+                    .parse::<u16>()
+                    .map_err(|_| PortRangeError::Malformed(text.trim().to_owned()))
+            };
             let (first, last) = match part.split_once('-') {
                 Some((a, b)) => (port(a)?, port(b)?),
                 None => {
@@ -23,11 +40,16 @@ impl PortRange {
                 }
             };
             if first > last {
-                return None;
+                return Err(PortRangeError::Empty(part.to_owned()));
             }
             ranges.push((first, last));
         }
-        (!ranges.is_empty()).then_some(Self { ranges })
+        Ok(Self { ranges })
+    }
+
+    /// The ranges, in the order given (a single port is a range of one).
+    pub fn ranges(&self) -> &[(u16, u16)] {
+        &self.ranges
     }
 
     /// The ports, in the order given.
@@ -47,7 +69,7 @@ impl OptionValue for PortRange {
         "a port, a range such as `50100-50200`, or a comma-separated list of them";
 
     fn parse_value(raw: &str) -> Option<Self> {
-        Self::parse(raw)
+        Self::parse(raw).ok()
     }
 
     fn render_value(&self) -> String {
@@ -79,7 +101,11 @@ mod tests {
         assert_eq!(ports.render_value(), "50100-50102,50200");
         assert_eq!(PortRange::parse("0").unwrap().first(), 0);
         for bad in ["", "x", "50200-50100", "70000", "1-2-3", "5,"] {
-            assert!(PortRange::parse(bad).is_none(), "{bad}");
+            assert!(PortRange::parse(bad).is_err(), "{bad}");
         }
+        assert!(matches!(
+            PortRange::parse("10-9"),
+            Err(PortRangeError::Empty(_))
+        ));
     }
 }

@@ -1,17 +1,19 @@
 //! Ports as Flink's reporters take them: one port (`9249`), a range (`9250-9260`: the first free
-//! one is used, so several TaskManagers of one host each get their own), or `0` (any free port).
+//! one is used, so several TaskManagers of one host each get their own), a list of both, or `0`
+//! (any free port). The syntax is the configuration's ([`PortRange`]); binding is here.
 
 use std::str::FromStr;
 
+use strom_config::{OptionValue, PortRange, PortRangeError};
 use tokio::net::TcpListener;
 
 /// A malformed port specification, or none of its ports free.
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
-    /// Not a port or a range.
+    /// Not a port, a range or a list of them.
     #[error("`{0}` is not a port or a port range (expected e.g. `9249` or `9250-9260`)")]
     Malformed(String),
-    /// The range is empty.
+    /// A range is empty.
     #[error("port range `{0}` is empty: its start is after its end")]
     Empty(String),
     /// No port of the range could be bound.
@@ -26,60 +28,38 @@ pub enum PortError {
     },
 }
 
-/// One port or an inclusive range of ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortSpec {
-    first: u16,
-    last: u16,
-}
+/// One port, a range of ports or a list of them, parsed as the configuration does
+/// ([`PortRange`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec(PortRange);
 
 impl FromStr for PortSpec {
     type Err = PortError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        let port = |s: &str| {
-            s.trim()
-                .parse::<u16>()
-                .map_err(|_| PortError::Malformed(text.to_owned()))
-        };
-        let (first, last) = match text.split_once('-') {
-            Some((a, b)) => (port(a)?, port(b)?),
-            None => {
-                let p = port(text)?;
-                (p, p)
-            }
-        };
-        if first > last {
-            return Err(PortError::Empty(text.to_owned()));
-        }
-        Ok(Self { first, last })
+        PortRange::parse(text).map(Self).map_err(|e| match e {
+            PortRangeError::Malformed(text) => PortError::Malformed(text),
+            PortRangeError::Empty(text) => PortError::Empty(text),
+        })
     }
 }
 
 impl std::fmt::Display for PortSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.first == self.last {
-            write!(f, "{}", self.first)
-        } else {
-            write!(f, "{}-{}", self.first, self.last)
-        }
+        f.write_str(&self.0.render_value())
     }
 }
 
 impl PortSpec {
     /// Exactly `port`.
-    pub const fn single(port: u16) -> Self {
-        Self {
-            first: port,
-            last: port,
-        }
+    pub fn single(port: u16) -> Self {
+        Self(PortRange::parse(&port.to_string()).unwrap_or_default())
     }
 
     /// Binds the first free port of the range on `host`.
     pub async fn bind(&self, host: &str) -> Result<TcpListener, PortError> {
         let mut last = None;
-        for port in self.first..=self.last {
+        for port in self.0.ports() {
             match TcpListener::bind((host, port)).await {
                 Ok(listener) => return Ok(listener),
                 Err(e) => last = Some(e),

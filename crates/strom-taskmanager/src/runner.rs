@@ -234,7 +234,7 @@ pub async fn run(settings: TaskManagerSettings) -> Result<(), TaskManagerError> 
         })?;
     let running = RunningTasks::default();
     let mut settings = settings;
-    if let Some(spec) = settings.metrics_port {
+    if let Some(spec) = &settings.metrics_port {
         let listener = spec
             .bind(&settings.bind_host)
             .await
