@@ -72,6 +72,21 @@ impl JobStatus {
     ];
 }
 
+/// The first attempt number of a job that a new leader recovers. It is above every attempt an
+/// earlier leader can have used, so that the subtasks of the two never share an execution id.
+/// The dead leader's subtasks may still be ending on the TaskManagers the new leader deploys
+/// to, and a producer of theirs waiting for its consumer would attach to the new consumer of
+/// the same id. Derived from the wall clock: 8 attempts a second since 2025-12-01 (no restart
+/// strategy restarts a job that often), which fits in a `u32` until 2042.
+pub fn recovery_attempt_base(now: SystemTime) -> u32 {
+    const SINCE: u64 = 1_764_547_200; // 2025-12-01T00:00:00Z
+    let seconds = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_sub(SINCE);
+    u32::try_from(seconds.saturating_mul(8)).unwrap_or(u32::MAX / 2)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn epoch_millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
@@ -434,6 +449,14 @@ impl Execution {
     /// The current attempt (0, then one more per restart).
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// Numbers this job's attempts from `base` on: a job a new leader recovers must not reuse
+    /// an attempt of the dead leader ([`recovery_attempt_base`]). Only before it is deployed.
+    pub fn start_attempts_at(&mut self, base: u32) {
+        if self.tasks.iter().flatten().all(|t| t.start_time < 0) {
+            self.attempt = self.attempt.max(base);
+        }
     }
 
     /// Stop after a savepoint: the job is cancelling, but its subtasks end on their own once they

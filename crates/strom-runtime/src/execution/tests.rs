@@ -303,3 +303,14 @@ fn a_broken_input_names_the_producers_taskmanager() {
         "{message}"
     );
 }
+
+#[test]
+fn a_recovered_job_numbers_its_attempts_above_any_earlier_leaders() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = |s: u64| recovery_attempt_base(UNIX_EPOCH + Duration::from_secs(s));
+    let now = at(1_796_000_000);
+    // A day later a leader that restarted its job 8 times a second all along stays below.
+    assert!(at(1_796_086_400) >= now + 86_400 * 8);
+    assert!(now > 100_000_000, "{now}");
+    assert_eq!(at(0), 0);
+}

@@ -120,8 +120,12 @@ impl JobManagerHandle {
         };
         self.query(move |core| {
             let id = core.dispatcher.admit_as(id, graph, &core.config)?;
+            let base = crate::execution::recovery_attempt_base(SystemTime::now());
+            if let Some(job) = core.dispatcher.get_mut(&id) {
+                job.start_attempts_at(base);
+            }
             core.adopt_checkpoints(id, pointers);
-            info!(job = %id, "job recovered");
+            info!(job = %id, first_attempt = base, "job recovered");
             core.schedule();
             Ok(id)
         })
