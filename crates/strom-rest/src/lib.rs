@@ -74,7 +74,13 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .config()
         .get(&options::WEB_ACCESS_CONTROL_ALLOW_ORIGIN)
         .filter(|o| !o.is_empty())
-        .and_then(|o| axum::http::HeaderValue::from_str(&o).ok());
+        .and_then(|o| match axum::http::HeaderValue::from_str(&o) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                tracing::warn!(value = %o, "web.access-control-allow-origin is not a valid header value; no Access-Control-Allow-Origin is sent");
+                None
+            }
+        });
     let api = Router::new()
         .route("/overview", get(handlers::overview))
         .route(
@@ -201,6 +207,13 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .filter(|f| !f.is_empty())
     {
         let index = std::path::Path::new(&folder).join("index.html");
+        if !index.is_file() {
+            tracing::warn!(
+                folder = %folder,
+                "web.flink-dashboard.path has no index.html: /flink/ will answer 404 (extract the \
+                 web/ folder of a Flink 2.x flink-dist jar there; scripts/flink-tools.sh dashboard does)"
+            );
+        }
         routes = routes
             .route(
                 "/flink",
