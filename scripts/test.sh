@@ -4,7 +4,8 @@
 # Debian's ZooKeeper server (zookeeperd; tests start their own servers, not the system service),
 # Debian's Chromium with its WebDriver (the web UI is tested in a headless browser), and the
 # connector tests' PostgreSQL and Kafka broker (scripts/services.sh; tests start their own), and
-# Apache Flink 2.3's own command line (scripts/flink-tools.sh), which is tested against strom.
+# Apache Flink 2.3's own command line (scripts/flink-tools.sh), which is tested against strom,
+# and tmux, the terminal the SQL client is tested in.
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +31,10 @@ fi
 if ! command -v ip >/dev/null; then
   echo "== installing iproute2 (network namespaces for the partition test)"
   apt_install iproute2
+fi
+if ! command -v tmux >/dev/null; then
+  echo "== installing tmux (the SQL client is tested in a real terminal)"
+  apt_install tmux
 fi
 if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
   echo "== installing chromium and chromium-driver (browser tests of the web UI)"

@@ -56,6 +56,8 @@ registry! {
         REST_BIND_PORT: Option<String> = opt_none("rest.bind-port",
             "Port or port range (e.g. `50100-50200`) the REST endpoint binds to; defaults to `rest.port`.")
             .with_fallback_keys(&["rest.port"]);
+        REST_RESULTS_MAX_BUFFERED_ROWS: usize = opt("rest.results.max-buffered-rows", "1000000",
+            "Rows of a SQL client's query (`strom sql`) the JobManager holds until the client fetches them; a query producing more than that ahead of its client fails, naming this key.");
         REST_SERVER_MAX_CONTENT_LENGTH: usize = opt("rest.server.max-content-length", "104857600",
             "Maximum size in bytes of a REST request body.");
         WEB_SUBMIT_ENABLE: bool = opt("web.submit.enable", "true",

@@ -11,8 +11,10 @@ mod file;
 mod graph;
 mod id;
 mod operator;
+mod results;
 
 pub use file::{FORMAT_VERSION, JobGraphFileError, from_json, load, to_json};
 pub use graph::{Edge, GraphError, JobGraph, MAX_PARALLELISM, Partitioning, Vertex};
 pub use id::{IdError, JobId};
 pub use operator::{EmitMode, OperatorSpec, SinkFormat, SqlRole};
+pub use results::{ResultChunk, ResultColumn, ResultPage, ResultRow};

@@ -67,6 +67,32 @@ pub struct OperatorContext {
     /// The TaskManager's storage (its `s3.*` settings), for connectors that read or write
     /// object-store paths.
     pub storage: strom_storage::Storage,
+    /// Where a `collect` sink hands its rows (the TaskManager forwards them to the JobManager
+    /// for the SQL client); `None` outside a TaskManager.
+    pub results: Option<ResultChannel>,
+}
+
+/// Hands an interactive query's rows on, in order (the TaskManager's connection to the
+/// JobManager).
+#[derive(Clone)]
+pub struct ResultChannel(std::sync::Arc<dyn Fn(strom_jobgraph::ResultChunk) + Send + Sync>);
+
+impl ResultChannel {
+    /// A channel calling `send` with every chunk.
+    pub fn new(send: impl Fn(strom_jobgraph::ResultChunk) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(send))
+    }
+
+    /// Sends `chunk`.
+    pub fn send(&self, chunk: strom_jobgraph::ResultChunk) {
+        (self.0)(chunk);
+    }
+}
+
+impl std::fmt::Debug for ResultChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResultChannel")
+    }
 }
 
 impl OperatorContext {
@@ -87,6 +113,7 @@ impl OperatorContext {
             attempt: 0,
             checkpointing: false,
             storage: strom_storage::Storage::local(),
+            results: None,
         }
     }
 }

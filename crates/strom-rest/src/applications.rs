@@ -22,7 +22,7 @@ use crate::model;
 
 type Answer = Result<Json<Value>, ApiError>;
 
-fn job_id(text: &str) -> Result<strom_jobgraph::JobId, ApiError> {
+pub(crate) fn job_id(text: &str) -> Result<strom_jobgraph::JobId, ApiError> {
     text.parse()
         .map_err(|e: strom_jobgraph::IdError| ApiError::bad_request(e.to_string()))
 }

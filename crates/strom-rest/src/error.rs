@@ -41,9 +41,9 @@ impl std::fmt::Display for ApiError {
 impl From<RuntimeError> for ApiError {
     fn from(error: RuntimeError) -> Self {
         let status = match &error {
-            RuntimeError::InvalidJob(_) | RuntimeError::InvalidJobConfig(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            RuntimeError::InvalidJob(_)
+            | RuntimeError::InvalidJobConfig(_)
+            | RuntimeError::Results { .. } => StatusCode::BAD_REQUEST,
             RuntimeError::JobNotFound(_) => StatusCode::NOT_FOUND,
             RuntimeError::JobEnded { .. } | RuntimeError::Savepoint(_) => StatusCode::CONFLICT,
             RuntimeError::Disabled(_) => StatusCode::FORBIDDEN,

@@ -108,6 +108,7 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
         .route("/taskmanagers/{id}/log", get(handlers::taskmanager_log))
         .route("/jobs", get(handlers::jobs).post(handlers::submit))
         .route("/jobs/sql", post(sql::submit))
+        .route("/jobs/{jobid}/results", get(sql::results))
         .route("/jobs/overview", get(handlers::jobs_overview))
         .route("/jobs/{jobid}", get(handlers::job).patch(handlers::cancel))
         .route("/jobs/{jobid}/plan", get(handlers::plan))

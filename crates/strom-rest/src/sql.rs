@@ -1,12 +1,14 @@
 //! `POST /jobs/sql`: a Flink SQL script submitted from the web UI or a script, compiled by the
-//! binary's SQL front end ([`crate::SqlCompiler`]) and submitted like a job graph.
+//! binary's SQL front end ([`crate::SqlCompiler`]) and submitted like a job graph; and
+//! `GET /jobs/:jobid/results?token=N`, the rows of a query the SQL client (`strom sql`) runs,
+//! from token `N` on (see [`strom_jobgraph::ResultPage`]).
 //!
 //! Body: `{"script": "CREATE TABLE ...; INSERT INTO ...", "parallelism": 2, "name": "my job"}`
 //! (`parallelism` and `name` optional). Answer: `202 {"jobid": ...}`, or 400 naming the
 //! statement that does not compile.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -70,6 +72,24 @@ pub(crate) async fn submit(
         StatusCode::ACCEPTED,
         Json(json!({ "jobid": id.to_string() })),
     ))
+}
+
+/// `GET /jobs/:jobid/results?token=N` (token 0 when absent).
+pub(crate) async fn results(
+    State(jm): State<JobManagerHandle>,
+    Path(id): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<strom_jobgraph::ResultPage>, ApiError> {
+    let id = crate::applications::job_id(&id)?;
+    let token = match query.get("token") {
+        None => 0,
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "`token` must be a row number (0, or the `next_token` of the last answer), not `{text}`"
+            ))
+        })?,
+    };
+    Ok(Json(jm.results(id, token).await?))
 }
 
 #[cfg(test)]

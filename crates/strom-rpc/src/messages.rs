@@ -355,6 +355,13 @@ pub enum ToJobManager {
         /// Why.
         reason: String,
     },
+    /// Rows of an interactive query's result (`collect` sink), for the SQL client.
+    Results {
+        /// The sink subtask.
+        execution: ExecutionId,
+        /// The rows.
+        chunk: strom_jobgraph::ResultChunk,
+    },
 }
 
 /// JobManager → TaskManager.

@@ -53,6 +53,14 @@ pub enum RuntimeError {
     /// A savepoint cannot be taken.
     #[error("savepoint: {0}")]
     Savepoint(String),
+    /// A request for a query's result rows cannot be served.
+    #[error("results of job {job}: {reason}")]
+    Results {
+        /// The job.
+        job: JobId,
+        /// What is wrong with the request.
+        reason: String,
+    },
     /// Starting the resource-manager driver failed.
     #[error("resource manager driver: {0}")]
     Driver(String),

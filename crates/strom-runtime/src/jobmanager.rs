@@ -28,6 +28,7 @@ use crate::snapshot::{
 use crate::worker_pool::{PoolSettings, WorkerPool};
 
 mod checkpointing;
+mod collect;
 mod handle;
 mod views;
 
@@ -179,6 +180,7 @@ impl JobManager {
             heartbeat_seq: 0,
             last_heartbeat_sent: Instant::now(),
             log_requests: LogRequests::default(),
+            results: crate::results::Results::default(),
         };
         let now = Instant::now();
         for worker in recovered {
@@ -214,6 +216,8 @@ pub(crate) struct Core {
     heartbeat_seq: u64,
     last_heartbeat_sent: Instant,
     log_requests: LogRequests,
+    /// Rows of interactive queries waiting for the SQL client.
+    results: crate::results::Results,
 }
 
 /// Log requests sent to TaskManagers and not answered yet.
@@ -375,6 +379,7 @@ impl Core {
                     let _ = answer.send(lines);
                 }
             }
+            ToJobManager::Results { execution, chunk } => self.on_results(execution, chunk),
             ToJobManager::EndOfInput { execution } => {
                 if let Some(job) = self.dispatcher.get_mut(&execution.job)
                     && job.is_current(&execution)

@@ -23,6 +23,7 @@ pub mod execution;
 mod jobmanager;
 pub mod local_driver;
 pub mod restart;
+mod results;
 pub mod rpc_server;
 pub mod slot_manager;
 pub mod snapshot;

@@ -81,8 +81,26 @@ fn substitute_variables(
     Ok(out)
 }
 
+/// How a script is compiled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompileOptions {
+    /// A bare `SELECT` returns its rows to the SQL client (the `collect` sink) instead of
+    /// printing them on the TaskManagers.
+    pub collect_selects: bool,
+}
+
 /// Compiles a script; `name` is the job name unless the script sets `pipeline.name`.
 pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, SqlError> {
+    compile_with(sql, base, name, CompileOptions::default()).await
+}
+
+/// [`compile`] with `options`.
+pub async fn compile_with(
+    sql: &str,
+    base: &Path,
+    name: &str,
+    options: CompileOptions,
+) -> Result<Compiled, SqlError> {
     let statements = script::parse(sql)?;
     let ctx = SessionContext::new_with_state(exprs::session());
     let mut catalog = Catalog::default();
@@ -98,19 +116,7 @@ pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, Sql
             }
             Statement::CreateTable(ddl) => catalog.create(*ddl, &ctx, number)?,
             Statement::CreateView { name, query } => {
-                let mut statement = ast::Statement::Query(query);
-                dialect::rewrite(&mut statement).map_err(|message| SqlError::Unsupported {
-                    statement: number,
-                    message,
-                })?;
-                windows_tvf::rewrite(&mut statement, &mut catalog, &ctx).map_err(|message| {
-                    SqlError::Plan {
-                        statement: number,
-                        message,
-                    }
-                })?;
-                let plan = plan_statement(&ctx, statement, number).await?;
-                catalog.create_view(&name, plan, &ctx, number)?;
+                create_view(&ctx, &mut catalog, &name, query, number).await?;
             }
             Statement::Query {
                 explain: wants_explain,
@@ -137,6 +143,11 @@ pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, Sql
                     statement: number,
                     base,
                     unbounded: false,
+                    select_sink: if options.collect_selects {
+                        "collect"
+                    } else {
+                        "print"
+                    },
                 };
                 match &plan {
                     LogicalPlan::Dml(DmlStatement {
@@ -168,6 +179,106 @@ pub async fn compile(sql: &str, base: &Path, name: &str) -> Result<Compiled, Sql
         graph: finish(builder, name, config)?,
         explain,
     })
+}
+
+/// Plans a `CREATE VIEW` and adds it to `catalog`.
+async fn create_view(
+    ctx: &SessionContext,
+    catalog: &mut Catalog,
+    name: &str,
+    query: Box<ast::Query>,
+    number: usize,
+) -> Result<(), SqlError> {
+    let mut statement = ast::Statement::Query(query);
+    dialect::rewrite(&mut statement).map_err(|message| SqlError::Unsupported {
+        statement: number,
+        message,
+    })?;
+    windows_tvf::rewrite(&mut statement, catalog, ctx).map_err(|message| SqlError::Plan {
+        statement: number,
+        message,
+    })?;
+    let plan = plan_statement(ctx, statement, number).await?;
+    catalog.create_view(name, plan, ctx, number)
+}
+
+/// A table or view a script declares, as `SHOW TABLES` and `DESCRIBE` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    /// Its name.
+    pub name: String,
+    /// A view (`CREATE VIEW`) rather than a table.
+    pub view: bool,
+    /// Its columns: name, Flink type, nullable.
+    pub columns: Vec<(String, String, bool)>,
+    /// Its `PRIMARY KEY` columns.
+    pub primary_key: Vec<String>,
+    /// Its watermark column, if any.
+    pub watermark: Option<String>,
+}
+
+/// The tables and views `sql` declares (its `CREATE TABLE` and `CREATE VIEW` statements, each
+/// checked as [`compile`] checks it, tables' connector options too, relative paths against
+/// `base`; other statements are not allowed), sorted by name.
+pub async fn declared_relations(sql: &str, base: &Path) -> Result<Vec<Relation>, SqlError> {
+    let ctx = SessionContext::new_with_state(exprs::session());
+    let mut catalog = Catalog::default();
+    for (index, statement) in script::parse(sql)?.into_iter().enumerate() {
+        let number = index + 1;
+        match statement {
+            Statement::Set { .. } => {}
+            Statement::CreateTable(ddl) => catalog.create(*ddl, &ctx, number)?,
+            Statement::CreateView { name, query } => {
+                create_view(&ctx, &mut catalog, &name, query, number).await?;
+            }
+            Statement::Query { .. } => {
+                return Err(SqlError::Unsupported {
+                    statement: number,
+                    message: "only CREATE TABLE and CREATE VIEW declare tables".to_owned(),
+                });
+            }
+        }
+    }
+    let mut names: Vec<&String> = catalog.tables.keys().collect();
+    names.sort();
+    for name in names {
+        crate::connectors::validate_declared(name, &catalog.tables[name], base)?;
+    }
+    let columns = |schema: &arrow_schema::Schema| {
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                (
+                    f.name().clone(),
+                    crate::types::flink_type(f.data_type()),
+                    f.is_nullable(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut relations: Vec<Relation> = catalog
+        .tables
+        .iter()
+        .map(|(name, table)| Relation {
+            name: name.clone(),
+            view: false,
+            columns: columns(&table.schema),
+            primary_key: table.primary_key.clone(),
+            watermark: table
+                .watermark
+                .map(|(column, _)| table.schema.field(column).name().clone()),
+        })
+        .chain(catalog.views.iter().map(|(name, plan)| Relation {
+            name: name.clone(),
+            view: true,
+            columns: columns(plan.schema().as_arrow()),
+            primary_key: Vec::new(),
+            watermark: None,
+        }))
+        .collect();
+    relations.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(relations)
 }
 
 /// DataFusion's analyzed logical plan of a statement (views inlined, types coerced).

@@ -12,15 +12,17 @@
 //! | `upsert-kafka` | a topic's last value per key, as changes | an updating result by key, deletes as tombstones |
 //! | `print` | | standard output, Flink's `+I[...]` rendering |
 //! | `blackhole` | | discards |
+//! | `collect` | | rows returned to the SQL client (`strom sql`) through the JobManager |
 //!
 //! Checkpoints: `datagen` and `nexmark` keep rescalable positions ([`stripes`]), `filesystem`
 //! keeps its unfinished splits and commits sink files exactly once; `socket` cannot rewind and
 //! keeps no state (records read before a failure are not read again); `print` writes at least
-//! once (output after the last checkpoint is printed again after a restore); `jdbc` writes a
+//! once (output after the last checkpoint is printed again after a restore), and so does `collect`; `jdbc` writes a
 //! checkpoint's changes in one transaction when it completes; `kafka` keeps partition positions
 //! and, exactly once, produces a checkpoint's records in one Kafka transaction when it completes.
 
 mod avro;
+mod collect;
 mod datagen;
 mod filesystem;
 pub(crate) mod formats;
@@ -123,6 +125,13 @@ const CONNECTORS: &[Spec] = &[
         source: false,
         sink: true,
         options: print::OPTIONS,
+        required: &[],
+    },
+    Spec {
+        name: "collect",
+        source: false,
+        sink: true,
+        options: collect::OPTIONS,
         required: &[],
     },
     Spec {
@@ -272,6 +281,33 @@ pub(crate) fn validate(
 
 /// Checks the options of a sink table that depend on its `PARTITIONED BY` columns (none or
 /// some).
+/// Checks a declared table's options for whichever use its connector has (read or written),
+/// before any query uses it (the SQL client checks each `CREATE TABLE` at once).
+pub(crate) fn validate_declared(
+    table: &str,
+    definition: &crate::catalog::TableDef,
+    base: &std::path::Path,
+) -> Result<(), SqlError> {
+    let check = |usage| {
+        validate(
+            table,
+            &mut definition.options.clone(),
+            &definition.schema,
+            &definition.metadata,
+            &definition.primary_key,
+            usage,
+            base,
+        )
+        .map(|_| ())
+    };
+    validate_partitions(table, &definition.options, &definition.partitioned_by)?;
+    let first = check(Usage::Source);
+    match first {
+        Ok(()) => Ok(()),
+        Err(first) => check(Usage::Sink).map_err(|_| first),
+    }
+}
+
 pub(crate) fn validate_partitions(
     table: &str,
     options: &BTreeMap<String, String>,
@@ -480,6 +516,12 @@ pub(crate) fn open_sink(
             ctx,
         )),
         "blackhole" => Box::new(print::Blackhole),
+        "collect" => Box::new(collect::Collect::new(
+            &plan.connector.table,
+            &plan.schema,
+            plan.updating,
+            ctx,
+        )?),
         "jdbc" => Box::new(jdbc::JdbcSink::new(plan, ctx)?),
         "kafka" | "upsert-kafka" => Box::new(kafka::KafkaSink::new(plan, ctx)?),
         "filesystem" => {

@@ -32,10 +32,17 @@ mod nexmark_suite;
 #[cfg(test)]
 mod planner_fixtures;
 
-pub use compile::{Compiled, compile, compile_file};
+pub use compile::{
+    CompileOptions, Compiled, Relation, compile, compile_file, compile_with, declared_relations,
+};
 pub use error::SqlError;
 pub use explain::explain;
 pub use runtime::instantiate;
+
+/// Checks that `sql` parses as Flink SQL; syntax errors carry the line and column within `sql`.
+pub fn check_syntax(sql: &str) -> Result<(), SqlError> {
+    script::parse(sql).map(|_| ())
+}
 
 /// Registers the SQL operators with the TaskManager's operator factory; call once at start.
 pub fn register() {

@@ -156,7 +156,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
         let next = parser.peek_token();
         if next.token != Token::EOF {
             return Err(syntax(ParserError::ParserError(format!(
-                "Expected: end of statement, found: {} at {}",
+                "Expected: end of statement, found: {}{}",
                 next.token, next.span.start
             ))));
         }

@@ -204,6 +204,8 @@ pub(crate) struct Translator<'a> {
     pub(crate) base: &'a Path,
     /// Whether some source of this statement never ends.
     pub(crate) unbounded: bool,
+    /// The connector a bare `SELECT` writes to: `print`, or `collect` for the SQL client.
+    pub(crate) select_sink: &'static str,
 }
 
 impl Translator<'_> {
@@ -286,8 +288,11 @@ impl Translator<'_> {
             }
             None => (
                 ConnectorPlan {
-                    table: "print".to_owned(),
-                    options: BTreeMap::from([("connector".to_owned(), "print".to_owned())]),
+                    table: self.select_sink.to_owned(),
+                    options: BTreeMap::from([(
+                        "connector".to_owned(),
+                        self.select_sink.to_owned(),
+                    )]),
                 },
                 stream.schema.clone(),
             ),

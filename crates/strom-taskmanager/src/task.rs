@@ -255,6 +255,12 @@ async fn execute(
         attempt: execution.attempt,
         checkpointing: deployment.checkpointing,
         storage: ctx.storage.clone(),
+        results: Some({
+            let updates = ctx.updates.clone();
+            strom_operators::ResultChannel::new(move |chunk| {
+                let _ = updates.send(ToJobManager::Results { execution, chunk });
+            })
+        }),
     };
     let named = |e: &dyn std::fmt::Display| {
         format!(

@@ -41,6 +41,8 @@ pub(crate) enum Command {
     Cancel(CancelArgs),
     /// Take a savepoint of a running job and print its folder.
     Savepoint(SavepointArgs),
+    /// The SQL client (Flink's `sql-client.sh`): an interactive session, or `-f SCRIPT`.
+    Sql(crate::sql_client::SqlArgs),
     /// Print the effective configuration (secrets masked), or the reference with `--docs`.
     Config(ConfigArgs),
     /// Operate on a whole cluster (`strom cluster stop`).
@@ -162,6 +164,7 @@ pub(crate) async fn dispatch(
             client::savepoint(&config, &args.job, args.dir.clone(), false).await
         }
         Command::Cluster(ClusterCommand::Stop(args)) => client::stop_cluster(&config, args).await,
+        Command::Sql(args) => crate::sql_client::run(&config, args).await,
         Command::MesosAppmaster => mesos::appmaster(config, false).await,
         Command::MesosAppmasterJob => mesos::appmaster(config, true).await,
         Command::MesosTaskmanager => mesos::taskmanager(config, log_tail).await,

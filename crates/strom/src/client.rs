@@ -12,9 +12,11 @@ use crate::cli::{CancelArgs, ClusterArgs, JobArgs, RunArgs};
 use crate::cluster::{describe_sinks, load_job, report_outcome};
 use crate::progress::{self, Progress};
 
-struct Rest {
-    base: String,
-    http: reqwest::Client,
+/// A client of the cluster's REST API.
+#[derive(Clone)]
+pub(crate) struct Rest {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
     token: Option<String>,
 }
 
@@ -22,7 +24,7 @@ struct Rest {
 const STARTING_WAIT: Duration = Duration::from_secs(30);
 
 impl Rest {
-    fn new(config: &Configuration, args: &ClusterArgs) -> anyhow::Result<Self> {
+    pub(crate) fn new(config: &Configuration, args: &ClusterArgs) -> anyhow::Result<Self> {
         let address = match &args.jobmanager {
             Some(address) => address.clone(),
             None => format!(
@@ -47,7 +49,11 @@ impl Rest {
 
     /// Sends `request`; while the JobManager answers 503 (it is starting, or a standby that
     /// knows no leader yet) the request is sent again, for up to [`STARTING_WAIT`].
-    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> anyhow::Result<Value> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -85,7 +91,7 @@ impl Rest {
         Err(anyhow!("{what} failed ({status}): {errors}"))
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(
             self.http.get(format!("{}{path}", self.base)),
             &format!("GET {path}"),
@@ -245,27 +251,35 @@ pub(crate) async fn savepoint(
         .ok_or_else(|| anyhow!("the cluster answered without a request id"))?
         .to_owned();
     eprintln!("triggered savepoint of job {} ({trigger})", args.job_id);
-    let path = format!("/jobs/{}/savepoints/{trigger}", args.job_id);
+    let location = await_savepoint(&rest, &args.job_id, &trigger).await?;
+    println!("{location}");
+    if cancel {
+        eprintln!("savepoint complete; job {} is being cancelled", args.job_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for savepoint `trigger` of job `id` (an hour at most) and returns its location.
+pub(crate) async fn await_savepoint(
+    rest: &Rest,
+    id: &str,
+    trigger: &str,
+) -> anyhow::Result<String> {
+    let path = format!("/jobs/{id}/savepoints/{trigger}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3600);
     loop {
         let status = rest.get(&path).await?;
         if status["status"]["id"] == "COMPLETED" {
             if let Some(location) = status["operation"]["location"].as_str() {
-                println!("{location}");
-                if cancel {
-                    eprintln!("savepoint complete; job {} is being cancelled", args.job_id);
-                }
-                return Ok(ExitCode::SUCCESS);
+                return Ok(location.to_owned());
             }
             return Err(anyhow!(
-                "savepoint of job {} completed without a location: {status}",
-                args.job_id
+                "savepoint of job {id} completed without a location: {status}"
             ));
         }
         if std::time::Instant::now() > deadline {
             return Err(anyhow!(
-                "savepoint of job {} did not complete within an hour",
-                args.job_id
+                "savepoint of job {id} did not complete within an hour"
             ));
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -12,6 +12,7 @@ mod job_results;
 mod mesos;
 mod progress;
 mod settings;
+mod sql_client;
 mod tls;
 
 use std::process::ExitCode;

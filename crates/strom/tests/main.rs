@@ -35,6 +35,7 @@ mod mesos_ha;
 mod metrics_and_logs;
 mod rest_flink;
 mod rest_tls;
+mod sql_client;
 mod sql_jobs;
 mod sql_nexmark;
 mod sql_nexmark_suite;

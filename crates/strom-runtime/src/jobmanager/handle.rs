@@ -77,7 +77,7 @@ impl JobManagerHandle {
         &self.config
     }
 
-    async fn query<T: Send + 'static>(
+    pub(super) async fn query<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Core) -> T + Send + 'static,
     ) -> Result<T, RuntimeError> {
