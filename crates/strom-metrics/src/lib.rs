@@ -8,6 +8,7 @@
 //! scrape builds an [`Exposition`] from a snapshot of those counters.
 
 mod exposition;
+pub mod introspect;
 mod meter;
 mod port;
 mod server;

@@ -62,23 +62,6 @@ pub(crate) async fn taskmanagers(State(jm): State<JobManagerHandle>) -> Answer {
     Ok(Json(json!({ "taskmanagers": list })))
 }
 
-/// Flink's `/taskmanagers/:id/log` answers the log file as text; strom keeps the newest lines in
-/// the TaskManager's memory and answers them the same way.
-pub(crate) async fn taskmanager_log(
-    State(jm): State<JobManagerHandle>,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    let lines = jm
-        .taskmanager_log(id.clone(), std::time::Duration::from_secs(5))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("TaskManager {id} not found")))?;
-    let mut text = lines.join("\n");
-    if !text.is_empty() {
-        text.push('\n');
-    }
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
-}
-
 pub(crate) async fn metrics(
     State(jm): State<JobManagerHandle>,
     axum::Extension(meters): axum::Extension<strom_metrics::Meters>,

@@ -18,6 +18,7 @@ pub mod metrics;
 mod model;
 mod savepoints;
 mod sql;
+mod texts;
 mod ui;
 mod vertices;
 
@@ -46,12 +47,19 @@ pub type SqlCompiler = Arc<
 pub struct RestOptions {
     /// The SQL front end; without it `POST /jobs/sql` answers 501.
     pub sql: Option<SqlCompiler>,
+    /// The JobManager process's newest log lines (`/jobmanager/log`); without it the log pages
+    /// say that the log is not kept.
+    pub log: Option<LogLines>,
 }
+
+/// Gives a process's newest log lines, oldest first.
+pub type LogLines = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
 
 impl std::fmt::Debug for RestOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RestOptions")
             .field("sql", &self.sql.is_some())
+            .field("log", &self.log.is_some())
             .finish()
     }
 }
@@ -100,12 +108,29 @@ pub fn router_with(jobmanager: JobManagerHandle, options: RestOptions) -> Router
             "/jobmanager/environment",
             get(managers::jobmanager_environment),
         )
-        .route("/jobmanager/logs", get(managers::jobmanager_logs))
+        .route("/jobmanager/logs", get(texts::jobmanager_logs))
+        .route("/jobmanager/logs/{name}", get(texts::jobmanager_log_file))
+        .route("/jobmanager/log", get(texts::jobmanager_log))
+        .route("/jobmanager/stdout", get(texts::jobmanager_stdout))
+        .route(
+            "/jobmanager/thread-dump",
+            get(texts::jobmanager_thread_dump),
+        )
+        .route("/taskmanagers/{id}/logs", get(texts::taskmanager_logs))
+        .route(
+            "/taskmanagers/{id}/logs/{name}",
+            get(texts::taskmanager_log_file),
+        )
+        .route("/taskmanagers/{id}/stdout", get(texts::taskmanager_stdout))
+        .route(
+            "/taskmanagers/{id}/thread-dump",
+            get(texts::taskmanager_thread_dump),
+        )
         .route(
             "/jobs/{jobid}/checkpoints/details/{checkpointid}",
             get(checkpoints::checkpoint_details),
         )
-        .route("/taskmanagers/{id}/log", get(handlers::taskmanager_log))
+        .route("/taskmanagers/{id}/log", get(texts::taskmanager_log))
         .route("/jobs", get(handlers::jobs).post(handlers::submit))
         .route("/jobs/sql", post(sql::submit))
         .route("/jobs/{jobid}/results", get(sql::results))

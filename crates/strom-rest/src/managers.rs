@@ -1,6 +1,6 @@
 //! The TaskManager and JobManager pages of Flink's dashboard: `/taskmanagers/:id` with the slots
 //! each job holds there, `/taskmanagers/:id/metrics`, `/jobmanager/metrics`,
-//! `/jobmanager/environment` and `/jobmanager/logs`.
+//! and `/jobmanager/environment` (the log, stdout and thread-dump pages are [`crate::texts`]).
 //!
 //! strom runs no JVM, so the `Status.JVM.*` metrics Flink's pages ask for are answered from what
 //! strom knows (the process size as the heap's maximum) or as 0, never left out: the dashboard
@@ -187,10 +187,6 @@ pub(crate) async fn jobmanager_environment() -> Answer {
 
 /// `GET /jobmanager/logs`: strom writes its log to standard error, not to files in a log
 /// folder; the list is empty.
-pub(crate) async fn jobmanager_logs() -> Answer {
-    Ok(Json(json!({ "logs": [] })))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -427,7 +427,23 @@ pub enum ToTaskManager {
     RequestLog {
         /// Echoed in the answer.
         request: u64,
+        /// What to send: the log, standard output or a thread dump.
+        #[serde(default)]
+        kind: TextKind,
     },
+}
+
+/// A text a TaskManager sends about itself for the web dashboard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextKind {
+    /// The newest log lines.
+    #[default]
+    Log,
+    /// The end of its standard output.
+    Stdout,
+    /// Its threads, one entry each.
+    ThreadDump,
 }
 
 #[cfg(test)]

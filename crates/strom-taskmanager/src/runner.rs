@@ -8,7 +8,8 @@ use parking_lot::Mutex;
 use strom_config::{Configuration, options};
 use strom_network::DataServer;
 use strom_rpc::{
-    ExecutionId, Hardware, PROTOCOL_VERSION, Registration, TaskMetrics, ToJobManager, ToTaskManager,
+    ExecutionId, Hardware, PROTOCOL_VERSION, Registration, TaskMetrics, TextKind, ToJobManager,
+    ToTaskManager,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -431,8 +432,12 @@ async fn session(
                         info!(%reason, "released by the jobmanager");
                         break Ok(());
                     }
-                    Some(Ok(ToTaskManager::RequestLog { request })) => {
-                        let lines = settings.log_tail.as_ref().map(crate::LogTail::lines).unwrap_or_default();
+                    Some(Ok(ToTaskManager::RequestLog { request, kind })) => {
+                        let lines = match kind {
+                            TextKind::Log => settings.log_tail.as_ref().map(crate::LogTail::lines).unwrap_or_default(),
+                            TextKind::Stdout => vec![strom_metrics::introspect::stdout_tail(strom_metrics::introspect::STDOUT_TAIL_BYTES)],
+                            TextKind::ThreadDump => strom_metrics::introspect::threads().iter().map(|t| t.stringified()).collect(),
+                        };
                         if let Err(e) = outgoing.send(&ToJobManager::LogTail { request, lines }).await {
                             break Err(lost(e));
                         }

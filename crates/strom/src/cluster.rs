@@ -146,7 +146,14 @@ fn rest_options() -> RestOptions {
             Ok(compiled.graph)
         })
     });
-    RestOptions { sql: Some(sql) }
+    let log = crate::settings::process_log().map(|tail| {
+        let log: strom_rest::LogLines = Arc::new(move || tail.lines());
+        log
+    });
+    RestOptions {
+        sql: Some(sql),
+        log,
+    }
 }
 
 /// With `metrics.reporter.prom.port` (or the reporter's factory class) configured, the

@@ -29,8 +29,8 @@ pub(crate) fn load(cli: &Cli) -> anyhow::Result<Configuration> {
 }
 
 /// Servers log at `info`, clients and `local --run` at `warn`; `RUST_LOG` overrides.
-/// Sets up logging to standard error; a TaskManager also keeps its newest lines in memory, for
-/// the web UI's log view, and gets that [`LogTail`] back.
+/// Sets up logging to standard error; servers also keep their newest lines in memory for the
+/// web UI's log views ([`process_log`]), and a TaskManager gets that [`LogTail`] back.
 pub(crate) fn init_logging(cli: &Cli) -> Option<LogTail> {
     let default = match &cli.command {
         Command::Jobmanager
@@ -48,20 +48,36 @@ pub(crate) fn init_logging(cli: &Cli) -> Option<LogTail> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi);
-    if matches!(
+    let keeps_tail = matches!(
         cli.command,
-        Command::Taskmanager | Command::MesosTaskmanager
-    ) {
+        Command::Taskmanager
+            | Command::MesosTaskmanager
+            | Command::Jobmanager
+            | Command::MesosAppmaster
+            | Command::MesosAppmasterJob
+            | Command::Local(_)
+    );
+    if keeps_tail {
         let tail = LogTail::default();
         let for_writer = tail.clone();
         builder
             .with_writer(move || Tee(std::io::stderr(), for_writer.writer()))
             .init();
+        let _ = PROCESS_LOG.set(tail.clone());
         Some(tail)
     } else {
         builder.with_writer(std::io::stderr).init();
         None
     }
+}
+
+/// The newest log lines of this process, kept by servers: a TaskManager sends them when the
+/// web UI asks, a JobManager answers `/jobmanager/log` with them.
+static PROCESS_LOG: std::sync::OnceLock<LogTail> = std::sync::OnceLock::new();
+
+/// This process's kept log lines, when it keeps them.
+pub(crate) fn process_log() -> Option<LogTail> {
+    PROCESS_LOG.get().cloned()
 }
 
 /// Writes every log line to both.

@@ -211,7 +211,36 @@ async fn flinks_dashboard_shows_every_page_of_a_strom_job_and_cancels_it() {
     )
     .await;
     view(&browser, "#/job-manager/metrics", "true").await;
-    view(&browser, "#/job-manager/log-list", "true").await;
+    // The text pages (log, log list, stdout, thread dump) of the JobManager and the
+    // TaskManager; not the profiler, which answers as Flink's does without
+    // `rest.profiling.enabled` (the page says how to enable it).
+    for page in ["logs", "log", "stdout", "thread-dump"] {
+        view(&browser, &format!("#/job-manager/{page}"), "true").await;
+    }
+    for page in ["logs", "log-list", "stdout", "thread-dump"] {
+        view(&browser, &format!("#/task-manager/{tm}/{page}"), "true").await;
+    }
+    let text = |path: String| {
+        let url = format!("{}{path}", cluster.rest);
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let log = text("/jobmanager/log".into()).await;
+    assert!(log.contains("INFO"), "{log}");
+    let listed = text(format!("/taskmanagers/{tm}/logs")).await;
+    assert!(listed.contains("taskmanager.log"), "{listed}");
+    let log = text(format!("/taskmanagers/{tm}/logs/taskmanager.log")).await;
+    assert!(log.contains("INFO"), "{log}");
+    let dump: Value =
+        serde_json::from_str(&text(format!("/taskmanagers/{tm}/thread-dump")).await).unwrap();
+    let names: Vec<&str> = dump["threadInfos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["threadName"].as_str())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("tokio")), "{names:?}");
+    let stdout = text(format!("/taskmanagers/{tm}/stdout")).await;
+    assert!(stdout.contains("standard output"), "{stdout}");
 
     // The job page's Cancel button (Flink asks to confirm).
     view(&browser, &format!("{job}/overview"), "true").await;

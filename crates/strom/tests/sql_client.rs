@@ -74,6 +74,29 @@ fn a_script_runs_with_f_and_its_rows_print_as_flinks_tableau() {
         !stdout.contains("SELECT 1;"),
         "ran on after the error: {stdout}"
     );
+
+    // The results path answers bad requests with errors naming what is wrong.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let jobs = cluster.get("/jobs/overview").await.unwrap();
+        let id = jobs["jobs"][0]["jid"].as_str().unwrap().to_owned();
+        let answer = |path: String| {
+            let url = format!("{}{path}", cluster.rest);
+            async move {
+                let response = reqwest::get(url).await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let (status, body) = answer(format!("/jobs/{id}/results?token=x")).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("`token` must be a row number"), "{body}");
+        let (status, body) = answer(format!("/jobs/{id}/results?token=99999")).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("past the"), "{body}");
+        let (status, body) =
+            answer("/jobs/00000000000000000000000000000000/results".to_owned()).await;
+        assert_eq!(status, 404, "{body}");
+    });
     cluster.stop();
 }
 
@@ -107,6 +130,12 @@ impl Terminal {
             ])
             .status()
             .expect("tmux is installed (scripts/test.sh installs it)");
+        assert!(status.success());
+        // Keep the screen readable after the client exits (QUIT).
+        let status = Command::new("tmux")
+            .args(["set-option", "-w", "-t", &name, "remain-on-exit", "on"])
+            .status()
+            .unwrap();
         assert!(status.success());
         Self { name }
     }

@@ -184,6 +184,18 @@ impl JobManagerHandle {
         id: String,
         timeout: Duration,
     ) -> Result<Option<Vec<String>>, RuntimeError> {
+        self.taskmanager_text(id, strom_rpc::TextKind::Log, timeout)
+            .await
+    }
+
+    /// A text a TaskManager sends about itself (`None`: no such TaskManager): its log lines,
+    /// its standard output (one entry) or its threads (an entry each).
+    pub async fn taskmanager_text(
+        &self,
+        id: String,
+        kind: strom_rpc::TextKind,
+        timeout: Duration,
+    ) -> Result<Option<Vec<String>>, RuntimeError> {
         let answer = self
             .query(move |core| {
                 let entry = core.slots.get(&id)?;
@@ -193,7 +205,7 @@ impl JobManagerHandle {
                 let request = requests.next;
                 // Requests of a TaskManager that never answers are dropped when it is lost.
                 requests.waiting.insert(request, (id.clone(), tx));
-                entry.send(ToTaskManager::RequestLog { request });
+                entry.send(ToTaskManager::RequestLog { request, kind });
                 Some(rx)
             })
             .await?;
