@@ -367,6 +367,45 @@ fn bad_scripts_fail_with_clear_errors() {
     assert!(err.contains("nowhere"), "{err}");
 }
 
+/// A failure inside an expression at run time (an integer divided by zero, a string that is
+/// no number cast to one, as Flink fails them) fails the job with the expression named.
+#[test]
+fn a_failing_expression_at_run_time_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (select, named) in [
+        (
+            "SELECT id, 100 / (id - id) AS boom FROM t",
+            "expression `(100 / (id - id))`: Arrow error: Divide by zero",
+        ),
+        (
+            "SELECT CAST(CONCAT('x', CAST(id AS STRING)) AS INT) FROM t",
+            "expression `CAST(concat('x', CAST(id AS VARCHAR)) AS INTEGER)`: Arrow error: Cast error",
+        ),
+    ] {
+        let path = dir.path().join("job.sql");
+        std::fs::write(
+            &path,
+            format!(
+                "CREATE TABLE t (id BIGINT) WITH ('connector' = 'datagen', \
+                 'number-of-rows' = '10', 'fields.id.kind' = 'sequence', \
+                 'fields.id.start' = '1', 'fields.id.end' = '10');\n{select};\n"
+            ),
+        )
+        .unwrap();
+        let output = support::run(
+            &["local", "-Drest.port=0", "--run", path.to_str().unwrap()],
+            Duration::from_secs(60),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{select}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains(named),
+            "{select}: the expression is not named: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn explain_prints_vertices_parallelism_and_partitioning() {
     let output = support::run(
