@@ -240,6 +240,12 @@ registry! {
             "Most records a mini-batch gathers before it is emitted.");
         TABLE_EXEC_SOURCE_IDLE_TIMEOUT: Option<Duration> = opt_none("table.exec.source.idle-timeout",
             "Time after which a Kafka partition without records no longer holds the watermark of its source subtask back, and a source subtask without records (or partitions) no longer holds back the operators after it (unset or 0: never).");
+        SQL_CLIENT_RESULT_MODE: String = opt("sql-client.execution.result-mode", "table",
+            "How the SQL client (`strom sql`) shows a query's rows: `table` (a full-screen table updated in place), `changelog` (the changes with their kinds) or `tableau` (boxed rows printed as they come).");
+        SQL_CLIENT_MAX_TABLE_ROWS: usize = opt("sql-client.execution.max-table-result.rows", "1000000",
+            "Rows the SQL client's `table` view keeps (the oldest go first).");
+        SQL_CLIENT_MAX_COLUMN_WIDTH: usize = opt("sql-client.display.max-column-width", "30",
+            "Width at which the SQL client cuts values (with `...`).");
         TABLE_EXEC_STATE_TTL: Option<Duration> = opt_none("table.exec.state.ttl",
             "Time after which the state of a key not seen is dropped by regular joins and Top-N (unset: kept for ever, results exact).");
     }

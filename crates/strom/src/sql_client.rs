@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use crate::cli::ClusterArgs;
 use crate::client::Rest;
 use render::{Boxed, rows_in_set, shown};
-use session::{MAX_COLUMN_WIDTH, MAX_TABLE_ROWS, ResultMode, Session};
+use session::{MAX_COLUMN_WIDTH, MAX_TABLE_ROWS, RESULT_MODE, ResultMode, Session};
 use statements::{Command, Piece};
 
 /// `strom sql` arguments.
@@ -70,6 +70,16 @@ pub(crate) async fn run(config: &Configuration, args: SqlArgs) -> anyhow::Result
         interactive: args.file.is_none() && std::io::stdin().is_terminal(),
         names: Arc::default(),
     };
+    // The client's own keys may come from the configuration file too, as Flink's client reads
+    // them from its `config.yaml`; `SET` in the session overrides them.
+    for key in [RESULT_MODE, MAX_TABLE_ROWS, MAX_COLUMN_WIDTH] {
+        if let Some(value) = config.get_raw(key) {
+            client
+                .session
+                .set(key.to_owned(), value.to_owned())
+                .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        }
+    }
     if let Some(init) = &args.init {
         let text = read_script(init)?;
         if !client.run_text(&text, false).await {

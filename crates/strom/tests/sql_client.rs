@@ -75,6 +75,24 @@ fn a_script_runs_with_f_and_its_rows_print_as_flinks_tableau() {
         "ran on after the error: {stdout}"
     );
 
+    // The client's keys from the configuration are checked like SET's.
+    let out = support::run(
+        &[
+            "sql",
+            "-m",
+            &address,
+            "-Dsql-client.execution.result-mode=grid",
+            "-f",
+            script.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("`sql-client.execution.result-mode` is 'table', 'changelog' or 'tableau', not 'grid'"),
+        "{stderr}"
+    );
+
     // The results path answers bad requests with errors naming what is wrong.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
