@@ -135,17 +135,25 @@ mod tests {
 
     #[test]
     fn this_process_lists_its_threads() {
+        let (started, running) = std::sync::mpsc::channel();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        // The thread's name is set before its closure runs: once it says it runs, it is named.
         let handle = std::thread::Builder::new()
             .name("introspected".into())
-            .spawn(|| std::thread::sleep(std::time::Duration::from_millis(500)))
+            .spawn(move || {
+                started.send(()).unwrap();
+                let _ = stopped.recv();
+            })
             .unwrap();
+        running.recv().unwrap();
         let threads = threads();
+        stop.send(()).unwrap();
+        handle.join().unwrap();
         assert!(
             threads.iter().any(|t| t.name == "introspected"),
             "{threads:?}"
         );
         assert!(threads[0].stringified().starts_with('"'));
-        handle.join().unwrap();
     }
 
     #[test]

@@ -13,11 +13,11 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast;
 
+use crate::column_types;
 use crate::error::SqlError;
 use crate::exprs;
 use crate::plan::{ComputedColumns, MetadataColumn, NamedExpr, WindowSpec};
 use crate::script::{ColumnKind, TableDdl};
-use crate::types;
 
 /// A table created by the script.
 #[derive(Debug, Clone)]
@@ -132,13 +132,14 @@ impl Catalog {
                     is_virtual: from.is_virtual,
                 });
             }
-            let data_type =
-                types::column_type(data_type).map_err(|written| SqlError::UnsupportedType {
+            let data_type = column_types::column_type(data_type).map_err(|written| {
+                SqlError::UnsupportedType {
                     table: ddl.name.clone(),
                     column: column.name.clone(),
                     data_type: written,
-                    supported: types::SUPPORTED,
-                })?;
+                    supported: column_types::SUPPORTED,
+                }
+            })?;
             physical.push(Field::new(&column.name, data_type, *nullable));
         }
         let physical = Schema::new(physical);

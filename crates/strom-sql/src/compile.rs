@@ -16,6 +16,7 @@ use std::sync::Arc;
 use strom_jobgraph::{Edge, JobGraph, OperatorSpec, SqlRole, Vertex};
 
 use crate::catalog::Catalog;
+use crate::connectors;
 use crate::dialect;
 use crate::error::SqlError;
 use crate::exprs;
@@ -242,7 +243,7 @@ pub async fn declared_relations(sql: &str, base: &Path) -> Result<Vec<Relation>,
     let mut names: Vec<&String> = catalog.tables.keys().collect();
     names.sort();
     for name in names {
-        crate::connectors::validate_declared(name, &catalog.tables[name], base)?;
+        validate_declared(name, &catalog.tables[name], base)?;
     }
     let columns = |schema: &arrow_schema::Schema| {
         schema
@@ -279,6 +280,33 @@ pub async fn declared_relations(sql: &str, base: &Path) -> Result<Vec<Relation>,
         .collect();
     relations.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(relations)
+}
+
+/// Checks a declared table's options for whichever use its connector has (read or written),
+/// before any query uses it (the SQL client checks each `CREATE TABLE` at once).
+fn validate_declared(
+    table: &str,
+    definition: &crate::catalog::TableDef,
+    base: &std::path::Path,
+) -> Result<(), SqlError> {
+    let check = |usage| {
+        connectors::validate(
+            table,
+            &mut definition.options.clone(),
+            &definition.schema,
+            &definition.metadata,
+            &definition.primary_key,
+            usage,
+            base,
+        )
+        .map(|_| ())
+    };
+    connectors::validate_partitions(table, &definition.options, &definition.partitioned_by)?;
+    let first = check(connectors::Usage::Source);
+    match first {
+        Ok(()) => Ok(()),
+        Err(first) => check(connectors::Usage::Sink).map_err(|_| first),
+    }
 }
 
 /// DataFusion's analyzed logical plan of a statement (views inlined, types coerced).

@@ -281,33 +281,6 @@ pub(crate) fn validate(
 
 /// Checks the options of a sink table that depend on its `PARTITIONED BY` columns (none or
 /// some).
-/// Checks a declared table's options for whichever use its connector has (read or written),
-/// before any query uses it (the SQL client checks each `CREATE TABLE` at once).
-pub(crate) fn validate_declared(
-    table: &str,
-    definition: &crate::catalog::TableDef,
-    base: &std::path::Path,
-) -> Result<(), SqlError> {
-    let check = |usage| {
-        validate(
-            table,
-            &mut definition.options.clone(),
-            &definition.schema,
-            &definition.metadata,
-            &definition.primary_key,
-            usage,
-            base,
-        )
-        .map(|_| ())
-    };
-    validate_partitions(table, &definition.options, &definition.partitioned_by)?;
-    let first = check(Usage::Source);
-    match first {
-        Ok(()) => Ok(()),
-        Err(first) => check(Usage::Sink).map_err(|_| first),
-    }
-}
-
 pub(crate) fn validate_partitions(
     table: &str,
     options: &BTreeMap<String, String>,

@@ -8,6 +8,7 @@
 //! ([`connectors`]). This crate is the only one that depends on DataFusion.
 
 mod catalog;
+mod column_types;
 mod compile;
 mod connectors;
 mod dialect;
@@ -25,6 +26,8 @@ mod translate;
 mod types;
 mod windows_tvf;
 
+#[cfg(test)]
+mod compile_tests;
 #[cfg(test)]
 mod mutation_tests;
 #[cfg(test)]

@@ -154,10 +154,10 @@ async fn vertex_metrics_applications_and_the_dashboards_cancel_answer_in_flinks_
     assert_eq!(gauges[0]["id"], "numRunningJobs");
     assert_eq!(gauges[0]["value"], "1");
     assert!(ok(&rest, "/jobmanager/environment").await["jvm"]["arch"].is_string());
-    assert_eq!(
-        ok(&rest, "/jobmanager/logs").await["logs"],
-        serde_json::json!([])
-    );
+    // The JobManager's kept log lines, listed as one file.
+    let logs = ok(&rest, "/jobmanager/logs").await;
+    assert_eq!(logs["logs"][0]["name"], "jobmanager.log", "{logs}");
+    assert!(logs["logs"][0]["size"].as_u64() > Some(0), "{logs}");
     let checkpoints = ok(&rest, &format!("/jobs/{id}/checkpoints")).await;
     assert!(checkpoints["summary"]["end_to_end_duration"]["p50"].is_number());
     let (status, _) = get(&rest, &format!("/jobs/{id}/checkpoints/details/1")).await;

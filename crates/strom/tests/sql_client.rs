@@ -23,14 +23,17 @@ fn a_script_runs_with_f_and_its_rows_print_as_flinks_tableau() {
     let address = cluster.rest.trim_start_matches("http://").to_owned();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("script.sql");
-    std::fs::write(
-        &script,
-        format!("SET 'parallelism.default' = '2';\n{NUMS};\n-- the groups\n{GROUPED};\n"),
-    )
-    .unwrap();
-    let out = support::run(
-        &["sql", "-m", &address, "-f", script.to_str().unwrap()],
-        Duration::from_secs(120),
+    // `strom sql -m ADDRESS [FLAGS] -f script.sql` with `text` in the script.
+    let run_script = |text: &str, flags: &[&str]| {
+        std::fs::write(&script, text).unwrap();
+        let mut args = vec!["sql", "-m", &address];
+        args.extend_from_slice(flags);
+        args.extend(["-f", script.to_str().unwrap()]);
+        support::run(&args, Duration::from_secs(120))
+    };
+    let out = run_script(
+        &format!("SET 'parallelism.default' = '2';\n{NUMS};\n-- the groups\n{GROUPED};\n"),
+        &[],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -55,14 +58,9 @@ fn a_script_runs_with_f_and_its_rows_print_as_flinks_tableau() {
     assert!(stdout.contains("Received a total of"), "{stdout}");
 
     // A statement that does not parse stops the script, naming where it is wrong.
-    std::fs::write(
-        &script,
-        format!("{NUMS};\nSELECT id\nFROM nums WHERE;\nSELECT 1;\n"),
-    )
-    .unwrap();
-    let out = support::run(
-        &["sql", "-m", &address, "-f", script.to_str().unwrap()],
-        Duration::from_secs(60),
+    let out = run_script(
+        &format!("{NUMS};\nSELECT id\nFROM nums WHERE;\nSELECT 1;\n"),
+        &[],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
@@ -76,16 +74,9 @@ fn a_script_runs_with_f_and_its_rows_print_as_flinks_tableau() {
     );
 
     // The client's keys from the configuration are checked like SET's.
-    let out = support::run(
-        &[
-            "sql",
-            "-m",
-            &address,
-            "-Dsql-client.execution.result-mode=grid",
-            "-f",
-            script.to_str().unwrap(),
-        ],
-        Duration::from_secs(60),
+    let out = run_script(
+        &format!("{NUMS};\n"),
+        &["-Dsql-client.execution.result-mode=grid"],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -4,14 +4,14 @@
 //! reach the client through the one address it already talks to, as Flink's collect sink does
 //! through its JobManager, wherever Mesos placed the TaskManagers.
 
-use arrow_array::{Array, Int8Array, RecordBatch};
-use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_array::{Array, RecordBatch};
+use arrow_cast::display::FormatOptions;
 use arrow_schema::Schema;
 use strom_jobgraph::{ResultChunk, ResultColumn, ResultRow};
 use strom_operators::{OperatorContext, OperatorError, ResultChannel};
 
+use super::print::{Shown, TIMESTAMP_FORMAT};
 use super::{SinkWriter, failure};
-use crate::ops::RowKind;
 
 pub(super) const OPTIONS: &[&str] = &["connector"];
 
@@ -63,33 +63,15 @@ pub(crate) fn render_rows(
     batch: &RecordBatch,
     updating: bool,
 ) -> Result<Vec<ResultRow>, OperatorError> {
-    let options = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.3f"));
-    let values = if updating {
-        batch.num_columns().saturating_sub(1)
-    } else {
-        batch.num_columns()
-    };
-    let columns = &batch.columns()[..values];
-    let formatters = columns
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()?;
-    let kinds = if updating {
-        batch
-            .columns()
-            .last()
-            .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
-    } else {
-        None
-    };
+    let options = FormatOptions::default().with_timestamp_format(Some(TIMESTAMP_FORMAT));
+    let shown = Shown::new(batch, updating, &options)?;
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        let kind = kinds
-            .map(|k| RowKind::from_code(k.value(row)))
-            .unwrap_or(RowKind::Insert);
-        let fields = formatters
+        let kind = shown.kind(row);
+        let fields = shown
+            .formatters
             .iter()
-            .zip(columns)
+            .zip(shown.columns)
             .map(|(formatter, column)| {
                 (!column.is_null(row)).then(|| formatter.value(row).to_string())
             })
@@ -125,10 +107,11 @@ impl SinkWriter for Collect {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use arrow_array::{Int64Array, StringArray};
+    use arrow_array::{Int8Array, Int64Array, StringArray};
     use arrow_schema::{DataType, Field};
 
     use super::*;
+    use crate::ops::RowKind;
 
     #[test]
     fn rows_reach_the_channel_as_text_with_their_kinds() {

@@ -41,6 +41,56 @@ impl Print {
     }
 }
 
+/// A batch's value columns with their text formatters, and its row kinds (an updating batch
+/// has them last; other rows are all `+I`), for sinks that show rows as text.
+pub(crate) struct Shown<'a> {
+    pub(crate) columns: &'a [arrow_array::ArrayRef],
+    pub(crate) formatters: Vec<ArrayFormatter<'a>>,
+    kinds: Option<&'a Int8Array>,
+}
+
+impl<'a> Shown<'a> {
+    pub(crate) fn new(
+        batch: &'a RecordBatch,
+        updating: bool,
+        options: &'a FormatOptions<'a>,
+    ) -> Result<Self, OperatorError> {
+        let values = if updating {
+            batch.num_columns().saturating_sub(1)
+        } else {
+            batch.num_columns()
+        };
+        let columns = &batch.columns()[..values];
+        let formatters = columns
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let kinds = if updating {
+            batch
+                .columns()
+                .last()
+                .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
+        } else {
+            None
+        };
+        Ok(Self {
+            columns,
+            formatters,
+            kinds,
+        })
+    }
+
+    /// The kind of row `row`.
+    pub(crate) fn kind(&self, row: usize) -> RowKind {
+        self.kinds
+            .map(|k| RowKind::from_code(k.value(row)))
+            .unwrap_or(RowKind::Insert)
+    }
+}
+
+/// Timestamps as Flink prints them.
+pub(crate) const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
+
 /// Renders each row as Flink's print sink does.
 pub(crate) fn render(
     batch: &RecordBatch,
@@ -49,29 +99,12 @@ pub(crate) fn render(
 ) -> Result<String, OperatorError> {
     let options = FormatOptions::default()
         .with_null("NULL")
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.3f"));
-    let values = if updating {
-        batch.num_columns().saturating_sub(1)
-    } else {
-        batch.num_columns()
-    };
-    let formatters = batch.columns()[..values]
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()?;
-    let kinds = if updating {
-        batch
-            .columns()
-            .last()
-            .and_then(|c| c.as_any().downcast_ref::<Int8Array>())
-    } else {
-        None
-    };
+        .with_timestamp_format(Some(TIMESTAMP_FORMAT));
+    let shown = Shown::new(batch, updating, &options)?;
+    let formatters = &shown.formatters;
     let mut text = String::new();
     for row in 0..batch.num_rows() {
-        let kind = kinds
-            .map(|k| RowKind::from_code(k.value(row)))
-            .unwrap_or(RowKind::Insert);
+        let kind = shown.kind(row);
         text.push_str(prefix);
         text.push_str(kind.short());
         text.push('[');
