@@ -43,7 +43,7 @@ use crate::plan::{MetadataColumn, SinkPlan, SourcePlan};
 
 /// How a table is used by a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Usage {
+pub enum Usage {
     /// Read from.
     Source,
     /// Written to.
@@ -52,13 +52,13 @@ pub(crate) enum Usage {
 
 /// What the compiler learns from a table's options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Traits {
+pub struct Traits {
     /// A source that ends on its own.
-    pub(crate) bounded: bool,
+    pub bounded: bool,
     /// A source that must run at parallelism 1.
-    pub(crate) single: bool,
+    pub single: bool,
     /// A source of changes (`+I`, `-U`, `+U`, `-D`) rather than of appended rows.
-    pub(crate) updating: bool,
+    pub updating: bool,
 }
 
 /// A connector's option names (`#` stands for a column name) and which are required.
@@ -153,7 +153,7 @@ fn known_connectors() -> String {
 
 /// Checks a table's options and `METADATA` columns for its use; relative paths are resolved
 /// against `base`.
-pub(crate) fn validate(
+pub fn validate(
     table: &str,
     options: &mut BTreeMap<String, String>,
     schema: &Schema,
@@ -281,7 +281,7 @@ pub(crate) fn validate(
 
 /// Checks the options of a sink table that depend on its `PARTITIONED BY` columns (none or
 /// some).
-pub(crate) fn validate_partitions(
+pub fn validate_partitions(
     table: &str,
     options: &BTreeMap<String, String>,
     partition_by: &[String],
@@ -309,7 +309,7 @@ pub(crate) fn validate_partitions(
 
 /// Checks that a sink can take the changes a query makes: an updating query needs a sink
 /// that updates by key (`jdbc` with a `PRIMARY KEY`).
-pub(crate) fn validate_changes(
+pub fn validate_changes(
     table: &str,
     options: &BTreeMap<String, String>,
     updating: bool,

@@ -25,7 +25,7 @@ pub(crate) fn from_millis(millis: i64, unit: TimeUnit) -> i64 {
 }
 
 /// Flink's name of an Arrow type.
-pub(crate) fn flink_type(t: &DataType) -> String {
+pub fn flink_type(t: &DataType) -> String {
     use datafusion::arrow::datatypes::TimeUnit as Unit;
     let precision = |u: &Unit| match u {
         Unit::Second => 0,

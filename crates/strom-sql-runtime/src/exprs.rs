@@ -15,7 +15,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 /// A DataFusion session configured as strom plans: `STRING` is `Utf8`, not `Utf8View`, and
 /// identifiers keep their case.
-pub(crate) fn session() -> SessionState {
+pub fn session() -> SessionState {
     let config = SessionConfig::new()
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         // Flink (Calcite) keeps identifiers' case: `dateTime` is not `datetime`.
@@ -28,14 +28,14 @@ pub(crate) fn session() -> SessionState {
 }
 
 /// A reference to column `name` as SQL text.
-pub(crate) fn column_sql(name: &str) -> String {
+pub fn column_sql(name: &str) -> String {
     datafusion::sql::unparser::expr_to_sql(&Expr::Column(Column::new_unqualified(name)))
         .map(|e| e.to_string())
         .unwrap_or_else(|_| name.to_owned())
 }
 
 /// Plans `sql` over `input` into a physical expression.
-pub(crate) fn physical(
+pub fn physical(
     session: &SessionState,
     sql: &str,
     input: &Schema,
@@ -50,7 +50,7 @@ pub(crate) fn physical(
 }
 
 /// The SQL text of `expr`, checked to plan back to `expected` over `input`.
-pub(crate) fn ship(
+pub fn ship(
     session: &SessionState,
     expr: &Expr,
     input: &Schema,
