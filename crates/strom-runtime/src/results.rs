@@ -85,9 +85,25 @@ impl Results {
         self.jobs.entry(job).or_default().push(chunk, limit)
     }
 
-    /// The job's buffer (an empty one for a job that sent nothing yet).
-    pub(crate) fn buffer(&mut self, job: JobId) -> &mut ResultBuffer {
-        self.jobs.entry(job).or_default()
+    /// Acknowledges the job's rows before `token` and returns up to `max` rows from it, and
+    /// whether they are the last it holds; a job that sent nothing has none (and no buffer is
+    /// made for it).
+    pub(crate) fn page(
+        &mut self,
+        job: JobId,
+        token: u64,
+        max: usize,
+    ) -> Result<(Vec<ResultColumn>, Vec<ResultRow>, bool), ResultError> {
+        match self.jobs.get_mut(&job) {
+            Some(buffer) => {
+                let (columns, rows) = buffer.page(token, max)?;
+                let drained = buffer.drained_after(token + rows.len() as u64);
+                Ok((columns, rows, drained))
+            }
+            None => ResultBuffer::default()
+                .page(token, max)
+                .map(|(columns, rows)| (columns, rows, true)),
+        }
     }
 
     /// Forgets a job's rows (the job was removed, or failed on its buffer's limit).

@@ -433,11 +433,15 @@ async fn session(
                         break Ok(());
                     }
                     Some(Ok(ToTaskManager::RequestLog { request, kind })) => {
-                        let lines = match kind {
-                            TextKind::Log => settings.log_tail.as_ref().map(crate::LogTail::lines).unwrap_or_default(),
+                        let tail = settings.log_tail.clone();
+                        // Standard output and threads are read from files: off the async workers.
+                        let lines = tokio::task::spawn_blocking(move || match kind {
+                            TextKind::Log => tail.as_ref().map(crate::LogTail::lines).unwrap_or_default(),
                             TextKind::Stdout => vec![strom_metrics::introspect::stdout_tail(strom_metrics::introspect::STDOUT_TAIL_BYTES)],
                             TextKind::ThreadDump => strom_metrics::introspect::threads().iter().map(|t| t.stringified()).collect(),
-                        };
+                        })
+                        .await
+                        .unwrap_or_default();
                         if let Err(e) = outgoing.send(&ToJobManager::LogTail { request, lines }).await {
                             break Err(lost(e));
                         }

@@ -41,15 +41,15 @@ impl Core {
             .ok_or(RuntimeError::JobNotFound(id))?;
         let state = job.status;
         let failure = job.failure.as_ref().map(|f| f.message.clone());
-        let buffer = self.results.buffer(id);
-        let (columns, rows) = buffer
-            .page(token, PAGE_ROWS)
-            .map_err(|e| RuntimeError::Results {
-                job: id,
-                reason: e.to_string(),
-            })?;
+        let (columns, rows, drained) =
+            self.results
+                .page(id, token, PAGE_ROWS)
+                .map_err(|e| RuntimeError::Results {
+                    job: id,
+                    reason: e.to_string(),
+                })?;
         let next_token = token + rows.len() as u64;
-        let end_of_results = state.is_terminal() && buffer.drained_after(next_token);
+        let end_of_results = state.is_terminal() && drained;
         if end_of_results && rows.is_empty() {
             self.results.forget(&id);
         }
